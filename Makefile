@@ -1,0 +1,31 @@
+# Two commands on a fresh Debian/Ubuntu machine: `make demo` and `make test`.
+# Each sets up what it needs first (Debian packages, .venv) through scripts/bootstrap.sh.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: bootstrap demo test lint unit bench clean
+
+$(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
+	VENV=$(VENV) scripts/bootstrap.sh
+
+bootstrap: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/locxia demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

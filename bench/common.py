@@ -1,0 +1,116 @@
+"""What every benchmark shares: the machine description, a database, timing, the report file.
+
+Each benchmark module exposes ``NAME``, ``TITLE`` and ``run() -> str`` (a Markdown body). The
+report keeps one section per benchmark between markers, so running one benchmark
+(``python -m bench orchestration``) updates its section and keeps the others.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from infra.db import connect
+from infra.db.localcluster import LocalCluster, create_database
+from infra.db.setup import upgrade_database
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "benchmarks.md"
+BENCH_URL_ENV = "LOCXIA_BENCH_DATABASE_URL"
+
+
+def machine() -> str:
+    """One line: CPU, cores, memory, OS, Python, PostgreSQL."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{mem_kb / 1024 / 1024:.0f} GiB"
+    except OSError:
+        mem = "? GiB"
+    pg = subprocess.run(["pg_config", "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem} RAM; {platform.system()} {platform.release()};"
+        f" Python {platform.python_version()}; {pg or 'PostgreSQL ?'}"
+    )
+
+
+@contextmanager
+def bench_database(name: str) -> Iterator[str]:
+    """A migrated database: on ``$LOCXIA_BENCH_DATABASE_URL``'s server, else a private cluster
+    with PostgreSQL's default settings (durable: no benchmark-only tuning)."""
+    admin = os.environ.get(BENCH_URL_ENV)
+    cluster = None
+    if not admin:
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="locxia-bench-")))
+        admin = cluster.ensure_running()
+    dbname = f"locxia_bench_{name}_{os.getpid()}"
+    create_database(admin, dbname)
+    url = urlunsplit(urlsplit(admin)._replace(path=f"/{dbname}"))
+    try:
+        with connect(url) as conn:
+            upgrade_database(conn)
+        yield url
+    finally:
+        with connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        if cluster is not None:
+            cluster.destroy()
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Wall seconds of ``repeat`` calls of ``fn``."""
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def median(values: list[float]) -> float:
+    """The median (the figure to quote on a noisy machine)."""
+    return statistics.median(values)
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of one process, MiB (Linux ``smaps_rollup``)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no Pss for pid {pid}")
+
+
+def write_section(name: str, title: str, body: str) -> None:
+    """Replace (or append) the section of benchmark ``name`` in docs/benchmarks.md."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = (
+        f"<!-- bench:{name} -->\n## {title}\n\n_Run {stamp} on {machine()}._\n\n"
+        f"{body.strip()}\n<!-- /bench:{name} -->"
+    )
+    text = (
+        REPORT.read_text()
+        if REPORT.exists()
+        else (
+            "# Benchmarks\n\nWritten by `make bench` (`python -m bench [name ...]`); each section"
+            " says when and on what machine it ran. Anchors are measured in the same run where"
+            " they can be installed here, otherwise quoted with their source.\n"
+        )
+    )
+    pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
+    text = pattern.sub(section, text) if pattern.search(text) else f"{text.rstrip()}\n\n{section}\n"
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(text if text.endswith("\n") else text + "\n")

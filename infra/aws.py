@@ -1,0 +1,174 @@
+"""AWS sessions and clients, and botocore errors translated into :class:`AwsError`, once.
+
+Production code reaches AWS only through :class:`AwsClients`: the endpoint override (moto,
+LocalStack), the region, the retry policy and the role to assume all come from settings, so a
+test against a moto server exercises exactly the production path.
+
+Two roles, by design (see ``terraform/modules/access_roles``): ``read`` observes (CloudWatch,
+tagging, Cost Explorer, describe) and ``write`` shapes (create/modify/delete). When no role ARN
+is set, the caller's own credentials are used for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from infra.errors import AwsError
+from infra.settings import Settings
+
+Role = Literal["read", "write"]
+
+# Throttling is normal under load: the "standard" retry mode backs off exponentially with
+# jitter on ThrottlingException, TooManyRequests, 5xx and transient connection errors.
+MAX_ATTEMPTS = 8
+
+_CREDENTIAL_CODES = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+    "RequestExpired",
+}
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}
+
+
+class AwsClients:
+    """Factory of boto3 clients configured from settings, one cached session per role."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._sessions: dict[Role, Any] = {}
+
+    def _config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(
+            region_name=self._settings.aws_region,
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            connect_timeout=10,
+            read_timeout=60,
+            user_agent_extra="locxia-orchestrator",
+        )
+
+    def session(self, role: Role = "read") -> Any:
+        """The boto3 session for ``role``, assuming the configured role ARN if any."""
+        if role not in self._sessions:
+            self._sessions[role] = self._build_session(role)
+        return self._sessions[role]
+
+    def _build_session(self, role: Role) -> Any:
+        import boto3
+
+        base = boto3.Session(region_name=self._settings.aws_region)
+        arn = self._settings.read_role_arn if role == "read" else self._settings.write_role_arn
+        if not arn:
+            return base
+        return self._assumed_session(base, arn, role)
+
+    def _assumed_session(self, base: Any, arn: str, role: Role) -> Any:
+        """A session whose credentials come from ``sts:AssumeRole`` and refresh themselves."""
+        import boto3
+        import botocore.session
+        from botocore.credentials import (
+            AssumeRoleCredentialFetcher,
+            DeferredRefreshableCredentials,
+        )
+
+        endpoint = self._settings.aws_endpoint_url
+
+        def create_client(service: str, **kwargs: Any) -> Any:
+            if endpoint:
+                kwargs.setdefault("endpoint_url", endpoint)
+            return base._session.create_client(service, **kwargs)
+
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=create_client,
+            source_credentials=base.get_credentials(),
+            role_arn=arn,
+            extra_args={"RoleSessionName": f"locxia-{role}"},
+        )
+        core = botocore.session.Session()
+        # botocore's documented recipe for refreshable assumed-role credentials sets the
+        # session's private credential slot; there is no public setter for a refresher.
+        core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
+            method="assume-role", refresh_using=fetcher.fetch_credentials
+        )
+        return boto3.Session(botocore_session=core, region_name=self._settings.aws_region)
+
+    def client(self, service: str, *, role: Role = "read", region: str | None = None) -> Any:
+        """A boto3 client for ``service`` through the endpoint and role from settings."""
+        kwargs: dict[str, Any] = {"config": self._config()}
+        if region:
+            kwargs["region_name"] = region
+        if self._settings.aws_endpoint_url:
+            kwargs["endpoint_url"] = self._settings.aws_endpoint_url
+        return self.session(role).client(service, **kwargs)
+
+
+def translate(exc: Exception, service: str, operation: str) -> AwsError:
+    """Turn a botocore exception into an :class:`AwsError` with a one-line, actionable message."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    where = f"{service}:{operation}"
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(
+            err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        )
+        msg = " ".join(str(err.get("Message") or "").split())
+        if code in _CREDENTIAL_CODES:
+            hint = "refresh or fix the AWS credentials (AWS_PROFILE, aws sso login)"
+            return AwsError(
+                f"AWS rejected the credentials for {where} ({code}): {hint}",
+                service,
+                operation,
+                code,
+            )
+        if code in _DENIED_CODES:
+            hint = "check the IAM policy of the role in LOCXIA_READ/WRITE_ROLE_ARN"
+            return AwsError(f"AWS denied {where} ({code}): {msg or hint}", service, operation, code)
+        return AwsError(f"AWS {where} failed ({code}): {msg}", service, operation, code)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AwsError(
+            f"no AWS credentials for {where}: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY, or run on an instance role",
+            service,
+            operation,
+            "NoCredentials",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return AwsError(
+            f"cannot reach the AWS endpoint for {where}: {exc}",
+            service,
+            operation,
+            "EndpointConnectionError",
+        )
+    if isinstance(exc, NoRegionError):
+        return AwsError(
+            f"no region for {where}: set LOCXIA_AWS_REGION", service, operation, "NoRegion"
+        )
+    return AwsError(
+        f"AWS {where} failed: {type(exc).__name__}: {exc}", service, operation, type(exc).__name__
+    )
+
+
+@contextmanager
+def aws_errors(service: str, operation: str) -> Iterator[None]:
+    """Translate botocore errors raised inside the block into :class:`AwsError`."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, service, operation) from exc

@@ -1,0 +1,239 @@
+"""``locxia jobs`` and ``locxia runs``: what is planned, run a task now, what ran."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from infra.cli.output import console, emit_json, table
+from infra.cli.state import state
+from infra.db import connect
+from infra.errors import InputError, JobError
+
+app = typer.Typer(help="Planned jobs and registered tasks; run a task now.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Recorded runs (ops.runs): what ran, when, how it ended.", no_args_is_help=True
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def parse_args(pairs: list[str]) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}``: values are JSON when they parse as JSON.
+
+    Raises:
+        InputError: an item is not ``key=value`` or the key is not an identifier.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"--arg {pair!r}: expected key=value with a Python-style key")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _registry() -> Any:
+    from infra.jobs import Registry
+
+    return Registry.from_entry_points()
+
+
+@app.command("tasks")
+def list_tasks(as_json: JsonOpt = False) -> None:
+    """List the tasks jobs can run (from every installed plugin)."""
+    registry = _registry()
+    rows = [
+        {"task": t.name, "plugin": p.name, "summary": t.summary}
+        for p in registry.plugins.values()
+        for t in p.tasks
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(
+        table(
+            "Tasks",
+            ["task", "plugin", "summary"],
+            [(r["task"], r["plugin"], r["summary"]) for r in rows],
+        )
+    )
+
+
+@app.command("list")
+def list_jobs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show the jobs the service would schedule now (plugins + params.schedules)."""
+    from infra.jobs import PlanContext
+    from infra.jobs.runner import utcnow
+
+    settings = state(ctx).settings
+    registry = _registry()
+    with connect(settings.require_database_url()) as conn:
+        plan = registry.plan(PlanContext(settings, conn, utcnow()))
+    rows = [
+        {
+            "job": j.id,
+            "task": j.task,
+            "when": j.trigger.describe(),
+            "owner": j.owner,
+            "args": dict(j.args),
+        }
+        for j in plan.jobs
+    ]
+    if as_json:
+        emit_json({"jobs": rows, "failures": plan.failures})
+        return
+    console.print(
+        table(
+            "Planned jobs",
+            ["job", "task", "when", "owner", "args"],
+            [
+                (
+                    r["job"],
+                    r["task"],
+                    r["when"],
+                    r["owner"],
+                    json.dumps(r["args"]) if r["args"] else None,
+                )
+                for r in rows
+            ],
+        )
+    )
+    for owner, error in plan.failures.items():
+        console.print(f"[red]could not plan {owner}:[/red] {error}")
+
+
+@app.command("run")
+def run_task(
+    ctx: typer.Context,
+    task: Annotated[str, typer.Argument(help="Task name (see `locxia jobs tasks`).")],
+    arg: Annotated[
+        list[str] | None, typer.Option("--arg", "-a", help="key=value (JSON values allowed).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one task now, in this process, recorded in ops.runs like a scheduled run."""
+    from infra.jobs.runner import Runner
+
+    settings = state(ctx).settings
+    runner = Runner(settings, _registry())
+    try:
+        result = runner.run(task, parse_args(arg or []))
+    finally:
+        runner.close()
+    if as_json:
+        emit_json(
+            {
+                "run_id": result.run_id,
+                "status": result.status,
+                "error": result.error,
+                "details": dict(result.details),
+            }
+        )
+    else:
+        console.print(f"run {result.run_id}: [bold]{result.status}[/bold]")
+        if result.details:
+            console.print_json(json.dumps(dict(result.details), default=str))
+    if result.status == "failed":
+        raise JobError(f"task {task} failed: {result.error}")
+
+
+@app.command("trigger")
+def trigger_job(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="Planned job id (see `locxia jobs list`).")],
+    wait: Annotated[bool, typer.Option(help="Wait for the run to end and show it.")] = True,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait at most.")] = 600,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask the running service to run a planned job once now (its schedule is unchanged).
+
+    Unlike `jobs run`, the run happens inside `locxia serve` (the leader), with its
+    credentials and resources. Fails when no service is running.
+    """
+    from infra.jobs.trigger import request_run, wait_for_run
+
+    settings = state(ctx).settings
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        after = request_run(conn, job)
+        if not wait:
+            console.print(f"job {job}: run requested")
+            return
+        with console.status(f"waiting for {job}…"):
+            run = wait_for_run(conn, job, after, timeout)
+    if as_json:
+        emit_json(run)
+    else:
+        console.print(
+            f"job {job}: run {run['id']} [bold]{run['status']}[/bold]"
+            + (f" — {run['error']}" if run["error"] else "")
+        )
+    if run["status"] != "success":
+        raise JobError(f"job {job} run {run['id']} {run['status']}: {run['error']}")
+
+
+@runs_app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    job: Annotated[str | None, typer.Option(help="Only this job (prefix match).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the latest runs, newest first."""
+    if status and status not in ("running", "success", "failed", "interrupted"):
+        raise InputError(f"--status {status!r}: expected running, success, failed or interrupted")
+    settings = state(ctx).settings
+    with connect(settings.require_database_url()) as conn:
+        rows = conn.execute(
+            "SELECT id, job_id, task, trigger, status, started_at,"
+            " extract(epoch FROM ended_at - started_at), error FROM ops.runs"
+            " WHERE (%(job)s::text IS NULL OR job_id LIKE %(job)s || '%%')"
+            " AND (%(status)s::text IS NULL OR status = %(status)s)"
+            " ORDER BY id DESC LIMIT %(limit)s",
+            {"job": job, "status": status, "limit": limit},
+        ).fetchall()
+    keys = ["id", "job", "task", "trigger", "status", "started_at", "seconds", "error"]
+    if as_json:
+        emit_json([dict(zip(keys, row, strict=True)) for row in rows])
+        return
+    console.print(
+        table(
+            "Runs",
+            keys,
+            [
+                (
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5].isoformat(timespec="seconds"),
+                    None if r[6] is None else f"{float(r[6]):.3f}",
+                    r[7],
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+@runs_app.command("show")
+def show_run(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(help="Run id (see `locxia runs list`).")],
+) -> None:
+    """Show one run with its details JSON (always JSON)."""
+    settings = state(ctx).settings
+    with connect(settings.require_database_url()) as conn:
+        cur = conn.execute("SELECT * FROM ops.runs WHERE id = %s", (run_id,))
+        row = cur.fetchone()
+        names = [c.name for c in cur.description or []]
+    if row is None:
+        raise InputError(f"no run with id {run_id}")
+    emit_json(dict(zip(names, row, strict=True)))

@@ -1,0 +1,98 @@
+"""The ``locxia`` command: root options, command groups, and the one place errors become exits.
+
+Exit codes: 0 success; 1 a domain error (one red line, no traceback); 2 a usage error (bad
+flag or argument, as Click reports it); 130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from infra import __version__
+from infra.cli import db, demo, jobs, serve
+from infra.cli.output import emit_json, error_line
+from infra.cli.state import CliState
+from infra.errors import LocxiaError
+
+HELP = """\
+[bold]Locxia[/bold] keeps a geospatial data platform on AWS right-sized, observed and fed,
+from parameter tables in PostgreSQL.
+
+[bold]Start here[/bold]
+  locxia demo                 the whole loop on this machine (moto as AWS, local PostgreSQL)
+  locxia db upgrade           create or update the schema in $LOCXIA_DATABASE_URL
+  locxia serve                run the scheduler (one leader, others stand by)
+
+Settings come from LOCXIA_* variables or locxia.toml (see README). Errors print one red
+line and exit 1; usage errors exit 2. Most listings take --json for scripts.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="TOML settings file (default: $LOCXIA_CONFIG, ./locxia.toml)"
+        ),
+    ] = None,
+) -> None:
+    """Root options shared by every command."""
+    ctx.obj = CliState(config=config)
+
+
+@app.command()
+def version(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the version of Locxia and of the engines it drives."""
+    import platform
+
+    info = {"locxia": __version__, "python": platform.python_version()}
+    if as_json:
+        emit_json(info)
+    else:
+        typer.echo(f"locxia {__version__} (Python {info['python']})")
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(jobs.runs_app, name="runs")
+app.command(name="serve")(serve.serve)
+app.command(name="demo")(demo.demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``locxia`` script; returns the process exit code.
+
+    Click's standalone mode reports usage errors itself (exit 2); domain errors arrive here.
+    """
+    try:
+        app(args=argv, prog_name="locxia")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except LocxiaError as exc:
+        error_line(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

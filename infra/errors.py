@@ -1,0 +1,95 @@
+"""The one tree of errors Locxia raises on purpose.
+
+Third-party errors (botocore, psycopg, pyogrio, Terraform) are translated into these at the
+boundary where they happen, with ``raise ... from exc`` so the cause survives for debugging.
+Every message is written to stand alone on one line in front of a user: it says what failed
+and, where it helps, what to do. The CLI maps classes to exit codes in one place
+(:mod:`infra.cli.errors`); nothing else decides how an error is shown.
+"""
+
+from __future__ import annotations
+
+
+class LocxiaError(Exception):
+    """Base of every error Locxia raises deliberately (shown as one line, exit code 1)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(LocxiaError):
+    """A setting is missing, malformed or contradicts another one.
+
+    Attributes:
+        setting: the public name of the setting at fault (e.g. ``LOCXIA_AWS_REGION``), if any.
+    """
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class DatabaseError(LocxiaError):
+    """PostgreSQL could not be reached or refused an operation Locxia needs."""
+
+
+class MigrationError(DatabaseError):
+    """A schema migration failed, or the applied history no longer matches the shipped files."""
+
+
+class InputError(LocxiaError):
+    """Input from a user (a parameter row, a flag, a file, a URI) is invalid.
+
+    Attributes:
+        where: where the bad value came from, e.g. ``params.instances[work-db].storage_gb``.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+class AwsError(LocxiaError):
+    """An AWS API call failed after retries.
+
+    Attributes:
+        service: botocore service name (``cloudwatch``, ``rds``...).
+        operation: API operation (``GetMetricData``...).
+        code: AWS error code (``ThrottlingException``, ``ExpiredToken``...) or a transport label.
+    """
+
+    def __init__(self, message: str, service: str, operation: str, code: str) -> None:
+        super().__init__(message)
+        self.service = service
+        self.operation = operation
+        self.code = code
+
+
+class JobError(LocxiaError):
+    """A scheduled task is unknown, misconfigured or failed in a way the scheduler must record."""
+
+
+class TerraformError(LocxiaError):
+    """The Terraform core (or binary) failed to init, plan, show or apply."""
+
+
+class PlanRejected(LocxiaError):
+    """A guardrail refused a Terraform plan.
+
+    Attributes:
+        addresses: the resource addresses the refusal is about.
+        reason: why, in words a user can act on.
+    """
+
+    def __init__(self, addresses: list[str], reason: str) -> None:
+        super().__init__(f"plan rejected: {reason} ({', '.join(addresses) or 'no address'})")
+        self.addresses = addresses
+        self.reason = reason
+
+
+class LayerError(LocxiaError):
+    """A geospatial layer cannot move to its next zone (read, check, write or publish failed)."""

@@ -1,0 +1,75 @@
+"""The ``core`` plugin: tasks every installation has (no-op, chains, run-record retention)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from infra.errors import JobError
+from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+
+
+def noop(ctx: TaskContext, sleep_seconds: float = 0.0) -> dict[str, Any]:
+    """Do nothing (optionally for a while): a heartbeat, and the unit of orchestration benches."""
+    if sleep_seconds:
+        time.sleep(sleep_seconds)
+    return {"slept_seconds": sleep_seconds}
+
+
+def chain(ctx: TaskContext, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Run ``steps`` (``[{"task": ..., "args": {...}}, ...]``) in order as child runs.
+
+    Stops at the first failed step; each step is its own row in ``ops.runs`` whose
+    ``parent_id`` is this run, so a chain's progress is visible while it runs.
+
+    Raises:
+        JobError: a step is malformed, or failed (naming the step).
+    """
+    done: list[int | None] = []
+    for index, step in enumerate(steps, start=1):
+        task = step.get("task")
+        if not isinstance(task, str):
+            raise JobError(f"chain step {index}: missing 'task'")
+        result = ctx.run_child(task, step.get("args") or {}, f"{index}:{task}")
+        done.append(result.run_id)
+        ctx.details["steps_done"] = len(done)
+        if result.status == "failed":
+            raise JobError(f"chain step {index} ({task}) failed: {result.error}")
+    return {"steps": len(done), "step_runs": done}
+
+
+def prune_runs(ctx: TaskContext, keep_days: int | None = None) -> dict[str, Any]:
+    """Delete finished run records older than ``keep_days`` (default: settings)."""
+    days = keep_days or ctx.settings.runs_retention_days
+    cutoff = ctx.now() - timedelta(days=days)
+    with ctx.connect() as conn:
+        cur = conn.execute(
+            "DELETE FROM ops.runs WHERE parent_id IS NULL AND status <> 'running'"
+            " AND started_at < %s",
+            (cutoff,),
+        )
+        return {"deleted": cur.rowcount, "cutoff": cutoff.isoformat()}
+
+
+def provide_jobs(ctx: PlanContext) -> Iterable[JobSpec]:
+    """Housekeeping every installation runs."""
+    yield JobSpec(
+        "core.prune-runs",
+        "core.prune-runs",
+        TriggerSpec.crontab("30 3 * * *", "Europe/Paris"),
+        owner="core",
+        description="delete run records older than LOCXIA_RUNS_RETENTION_DAYS",
+    )
+
+
+plugin = Plugin(
+    name="core",
+    tasks=(
+        Task("core.noop", "infra.jobs.builtin:noop", "do nothing; for heartbeats and tests"),
+        Task("core.chain", "infra.jobs.builtin:chain", "run several tasks in order"),
+        Task("core.prune-runs", "infra.jobs.builtin:prune_runs", "expire old run records"),
+    ),
+    provide=provide_jobs,
+)

@@ -1,0 +1,152 @@
+"""Plugins discovered from the ``locxia.jobs`` entry point, and the plan of jobs they derive.
+
+A feature plugs in by declaring, in ``pyproject.toml``::
+
+    [project.entry-points."locxia.jobs"]
+    metrics = "pipelines.metrics.jobs:plugin"
+
+The scheduler never names a feature. Planning is fault-isolated per plugin: when one plugin's
+``provide`` fails, the failure is returned as a value (recorded by the service in ``ops.runs``)
+and the jobs that plugin planned before are kept rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from infra.errors import JobError, LocxiaError
+from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TriggerSpec
+
+ENTRY_POINT_GROUP = "locxia.jobs"
+SCHEDULES_OWNER = "schedules"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The jobs that should exist now, and what could not be planned (per owner)."""
+
+    jobs: tuple[JobSpec, ...]
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+class Registry:
+    """Tasks and plugins by name; built once per process."""
+
+    def __init__(self, plugins: Iterable[Plugin]) -> None:
+        self.plugins: dict[str, Plugin] = {}
+        self.tasks: dict[str, Task] = {}
+        for plugin in plugins:
+            if plugin.name in self.plugins or plugin.name == SCHEDULES_OWNER:
+                raise JobError(f"two job plugins are named {plugin.name!r}")
+            self.plugins[plugin.name] = plugin
+            for task in plugin.tasks:
+                if task.name in self.tasks:
+                    raise JobError(f"task {task.name!r} is declared by two plugins")
+                self.tasks[task.name] = task
+
+    @classmethod
+    def from_entry_points(cls, extra: Iterable[Plugin] = ()) -> Registry:
+        """Load every installed plugin (plus ``extra``, e.g. from tests).
+
+        Raises:
+            JobError: a plugin cannot be imported or is not a :class:`Plugin`.
+        """
+        plugins: list[Plugin] = []
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                raise JobError(f"job plugin {ep.name} ({ep.value}) failed to load: {exc}") from exc
+            if not isinstance(obj, Plugin):
+                raise JobError(f"job plugin {ep.name} ({ep.value}) is not a Plugin")
+            plugins.append(obj)
+        plugins.extend(extra)
+        return cls(plugins)
+
+    def resolve(self, name: str) -> Callable[..., Any]:
+        """Import and return the function behind task ``name``.
+
+        Raises:
+            JobError: unknown task, or its target cannot be imported.
+        """
+        task = self.tasks.get(name)
+        if task is None:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise JobError(f"unknown task {name!r} (known: {known})")
+        module_name, attr = task.target.split(":", 1)
+        try:
+            fn: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise JobError(f"task {name}: cannot import {task.target}: {exc}") from exc
+        return fn
+
+    def plan(self, ctx: PlanContext) -> Plan:
+        """Every job wanted now: plugin jobs, overridden or extended by ``params.schedules``."""
+        jobs: dict[str, JobSpec] = {}
+        failures: dict[str, str] = {}
+        for plugin in self.plugins.values():
+            if plugin.provide is None:
+                continue
+            try:
+                planned = list(plugin.provide(ctx))
+                for spec in planned:
+                    self._check(spec, plugin.name)
+            except Exception as exc:  # one plugin's fault must not unschedule the others
+                ctx.conn.rollback()
+                failures[plugin.name] = _one_line(exc)
+                continue
+            jobs.update((spec.id, spec) for spec in planned)
+        try:
+            _apply_schedules(ctx, jobs, self.tasks)
+        except LocxiaError as exc:
+            ctx.conn.rollback()
+            failures[SCHEDULES_OWNER] = _one_line(exc)
+        return Plan(tuple(sorted(jobs.values(), key=lambda j: j.id)), failures)
+
+    def _check(self, spec: JobSpec, owner: str) -> None:
+        if spec.owner != owner:
+            raise JobError(f"plugin {owner} planned job {spec.id} owned by {spec.owner}")
+        if spec.task not in self.tasks:
+            raise JobError(f"job {spec.id} names unknown task {spec.task!r}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _apply_schedules(ctx: PlanContext, jobs: dict[str, JobSpec], tasks: dict[str, Task]) -> None:
+    """Merge ``params.schedules``: a row overrides a planned job of the same id, else adds one.
+
+    A bad row is skipped and reported; it never prevents the other rows from being applied.
+
+    Raises:
+        JobError: listing every row that was skipped, after all good rows were merged.
+    """
+    rows = ctx.conn.execute(
+        "SELECT job, task, every_seconds, cron, timezone, args, enabled"
+        " FROM params.schedules ORDER BY job"
+    ).fetchall()
+    ctx.conn.rollback()
+    bad: list[str] = []
+    for job, task, every, cron, tz, args, enabled in rows:
+        if not enabled:
+            jobs.pop(job, None)
+            continue
+        try:
+            if task not in tasks:
+                raise JobError(f"unknown task {task!r}")
+            trigger = TriggerSpec.every(every) if every else TriggerSpec.crontab(cron, tz)
+            trigger.build()  # validates cron fields and time zone now, not at run time
+            base = jobs.get(job)
+            owner = base.owner if base and base.task == task else SCHEDULES_OWNER
+            merged_args = {**(base.args if base and base.task == task else {}), **args}
+            jobs[job] = JobSpec(job, task, trigger, merged_args, owner, "params.schedules")
+        except LocxiaError as exc:
+            bad.append(f"params.schedules[{job}]: {exc}")
+    if bad:
+        raise JobError("; ".join(bad))

@@ -1,0 +1,229 @@
+"""Running a task and recording the run in ``ops.runs`` — the one path every job takes.
+
+Scheduled ticks, manual ``locxia jobs run`` and chain steps all go through :class:`Runner`, so
+Grafana sees every run the same way. A scheduled run first claims its row with
+``INSERT ... ON CONFLICT (job_id, scheduled_at) DO NOTHING``: if two schedulers ever fired the
+same tick, the database lets exactly one of them run it.
+
+A task's failure is a recorded value (status ``failed``, one-line error, details kept), never
+an exception escaping into the scheduler thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from infra.db import connect
+from infra.errors import DatabaseError, JobError, LocxiaError
+from infra.jobs.model import RunResult, TaskContext
+from infra.jobs.registry import Registry
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The tick a scheduled run serves; set by the scheduler's executor around each run.
+SCHEDULED_AT: ContextVar[datetime | None] = ContextVar("SCHEDULED_AT", default=None)
+
+
+def utcnow() -> datetime:
+    """The real clock (injected everywhere else so tests never sleep)."""
+    return datetime.now(UTC)
+
+
+def _jsonable(details: Mapping[str, Any]) -> Jsonb:
+    return Jsonb(dict(details), dumps=lambda obj: _dumps(obj))
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, default=str, sort_keys=True)
+
+
+class Runner:
+    """Runs registered tasks and records each run; safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.now = now
+        self._local = threading.local()
+        self._host = socket.gethostname()
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        """A per-thread autocommit connection for run records, reopened when broken."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = connect(
+                self.settings.require_database_url(),
+                autocommit=True,
+                application_name="locxia:runs",
+            )
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's record connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def run(
+        self,
+        task: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        trigger: str = "manual",
+        scheduled_at: datetime | None = None,
+        parent_id: int | None = None,
+    ) -> RunResult:
+        """Run ``task`` once with ``args`` and record it.
+
+        Returns:
+            The recorded outcome; ``skipped`` when another scheduler already claimed the tick.
+
+        Raises:
+            JobError: the task is unknown (nothing is recorded: there was no run).
+            DatabaseError: the run could not be recorded.
+        """
+        fn = self.registry.resolve(task)
+        args = dict(args or {})
+        job_id = job_id or task
+        _check_arguments(task, fn, args)
+        run_id = self._claim(job_id, task, trigger, scheduled_at, parent_id)
+        if run_id is None:
+            log.info("job %s tick %s already ran elsewhere; skipped", job_id, scheduled_at)
+            return RunResult(None, "skipped", {})
+        ctx = TaskContext(
+            settings=self.settings,
+            run_id=run_id,
+            job_id=job_id,
+            scheduled_at=scheduled_at,
+            now=self.now,
+            run_child=self._child_runner(job_id, run_id),
+        )
+        try:
+            returned = fn(ctx, **args)
+        except (KeyboardInterrupt, SystemExit):
+            self._finish(run_id, "interrupted", ctx.details, "interrupted by a signal")
+            raise
+        except Exception as exc:
+            error, details = _describe_failure(exc, ctx.details)
+            self._finish(run_id, "failed", details, error)
+            log.warning("job %s (run %s) failed: %s", job_id, run_id, error)
+            return RunResult(run_id, "failed", details, error)
+        details = {**ctx.details, **(returned or {})}
+        self._finish(run_id, "success", details, None)
+        return RunResult(run_id, "success", details)
+
+    def _child_runner(self, job_id: str, parent_id: int) -> Any:
+        def run_child(task: str, args: Mapping[str, Any], step: str) -> RunResult:
+            return self.run(
+                task, args, job_id=f"{job_id}/{step}", trigger="chain", parent_id=parent_id
+            )
+
+        return run_child
+
+    def _claim(
+        self,
+        job_id: str,
+        task: str,
+        trigger: str,
+        scheduled_at: datetime | None,
+        parent_id: int | None,
+    ) -> int | None:
+        try:
+            row = (
+                self._conn()
+                .execute(
+                    "INSERT INTO ops.runs (job_id, task, trigger, scheduled_at, parent_id,"
+                    " host, pid) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id",
+                    (job_id, task, trigger, scheduled_at, parent_id, self._host, os.getpid()),
+                )
+                .fetchone()
+            )
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot record run of {job_id}: {exc}") from exc
+        return None if row is None else int(row[0])
+
+    def _finish(
+        self, run_id: int, status: str, details: Mapping[str, Any], error: str | None
+    ) -> None:
+        try:
+            self._conn().execute(
+                "UPDATE ops.runs SET status = %s, ended_at = clock_timestamp(), error = %s,"
+                " details = %s WHERE id = %s",
+                (status, error, _jsonable(details), run_id),
+            )
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot record the end of run {run_id}: {exc}") from exc
+
+
+def _check_arguments(task: str, fn: Callable[..., Any], args: Mapping[str, Any]) -> None:
+    """Reject arguments the task does not take before a run is recorded."""
+    import inspect
+
+    try:
+        inspect.signature(fn).bind(None, **args)
+    except TypeError as exc:
+        raise JobError(f"task {task}: bad arguments {sorted(args)}: {exc}") from exc
+
+
+def _describe_failure(exc: Exception, details: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """One-line error for users; the traceback kept in details only for unexpected errors."""
+    if isinstance(exc, LocxiaError):
+        return str(exc), dict(details)
+    lines = str(exc).strip().splitlines()
+    error = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return error, {**details, "traceback": traceback.format_exc(limit=20)}
+
+
+# --- the scheduler's entry point -------------------------------------------------------------
+# APScheduler persists jobs with a textual reference to a module-level function, so the runner
+# that scheduled jobs use is installed here by the service when it becomes leader.
+_installed: Runner | None = None
+
+
+def install(runner: Runner | None) -> None:
+    """Make ``runner`` the one :func:`scheduled` uses (``None`` uninstalls it)."""
+    global _installed
+    _installed = runner
+
+
+def scheduled(job_id: str, task: str, args: Mapping[str, Any], trigger: str = "schedule") -> None:
+    """What every APScheduler job calls. Never raises into the scheduler for task failures.
+
+    Args:
+        job_id: the planned job's id (``ops.runs.job_id``).
+        task: the registered task to run.
+        args: its arguments.
+        trigger: ``schedule`` for ticks (deduplicated per tick), ``manual`` for one-off runs
+            requested with ``locxia jobs trigger`` (never deduplicated).
+    """
+    if _installed is None:
+        raise JobError("no runner installed: scheduled jobs run only inside `locxia serve`")
+    tick = SCHEDULED_AT.get() if trigger == "schedule" else None
+    try:
+        _installed.run(task, args, job_id=job_id, trigger=trigger, scheduled_at=tick)
+    except LocxiaError as exc:
+        log.error("job %s could not run: %s", job_id, exc)

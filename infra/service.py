@@ -1,0 +1,273 @@
+"""``locxia serve``: one leader runs the scheduler, the others stand by.
+
+Leadership is a PostgreSQL session advisory lock held on a dedicated connection. When the
+leader dies — even by SIGKILL — its connection closes, the server releases the lock, and the
+first standby to poll (every ``leader_poll_seconds``) takes over with the same persistent job
+store. No clock-based lease, no split brain: the database is the single arbiter, and
+``ops.runs``' unique (job, tick) guards the rare overlap during a network partition.
+
+The leader LISTENs on ``locxia_params``: a change to any parameter table re-plans the jobs
+within a second (debounced), and a periodic re-plan catches anything NOTIFY cannot (a change
+made while no service was listening).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from infra import __version__
+from infra.db import connect
+from infra.errors import DatabaseError, LocxiaError
+from infra.jobs.model import PlanContext
+from infra.jobs.registry import Registry
+from infra.jobs.runner import Runner, install, utcnow
+from infra.jobs.trigger import CONTROL_CHANNEL
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LEADER_LOCK = 0x6C6F6378_6C656164  # "locx" "lead": one leader per database
+PARAMS_CHANNEL = "locxia_params"
+
+HEARTBEAT_S = 5.0
+DEBOUNCE_S = 0.2
+
+
+@dataclass
+class ServiceState:
+    """What the service is doing; read by tests and by ``ops.services``."""
+
+    role: str = "standby"
+    replans: int = 0
+    notifications: int = 0
+    last_plan_failures: dict[str, str] = field(default_factory=dict)
+
+
+class Service:
+    """The long-running process. :meth:`run` returns when ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        stop: threading.Event | None = None,
+        now: Callable[[], datetime] = utcnow,
+        scheduler_factory: Callable[[Settings], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.stop = stop or threading.Event()
+        self.now = now
+        self.state = ServiceState()
+        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self._scheduler_factory = scheduler_factory
+        self._scheduler: Any = None
+        self._conn: psycopg.Connection[Any] | None = None
+        self._runner = Runner(settings, registry, now=now)
+
+    # --- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        """Stand by or lead until :attr:`stop` is set; always leave the scheduler stopped."""
+        log.info("locxia serve %s starting as %s", __version__, self.id)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._step()
+                except LocxiaError as exc:
+                    log.error("%s; retrying in %.0fs", exc, self.settings.leader_poll_seconds)
+                    self._lose_leadership()
+                    self.stop.wait(self.settings.leader_poll_seconds)
+                except psycopg.OperationalError as exc:
+                    log.error("database connection lost (%s); standing by", exc)
+                    self._lose_leadership()
+                    self.stop.wait(self.settings.leader_poll_seconds)
+        finally:
+            self._lose_leadership(wait=True)
+            self._mark("stopped")
+            if self._conn is not None:
+                self._conn.close()
+            log.info("locxia serve stopped")
+
+    def _step(self) -> None:
+        conn = self._connection()
+        if not self._holds_lock:
+            if self._try_lock(conn):
+                self._lead(conn)
+            else:
+                self._beat(conn)
+                self.stop.wait(self.settings.leader_poll_seconds)
+            return
+        self._listen_once(conn)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = connect(
+                self.settings.require_database_url(),
+                autocommit=True,
+                application_name="locxia:serve",
+            )
+            self._next_beat = 0.0
+        return self._conn
+
+    def _try_lock(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
+        return bool(row and row[0])
+
+    # --- leading -------------------------------------------------------------------------
+    def _lead(self, conn: psycopg.Connection[Any]) -> None:
+        log.info("became leader")
+        self._holds_lock = True
+        conn.execute(f"LISTEN {PARAMS_CHANNEL}")
+        conn.execute(f"LISTEN {CONTROL_CHANNEL}")
+        orphans = conn.execute(
+            "UPDATE ops.runs SET status = 'interrupted', ended_at = clock_timestamp(),"
+            " error = 'the service running it stopped before it ended'"
+            " WHERE status = 'running' AND (trigger = 'schedule' OR (trigger = 'chain'"
+            " AND parent_id IN (SELECT id FROM ops.runs WHERE trigger = 'schedule')))"
+        ).rowcount
+        if orphans:
+            log.warning("marked %d run(s) of a previous leader as interrupted", orphans)
+        install(self._runner)
+        factory = self._scheduler_factory or _default_scheduler
+        self._scheduler = factory(self.settings)
+        self._scheduler.start(paused=True)
+        self.replan()
+        self._scheduler.resume()
+        self._next_replan = time.monotonic() + self.settings.replan_seconds
+        self.state.role = "leader"
+        self._beat(conn, force=True)
+
+    def _listen_once(self, conn: psycopg.Connection[Any]) -> None:
+        timeout = min(self.settings.leader_poll_seconds, HEARTBEAT_S)
+        dirty = False
+        for note in conn.notifies(timeout=timeout, stop_after=1):
+            dirty |= self._on_notify(note)
+        if dirty:
+            # drain a burst (a multi-row UPDATE notifies once per row) before re-planning
+            for note in conn.notifies(timeout=DEBOUNCE_S):
+                self._on_notify(note)
+        if dirty or time.monotonic() >= self._next_replan:
+            self.replan()
+            self._next_replan = time.monotonic() + self.settings.replan_seconds
+        self._beat(conn)
+
+    def _on_notify(self, note: psycopg.Notify) -> bool:
+        """Handle one notification; True when the parameter tables changed."""
+        self.state.notifications += 1
+        if note.channel == PARAMS_CHANNEL:
+            return True
+        try:
+            message = json.loads(note.payload)
+            if message.get("action") == "run":
+                self.trigger(str(message["job"]))
+        except (ValueError, KeyError, TypeError, LocxiaError) as exc:
+            log.error("ignored control message %r: %s", note.payload, exc)
+        return False
+
+    def trigger(self, job_id: str) -> None:
+        """Run planned job ``job_id`` once now, without moving its schedule.
+
+        Raises:
+            JobError: no such job is scheduled.
+        """
+        from infra.scheduler import run_once_now
+
+        run_once_now(self._scheduler, job_id)
+        log.info("job %s triggered", job_id)
+
+    def replan(self) -> None:
+        """Derive the jobs from the parameter tables and sync them into the scheduler."""
+        from infra.scheduler import sync_jobs
+
+        with connect(self.settings.require_database_url(), application_name="locxia:plan") as conn:
+            plan = self.registry.plan(PlanContext(self.settings, conn, self.now()))
+        for owner, error in plan.failures.items():
+            log.error("planning %s failed (its jobs are kept as they were): %s", owner, error)
+        report = sync_jobs(self._scheduler, plan.jobs, keep_owners=plan.failures)
+        self.state.replans += 1
+        self.state.last_plan_failures = dict(plan.failures)
+        if report.changed or plan.failures:
+            self._record_plan(report, plan.failures)
+
+    def _record_plan(self, report: Any, failures: dict[str, str]) -> None:
+        """Re-plans that change something are runs too, so Grafana shows why jobs moved."""
+        with connect(self.settings.require_database_url(), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO ops.runs (job_id, task, trigger, status, ended_at, error, details,"
+                " host, pid) VALUES ('service.plan', 'service.plan', 'service', %s,"
+                " clock_timestamp(), %s, %s, %s, %s)",
+                (
+                    "failed" if failures else "success",
+                    "; ".join(f"{k}: {v}" for k, v in failures.items()) or None,
+                    psycopg.types.json.Jsonb(
+                        {
+                            "added": report.added,
+                            "replaced": report.replaced,
+                            "removed": report.removed,
+                            "kept": report.kept,
+                        }
+                    ),
+                    socket.gethostname(),
+                    os.getpid(),
+                ),
+            )
+
+    def _lose_leadership(self, wait: bool = False) -> None:
+        if self._scheduler is not None:
+            try:
+                self._scheduler.shutdown(wait=wait)
+            except Exception:  # already stopped, or its store's connection is gone
+                log.debug("scheduler shutdown", exc_info=True)
+            self._scheduler = None
+        install(None)
+        self._runner.close()
+        self.state.role = "standby"
+        if self._holds_lock:
+            log.info("leadership released")
+            self._holds_lock = False
+            if self._conn is not None and not self._conn.closed and not self._conn.broken:
+                try:
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK,))
+                    self._conn.execute("UNLISTEN *")
+                except psycopg.Error:
+                    log.debug("unlock", exc_info=True)
+
+    # --- heartbeat -----------------------------------------------------------------------
+    _holds_lock: bool = False
+    _next_beat: float = 0.0
+    _next_replan: float = 0.0
+
+    def _beat(self, conn: psycopg.Connection[Any], force: bool = False) -> None:
+        if not force and time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + HEARTBEAT_S
+        self._mark(self.state.role, conn)
+
+    def _mark(self, role: str, conn: psycopg.Connection[Any] | None = None) -> None:
+        try:
+            target = conn or self._connection()
+            target.execute(
+                "INSERT INTO ops.services (id, host, pid, version, role) VALUES (%s,%s,%s,%s,%s)"
+                " ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, heartbeat_at = now()",
+                (self.id, socket.gethostname(), os.getpid(), __version__, role),
+            )
+        except (psycopg.Error, DatabaseError):
+            log.debug("heartbeat not recorded", exc_info=True)
+
+
+def _default_scheduler(settings: Settings) -> Any:
+    from infra.scheduler import build_scheduler
+
+    return build_scheduler(settings)

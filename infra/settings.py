@@ -1,0 +1,242 @@
+"""The one typed settings object: *how* Locxia runs (URLs, region, cadence of the service).
+
+*What* Locxia does lives in the parameter tables, never here. This is the only module that
+reads the environment. Sources, strongest first: explicit keyword arguments, ``LOCXIA_*``
+environment variables, then a TOML file (``$LOCXIA_CONFIG`` or ``./locxia.toml``) whose keys
+are the setting names without the prefix (``aws_region = "eu-west-3"``). Standard AWS
+credential variables (``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``...) are left to boto3.
+
+Invalid settings raise :class:`~infra.errors.ConfigError` naming the public variable, so a
+service fails at start with one line instead of at 3 a.m. on its first AWS call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from infra.errors import ConfigError
+
+ENV_PREFIX = "LOCXIA_"
+CONFIG_ENV = "LOCXIA_CONFIG"
+_toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
+
+_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TAG = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+
+def default_data_dir() -> Path:
+    """Where Locxia keeps local data: ``$XDG_DATA_HOME/locxia`` or ``~/.local/share/locxia``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "locxia"
+
+
+def _zone_default(zone: str) -> str:
+    return (default_data_dir() / "zones" / zone).as_uri()
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows, across the public, China and GovCloud partitions."""
+    import botocore.session  # lazy: botocore's data loader is only needed for validation
+
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return frozenset(regions)
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Field ``x`` is read from ``LOCXIA_X`` or ``x`` in ``locxia.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", validate_default=True
+    )
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL, e.g. postgresql://locxia@db:5432/locxia"
+    )
+    aws_region: str = Field(default="eu-west-3", description="AWS region of the platform")
+    aws_endpoint_url: str | None = Field(
+        default=None, description="Override for every AWS API (moto, LocalStack); unset on AWS"
+    )
+    read_role_arn: str | None = Field(
+        default=None, description="IAM role assumed to observe (CloudWatch, tagging, CE)"
+    )
+    write_role_arn: str | None = Field(
+        default=None, description="IAM role assumed to shape (create/modify/delete)"
+    )
+    tag_key: str = Field(default="project", description="Tag key marking Locxia resources")
+    tag_value: str = Field(default="locxia", description="Tag value marking Locxia resources")
+    landing_uri: str = Field(default_factory=lambda: _zone_default("landing"))
+    working_uri: str = Field(default_factory=lambda: _zone_default("working"))
+    exposure_uri: str = Field(default_factory=lambda: _zone_default("exposure"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    misfire_grace_seconds: int = Field(
+        default=300, ge=1, description="How late a scheduled run may start and still run"
+    )
+    replan_seconds: float = Field(
+        default=60.0, gt=0, description="Re-read the parameter tables at least this often"
+    )
+    leader_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often a standby tries to become leader"
+    )
+    job_workers: int = Field(default=4, ge=1, le=64, description="Jobs run at once")
+    runs_retention_days: int = Field(default=90, ge=1, description="Keep ops.runs this long")
+    demo_dir: Path | None = Field(
+        default=None, description="Where `locxia demo` keeps its own PostgreSQL cluster"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order the sources: keyword arguments, then environment, then the TOML file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _toml_path.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.path):
+            raise ValueError("expected postgresql://[user[:password]@]host[:port]/dbname")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}") from exc
+        return value
+
+    @field_validator("aws_region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        if value not in known_regions():
+            raise ValueError(f"{value!r} is not an AWS region (e.g. eu-west-3)")
+        return value
+
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("read_role_arn", "write_role_arn")
+    @classmethod
+    def _check_arn(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not _ARN.match(value):
+            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/..)")
+        return value
+
+    @field_validator("tag_key", "tag_value")
+    @classmethod
+    def _check_tag(cls, value: str) -> str:
+        if not _TAG.match(value):
+            raise ValueError(f"{value!r} is not a valid AWS tag key/value")
+        return value
+
+    @field_validator("landing_uri", "working_uri", "exposure_uri")
+    @classmethod
+    def _check_zone_uri(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme == "s3":
+            if not _BUCKET.match(parts.netloc):
+                raise ValueError(f"{value!r}: {parts.netloc!r} is not a valid S3 bucket name")
+        elif parts.scheme == "file":
+            if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+                raise ValueError(f"{value!r}: file URIs must be absolute (file:///path)")
+        else:
+            raise ValueError(f"{value!r}: expected s3://bucket/prefix or file:///path")
+        return value.rstrip("/")
+
+    def require_database_url(self) -> str:
+        """Return the database URL, or fail with the one line a user needs to fix it.
+
+        Raises:
+            ConfigError: when ``LOCXIA_DATABASE_URL`` is not set.
+        """
+        if not self.database_url:
+            raise ConfigError(
+                "LOCXIA_DATABASE_URL is not set (e.g. postgresql://locxia@localhost:5432/locxia)",
+                setting="LOCXIA_DATABASE_URL",
+            )
+        return self.database_url
+
+
+def _config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist", setting=CONFIG_ENV)
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return _config_path(Path(from_env))
+    local = Path("locxia.toml")
+    return local if local.is_file() else None
+
+
+def _check_toml_keys(path: Path) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read TOML ({exc})", setting=CONFIG_ENV) from exc
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}", setting=CONFIG_ENV)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build and validate the settings; the single entry point for the whole program.
+
+    Args:
+        config_file: a TOML file; defaults to ``$LOCXIA_CONFIG`` then ``./locxia.toml``.
+        **overrides: values that win over every other source (used by tests and the demo).
+
+    Raises:
+        ConfigError: on the first invalid setting, naming its ``LOCXIA_*`` variable.
+    """
+    path = _config_path(config_file)
+    if path is not None:
+        _check_toml_keys(path)
+    token = _toml_path.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        variable = ENV_PREFIX + field.upper()
+        raise ConfigError(f"invalid setting {variable}: {message}", setting=variable) from exc
+    finally:
+        _toml_path.reset(token)

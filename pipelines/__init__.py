@@ -1,0 +1,1 @@
+"""Locxia data flows: metrics, costs and geospatial layers. Imports `infra`, never the reverse."""

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from infra.db import connect
+from infra.jobs import JobSpec, PlanContext, Plugin, Registry, TriggerSpec
+from infra.scheduler import sync_jobs
+from infra.settings import Settings
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def provide_two(ctx: PlanContext) -> Iterable[JobSpec]:
+    yield JobSpec("fake.a", "core.noop", TriggerSpec.every(60), owner="fake")
+    yield JobSpec("fake.b", "core.noop", TriggerSpec.every(60), {"sleep_seconds": 0}, "fake")
+
+
+def provide_broken(ctx: PlanContext) -> Iterable[JobSpec]:
+    yield JobSpec("broken.a", "core.noop", TriggerSpec.every(60), owner="broken")
+    raise RuntimeError("table missing")
+
+
+FAKE = Plugin("fake", (), provide_two)
+BROKEN = Plugin("broken", (), provide_broken)
+
+
+def _plan(settings: Settings, *plugins: Plugin):  # type: ignore[no-untyped-def]
+    registry = Registry.from_entry_points(plugins)
+    with connect(settings.require_database_url()) as conn:
+        return registry.plan(PlanContext(settings, conn, NOW))
+
+
+def _schedule(url: str, sql: str) -> None:
+    with connect(url) as conn:
+        conn.execute(sql)
+        conn.commit()
+
+
+def test_plugins_and_schedules_make_the_plan(settings: Settings, db_url: str) -> None:
+    _schedule(
+        db_url,
+        "INSERT INTO params.schedules (job, task, every_seconds, cron, enabled, args) VALUES"
+        " ('fake.a', 'core.noop', 5, NULL, true, '{}'),"  # override cadence of a planned job
+        " ('fake.b', 'core.noop', 5, NULL, false, '{}'),"  # disable a planned job
+        " ('user.nightly', 'core.noop', NULL, '0 2 * * *', true, '{\"sleep_seconds\": 1}')",
+    )
+    plan = _plan(settings, FAKE)
+    jobs = {j.id: j for j in plan.jobs}
+    assert plan.failures == {}
+    assert set(jobs) == {"core.prune-runs", "fake.a", "user.nightly"}
+    assert jobs["fake.a"].trigger == TriggerSpec.every(5)
+    assert jobs["fake.a"].owner == "fake"
+    assert jobs["user.nightly"].owner == "schedules"
+    assert jobs["user.nightly"].args == {"sleep_seconds": 1}
+
+
+def test_a_failing_plugin_is_reported_and_isolated(settings: Settings) -> None:
+    plan = _plan(settings, FAKE, BROKEN)
+    assert plan.failures == {"broken": "RuntimeError: table missing"}
+    assert {j.id for j in plan.jobs} == {"core.prune-runs", "fake.a", "fake.b"}
+
+
+def test_a_bad_schedule_row_does_not_hide_good_ones(settings: Settings, db_url: str) -> None:
+    _schedule(
+        db_url,
+        "INSERT INTO params.schedules (job, task, every_seconds, cron, timezone) VALUES"
+        " ('user.bad', 'core.nope', 5, NULL, 'UTC'),"
+        " ('user.badzone', 'core.noop', NULL, '0 2 * * *', 'Mars/Olympus'),"
+        " ('user.good', 'core.noop', 5, NULL, 'UTC')",
+    )
+    plan = _plan(settings)
+    assert "user.good" in {j.id for j in plan.jobs}
+    assert "params.schedules[user.bad]: unknown task 'core.nope'" in plan.failures["schedules"]
+    assert "params.schedules[user.badzone]" in plan.failures["schedules"]
+
+
+@pytest.fixture
+def scheduler() -> Iterator[BackgroundScheduler]:
+    sched = BackgroundScheduler(timezone="UTC")
+    sched.start(paused=True)
+    yield sched
+    sched.shutdown(wait=False)
+
+
+def test_sync_is_idempotent_and_keeps_next_run_times(scheduler: BackgroundScheduler) -> None:
+    specs = [JobSpec("x.a", "core.noop", TriggerSpec.every(3600), owner="x")]
+    first = sync_jobs(scheduler, specs)
+    next_run = scheduler.get_job("x.a").next_run_time
+    again = sync_jobs(scheduler, specs)
+    assert first.added == ("x.a",) and not again.changed and again.kept == 1
+    assert scheduler.get_job("x.a").next_run_time == next_run
+
+
+def test_sync_replaces_changed_and_removes_unwanted(scheduler: BackgroundScheduler) -> None:
+    sync_jobs(
+        scheduler,
+        [
+            JobSpec("x.a", "core.noop", TriggerSpec.every(60), owner="x"),
+            JobSpec("y.a", "core.noop", TriggerSpec.every(60), owner="y"),
+        ],
+    )
+    report = sync_jobs(scheduler, [JobSpec("x.a", "core.noop", TriggerSpec.every(30), owner="x")])
+    assert report.replaced == ("x.a",) and report.removed == ("y.a",)
+    assert [j.id for j in scheduler.get_jobs()] == ["x.a"]
+
+
+def test_sync_keeps_jobs_of_owners_that_failed(scheduler: BackgroundScheduler) -> None:
+    sync_jobs(scheduler, [JobSpec("y.a", "core.noop", TriggerSpec.every(60), owner="y")])
+    report = sync_jobs(scheduler, [], keep_owners=["y"])
+    assert report.removed == () and [j.id for j in scheduler.get_jobs()] == ["y.a"]

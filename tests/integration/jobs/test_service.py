@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from infra.db import connect
+from infra.errors import JobError
+from infra.jobs import Registry
+from infra.service import Service
+from infra.settings import Settings
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
+    """Poll until ``predicate`` is true; return how long it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def _count(url: str, job: str) -> int:
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM ops.runs WHERE job_id = %s AND status = 'success'", (job,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[Service]:
+    # No periodic re-plan during the test: only NOTIFY can make a new job appear.
+    quiet = settings.model_copy(update={"replan_seconds": 3600, "leader_poll_seconds": 0.2})
+    svc = Service(quiet, Registry.from_entry_points())
+    thread = threading.Thread(target=svc.run, daemon=True)
+    thread.start()
+    wait_for(lambda: svc.state.role == "leader")
+    yield svc
+    svc.stop.set()
+    thread.join(10)
+    assert not thread.is_alive(), "service did not stop within 10 s"
+
+
+def test_a_params_change_is_scheduled_within_seconds(service: Service, db_url: str) -> None:
+    with connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO params.schedules (job, task, every_seconds)"
+            " VALUES ('t.tick', 'core.noop', 1)"
+        )
+        conn.commit()
+    took = wait_for(lambda: _count(db_url, "t.tick") >= 1, timeout=5)
+    assert service.state.notifications >= 1
+    assert took < 5
+    with connect(db_url) as conn:
+        conn.execute("UPDATE params.schedules SET enabled = false WHERE job = 't.tick'")
+        conn.commit()
+    wait_for(lambda: service.state.replans >= 3)
+    settled = _count(db_url, "t.tick")
+    time.sleep(1.5)
+    assert _count(db_url, "t.tick") == settled  # disabled: no more runs
+
+
+def test_leader_records_itself_and_stops_cleanly(service: Service, db_url: str) -> None:
+    with connect(db_url) as conn:
+        row = conn.execute("SELECT role FROM ops.services WHERE id = %s", (service.id,)).fetchone()
+    assert row == ("leader",)
+    service.stop.set()
+    wait_for(lambda: service.state.role == "standby")
+    with connect(db_url) as conn:
+        wait_for(
+            lambda: (
+                conn.execute(
+                    "SELECT role FROM ops.services WHERE id = %s", (service.id,)
+                ).fetchone()
+                == ("stopped",)
+            )
+        )
+
+
+def test_runs_of_a_dead_leader_are_marked_interrupted(settings: Settings, db_url: str) -> None:
+    with connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO ops.runs (job_id, task, trigger, scheduled_at) VALUES"
+            " ('orphan', 'core.noop', 'schedule', now()), ('cli', 'core.noop', 'manual', NULL)"
+        )
+        conn.commit()
+    svc = Service(settings, Registry.from_entry_points())
+    thread = threading.Thread(target=svc.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: svc.state.role == "leader")
+        with connect(db_url) as conn:
+            rows = dict(
+                conn.execute(
+                    "SELECT job_id, status FROM ops.runs WHERE job_id IN ('orphan', 'cli')"
+                ).fetchall()
+            )
+        assert rows == {"orphan": "interrupted", "cli": "running"}
+    finally:
+        svc.stop.set()
+        thread.join(10)
+
+
+def test_trigger_runs_a_planned_job_now_without_moving_it(service: Service, db_url: str) -> None:
+    from infra.jobs.trigger import request_run, wait_for_run
+
+    with connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO params.schedules (job, task, cron) VALUES ('t.yearly', 'core.noop',"
+            " '0 0 1 1 *')"
+        )
+        conn.commit()
+    wait_for(lambda: service.state.replans >= 2)
+    with connect(db_url, autocommit=True) as conn:
+        run = wait_for_run(conn, "t.yearly", request_run(conn, "t.yearly"), timeout=10)
+        unknown_after = request_run(conn, "t.nope")
+        with pytest.raises(JobError, match="no finished run within 1s"):
+            wait_for_run(conn, "t.nope", unknown_after, timeout=1)
+    assert run["status"] == "success"
+    assert service._scheduler.get_job("t.yearly").next_run_time.month == 1
+
+
+def test_trigger_without_a_leader_says_so(db_url: str) -> None:
+    from infra.jobs.trigger import request_run
+
+    with connect(db_url, autocommit=True) as conn, pytest.raises(JobError, match="no `locxia"):
+        request_run(conn, "anything")
