@@ -213,7 +213,7 @@ def list_runs(
                     r[2],
                     r[3],
                     r[4],
-                    r[5].isoformat(timespec="seconds"),
+                    r[5].strftime("%Y-%m-%d %H:%M:%S"),
                     None if r[6] is None else f"{float(r[6]):.3f}",
                     r[7],
                 )

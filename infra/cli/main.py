@@ -50,8 +50,16 @@ def root(
             "--config", "-c", help="TOML settings file (default: $LOCXIA_CONFIG, ./locxia.toml)"
         ),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what happens (INFO) on stderr.")
+    ] = False,
 ) -> None:
     """Root options shared by every command."""
+    from infra import logs
+
+    # Commands report through their own output; library warnings would repeat the one red
+    # error line, so only errors are logged unless --verbose (serve sets its own level).
+    logs.configure("INFO" if verbose else "ERROR")
     ctx.obj = CliState(config=config)
 
 
