@@ -13,7 +13,6 @@ made while no service was listening).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -148,33 +147,36 @@ class Service:
         self._next_replan = time.monotonic() + self.settings.replan_seconds
         self.state.role = "leader"
         self._beat(conn, force=True)
+        self._run_requested()  # requests made while no leader was listening
 
     def _listen_once(self, conn: psycopg.Connection[Any]) -> None:
         timeout = min(self.settings.leader_poll_seconds, HEARTBEAT_S)
-        dirty = False
-        for note in conn.notifies(timeout=timeout, stop_after=1):
-            dirty |= self._on_notify(note)
-        if dirty:
-            # drain a burst (a multi-row UPDATE notifies once per row) before re-planning
-            for note in conn.notifies(timeout=DEBOUNCE_S):
-                self._on_notify(note)
-        if dirty or time.monotonic() >= self._next_replan:
+        # Collect first, act after: the notifies() generator holds the connection's lock,
+        # so querying from inside the loop would deadlock.
+        notes = list(conn.notifies(timeout=timeout, stop_after=1))
+        if notes:
+            # drain a burst (a multi-row UPDATE notifies once per row) before acting
+            notes += conn.notifies(timeout=DEBOUNCE_S)
+        self.state.notifications += len(notes)
+        channels = {note.channel for note in notes}
+        if CONTROL_CHANNEL in channels:
+            self._run_requested()  # the payload is ignored: requests are read from their table
+        if PARAMS_CHANNEL in channels or time.monotonic() >= self._next_replan:
             self.replan()
             self._next_replan = time.monotonic() + self.settings.replan_seconds
         self._beat(conn)
 
-    def _on_notify(self, note: psycopg.Notify) -> bool:
-        """Handle one notification; True when the parameter tables changed."""
-        self.state.notifications += 1
-        if note.channel == PARAMS_CHANNEL:
-            return True
-        try:
-            message = json.loads(note.payload)
-            if message.get("action") == "run":
-                self.trigger(str(message["job"]))
-        except (ValueError, KeyError, TypeError, LocxiaError) as exc:
-            log.error("ignored control message %r: %s", note.payload, exc)
-        return False
+    def _run_requested(self) -> None:
+        """Start every pending ``locxia jobs trigger`` request, once each."""
+        from infra.jobs.trigger import mark_unknown, take_pending
+
+        conn = self._connection()
+        for request_id, job_id in take_pending(conn):
+            try:
+                self.trigger(job_id)
+            except LocxiaError as exc:
+                log.error("run request %s: %s", request_id, exc)
+                mark_unknown(conn, request_id)
 
     def trigger(self, job_id: str) -> None:
         """Run planned job ``job_id`` once now, without moving its schedule.

@@ -1,13 +1,14 @@
 """Asking the running service to run a job now (``locxia jobs trigger``), and waiting for it.
 
-The request is a NOTIFY on ``locxia_control``, which the leader LISTENs to: no port to open,
-no API to secure beyond the database itself. It is refused up front when no leader has
-sent a heartbeat recently, instead of waiting for a run that will never come.
+The request is a row in ``ops.run_requests`` (only roles allowed to insert there can ask),
+followed by a NOTIFY on ``locxia_control`` that merely wakes the leader up: the payload is
+never trusted, because any connected role can NOTIFY. The leader takes pending requests with
+``FOR UPDATE SKIP LOCKED``, so a request is handled once, even across a fail-over; requests
+older than :data:`REQUEST_TTL_S` are expired rather than run late.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -16,11 +17,12 @@ import psycopg
 from infra.errors import JobError
 
 LEADER_FRESH_S = 30
+REQUEST_TTL_S = 600
 CONTROL_CHANNEL = "locxia_control"
 
 
 def request_run(conn: psycopg.Connection[Any], job_id: str) -> int:
-    """Send the request; return the highest run id before it (to find the run afterwards).
+    """Record the request and wake the leader; return the highest run id before it.
 
     Raises:
         JobError: no live leader.
@@ -36,11 +38,36 @@ def request_run(conn: psycopg.Connection[Any], job_id: str) -> int:
             " start one, or run the task here with `locxia jobs run`"
         )
     row = conn.execute("SELECT coalesce(max(id), 0) FROM ops.runs").fetchone()
-    conn.execute(
-        "SELECT pg_notify(%s, %s)",
-        (CONTROL_CHANNEL, json.dumps({"action": "run", "job": job_id})),
-    )
+    with conn.transaction():
+        conn.execute("INSERT INTO ops.run_requests (job_id) VALUES (%s)", (job_id,))
+        conn.execute(f"NOTIFY {CONTROL_CHANNEL}")
     return int(row[0]) if row else 0
+
+
+def take_pending(conn: psycopg.Connection[Any]) -> list[tuple[int, str]]:
+    """Claim pending requests (leader side); expire the stale ones. Returns (id, job_id)."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE ops.run_requests SET handled_at = clock_timestamp(), outcome = 'expired'"
+            " WHERE handled_at IS NULL AND requested_at < now() - make_interval(secs => %s)",
+            (REQUEST_TTL_S,),
+        )
+        rows = conn.execute(
+            "SELECT id, job_id FROM ops.run_requests WHERE handled_at IS NULL"
+            " ORDER BY id FOR UPDATE SKIP LOCKED"
+        ).fetchall()
+        for request_id, _ in rows:
+            conn.execute(
+                "UPDATE ops.run_requests SET handled_at = clock_timestamp(), outcome = 'started'"
+                " WHERE id = %s",
+                (request_id,),
+            )
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def mark_unknown(conn: psycopg.Connection[Any], request_id: int) -> None:
+    """Record that a request named a job that is not scheduled."""
+    conn.execute("UPDATE ops.run_requests SET outcome = 'unknown job' WHERE id = %s", (request_id,))
 
 
 def wait_for_run(
@@ -49,7 +76,7 @@ def wait_for_run(
     """Poll ``ops.runs`` until the requested run of ``job_id`` ends.
 
     Raises:
-        JobError: it did not start or end within ``timeout`` seconds.
+        JobError: the service does not know the job, or no run ended within ``timeout``.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -63,8 +90,15 @@ def wait_for_run(
         if row is not None:
             names = [c.name for c in cur.description or []]
             return dict(zip(names, row, strict=True))
+        unknown = conn.execute(
+            "SELECT 1 FROM ops.run_requests WHERE job_id = %s AND outcome = 'unknown job'"
+            " AND requested_at > now() - make_interval(secs => %s)",
+            (job_id, timeout + 5),
+        ).fetchone()
+        if unknown:
+            raise JobError(f"the service has no scheduled job {job_id!r} (see `locxia jobs list`)")
         time.sleep(0.05)
     raise JobError(
-        f"job {job_id}: no finished run within {timeout:.0f}s (is it planned? see the"
-        " service log and `locxia runs list`)"
+        f"job {job_id}: no finished run within {timeout:.0f}s (see the service log and"
+        " `locxia runs list`)"
     )

@@ -118,8 +118,10 @@ def test_trigger_runs_a_planned_job_now_without_moving_it(service: Service, db_u
     with connect(db_url, autocommit=True) as conn:
         run = wait_for_run(conn, "t.yearly", request_run(conn, "t.yearly"), timeout=10)
         unknown_after = request_run(conn, "t.nope")
-        with pytest.raises(JobError, match="no finished run within 1s"):
-            wait_for_run(conn, "t.nope", unknown_after, timeout=1)
+        with pytest.raises(JobError, match="no scheduled job 't.nope'"):
+            wait_for_run(conn, "t.nope", unknown_after, timeout=10)
+        outcomes = conn.execute("SELECT job_id, outcome FROM ops.run_requests ORDER BY id")
+        assert outcomes.fetchall() == [("t.yearly", "started"), ("t.nope", "unknown job")]
     assert run["status"] == "success"
     assert service._scheduler.get_job("t.yearly").next_run_time.month == 1
 
@@ -129,3 +131,25 @@ def test_trigger_without_a_leader_says_so(db_url: str) -> None:
 
     with connect(db_url, autocommit=True) as conn, pytest.raises(JobError, match="no `locxia"):
         request_run(conn, "anything")
+
+
+def test_a_notify_from_a_read_only_role_runs_nothing(service: Service, db_url: str) -> None:
+    """NOTIFY cannot be restricted; the payload must never be trusted."""
+    with connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO params.schedules (job, task, cron) VALUES ('t.yearly', 'core.noop',"
+            " '0 0 1 1 *')"
+        )
+        conn.commit()
+    wait_for(lambda: service.state.replans >= 2)
+    seen = service.state.notifications
+    with connect(db_url, autocommit=True) as conn:
+        conn.execute("SET ROLE locxia_grafana")
+        conn.execute(
+            """SELECT pg_notify('locxia_control', '{"action": "run", "job": "t.yearly"}')"""
+        )
+        with pytest.raises(Exception, match="permission denied"):
+            conn.execute("INSERT INTO ops.run_requests (job_id) VALUES ('t.yearly')")
+    wait_for(lambda: service.state.notifications > seen)
+    time.sleep(1)
+    assert _count(db_url, "t.yearly") == 0
