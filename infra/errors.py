@@ -93,3 +93,19 @@ class PlanRejected(LocxiaError):
 
 class LayerError(LocxiaError):
     """A geospatial layer cannot move to its next zone (read, check, write or publish failed)."""
+
+
+class GrafanaError(LocxiaError):
+    """Grafana could not be reached, refused the credentials, or rejected a change.
+
+    Attributes:
+        status: the HTTP status Grafana answered (``None`` when it could not be reached).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DashboardError(LocxiaError):
+    """A dashboard is invalid, its generated JSON is stale, or a panel fails against the data."""

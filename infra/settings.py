@@ -102,6 +102,20 @@ class Settings(BaseSettings):
     demo_dir: Path | None = Field(
         default=None, description="Where `locxia demo` keeps its own PostgreSQL cluster"
     )
+    grafana_url: str = Field(
+        default="http://127.0.0.1:3000",
+        description="Grafana for `locxia dashboards push` (http://user:password@host allowed)",
+    )
+    grafana_token: str | None = Field(
+        default=None, description="Grafana service account token (wins over URL credentials)"
+    )
+    grafana_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL Grafana's datasource logs in with (a locxia_grafana member)",
+    )
+    grafana_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Timeout of each Grafana API call"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -119,7 +133,7 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "grafana_database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -132,6 +146,18 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"bad port in {value!r}") from exc
         return value
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _check_grafana_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected http(s)://host:port of Grafana")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+        except ValueError as exc:
+            raise ValueError("bad port in the Grafana URL") from exc
+        return value.rstrip("/")
 
     @field_validator("aws_region")
     @classmethod
