@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from infra import __version__
-from infra.cli import db, demo, jobs, params, serve
+from infra.cli import db, demo, infra, jobs, params, serve
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
 from infra.errors import LocxiaError
@@ -73,6 +73,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(jobs.runs_app, name="runs")
 app.add_typer(params.app, name="params")
+app.add_typer(infra.app, name="infra")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
 

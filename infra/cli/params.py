@@ -107,7 +107,6 @@ def set_instance(
     sets one tag.
 
     Examples:
-
       locxia params set work-db instance_class=db.r6g.2xlarge
 
       locxia params set work-db kind=rds class=db.t4g.large storage=100 engine=postgres
@@ -127,9 +126,7 @@ def set_instance(
     with connect(settings.require_database_url(), application_name="locxia:params") as conn:
         catalog = _catalog(conn, settings.aws_region)
         conn.rollback()
-        change = store.set_instance(
-            conn, name, changes, actor=actor, catalog=catalog, now=utcnow()
-        )
+        change = store.set_instance(conn, name, changes, actor=actor, catalog=catalog, now=utcnow())
     before = change.before.row() if change.before else None
     after = change.after.row()
     diff = {k: [None if before is None else before.get(k), v] for k, v in after.items()}
@@ -161,7 +158,7 @@ def show_history(
     settings = state(ctx).settings
     with connect(settings.require_database_url()) as conn:
         entries = history(conn, name, limit)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": e.id,
             "op": e.op,
@@ -184,7 +181,9 @@ def show_history(
                     r["op"],
                     r["by"],
                     r["at"].isoformat(timespec="seconds"),
-                    "; ".join(f"{k}: {_show(o)} → {_show(n)}" for k, (o, n) in r["changes"].items()),
+                    "; ".join(
+                        f"{k}: {_show(o)} → {_show(n)}" for k, (o, n) in r["changes"].items()
+                    ),
                 )
                 for r in rows
             ],

@@ -55,12 +55,12 @@ class Preview:
     @property
     def monthly_before(self) -> Decimal:
         """Total monthly USD of the instances before the plan."""
-        return sum((c.monthly_before for c in self.changes), Decimal(0))
+        return sum((c.monthly_before for c in self.changes), Decimal("0.00"))
 
     @property
     def monthly_after(self) -> Decimal:
         """Total monthly USD after the plan."""
-        return sum((c.monthly_after for c in self.changes), Decimal(0))
+        return sum((c.monthly_after for c in self.changes), Decimal("0.00"))
 
     @property
     def delta(self) -> Decimal:
@@ -112,7 +112,7 @@ def preview(
             after = None
         p_before = power_before.get(name, "present")
         p_after = power_after.get(name, "present")
-        action = change.action
+        action: str = change.action
         if action == "no-op" and p_before != p_after:
             action = "power"
         out.append(

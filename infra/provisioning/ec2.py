@@ -42,7 +42,9 @@ def is_protected(attrs: Mapping[str, Any]) -> bool:
     return bool(attrs.get("disable_api_termination"))
 
 
-def describe(client: Any, names: Iterable[str], tag_key: str, tag_value: str) -> dict[str, Observed]:
+def describe(
+    client: Any, names: Iterable[str], tag_key: str, tag_value: str
+) -> dict[str, Observed]:
     """Describe Locxia's instances by Name tag (terminated ones count as ``missing``).
 
     Raises:

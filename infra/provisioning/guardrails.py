@@ -152,7 +152,13 @@ def replacement(change: ResourceChange, desired: Mapping[str, Desired]) -> Findi
     )
 
 
-RULES: tuple[Rule, ...] = (delete_not_wanted, protected, final_snapshot, storage_shrink, replacement)
+RULES: tuple[Rule, ...] = (
+    delete_not_wanted,
+    protected,
+    final_snapshot,
+    storage_shrink,
+    replacement,
+)
 
 
 def check_changes(plan: Plan, desired: Mapping[str, Desired]) -> list[Finding]:

@@ -88,7 +88,9 @@ class InstanceSpec:
                 "params.instances",
             )
         kind = _choice(row.get("kind"), ("rds", "ec2"), name, "kind")
-        state = _choice(row.get("state", "present"), ("present", "stopped", "absent"), name, "state")
+        state = _choice(
+            row.get("state", "present"), ("present", "stopped", "absent"), name, "state"
+        )
         klass = row.get("instance_class")
         if not isinstance(klass, str) or not CLASS.match(klass):
             raise InputError(f"invalid class {klass!r}", where(name, "instance_class"))

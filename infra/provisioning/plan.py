@@ -62,9 +62,7 @@ class ResourceChange:
     def primary(self) -> bool:
         """True for the instance itself (not a companion resource of its module)."""
         return (
-            self.instance is not None
-            and self.name == PRIMARY_NAME
-            and self.type in PRIMARY_TYPES
+            self.instance is not None and self.name == PRIMARY_NAME and self.type in PRIMARY_TYPES
         )
 
     def attributes(self, side: Literal["before", "after"]) -> Mapping[str, Any] | None:

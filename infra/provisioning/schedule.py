@@ -137,9 +137,7 @@ def parse_schedule(raw: Any, where: str) -> tuple[Window, ...]:
 
 
 def _overlap(a: Window, b: Window) -> bool:
-    return any(
-        lo1 < hi2 and lo2 < hi1 for lo1, hi1 in a.intervals() for lo2, hi2 in b.intervals()
-    )
+    return any(lo1 < hi2 and lo2 < hi1 for lo1, hi1 in a.intervals() for lo2, hi2 in b.intervals())
 
 
 def zone(name: str, where: str) -> ZoneInfo:

@@ -69,7 +69,7 @@ def load_specs(conn: psycopg.Connection[Any]) -> tuple[list[InstanceSpec], list[
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:
-    """``["instance_class=db.r6g.large", "tags={\"team\":\"gis\"}", "tag.team=gis"]`` → changes.
+    """``["instance_class=db.r6g.large", "tag.team=gis"]`` → a dict of column changes.
 
     JSON values are decoded for ``tags`` and ``schedule``; ``tag.KEY=VALUE`` sets one tag;
     ``class`` and ``storage`` are accepted as short names.

@@ -139,7 +139,7 @@ CREATE TABLE ops.terraform_runs (
     inputs_hash          text NOT NULL,
     inputs               jsonb NOT NULL,
     status               text NOT NULL DEFAULT 'planning'
-                         CHECK (status IN ('planning', 'no_changes', 'held', 'rejected',
+                         CHECK (status IN ('planning', 'planned', 'no_changes', 'held', 'rejected',
                                            'applying', 'applied', 'failed', 'superseded')),
     decision             text CHECK (decision IN ('no_changes', 'auto_apply', 'needs_approval',
                                                   'rejected')),
