@@ -9,7 +9,6 @@ must grow by at least 10 %, and accepts one storage modification per 6 hours.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from infra.errors import InputError
@@ -17,7 +16,6 @@ from infra.prices import PriceCatalog
 from infra.provisioning.model import InstanceSpec, where
 
 STORAGE_COOLDOWN = timedelta(hours=6)  # RDS: "wait at least six hours" between storage changes
-RDS_MIN_GROWTH = 1.10  # RDS: a storage increase must be at least 10 %
 
 
 def storage_service(kind: str) -> str:
@@ -75,7 +73,7 @@ def check_change(old: InstanceSpec | None, new: InstanceSpec, now: datetime) -> 
         )
     if new.storage_gb == old.storage_gb:
         return
-    minimum = math.ceil(old.storage_gb * RDS_MIN_GROWTH)
+    minimum = -(-old.storage_gb * 11 // 10)  # RDS: an increase is at least 10 % (exact)
     if new.kind == "rds" and new.storage_gb < minimum:
         raise InputError(
             f"RDS storage grows by at least 10 % ({old.storage_gb} → ≥ {minimum})",
