@@ -95,7 +95,6 @@ def test_checkov_clean_and_every_skip_justified() -> None:
             "--output",
             "json",
             "--skip-download",
-            "--quiet",
             "--compact",
         ],
         capture_output=True,
