@@ -109,7 +109,7 @@ class Reconciler:
         self.now = now
         self.workdir = terraform_dir(settings)
         self._own_backend = backend is None
-        self.backend = backend or backend_for(settings, pooled=True)
+        self.backend = backend or backend_for(settings)
         self.tf = Terraform(settings, self.workdir, self.backend)
         self.after_apply = after_apply
         self.policy = Policy(

