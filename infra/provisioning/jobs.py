@@ -106,8 +106,8 @@ def check_drift(ctx: TaskContext, requested_by: str = "scheduler") -> dict[str, 
                 job_run_id=ctx.run_id,
             )
             try:
-                planfile = rec._planfile(run_id)
-                rec._ensure_init()
+                planfile = rec.planfile_for(run_id)
+                rec.ensure_init()
                 rec.tf.plan(planfile, refresh_only=True)
                 refreshed = drift.refresh_findings(parse(rec.tf.show_json(planfile)))
                 planfile.unlink(missing_ok=True)

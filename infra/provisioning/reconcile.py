@@ -228,8 +228,8 @@ class Reconciler:
     ) -> Outcome:
         started = time.perf_counter()
         tfvars.write(self.workdir, document)
-        planfile = self._planfile(run_id)
-        self._ensure_init()
+        planfile = self.planfile_for(run_id)
+        self.ensure_init()
         outcome = self.tf.plan(planfile)
         plan = parse(self.tf.show_json(planfile))
         by_name = {d.name: d for d in desired}
@@ -369,7 +369,7 @@ class Reconciler:
                     " (run `locxia infra apply` to plan again)"
                 )
             records.update(rec, run_id, approved_by=actor, approved_at="now")
-            planfile = self._planfile(run_id)
+            planfile = self.planfile_for(run_id)
             planfile.write_bytes(bytes(row["plan_file"]))
             result = Outcome(
                 run_id,
@@ -386,12 +386,12 @@ class Reconciler:
                 records.update(rec, run_id, plan_file=None)
 
     # --- Terraform working directory -------------------------------------------------------
-    def _planfile(self, run_id: int) -> Path:
+    def planfile_for(self, run_id: int) -> Path:
         folder = self.workdir / PLAN_DIR
         folder.mkdir(exist_ok=True)
         return folder / f"run-{run_id}.tfplan"
 
-    def _ensure_init(self) -> None:
+    def ensure_init(self) -> None:
         """``terraform init`` once per working directory and backend configuration."""
         backend = self.settings.terraform_backend_config
         wanted = backend.read_text() if backend else ""

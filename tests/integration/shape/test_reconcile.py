@@ -160,3 +160,32 @@ def test_drift_behind_terraforms_back_is_recorded(
             " WHERE resolved_at IS NULL"
         ).fetchall()
     assert rows == [("work-db", "instance_class", "db.t4g.large", "db.r6g.2xlarge", "describe")]
+
+
+def test_power_states_rds_by_api_and_ec2_by_window(
+    reconciler: Reconciler, edit: Callable[..., Any], rds_client: Any, ec2_client: Any
+) -> None:
+    edit("batch-db", **{**WORK_DB, "state": "stopped"})
+    # NOON is a Wednesday 12:00 in Paris: this window is open
+    edit(
+        "batch-vm",
+        kind="ec2",
+        instance_class="m6i.large",
+        storage_gb=30,
+        schedule=[{"days": "mon-fri", "start": "09:00", "end": "18:00", "state": "stopped"}],
+    )
+    first = reconciler.run(mode="apply", requested_by="alice")
+    assert first.status == "applied", first
+    assert first.post_apply["power"] == {"batch-db": "stopped"}
+    assert _db(rds_client, "batch-db")["DBInstanceStatus"] == "stopped"
+    vms = ec2_client.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["batch-vm"]}])
+    assert [i["State"]["Name"] for r in vms["Reservations"] for i in r["Instances"]] == ["stopped"]
+    stopped_cost = {c["instance"]: c["monthly_after"] for c in first.changes}
+
+    edit("batch-db", state="present")
+    started = reconciler.run(mode="apply", requested_by="alice")
+    assert started.status == "applied" and started.post_apply["power"] == {"batch-db": "started"}
+    db_change = next(c for c in started.changes if c["instance"] == "batch-db")
+    assert db_change["action"] == "power"
+    assert float(db_change["monthly_after"]) > float(stopped_cost["batch-db"])
+    assert _db(rds_client, "batch-db")["DBInstanceStatus"] == "available"
