@@ -387,6 +387,7 @@ class Reconciler:
 
     # --- Terraform working directory -------------------------------------------------------
     def planfile_for(self, run_id: int) -> Path:
+        """Where the saved plan of run ``run_id`` lives while it is used."""
         folder = self.workdir / PLAN_DIR
         folder.mkdir(exist_ok=True)
         return folder / f"run-{run_id}.tfplan"
