@@ -77,6 +77,22 @@ class TerraformError(LocxiaError):
     """The Terraform core (or binary) failed to init, plan, show or apply."""
 
 
+class TerraformLocked(TerraformError):
+    """Terraform's state lock is held by another run; reported, never force-unlocked.
+
+    Attributes:
+        lock_id: the lock's ID as Terraform reports it (for a manual ``force-unlock``), if known.
+    """
+
+    def __init__(self, message: str, lock_id: str | None = None) -> None:
+        super().__init__(message)
+        self.lock_id = lock_id
+
+
+class ReconcileBusy(LocxiaError):
+    """Another reconcile (or drift check) holds the shape lock; this one did nothing."""
+
+
 class PlanRejected(LocxiaError):
     """A guardrail refused a Terraform plan.
 

@@ -116,6 +116,33 @@ class Settings(BaseSettings):
     grafana_timeout_seconds: float = Field(
         default=10.0, gt=0, le=300, description="Timeout of each Grafana API call"
     )
+    terraform_dir: Path | None = Field(
+        default=None, description="Root module Locxia plans and applies (terraform/live)"
+    )
+    terraform_binary: str | None = Field(
+        default=None,
+        description="A terraform/tofu executable to use instead of the embedded Terraform core",
+    )
+    terraform_backend_config: Path | None = Field(
+        default=None, description="File passed to `terraform init -backend-config=` (S3 backend)"
+    )
+    terraform_lock_timeout_seconds: int = Field(
+        default=60, ge=0, le=3600, description="How long to wait for Terraform's state lock"
+    )
+    shape_max_changes: int = Field(
+        default=5, ge=1, description="Instances one run may change before it needs approval"
+    )
+    shape_auto_apply_usd: float = Field(
+        default=500.0,
+        ge=0,
+        description="Monthly cost increase (USD) above which a plan waits for approval",
+    )
+    reconcile_seconds: int = Field(
+        default=30, ge=5, description="How often the reconcile job compares rows with the last run"
+    )
+    drift_check_seconds: int = Field(
+        default=3600, ge=60, description="How often the drift check describes the instances"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -184,6 +211,26 @@ class Settings(BaseSettings):
         if not _ARN.match(value):
             raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/..)")
         return value
+
+    @field_validator("terraform_binary")
+    @classmethod
+    def _check_binary(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        import shutil
+
+        if shutil.which(value) is None:
+            raise ValueError(f"{value!r} is not an executable on PATH (terraform or tofu)")
+        return value
+
+    @field_validator("terraform_dir", "terraform_backend_config")
+    @classmethod
+    def _check_exists(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        if not value.exists():
+            raise ValueError(f"{value} does not exist")
+        return value.resolve()
 
     @field_validator("tag_key", "tag_value")
     @classmethod

@@ -51,3 +51,19 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# checkov (static security scan of terraform/, run by the test suite) pins old versions of
+# boto3, packaging and others; it gets a virtualenv of its own so the project's stay current.
+scan="$VENV/scan"
+if [ ! -x "$scan/bin/checkov" ] || [ pyproject.toml -nt "$scan/.installed" ]; then
+  echo "bootstrap: installing checkov into $scan…"
+  [ -x "$scan/bin/python" ] || "$PYTHON" -m venv "$scan"
+  spec=$("$VENV/bin/python" - <<'PY'
+import tomllib
+extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["scan"]
+print(" ".join(extra))
+PY
+)
+  "$scan/bin/python" -m pip install -q $spec
+  touch "$scan/.installed"
+fi

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from infra import __version__
-from infra.cli import dashboards, db, demo, jobs, serve
+from infra.cli import dashboards, db, demo, infra, jobs, params, serve
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
 from infra.errors import LocxiaError
@@ -81,6 +81,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(jobs.runs_app, name="runs")
 app.add_typer(dashboards.app, name="dashboards")
+app.add_typer(params.app, name="params")
+app.add_typer(infra.app, name="infra")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
 

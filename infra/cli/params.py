@@ -1,0 +1,228 @@
+"""``locxia params``: list, edit, audit and undo the instances people want (params.instances)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated, Any
+
+import typer
+
+from infra.cli.output import console, emit_json, table
+from infra.cli.state import state
+from infra.db import connect
+
+app = typer.Typer(
+    help="The instances that should exist (params.instances): list, set, history, revert.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AsOpt = Annotated[
+    str | None,
+    typer.Option("--as", help="Who is changing it (recorded in the history; default: OS user)."),
+]
+
+
+def _actor(as_user: str | None) -> str:
+    actor = (as_user or getpass.getuser()).strip()
+    if not actor or len(actor) > 100 or any(not c.isprintable() for c in actor):
+        from infra.errors import InputError
+
+        raise InputError(f"--as {as_user!r}: expected a short printable name")
+    return actor
+
+
+def _catalog(conn: Any, region: str) -> Any:
+    from infra.prices import PriceCatalog
+
+    return PriceCatalog.load(conn, region)
+
+
+@app.command("list")
+def list_instances(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show every instance row and what it means right now (schedule windows applied).
+
+    Example: locxia params list --json
+    """
+    from infra.jobs.runner import utcnow
+    from infra.provisioning.model import effective
+    from infra.provisioning.store import load_specs
+
+    settings = state(ctx).settings
+    with connect(settings.require_database_url()) as conn:
+        specs, errors = load_specs(conn)
+    now = utcnow()
+    rows = []
+    for spec in specs:
+        want = effective(spec, now)
+        rows.append(
+            {
+                **spec.row(),
+                "effective_state": want.state,
+                "effective_class": want.instance_class,
+                "open_window": want.window,
+            }
+        )
+    if as_json:
+        emit_json({"instances": rows, "invalid_rows": errors})
+        return
+    columns = ["name", "kind", "state", "class", "storage", "engine", "protected", "now"]
+    console.print(
+        table(
+            "Instances (params.instances)",
+            columns,
+            [
+                (
+                    r["name"],
+                    r["kind"],
+                    r["state"],
+                    r["instance_class"],
+                    f"{r['storage_gb']} GB {r['storage_type']}",
+                    r["engine"] and f"{r['engine']} {r['engine_version']}",
+                    "yes" if r["protected"] else "no",
+                    f"{r['effective_state']} {r['effective_class']}"
+                    + (f" ({r['open_window']})" if r["open_window"] else ""),
+                )
+                for r in rows
+            ],
+        )
+    )
+    for error in errors:
+        console.print(f"[red]invalid row:[/red] {error}")
+
+
+@app.command("set")
+def set_instance(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Instance name (created when new).")],
+    assignments: Annotated[list[str], typer.Argument(help="column=value pairs.")],
+    as_user: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or change one instance; validated, then recorded in the history as you.
+
+    Columns: kind state instance_class (or class) storage_gb (or storage) storage_type
+    engine engine_version multi_az protected tags schedule timezone note; tag.KEY=VALUE
+    sets one tag.
+
+    Examples:
+      locxia params set work-db instance_class=db.r6g.2xlarge
+
+      locxia params set work-db kind=rds class=db.t4g.large storage=100 engine=postgres
+      engine_version=16 protected=true
+
+      locxia params set work-db 'schedule=[{"days": "mon-fri", "start": "20:00",
+      "end": "06:00", "instance_class": "db.r6g.2xlarge"}]'
+
+      locxia params set batch-vm state=absent --as alice
+    """
+    from infra.jobs.runner import utcnow
+    from infra.provisioning import store
+
+    settings = state(ctx).settings
+    actor = _actor(as_user)
+    changes = store.parse_assignments(assignments)
+    with connect(settings.require_database_url(), application_name="locxia:params") as conn:
+        catalog = _catalog(conn, settings.aws_region)
+        conn.rollback()
+        change = store.set_instance(conn, name, changes, actor=actor, catalog=catalog, now=utcnow())
+    before = change.before.row() if change.before else None
+    after = change.after.row()
+    diff = {k: [None if before is None else before.get(k), v] for k, v in after.items()}
+    diff = {k: v for k, v in diff.items() if v[0] != v[1]}
+    if as_json:
+        emit_json({"name": name, "created": before is None, "changed": diff, "by": actor})
+        return
+    if not diff:
+        console.print(f"{name}: nothing changed")
+        return
+    console.print(f"{name}: {'created' if before is None else 'changed'} by {actor}")
+    for column, (old, new) in diff.items():
+        console.print(f"  {column}: {_show(old)} → [bold]{_show(new)}[/bold]")
+
+
+@app.command("history")
+def show_history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Instance name.")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who changed what on one instance, newest first (ids are for `params revert`).
+
+    Example: locxia params history work-db
+    """
+    from infra.provisioning.store import history
+
+    settings = state(ctx).settings
+    with connect(settings.require_database_url()) as conn:
+        entries = history(conn, name, limit)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.id,
+            "op": e.op,
+            "by": e.changed_by,
+            "at": e.changed_at,
+            "changes": {k: list(v) for k, v in e.diff().items()},
+        }
+        for e in entries
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(
+        table(
+            f"History of {name}",
+            ["id", "op", "by", "at", "changes"],
+            [
+                (
+                    r["id"],
+                    r["op"],
+                    r["by"],
+                    r["at"].isoformat(timespec="seconds"),
+                    "; ".join(
+                        f"{k}: {_show(o)} → {_show(n)}" for k, (o, n) in r["changes"].items()
+                    ),
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+@app.command("revert")
+def revert_change(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Instance name.")],
+    change: Annotated[
+        int | None, typer.Option("--change", help="History id to undo (default: the latest).")
+    ] = None,
+    as_user: AsOpt = None,
+) -> None:
+    """Put an instance back as it was before a change (itself a new, audited change).
+
+    Every rule still applies: undoing a storage increase is refused (storage never shrinks).
+
+    Example: locxia params revert work-db --change 42
+    """
+    from infra.jobs.runner import utcnow
+    from infra.provisioning import store
+
+    settings = state(ctx).settings
+    actor = _actor(as_user)
+    with connect(settings.require_database_url(), application_name="locxia:params") as conn:
+        catalog = _catalog(conn, settings.aws_region)
+        conn.rollback()
+        result = store.revert(conn, name, change, actor=actor, catalog=catalog, now=utcnow())
+    console.print(f"{name}: reverted by {actor}")
+    before = result.before.row() if result.before else {}
+    for column, value in result.after.row().items():
+        if before.get(column) != value:
+            console.print(f"  {column}: {_show(before.get(column))} → [bold]{_show(value)}[/bold]")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return "-" if value is None else str(value)

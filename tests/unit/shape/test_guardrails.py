@@ -1,0 +1,232 @@
+"""Each guardrail on its own, on plans shaped like Terraform's JSON output."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from infra.prices import Price, PriceCatalog
+from infra.provisioning import guardrails as g
+from infra.provisioning.cost import preview
+from infra.provisioning.model import Desired, InstanceSpec
+from infra.provisioning.plan import parse
+
+
+def _rds(cls: str = "db.t4g.large", gb: int = 100, **extra: Any) -> dict[str, Any]:
+    return {
+        "identifier": "work-db",
+        "instance_class": cls,
+        "allocated_storage": gb,
+        "storage_type": "gp3",
+        "engine": "postgres",
+        "multi_az": False,
+        "deletion_protection": False,
+        "skip_final_snapshot": False,
+        "final_snapshot_identifier": "work-db-final",
+        **extra,
+    }
+
+
+def _plan(
+    actions: list[str],
+    before: Any,
+    after: Any,
+    *,
+    kind: str = "rds",
+    name: str = "work-db",
+    rtype: str = "aws_db_instance",
+    **change: Any,
+) -> Any:
+    return parse(
+        {
+            "format_version": "1.2",
+            "resource_changes": [
+                {
+                    "address": f'module.{kind}["{name}"].{rtype}.this',
+                    "module_address": f'module.{kind}["{name}"]',
+                    "type": rtype,
+                    "name": "this",
+                    "change": {"actions": actions, "before": before, "after": after, **change},
+                }
+            ],
+        }
+    )
+
+
+def _desired(
+    state: str = "present", protected: bool = False, name: str = "work-db"
+) -> dict[str, Desired]:
+    spec = InstanceSpec.parse(
+        {
+            "name": name,
+            "kind": "rds",
+            "instance_class": "db.t4g.large",
+            "storage_gb": 100,
+            "engine": "postgres",
+            "engine_version": "16",
+            "state": "present" if state == "absent" and protected else state,
+            "protected": protected,
+        }
+    )
+    return {name: Desired(spec, state, spec.instance_class)}  # type: ignore[arg-type]
+
+
+def _rules(plan: Any, desired: Any) -> list[tuple[str, str]]:
+    return [(f.rule, f.level) for f in g.check_changes(plan, desired)]
+
+
+def test_delete_of_an_instance_not_wanted_absent_is_refused() -> None:
+    plan = _plan(["delete"], _rds(), None)
+    assert _rules(plan, _desired("present")) == [("delete-not-wanted", "refuse")]
+    assert _rules(plan, {}) == [("delete-not-wanted", "refuse")]  # row deleted
+
+
+def test_delete_of_an_instance_wanted_absent_passes() -> None:
+    assert _rules(_plan(["delete"], _rds(), None), _desired("absent")) == []
+
+
+def test_protected_instance_is_never_deleted_or_replaced() -> None:
+    by_state = _plan(["delete"], _rds(deletion_protection=True), None)
+    assert ("protected", "refuse") in _rules(by_state, _desired("absent"))
+    by_row = _plan(["delete", "create"], _rds(), _rds(engine="postgres"))
+    assert ("protected", "refuse") in _rules(by_row, _desired("present", protected=True))
+
+
+@pytest.mark.parametrize(
+    "before",
+    [_rds(skip_final_snapshot=True), _rds(final_snapshot_identifier=None)],
+    ids=["skip-final-snapshot", "no-identifier"],
+)
+def test_rds_delete_without_final_snapshot_is_refused(before: dict[str, Any]) -> None:
+    assert ("final-snapshot", "refuse") in _rules(
+        _plan(["delete"], before, None), _desired("absent")
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "rtype", "before", "after"),
+    [
+        ("rds", "aws_db_instance", _rds(gb=100), _rds(gb=80)),
+        (
+            "ec2",
+            "aws_instance",
+            {"instance_type": "m6i.large", "root_block_device": [{"volume_size": 50}]},
+            {"instance_type": "m6i.large", "root_block_device": [{"volume_size": 40}]},
+        ),
+        ("rds", "terraform_data", {"input": _rds(gb=100)}, {"input": _rds(gb=90)}),
+    ],
+    ids=["rds", "ec2-root-volume", "standin"],
+)
+def test_storage_shrink_is_refused(kind: str, rtype: str, before: Any, after: Any) -> None:
+    plan = _plan(["update"], before, after, kind=kind, rtype=rtype)
+    assert _rules(plan, _desired()) == [("storage-shrink", "refuse")]
+
+
+def test_storage_growth_passes() -> None:
+    assert _rules(_plan(["update"], _rds(gb=100), _rds(gb=200)), _desired()) == []
+
+
+@pytest.mark.parametrize(
+    "order", [["delete", "create"], ["create", "delete"]], ids=["delete-first", "create-first"]
+)
+def test_replacement_needs_approval_and_says_why(order: list[str]) -> None:
+    plan = _plan(order, _rds(), _rds(), replace_paths=[["engine"]])
+    findings = g.check_changes(plan, _desired())
+    assert [(f.rule, f.level) for f in findings] == [("replacement", "approve")]
+    assert "because of: engine" in findings[0].message
+
+
+def test_companion_resources_are_not_instances() -> None:
+    plan = parse(
+        {
+            "format_version": "1.2",
+            "resource_changes": [
+                {
+                    "address": 'module.rds["work-db"].terraform_data.modify',
+                    "module_address": 'module.rds["work-db"]',
+                    "type": "terraform_data",
+                    "name": "modify",
+                    "change": {"actions": ["delete", "create"], "before": {}, "after": {}},
+                }
+            ],
+        }
+    )
+    assert g.check_changes(plan, _desired()) == []
+    assert plan.instances_changed() == {"work-db"}
+
+
+def test_too_many_changes_needs_approval() -> None:
+    changes = [
+        {
+            "address": f'module.ec2["vm-{i}"].aws_instance.this',
+            "module_address": f'module.ec2["vm-{i}"]',
+            "type": "aws_instance",
+            "name": "this",
+            "change": {"actions": ["create"], "before": None, "after": {}},
+        }
+        for i in range(4)
+    ]
+    plan = parse({"format_version": "1.2", "resource_changes": changes})
+    policy = g.Policy(max_changes=3, auto_apply_usd=Decimal(100))
+    finding = g.too_many_changes(plan, policy)
+    assert finding is not None and finding.level == "approve" and "4 instances" in finding.message
+    assert g.too_many_changes(plan, g.Policy(4, Decimal(100))) is None
+
+
+def _catalog() -> PriceCatalog:
+    d = date(2026, 1, 1)
+    return PriceCatalog(
+        "eu-west-3",
+        [
+            Price("eu-west-3", "rds", "db.t4g.large", "postgres", "hour", Decimal("0.150"), "t", d),
+            Price(
+                "eu-west-3", "rds", "db.r6g.2xlarge", "postgres", "hour", Decimal("1.052"), "t", d
+            ),
+            Price(
+                "eu-west-3", "rds-storage", "gp3", "postgres", "gb-month", Decimal("0.133"), "t", d
+            ),
+        ],
+    )
+
+
+def test_cost_preview_and_cost_guardrail() -> None:
+    plan = _plan(["update"], _rds("db.t4g.large"), _rds("db.r6g.2xlarge"))
+    cost = preview(plan, _catalog(), {}, {})
+    assert cost.monthly_before == Decimal("109.50") + Decimal("13.30")
+    assert cost.monthly_after == Decimal("767.96") + Decimal("13.30")
+    assert cost.delta == Decimal("658.46")
+    assert g.cost_increase(cost, g.Policy(5, Decimal(1000))) is None
+    finding = g.cost_increase(cost, g.Policy(5, Decimal(500)))
+    assert finding is not None and finding.level == "approve" and "658.46" in finding.message
+
+
+def test_stopped_instances_pay_storage_only() -> None:
+    plan = _plan(["no-op"], _rds(), _rds())
+    cost = preview(plan, _catalog(), {"work-db": "present"}, {"work-db": "stopped"})
+    assert cost.changes[0].action == "power"
+    assert cost.monthly_after == Decimal("13.30")
+
+
+@pytest.mark.parametrize(
+    ("levels", "changes", "decision"),
+    [
+        ((), False, "no_changes"),
+        ((), True, "auto_apply"),
+        (("approve",), True, "needs_approval"),
+        (("approve", "refuse"), True, "rejected"),
+    ],
+    ids=["nothing", "auto", "approval", "refusal-wins"],
+)
+def test_decision(levels: tuple[str, ...], changes: bool, decision: str) -> None:
+    findings = [g.Finding("r", level, "m") for level in levels]  # type: ignore[arg-type]
+    assert g.decide(findings, changes) == decision
+
+
+def test_unsupported_plan_format_is_an_error() -> None:
+    from infra.errors import TerraformError
+
+    with pytest.raises(TerraformError, match="format_version"):
+        parse({"format_version": "2.0"})
