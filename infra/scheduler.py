@@ -119,11 +119,12 @@ class SyncReport:
 MANUAL_OWNER = "manual"
 
 
-def run_once_now(scheduler: Any, job_id: str) -> str:
+def run_once_now(scheduler: Any, job_id: str, trigger: str = "manual") -> str | None:
     """Add a one-off copy of scheduled job ``job_id`` that runs now; return its id.
 
-    The copy is recorded as a ``manual`` run of ``job_id``; the job's own schedule is not
-    touched. One-off copies are not part of the plan and sync leaves them alone.
+    The copy is recorded as a ``trigger`` run (``manual`` or ``event``) of ``job_id``; the
+    job's own schedule is not touched. One-off copies are not part of the plan and sync leaves
+    them alone. An ``event`` copy is not added when one is already waiting (bursts coalesce).
 
     Raises:
         JobError: no job ``job_id`` is scheduled.
@@ -133,13 +134,16 @@ def run_once_now(scheduler: Any, job_id: str) -> str:
     job = scheduler.get_job(job_id)
     if job is None:
         raise JobError(f"no scheduled job {job_id!r} (see `locxia jobs list`)")
+    name = f"{MANUAL_OWNER}|{job_id}|{trigger}"
+    if trigger == "event" and any(j.name == name for j in scheduler.get_jobs()):
+        return None
     once_id = f"{job_id}@{uuid.uuid4().hex[:8]}"
     scheduler.add_job(
         JOB_FUNC,
         trigger="date",
         id=once_id,
-        name=f"{MANUAL_OWNER}|{job_id}",
-        kwargs={**job.kwargs, "trigger": "manual"},
+        name=name,
+        kwargs={**job.kwargs, "trigger": trigger},
         misfire_grace_time=None,
     )
     return once_id

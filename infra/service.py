@@ -13,6 +13,7 @@ made while no service was listening).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -133,7 +134,7 @@ class Service:
         orphans = conn.execute(
             "UPDATE ops.runs SET status = 'interrupted', ended_at = clock_timestamp(),"
             " error = 'the service running it stopped before it ended'"
-            " WHERE status = 'running' AND (trigger = 'schedule' OR (trigger = 'chain'"
+            " WHERE status = 'running' AND (trigger IN ('schedule', 'event') OR (trigger = 'chain'"
             " AND parent_id IN (SELECT id FROM ops.runs WHERE trigger = 'schedule')))"
         ).rowcount
         if orphans:
@@ -164,7 +165,23 @@ class Service:
         if PARAMS_CHANNEL in channels or time.monotonic() >= self._next_replan:
             self.replan()
             self._next_replan = time.monotonic() + self.settings.replan_seconds
+        self._wake({_table(n.payload) for n in notes if n.channel == PARAMS_CHANNEL})
         self._beat(conn)
+
+    def _wake(self, tables: set[str | None]) -> None:
+        """Run at once the jobs that asked to wake on a change of one of ``tables``.
+
+        The table name comes from a NOTIFY payload, which any role can forge: the worst it can
+        do is run an idempotent job early, which is why only ``wake_on`` jobs react to it.
+        """
+        from infra.scheduler import run_once_now
+
+        for job_id in sorted({j for t in tables if t for j in self._wake_on.get(t, ())}):
+            try:
+                if run_once_now(self._scheduler, job_id, trigger="event"):
+                    log.info("job %s woken by a change", job_id)
+            except LocxiaError as exc:
+                log.error("cannot wake job %s: %s", job_id, exc)
 
     def _run_requested(self) -> None:
         """Start every pending ``locxia jobs trigger`` request, once each."""
@@ -198,6 +215,11 @@ class Service:
         for owner, error in plan.failures.items():
             log.error("planning %s failed (its jobs are kept as they were): %s", owner, error)
         report = sync_jobs(self._scheduler, plan.jobs, keep_owners=plan.failures)
+        wake: dict[str, set[str]] = {}
+        for spec in plan.jobs:
+            for table in spec.wake_on:
+                wake.setdefault(table, set()).add(spec.id)
+        self._wake_on = wake
         self.state.replans += 1
         self.state.last_plan_failures = dict(plan.failures)
         if report.changed or plan.failures:
@@ -248,6 +270,7 @@ class Service:
 
     # --- heartbeat -----------------------------------------------------------------------
     _holds_lock: bool = False
+    _wake_on: dict[str, set[str]] = {}  # noqa: RUF012 - replaced, never mutated in place
     _next_beat: float = 0.0
     _next_replan: float = 0.0
 
@@ -267,6 +290,15 @@ class Service:
             )
         except (psycopg.Error, DatabaseError):
             log.debug("heartbeat not recorded", exc_info=True)
+
+
+def _table(payload: str) -> str | None:
+    """The table named by a ``locxia_params`` payload (None when it is not ours)."""
+    try:
+        table = json.loads(payload).get("table")
+    except (ValueError, AttributeError):
+        return None
+    return table if isinstance(table, str) else None
 
 
 def _default_scheduler(settings: Settings) -> Any:

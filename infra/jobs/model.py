@@ -92,6 +92,8 @@ class JobSpec:
     args: Mapping[str, Any] = field(default_factory=dict)
     owner: str = "schedules"
     description: str = ""
+    wake_on: tuple[str, ...] = ()
+    """params tables whose change runs this job at once (besides its trigger)."""
 
     def __post_init__(self) -> None:
         if not JOB_ID.match(self.id):

@@ -218,7 +218,8 @@ def scheduled(job_id: str, task: str, args: Mapping[str, Any], trigger: str = "s
         task: the registered task to run.
         args: its arguments.
         trigger: ``schedule`` for ticks (deduplicated per tick), ``manual`` for one-off runs
-            requested with ``locxia jobs trigger`` (never deduplicated).
+            requested with ``locxia jobs trigger``, ``event`` for runs woken by a change to a
+            params table (neither is deduplicated).
     """
     if _installed is None:
         raise JobError("no runner installed: scheduled jobs run only inside `locxia serve`")

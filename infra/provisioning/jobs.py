@@ -1,12 +1,11 @@
 """The ``shape`` plugin: the reconcile job, the drift check, and the tasks the CLI runs.
 
-Why a short interval tick rather than a job re-planned on NOTIFY: the service already
-re-plans within a second of a params change, but re-planning only *re-schedules* jobs; an
-interval job replaced then would first run one interval later, and schedule windows open and
-close with no row changing at all. A tick every ``LOCXIA_RECONCILE_SECONDS`` (30 s by default)
-covers both, and costs one SELECT plus a hash when nothing changed (see
-:mod:`infra.provisioning.reconcile`). ``params.schedules`` can override its cadence like any
-planned job (job id ``shape.reconcile``).
+Two paths start a reconcile: a change to ``params.instances`` wakes it at once (``wake_on``:
+the service runs it within a second of the NOTIFY), and a tick every
+``LOCXIA_RECONCILE_SECONDS`` (30 s by default) catches what no row change announces — schedule
+windows open and close with no row changing at all. A tick costs one SELECT plus a hash when
+nothing changed (see :mod:`infra.provisioning.reconcile`). ``params.schedules`` can override
+its cadence like any planned job (job id ``shape.reconcile``).
 """
 
 from __future__ import annotations
@@ -154,6 +153,7 @@ def provide(ctx: PlanContext) -> Iterable[JobSpec]:
         TriggerSpec.every(ctx.settings.reconcile_seconds),
         owner="shape",
         description="plan params.instances; apply within policy, hold the rest",
+        wake_on=("instances",),
     )
     yield JobSpec(
         "shape.drift",

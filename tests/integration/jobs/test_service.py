@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 
 from infra.db import connect
 from infra.errors import JobError
-from infra.jobs import Registry
+from infra.jobs import JobSpec, PlanContext, Plugin, Registry, TriggerSpec
 from infra.service import Service
 from infra.settings import Settings
 
@@ -153,3 +153,37 @@ def test_a_notify_from_a_read_only_role_runs_nothing(service: Service, db_url: s
     wait_for(lambda: service.state.notifications > seen)
     time.sleep(1)
     assert _count(db_url, "t.yearly") == 0
+
+
+def provide_waking(ctx: PlanContext) -> Iterable[JobSpec]:
+    yield JobSpec(
+        "wake.probe",
+        "core.noop",
+        TriggerSpec.crontab("0 0 1 1 *"),
+        owner="wake",
+        wake_on=("schedules",),
+    )
+
+
+def test_a_wake_on_job_runs_within_seconds_of_a_change(settings: Settings, db_url: str) -> None:
+    quiet = settings.model_copy(update={"replan_seconds": 3600, "leader_poll_seconds": 0.2})
+    svc = Service(quiet, Registry.from_entry_points([Plugin("wake", (), provide_waking)]))
+    thread = threading.Thread(target=svc.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: svc.state.role == "leader")
+        assert _count(db_url, "wake.probe") == 0
+        with connect(db_url) as conn:
+            conn.execute(
+                "INSERT INTO params.schedules (job, task, every_seconds)"
+                " VALUES ('other.job', 'core.noop', 3600)"
+            )
+            conn.commit()
+        took = wait_for(lambda: _count(db_url, "wake.probe") == 1, timeout=10)
+        assert took < 10
+        with connect(db_url) as conn:
+            row = conn.execute("SELECT trigger FROM ops.runs WHERE job_id = 'wake.probe'")
+            assert row.fetchone() == ("event",)
+    finally:
+        svc.stop.set()
+        thread.join(10)
