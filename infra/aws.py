@@ -11,6 +11,7 @@ is set, the caller's own credentials are used for both.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -159,6 +160,23 @@ class AwsClients:
         return self.session(role).client(service, **kwargs)
 
 
+_XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+
+
+def _embedded_error(status: str, msg: str) -> tuple[str, str]:
+    """The AWS error code and message inside a body botocore could not parse, else the status.
+
+    Some proxies and emulators answer a JSON-protocol call with an XML error document; botocore
+    then reports only the HTTP status and the raw body.
+    """
+    code = _XML_CODE.search(msg)
+    if code is None:
+        return status, msg
+    text = _XML_MESSAGE.search(msg)
+    return code.group(1), text.group(1) if text else ""
+
+
 def translate(exc: Exception, service: str, operation: str) -> AwsError:
     """Turn a botocore exception into an :class:`AwsError` with a one-line, actionable message."""
     from botocore.exceptions import (
@@ -176,6 +194,8 @@ def translate(exc: Exception, service: str, operation: str) -> AwsError:
             err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         )
         msg = " ".join(str(err.get("Message") or "").split())
+        if code.isdigit():
+            code, msg = _embedded_error(code, msg)
         if code in _CREDENTIAL_CODES:
             hint = "refresh or fix the AWS credentials (AWS_PROFILE, aws sso login)"
             return AwsError(
