@@ -74,6 +74,9 @@ def test_discover_collect_and_the_recorded_run(
     with connect(db_url) as conn:
         count = conn.execute("SELECT count(*) FROM metrics.datapoints").fetchone()
     assert count == (12,)
+    again = locxia("observe", "collect", "--policy", "rds-default", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "Collection (run" in again.stdout and "metrics_requested" in again.stdout
 
     listed = json.loads(locxia("observe", "resources", "--all", "--json", env=env).stdout)
     assert {(r["resource_id"], r["tagged"]) for r in listed} == {
@@ -134,3 +137,33 @@ def test_missing_credentials_and_unreachable_pricing_are_one_line(
     assert refresh.returncode == 1
     assert len(refresh.stderr.strip().splitlines()) == 1
     assert "the AWS Price List API is not reachable" in refresh.stderr
+
+
+def test_the_commands_that_need_no_aws_show_their_tables(locxia: Run, db_url: str) -> None:
+    with connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO params.budgets (name, scope, monthly_usd) VALUES ('all', 'total', 50)"
+        )
+        conn.execute(
+            "SELECT metrics.ensure_datapoint_partitions(now() - interval '200 days',"
+            " now() - interval '195 days')"
+        )
+        conn.commit()
+    costs = locxia("observe", "costs", "--estimate-only")
+    assert costs.returncode == 0, costs.stderr
+    assert "Budgets this month" in costs.stdout and "all" in costs.stdout
+    budgets = json.loads(locxia("observe", "budgets", "--json").stdout)
+    assert [(b["budget"], b["status"]) for b in budgets] == [("all", "ok")]
+    recommend = locxia("observe", "recommend")
+    assert recommend.returncode == 0 and "Recommendations" in recommend.stdout
+    prices = json.loads(locxia("observe", "prices", "--json").stdout)
+    assert any(p["service"] == "rds" and p["item"] == "db.t4g.micro" for p in prices)
+    dry = locxia("observe", "prune", "--dry-run")
+    assert dry.returncode == 0 and "would drop 6 partition(s)" in dry.stdout
+    with connect(db_url) as conn:
+        parts = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'metrics.datapoints'::regclass"
+        ).fetchone()
+    assert parts == (6,)  # the dry run dropped nothing
+    done = json.loads(locxia("observe", "prune", "--json").stdout)
+    assert len(done["dropped"]) == 6

@@ -92,6 +92,5 @@ def test_editing_a_policy_reschedules_its_job_within_seconds(service: Service, d
             " 'AWS/RDS', '{CPUUtilization}', '{Maximum}', 60, 60, '{\"task\": \"batch\"}')"
         )
         conn.commit()
-    took = wait_for(lambda: _interval(service, "observe.collect.rds-batch") == 60, timeout=10)
+    wait_for(lambda: _interval(service, "observe.collect.rds-batch") == 60, timeout=10)
     assert _interval(service, "observe.collect.rds-default") == 120
-    assert took < 10
