@@ -174,11 +174,16 @@ def psql_copy(url: str, csv: Path) -> float:
     return time.perf_counter() - began
 
 
-def naive(url: str, total: int) -> float:
-    data = [
+def _tuples(total: int) -> list[tuple[int, str, str, int, datetime, float]]:
+    """The rows as a driver gets them from application code (datetimes, not epochs)."""
+    return [
         (rid, metric, stat, period, datetime.fromtimestamp(ts, UTC), value)
         for rid, metric, stat, period, ts, value in rows(total)
     ]
+
+
+def naive(url: str, total: int) -> float:
+    data = _tuples(total)
     began = time.perf_counter()
     with connect(url) as conn, conn.cursor() as cur:
         cur.executemany(
@@ -192,10 +197,7 @@ def naive(url: str, total: int) -> float:
 
 def row_by_row(url: str, total: int) -> float:
     """One INSERT and one round trip per datapoint: what executemany is in most drivers."""
-    data = [
-        (rid, metric, stat, period, datetime.fromtimestamp(ts, UTC), value)
-        for rid, metric, stat, period, ts, value in rows(total)
-    ]
+    data = _tuples(total)
     began = time.perf_counter()
     with connect(url) as conn, conn.cursor() as cur:
         for row in data:

@@ -51,6 +51,16 @@ def _connect(ctx: typer.Context) -> Any:
     return connect(state(ctx).settings.require_database_url(), application_name="locxia:observe")
 
 
+def _rows(
+    ctx: typer.Context, query: str, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of a read-only query as dicts by column name."""
+    with _connect(ctx) as conn:
+        cur = conn.execute(query, params)
+        names = [c.name for c in cur.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
 @app.command()
 def discover(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Find every resource tagged with LOCXIA_TAG_KEY=LOCXIA_TAG_VALUE (EC2, EBS, RDS, S3).
@@ -92,15 +102,13 @@ def resources(
     """List discovered resources (metrics.resources)."""
     if rtype is not None and rtype not in RESOURCE_TYPES:
         raise InputError(f"--type {rtype!r}: expected one of {', '.join(RESOURCE_TYPES)}")
-    with _connect(ctx) as conn:
-        cur = conn.execute(
-            "SELECT id, type, resource_id, name, region, state, tagged, first_seen, last_seen,"
-            " gone_at FROM metrics.resources WHERE (%(t)s::text IS NULL OR type = %(t)s)"
-            " AND (%(all)s OR (tagged AND gone_at IS NULL)) ORDER BY type, resource_id",
-            {"t": rtype, "all": show_all},
-        )
-        names = [c.name for c in cur.description or []]
-        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    rows = _rows(
+        ctx,
+        "SELECT id, type, resource_id, name, region, state, tagged, first_seen, last_seen,"
+        " gone_at FROM metrics.resources WHERE (%(t)s::text IS NULL OR type = %(t)s)"
+        " AND (%(all)s OR (tagged AND gone_at IS NULL)) ORDER BY type, resource_id",
+        {"t": rtype, "all": show_all},
+    )
     if as_json:
         emit_json(rows)
         return
@@ -265,14 +273,12 @@ def costs(
 
 
 def _show_budgets(ctx: typer.Context, as_json: bool = False) -> None:
-    with _connect(ctx) as conn:
-        cur = conn.execute(
-            "SELECT budget, month, budget_usd, actual_usd, forecast_usd, status"
-            " FROM costs.budget_status WHERE month = date_trunc('month', now())::date"
-            " ORDER BY budget"
-        )
-        names = [c.name for c in cur.description or []]
-        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    rows = _rows(
+        ctx,
+        "SELECT budget, month, budget_usd, actual_usd, forecast_usd, status"
+        " FROM costs.budget_status WHERE month = date_trunc('month', now())::date"
+        " ORDER BY budget",
+    )
     if as_json:
         emit_json(rows)
         return
@@ -305,18 +311,17 @@ def budgets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def recommend(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Find idle resources and show what acting on them would save per month."""
     _run(ctx, "costs.recommend")
-    with _connect(ctx) as conn:
-        cur = conn.execute(
-            "SELECT r.type, r.resource_id, c.kind, c.monthly_saving_usd, c.action"
-            " FROM costs.recommendations c JOIN metrics.resources r ON r.id = c.resource_id"
-            " WHERE c.resolved_at IS NULL ORDER BY c.monthly_saving_usd DESC"
-        )
-        names = [c.name for c in cur.description or []]
-        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    rows = _rows(
+        ctx,
+        "SELECT r.type, r.resource_id, c.kind, c.monthly_saving_usd, c.action"
+        " FROM costs.recommendations c JOIN metrics.resources r ON r.id = c.resource_id"
+        " WHERE c.resolved_at IS NULL ORDER BY c.monthly_saving_usd DESC",
+    )
     if as_json:
         emit_json(rows)
         return
-    console.print(table("Recommendations", names, [list(r.values()) for r in rows]))
+    cols = ["type", "resource_id", "kind", "monthly_saving_usd", "action"]
+    console.print(table("Recommendations", cols, [list(r.values()) for r in rows]))
 
 
 @app.command()

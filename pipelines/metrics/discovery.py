@@ -13,7 +13,7 @@ never deleted. A Describe call that fails is a recorded error for its type only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -296,7 +296,7 @@ class Discovery:
                 elif set(seen.attributes.get("attached_to") or ()) & tagged_ids["ec2:instance"]:
                     why = "attached to a tagged instance"
                 if why:
-                    yield Seen(**{**seen.__dict__, "why": why})
+                    yield replace(seen, why=why)
 
 
 def discover(

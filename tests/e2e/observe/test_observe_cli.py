@@ -9,7 +9,7 @@ import pytest
 
 from infra.db import connect
 from tests.e2e.conftest import Run
-from tests.integration.observe.fleet import REGION, TAG, align, client
+from tests.integration.observe.fleet import REGION, TAG, align, client, rds_instance
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +19,7 @@ def _small_fleet(endpoint: str) -> datetime:
     rds, cw = client(endpoint, "rds"), client(endpoint, "cloudwatch")
     end = align(datetime.now(UTC), 300)
     for ident in ("db-a", "db-b"):
-        rds.create_db_instance(
-            DBInstanceIdentifier=ident,
-            DBInstanceClass="db.t4g.micro",
-            Engine="postgres",
-            AllocatedStorage=20,
-            MasterUsername="locxia",
-            MasterUserPassword="not-a-secret-1",
-            Tags=[TAG],
-        )
+        rds_instance(rds, ident, [TAG])
         cw.put_metric_data(
             Namespace="AWS/RDS",
             MetricData=[

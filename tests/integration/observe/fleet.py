@@ -40,6 +40,37 @@ def client(endpoint: str, service: str, region: str = REGION) -> Any:
     return boto3.client(service, region_name=region, endpoint_url=endpoint)
 
 
+def rds_instance(rds: Any, ident: str, tags: list[dict[str, str]] | None = None) -> str:
+    """A small PostgreSQL instance (moto makes it available at once)."""
+    rds.create_db_instance(
+        DBInstanceIdentifier=ident,
+        DBInstanceClass="db.t4g.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="locxia",
+        MasterUserPassword="not-a-secret-1",
+        **({"Tags": tags} if tags else {}),
+    )
+    return ident
+
+
+def ec2_instance(
+    ec2: Any, tags: list[dict[str, str]], volume_tags: list[dict[str, str]] | None = None
+) -> str:
+    """A t3.micro with these tags (its root volume tagged with ``volume_tags`` if given)."""
+    specs = [{"ResourceType": "instance", "Tags": tags}]
+    if volume_tags:
+        specs.append({"ResourceType": "volume", "Tags": volume_tags})
+    out = ec2.run_instances(
+        ImageId="ami-12345678",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        TagSpecifications=specs,
+    )
+    return str(out["Instances"][0]["InstanceId"])
+
+
 def align(ts: datetime, period: int) -> datetime:
     epoch = int(ts.timestamp())
     return datetime.fromtimestamp(epoch - epoch % period, UTC)
@@ -83,30 +114,11 @@ def build(endpoint: str, now: datetime) -> Fleet:
     ec2, rds, s3 = client(endpoint, "ec2"), client(endpoint, "rds"), client(endpoint, "s3")
     for i in range(20):
         tags = [TAG] + ([{"Key": "task", "Value": "ingestion"}] if i < 5 else [])
-        out = ec2.run_instances(
-            ImageId="ami-12345678",
-            MinCount=1,
-            MaxCount=1,
-            InstanceType="t3.micro",
-            TagSpecifications=[
-                {"ResourceType": "instance", "Tags": tags},
-                {"ResourceType": "volume", "Tags": [TAG]},
-            ],
-        )
-        iid = out["Instances"][0]["InstanceId"]
+        iid = ec2_instance(ec2, tags, volume_tags=[TAG])
         fleet.ec2.append(iid)
         if i < 5:
             fleet.ingestion.append(iid)
-        ident = f"db-{i:02d}"
-        rds.create_db_instance(
-            DBInstanceIdentifier=ident,
-            DBInstanceClass="db.t4g.micro",
-            Engine="postgres",
-            AllocatedStorage=20,
-            MasterUsername="locxia",
-            MasterUserPassword="not-a-secret-1",
-            Tags=[TAG],
-        )
+        ident = rds_instance(rds, f"db-{i:02d}", [TAG])
         fleet.rds.append(ident)
         bucket = f"data-{i:02d}-bucket"
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -118,37 +130,14 @@ def build(endpoint: str, now: datetime) -> Fleet:
 
 
 def _untagged(fleet: Fleet, ec2: Any, rds: Any, s3: Any) -> None:
-    named = ec2.run_instances(
-        ImageId="ami-12345678",
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.micro",
-        TagSpecifications=[
-            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "locxia-scratch"}]}
-        ],
-    )["Instances"][0]["InstanceId"]
+    named = ec2_instance(ec2, [{"Key": "Name", "Value": "locxia-scratch"}])
     fleet.untagged[named] = "named like"
-    wrong = ec2.run_instances(
-        ImageId="ami-12345678",
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.micro",
-        TagSpecifications=[
-            {"ResourceType": "instance", "Tags": [{"Key": "project", "Value": "other"}]}
-        ],
-    )["Instances"][0]["InstanceId"]
+    wrong = ec2_instance(ec2, [{"Key": "project", "Value": "other"}])
     fleet.untagged[wrong] = "tag project='other'"
     vol = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=50, VolumeType="gp3")["VolumeId"]
     ec2.attach_volume(VolumeId=vol, InstanceId=fleet.ec2[0], Device="/dev/sdf")
     fleet.untagged[vol] = "attached to a tagged instance"
-    rds.create_db_instance(
-        DBInstanceIdentifier="locxia-legacy",
-        DBInstanceClass="db.t4g.micro",
-        Engine="postgres",
-        AllocatedStorage=20,
-        MasterUsername="locxia",
-        MasterUserPassword="not-a-secret-1",
-    )
+    rds_instance(rds, "locxia-legacy")
     fleet.untagged["locxia-legacy"] = "named like"
     s3.create_bucket(
         Bucket="locxia-untagged-logs", CreateBucketConfiguration={"LocationConstraint": REGION}

@@ -15,7 +15,13 @@ from infra.jobs.runner import Runner
 from infra.settings import Settings
 from pipelines.metrics.collect import Collector
 from tests.integration.observe.conftest import run_discovery, watch_calls
-from tests.integration.observe.fleet import TAG, client, seed_cost_explorer
+from tests.integration.observe.fleet import (
+    TAG,
+    client,
+    ec2_instance,
+    rds_instance,
+    seed_cost_explorer,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # an injected clock: no test depends on today
 CE_DAYS = [date(2026, 11, 6) + timedelta(days=i) for i in range(14)]  # what a 14-day read asks
@@ -25,6 +31,7 @@ PER_DAY = {
     ("Amazon Simple Storage Service", ""): Decimal("0.50"),
 }
 TEAM_PER_DAY = {("Amazon Relational Database Service", "data"): Decimal("0.75")}
+TEAM = {"Key": "team", "Value": "data"}
 RDS_HOURLY = Decimal("0.019") + Decimal("0.133") * 20 / 730  # db.t4g.micro + 20 GB gp2
 EBS_GB_MONTH = {"gp2": Decimal("0.116"), "gp3": Decimal("0.0928")}  # the shipped catalog
 
@@ -50,15 +57,7 @@ def _fleet(endpoint: str) -> dict[str, Any]:
     """Two tagged RDS (one idle), one stopped tagged EC2 with its tagged root volume."""
     rds, ec2, cw = client(endpoint, "rds"), client(endpoint, "ec2"), client(endpoint, "cloudwatch")
     for ident in ("idle-db", "busy-db"):
-        rds.create_db_instance(
-            DBInstanceIdentifier=ident,
-            DBInstanceClass="db.t4g.micro",
-            Engine="postgres",
-            AllocatedStorage=20,
-            MasterUsername="locxia",
-            MasterUserPassword="not-a-secret-1",
-            Tags=[TAG, {"Key": "usage", "Value": "watched"}, {"Key": "team", "Value": "data"}],
-        )
+        rds_instance(rds, ident, [TAG, {"Key": "usage", "Value": "watched"}, TEAM])
         hours = [NOW - timedelta(hours=h) for h in range(1, 7 * 24 + 1)]
         value = 0.0 if ident == "idle-db" else 3.0
         data = [
@@ -71,17 +70,7 @@ def _fleet(endpoint: str) -> dict[str, Any]:
             for ts in hours
         ]
         cw.put_metric_data(Namespace="AWS/RDS", MetricData=data)
-    out = ec2.run_instances(
-        ImageId="ami-12345678",
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.micro",
-        TagSpecifications=[
-            {"ResourceType": "instance", "Tags": [TAG]},
-            {"ResourceType": "volume", "Tags": [TAG]},
-        ],
-    )
-    iid = out["Instances"][0]["InstanceId"]
+    iid = ec2_instance(ec2, [TAG], volume_tags=[TAG])
     ec2.stop_instances(InstanceIds=[iid])
     volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
     (volume,) = volumes["Volumes"]

@@ -17,20 +17,13 @@ from pipelines.costs.pricing import PriceRefresher
 from pipelines.metrics.retention import partitions, prune
 from pipelines.metrics.streams import StreamIngester
 from tests.integration.observe.conftest import datapoints, run_discovery
-from tests.integration.observe.fleet import REGION, TAG, client
+from tests.integration.observe.fleet import REGION, TAG, client, ec2_instance
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def _instance(endpoint: str, tags: list[dict[str, str]]) -> str:
-    out = client(endpoint, "ec2").run_instances(
-        ImageId="ami-12345678",
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.micro",
-        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-    )
-    return str(out["Instances"][0]["InstanceId"])
+    return ec2_instance(client(endpoint, "ec2"), tags)
 
 
 def test_vanished_resources_are_marked_gone_never_deleted(
