@@ -136,7 +136,7 @@ class Collector:
         marks = watermarks_of(self.conn, all_queries)
         skipped = 0
         if scheduled and policy.busy is not None and since is None:
-            due = self._due(policy, resources, marks)
+            due = self._due(policy, resources, all_queries, marks)
             skipped = len(resources) - len(due)
             resources = due
         queries = build_queries(policy, resources)
@@ -154,17 +154,27 @@ class Collector:
         self,
         policy: Policy,
         resources: list[Resource],
+        queries: list[Query],
         marks: dict[tuple[int, str, str, int], tuple[datetime, datetime]],
     ) -> list[Resource]:
-        """Adaptive cadence: busy resources every ``busy.every_seconds``, idle every ``every``."""
+        """Adaptive cadence: busy resources every ``busy.every_seconds``, idle every ``every``.
+
+        A resource is due when one of its series was never fetched, or when its least
+        recently fetched series is older than its interval (less half a tick: ticks jitter).
+        """
         assert policy.busy is not None
         busy = self._busy_resources(policy, [r.id for r in resources])
-        slack = timedelta(seconds=policy.job_every / 2)  # ticks jitter; never skip a due one
+        slack = timedelta(seconds=policy.job_every / 2)
+        oldest: dict[int, datetime | None] = {}
+        for q in queries:
+            fetched = marks[q.key][1] if q.key in marks else None
+            seen = oldest.get(q.resource, fetched)
+            oldest[q.resource] = None if seen is None or fetched is None else min(seen, fetched)
         due: list[Resource] = []
         for r in resources:
-            fetched = [f for (rid, *_), (_, f) in marks.items() if rid == r.id]
             every = policy.busy.every_seconds if r.id in busy else policy.every
-            if not fetched or self.now - min(fetched) >= timedelta(seconds=every) - slack:
+            last = oldest.get(r.id)
+            if last is None or self.now - last >= timedelta(seconds=every) - slack:
                 due.append(r)
         return due
 

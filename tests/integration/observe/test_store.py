@@ -91,11 +91,17 @@ def test_adaptive_cadence_skips_idle_resources_until_due(settings: Settings, db_
                 " %s)",
                 (rid, now - timedelta(minutes=10), cpu),
             )
-            conn.execute(
+            conn.execute(  # every series of ec2-default was fetched 400 s ago
                 "INSERT INTO metrics.watermarks (resource_id, metric, stat, period, watermark,"
-                " policy, fetched_at) VALUES (%s, 'CPUUtilization', 'Average', 300, %s,"
-                " 'ec2-default', %s)",
-                (rid, now - timedelta(minutes=5), now - timedelta(seconds=400)),
+                " policy, fetched_at) SELECT %s, m, s, 300, %s, 'ec2-default', %s"
+                " FROM unnest(%s::text[]) m, unnest(%s::text[]) s",
+                (
+                    rid,
+                    now - timedelta(minutes=5),
+                    now - timedelta(seconds=400),
+                    ["CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadOps", "EBSWriteOps"],
+                    ["Average", "Maximum"],
+                ),
             )
         conn.commit()
         policy = next(p for p in load_policies(conn) if p.name == "ec2-default")
