@@ -129,7 +129,7 @@ def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with _connect(ctx) as conn:
         every = load_policies(conn, enabled_only=False)
         owned = assign([p for p in every if p.enabled], load_resources(conn))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in every:
         n = len(owned.get(p.name, []))
         rows.append(
@@ -149,8 +149,26 @@ def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    cols = list(rows[0]) if rows else ["policy"]
-    console.print(table("Collection policies", cols, [list(r.values()) for r in rows]))
+    console.print(
+        table(
+            "Collection policies",
+            ["policy", "type", "tags", "period", "cadence", "resources", "queries", "USD/month"],
+            [
+                (
+                    r["policy"] + ("" if r["enabled"] else " (off)"),
+                    r["type"],
+                    ",".join(f"{k}={v}" for k, v in r["match_tags"].items()) or None,
+                    f"{r['period_s']}s",
+                    f"{r['every_s']}s"
+                    + (f" ({r['busy_every_s']}s busy)" if r["busy_every_s"] else ""),
+                    r["resources"],
+                    r["queries_per_run"],
+                    f"{r['usd_per_month']:.2f}",
+                )
+                for r in rows
+            ],
+        )
+    )
 
 
 @contextmanager
