@@ -111,6 +111,7 @@ def write_section(name: str, title: str, body: str) -> None:
         )
     )
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else f"{text.rstrip()}\n\n{section}\n"
+    found = pattern.search(text)  # a function as replacement: the body may hold backslashes
+    text = pattern.sub(lambda _: section, text) if found else f"{text.rstrip()}\n\n{section}\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text if text.endswith("\n") else text + "\n")

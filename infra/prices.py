@@ -133,6 +133,10 @@ class PriceCatalog:
             )
         return price
 
+    def all(self) -> list[Price]:
+        """Every row of the region, ordered by service, item and variant."""
+        return sorted(self._by_key.values(), key=lambda p: (p.service, p.item, p.variant))
+
     def items(self, service: Service, variant: str | None = None) -> set[str]:
         """Every class/type known for ``service`` (optionally one variant)."""
         return {i for s, i, v in self._by_key if s == service and variant in (None, v)}

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     )
     job_workers: int = Field(default=4, ge=1, le=64, description="Jobs run at once")
     runs_retention_days: int = Field(default=90, ge=1, description="Keep ops.runs this long")
+    metrics_retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Keep metrics.datapoints partitions this long"
+    )
+    cost_reread_days: int = Field(
+        default=14, ge=1, le=90, description="Cost Explorer days re-read on every costs run"
+    )
+    metric_streams_uri: str | None = Field(
+        default=None, description="s3://bucket/prefix where Firehose delivers Metric Streams"
+    )
     demo_dir: Path | None = Field(
         default=None, description="Where `locxia demo` keeps its own PostgreSQL cluster"
     )
@@ -201,6 +210,16 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("metric_streams_uri")
+    @classmethod
+    def _check_streams_uri(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "s3" or not _BUCKET.match(parts.netloc):
+            raise ValueError(f"{value!r}: expected s3://bucket/prefix")
         return value.rstrip("/")
 
     @field_validator("read_role_arn", "write_role_arn")

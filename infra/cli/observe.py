@@ -1,0 +1,401 @@
+"""``locxia observe``: discover tagged resources, collect their metrics and costs, by hand.
+
+Every command that does a job's work runs the same task as the scheduler, through the
+Runner, so it is recorded in ``ops.runs`` like a scheduled run (``locxia runs show ID``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from infra.cli.output import console, emit_json, table, warn_line
+from infra.cli.state import state
+from infra.errors import InputError, JobError
+
+app = typer.Typer(
+    help="Observe AWS: tagged resources, CloudWatch metrics and costs into PostgreSQL.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+RESOURCE_TYPES = ("ec2:instance", "ec2:volume", "rds:db", "s3:bucket")
+
+
+def _run(ctx: typer.Context, task: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``task`` here, recorded in ops.runs; its details, or one line on failure."""
+    import logging
+
+    from infra.jobs import Registry
+    from infra.jobs.runner import Runner
+
+    # The runner logs failures for the service's log; here the error line says it once.
+    logging.getLogger("infra.jobs.runner").addHandler(logging.NullHandler())
+
+    runner = Runner(state(ctx).settings, Registry.from_entry_points())
+    try:
+        result = runner.run(task, dict(args or {}))
+    finally:
+        runner.close()
+    if result.status != "success":
+        raise JobError(f"{result.error} (run {result.run_id})")
+    return {"run_id": result.run_id, **dict(result.details)}
+
+
+def _connect(ctx: typer.Context) -> Any:
+    from infra.db import connect
+
+    return connect(state(ctx).settings.require_database_url(), application_name="locxia:observe")
+
+
+def _rows(
+    ctx: typer.Context, query: str, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of a read-only query as dicts by column name."""
+    with _connect(ctx) as conn:
+        cur = conn.execute(query, params)
+        names = [c.name for c in cur.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+@app.command()
+def discover(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Find every resource tagged with LOCXIA_TAG_KEY=LOCXIA_TAG_VALUE (EC2, EBS, RDS, S3).
+
+    Uses the Resource Groups Tagging API, then cross-checks with the Describe calls: untagged
+    look-alikes (named like Locxia, wrong tag value, attached to a tagged instance) are
+    printed as warnings and stored with tagged=false; they are never collected.
+
+    Example: locxia observe discover --json | jq .untagged_lookalikes
+    """
+    with console.status("discovering tagged resources…"):
+        details = _run(ctx, "metrics.discover")
+    if as_json:
+        emit_json(details)
+        return
+    counts = details.get("tagged") or {}
+    console.print(table("Tagged resources", ["type", "count"], sorted(counts.items())))
+    console.print(
+        f"{len(details['new'])} new, {len(details['gone'])} gone, "
+        f"{details['api_calls']} API call(s) — run {details['run_id']}"
+    )
+    for item in details["untagged_lookalikes"]:
+        warn_line(f"untagged look-alike {item['type']} {item['name']}: {item['why']}")
+    for error in details["errors"]:
+        warn_line(error)
+
+
+@app.command()
+def resources(
+    ctx: typer.Context,
+    rtype: Annotated[
+        str | None, typer.Option("--type", help="Only this type (ec2:instance, rds:db…).")
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Include gone resources and untagged look-alikes.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List discovered resources (metrics.resources)."""
+    if rtype is not None and rtype not in RESOURCE_TYPES:
+        raise InputError(f"--type {rtype!r}: expected one of {', '.join(RESOURCE_TYPES)}")
+    rows = _rows(
+        ctx,
+        "SELECT id, type, resource_id, name, region, state, tagged, first_seen, last_seen,"
+        " gone_at FROM metrics.resources WHERE (%(t)s::text IS NULL OR type = %(t)s)"
+        " AND (%(all)s OR (tagged AND gone_at IS NULL)) ORDER BY type, resource_id",
+        {"t": rtype, "all": show_all},
+    )
+    if as_json:
+        emit_json(rows)
+        return
+    cols = ["type", "resource_id", "name", "state", "tagged", "gone_at"]
+    console.print(table("Resources", cols, [[r[c] for c in cols] for r in rows]))
+
+
+@app.command()
+def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show collection policies: cadence, resources each one wins, and what it costs.
+
+    The cost is GetMetricData's price (0.01 USD per 1,000 metrics requested) at the idle
+    cadence for the resources discovered now. Edit policies with SQL on
+    params.collection_policies; the service re-plans within a second.
+    """
+    from pipelines.metrics.policies import assign, load_policies, load_resources
+
+    with _connect(ctx) as conn:
+        every = load_policies(conn, enabled_only=False)
+        owned = assign([p for p in every if p.enabled], load_resources(conn))
+    rows: list[dict[str, Any]] = []
+    for p in every:
+        n = len(owned.get(p.name, []))
+        rows.append(
+            {
+                "policy": p.name,
+                "type": p.resource_type,
+                "match_tags": dict(p.match_tags),
+                "period_s": p.period,
+                "every_s": p.every,
+                "busy_every_s": p.busy.every_seconds if p.busy else None,
+                "resources": n,
+                "queries_per_run": n * p.queries_per_resource,
+                "usd_per_month": round(p.monthly_api_usd(n), 2),
+                "enabled": p.enabled,
+            }
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(
+        table(
+            "Collection policies",
+            ["policy", "type", "tags", "period", "cadence", "resources", "queries", "USD/month"],
+            [
+                (
+                    r["policy"] + ("" if r["enabled"] else " (off)"),
+                    r["type"],
+                    ",".join(f"{k}={v}" for k, v in r["match_tags"].items()) or None,
+                    f"{r['period_s']}s",
+                    f"{r['every_s']}s"
+                    + (f" ({r['busy_every_s']}s busy)" if r["busy_every_s"] else ""),
+                    r["resources"],
+                    r["queries_per_run"],
+                    f"{r['usd_per_month']:.2f}",
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+@contextmanager
+def _progress() -> Iterator[None]:
+    """A Rich progress bar fed by the collector after each GetMetricData batch."""
+    from rich.progress import Progress
+
+    from pipelines.metrics.collect import PROGRESS
+
+    with Progress(console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_batch(policy: str, done: int, total: int) -> None:
+            if policy not in tasks:
+                tasks[policy] = bar.add_task(f"collect {policy}", total=total)
+            bar.update(tasks[policy], completed=done)
+
+        token = PROGRESS.set(on_batch)
+        try:
+            yield
+        finally:
+            PROGRESS.reset(token)
+
+
+@app.command()
+def collect(
+    ctx: typer.Context,
+    policy: Annotated[
+        str | None, typer.Option("--policy", "-p", help="Only this policy (default: all).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Re-read from this time: 30m, 6h, 2d, 1w or an ISO time (UTC)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Collect CloudWatch metrics now for one policy or all of them.
+
+    Reads from each series' watermark minus the policy's lookback (or from --since), in
+    batches of up to 500 queries per GetMetricData call; records API calls, metrics
+    requested and their estimated cost in ops.runs.
+
+    Examples: locxia observe collect -p rds-default ; locxia observe collect --since 6h
+    """
+    from infra.jobs.runner import utcnow
+    from pipelines.metrics.policies import load_policies
+    from pipelines.metrics.window import parse_since
+
+    if since is not None:
+        parse_since(since, utcnow())
+    if policy is not None:
+        with _connect(ctx) as conn:
+            known = [p.name for p in load_policies(conn)]
+        if policy not in known:
+            raise InputError(
+                f"--policy {policy!r}: no enabled policy (enabled: {', '.join(known)})"
+            )
+    args = {k: v for k, v in (("policy", policy), ("since", since)) if v is not None}
+    with _progress():
+        details = _run(ctx, "metrics.collect", args)
+    if as_json:
+        emit_json(details)
+        return
+    keys = ["api_calls", "metrics_requested", "datapoints", "rows_changed", "estimated_cost_usd"]
+    console.print(
+        table(f"Collection (run {details['run_id']})", keys, [[details[k] for k in keys]])
+    )
+    for error in details.get("errors") or []:
+        warn_line(error)
+
+
+@app.command()
+def streams(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Ingest new CloudWatch Metric Streams files from LOCXIA_METRIC_STREAMS_URI (once each)."""
+    if not state(ctx).settings.metric_streams_uri:
+        raise InputError("LOCXIA_METRIC_STREAMS_URI is not set (s3://bucket/prefix)")
+    with console.status("ingesting Metric Streams files…"):
+        details = _run(ctx, "metrics.streams")
+    if as_json:
+        emit_json(details)
+        return
+    keys = ["files_seen", "files_ingested", "files_already", "datapoints", "skipped_records"]
+    console.print(table("Metric Streams", keys, [[details[k] for k in keys]]))
+    for error in details["errors"]:
+        warn_line(error)
+
+
+@app.command()
+def costs(
+    ctx: typer.Context,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=90, help="Cost Explorer days to re-read (default: setting)."),
+    ] = None,
+    estimate_only: Annotated[
+        bool,
+        typer.Option("--estimate-only", help="Skip Cost Explorer (free): estimates + budgets."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read daily costs from Cost Explorer, estimate the hours it has not covered, forecast budgets.
+
+    Each Cost Explorer request costs 0.01 USD: the count and the cost are recorded in
+    ops.runs (ce_requests, estimated_cost_usd). Example: locxia observe costs --days 3
+    """
+    if estimate_only and days is not None:
+        raise InputError("--days applies to Cost Explorer; it cannot go with --estimate-only")
+    task = "costs.estimate" if estimate_only else "costs.explorer"
+    with console.status("reading costs…"):
+        details = _run(ctx, task, {"days": days} if days else {})
+    if as_json:
+        emit_json(details)
+        return
+    if not estimate_only:
+        console.print(
+            f"Cost Explorer: {details['ce_requests']} request(s), "
+            f"{details['estimated_cost_usd']:.2f} USD, {details['rows']} row(s)"
+        )
+    _show_budgets(ctx)
+
+
+def _show_budgets(ctx: typer.Context, as_json: bool = False) -> None:
+    rows = _rows(
+        ctx,
+        "SELECT budget, month, budget_usd, actual_usd, forecast_usd, status"
+        " FROM costs.budget_status WHERE month = date_trunc('month', now())::date"
+        " ORDER BY budget",
+    )
+    if as_json:
+        emit_json(rows)
+        return
+    cols = ["budget", "budget_usd", "actual_usd", "forecast_usd", "status"]
+    console.print(
+        table(
+            "Budgets this month",
+            cols,
+            [
+                [
+                    r["budget"],
+                    r["budget_usd"],
+                    f"{r['actual_usd']:.2f}",
+                    f"{r['forecast_usd']:.2f}",
+                    r["status"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@app.command()
+def budgets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show this month's budgets: spent so far, month-end forecast, status."""
+    _show_budgets(ctx, as_json)
+
+
+@app.command()
+def recommend(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Find idle resources and show what acting on them would save per month."""
+    _run(ctx, "costs.recommend")
+    rows = _rows(
+        ctx,
+        "SELECT r.type, r.resource_id, c.kind, c.monthly_saving_usd, c.action"
+        " FROM costs.recommendations c JOIN metrics.resources r ON r.id = c.resource_id"
+        " WHERE c.resolved_at IS NULL ORDER BY c.monthly_saving_usd DESC",
+    )
+    if as_json:
+        emit_json(rows)
+        return
+    cols = ["type", "resource_id", "kind", "monthly_saving_usd", "action"]
+    console.print(table("Recommendations", cols, [list(r.values()) for r in rows]))
+
+
+@app.command()
+def prices(
+    ctx: typer.Context,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Update from the AWS Price List API first.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the price catalog of LOCXIA_AWS_REGION (used by estimates and savings).
+
+    --refresh asks the AWS Price List API (us-east-1) for the current on-demand price of
+    every item; when it cannot be reached the catalog is left as it was.
+    """
+    from infra.prices import PriceCatalog
+
+    if refresh:
+        with console.status("asking the AWS Price List API…"):
+            details = _run(ctx, "costs.prices")
+        console.print(f"refreshed {details['refreshed']} price(s)")
+    settings = state(ctx).settings
+    with _connect(ctx) as conn:
+        catalog = PriceCatalog.load(conn, settings.aws_region).all()
+    rows = [
+        {
+            "service": p.service,
+            "item": p.item,
+            "variant": p.variant,
+            "unit": p.unit,
+            "usd": p.usd,
+            "source": p.source,
+            "date": p.effective_date,
+        }
+        for p in catalog
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    cols = ["service", "item", "variant", "unit", "usd", "source", "date"]
+    console.print(table(f"Prices {settings.aws_region}", cols, [list(r.values()) for r in rows]))
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, drop nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drop datapoint partitions older than LOCXIA_METRICS_RETENTION_DAYS (whole days)."""
+    details = _run(ctx, "metrics.retention", {"dry_run": dry_run})
+    if as_json:
+        emit_json(details)
+        return
+    names = details.get("would_drop" if dry_run else "dropped") or []
+    verb = "would drop" if dry_run else "dropped"
+    console.print(f"{verb} {len(names)} partition(s) before {details['cutoff']}")
+    for name in names:
+        console.print(f"  {name}")

@@ -1,0 +1,161 @@
+"""`locxia observe` as a user runs it: moto as AWS, a real database, the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from infra.db import connect
+from tests.e2e.conftest import Run
+from tests.integration.observe.fleet import REGION, TAG, align, client, rds_instance
+
+pytestmark = pytest.mark.slow
+
+
+def _small_fleet(endpoint: str) -> datetime:
+    """Two tagged RDS with 3 CPU points each, before now."""
+    rds, cw = client(endpoint, "rds"), client(endpoint, "cloudwatch")
+    end = align(datetime.now(UTC), 300)
+    for ident in ("db-a", "db-b"):
+        rds_instance(rds, ident, [TAG])
+        cw.put_metric_data(
+            Namespace="AWS/RDS",
+            MetricData=[
+                {
+                    "MetricName": "CPUUtilization",
+                    "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": ident}],
+                    "Timestamp": end - timedelta(minutes=5 * k),
+                    "Value": float(k),
+                }
+                for k in (1, 2, 3)
+            ],
+        )
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(
+        Bucket="locxia-loose", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return end
+
+
+def test_discover_collect_and_the_recorded_run(
+    locxia: Run, moto_endpoint: str, db_url: str
+) -> None:
+    _small_fleet(moto_endpoint)
+    env = {"LOCXIA_AWS_ENDPOINT_URL": moto_endpoint}
+    found = locxia("observe", "discover", env=env)
+    assert found.returncode == 0, found.stderr
+    assert "rds:db" in found.stdout
+    assert "untagged look-alike s3:bucket locxia-loose: named like 'locxia'" in found.stderr
+
+    policies = json.loads(locxia("observe", "policies", "--json", env=env).stdout)
+    rds = next(p for p in policies if p["policy"] == "rds-default")
+    assert rds["resources"] == 2 and rds["queries_per_run"] == 2 * 6 * 2
+
+    ran = locxia("observe", "collect", "--policy", "rds-default", "--json", env=env)
+    assert ran.returncode == 0, ran.stderr
+    details = json.loads(ran.stdout)
+    shown = json.loads(locxia("runs", "show", str(details["run_id"])).stdout)
+    recorded = shown["details"]
+    assert shown["task"] == "metrics.collect" and shown["status"] == "success"
+    assert recorded["api_calls"] == 1 and isinstance(recorded["api_calls"], int)
+    assert recorded["metrics_requested"] == 24
+    assert recorded["datapoints"] == 2 * 3 * 2  # CPU only was seeded: Average and Maximum
+    assert recorded["estimated_cost_usd"] == pytest.approx(24 * 0.01 / 1000)
+    with connect(db_url) as conn:
+        count = conn.execute("SELECT count(*) FROM metrics.datapoints").fetchone()
+    assert count == (12,)
+    again = locxia("observe", "collect", "--policy", "rds-default", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "Collection (run" in again.stdout and "metrics_requested" in again.stdout
+
+    listed = json.loads(locxia("observe", "resources", "--all", "--json", env=env).stdout)
+    assert {(r["resource_id"], r["tagged"]) for r in listed} == {
+        ("db-a", True),
+        ("db-b", True),
+        ("locxia-loose", False),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("observe", "collect", "--policy", "nope"), "--policy 'nope': no enabled policy"),
+        (("observe", "collect", "--since", "yesterday"), "--since 'yesterday': expected"),
+        (("observe", "collect", "--since", "2999-01-01"), "is not in the past"),
+        (("observe", "resources", "--type", "vm"), "--type 'vm': expected one of"),
+        (("observe", "streams"), "LOCXIA_METRIC_STREAMS_URI is not set"),
+        (("observe", "costs", "--estimate-only", "--days", "3"), "cannot go with"),
+    ],
+    ids=["unknown-policy", "bad-since", "future-since", "bad-type", "no-streams", "flag-clash"],
+)
+def test_bad_input_is_one_line_and_records_nothing(
+    locxia: Run, db_url: str, args: tuple[str, ...], fragment: str
+) -> None:
+    out = locxia(*args)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.startswith("error:") and len(out.stderr.strip().splitlines()) == 1
+    assert fragment in out.stderr
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.runs").fetchone() == (0,)
+
+
+def test_usage_errors_exit_2(locxia: Run) -> None:
+    assert locxia("observe", "costs", "--days", "0").returncode == 2
+    assert locxia("observe", "frobnicate").returncode == 2
+
+
+def test_missing_credentials_and_unreachable_pricing_are_one_line(
+    locxia: Run, moto_endpoint: str
+) -> None:
+    no_creds = {
+        "LOCXIA_AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SESSION_TOKEN": "",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    out = locxia("observe", "discover", env=no_creds)
+    assert out.returncode == 1
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "no AWS credentials for resourcegroupstaggingapi:GetResources" in out.stderr
+
+    refresh = locxia(
+        "observe", "prices", "--refresh", env={"LOCXIA_AWS_ENDPOINT_URL": moto_endpoint}
+    )
+    assert refresh.returncode == 1
+    assert len(refresh.stderr.strip().splitlines()) == 1
+    assert "the AWS Price List API is not reachable" in refresh.stderr
+
+
+def test_the_commands_that_need_no_aws_show_their_tables(locxia: Run, db_url: str) -> None:
+    with connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO params.budgets (name, scope, monthly_usd) VALUES ('all', 'total', 50)"
+        )
+        conn.execute(
+            "SELECT metrics.ensure_datapoint_partitions(now() - interval '200 days',"
+            " now() - interval '195 days')"
+        )
+        conn.commit()
+    costs = locxia("observe", "costs", "--estimate-only")
+    assert costs.returncode == 0, costs.stderr
+    assert "Budgets this month" in costs.stdout and "all" in costs.stdout
+    budgets = json.loads(locxia("observe", "budgets", "--json").stdout)
+    assert [(b["budget"], b["status"]) for b in budgets] == [("all", "ok")]
+    recommend = locxia("observe", "recommend")
+    assert recommend.returncode == 0 and "Recommendations" in recommend.stdout
+    prices = json.loads(locxia("observe", "prices", "--json").stdout)
+    assert any(p["service"] == "rds" and p["item"] == "db.t4g.micro" for p in prices)
+    dry = locxia("observe", "prune", "--dry-run")
+    assert dry.returncode == 0 and "would drop 6 partition(s)" in dry.stdout
+    with connect(db_url) as conn:
+        parts = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'metrics.datapoints'::regclass"
+        ).fetchone()
+    assert parts == (6,)  # the dry run dropped nothing
+    done = json.loads(locxia("observe", "prune", "--json").stdout)
+    assert len(done["dropped"]) == 6

@@ -1,0 +1,140 @@
+"""Discovery life cycle, Metric Streams files, retention, the Price List refresh."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from infra.aws import AwsClients
+from infra.db import connect
+from infra.errors import AwsError
+from infra.prices import PriceCatalog
+from infra.settings import Settings
+from pipelines.costs.pricing import PriceRefresher
+from pipelines.metrics.retention import partitions, prune
+from pipelines.metrics.streams import StreamIngester
+from tests.integration.observe.conftest import datapoints, run_discovery
+from tests.integration.observe.fleet import REGION, TAG, client, ec2_instance
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def _instance(endpoint: str, tags: list[dict[str, str]]) -> str:
+    return ec2_instance(client(endpoint, "ec2"), tags)
+
+
+def test_vanished_resources_are_marked_gone_never_deleted(
+    aws_settings: Settings, moto_endpoint: str, db_url: str
+) -> None:
+    keep, drop = _instance(moto_endpoint, [TAG]), _instance(moto_endpoint, [TAG])
+    s3 = client(moto_endpoint, "s3")
+    s3.create_bucket(Bucket="gone-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_tagging(Bucket="gone-bucket", Tagging={"TagSet": [TAG]})
+    first = run_discovery(aws_settings, NOW)
+    assert first.tagged == {"ec2:instance": 2, "s3:bucket": 1}
+    # the root volumes were created without tags: reported, kept as untagged look-alikes
+    assert [s.why for s in first.untagged] == ["attached to a tagged instance"] * 2
+    client(moto_endpoint, "ec2").terminate_instances(InstanceIds=[drop])
+    s3.delete_bucket(Bucket="gone-bucket")
+    later = NOW + timedelta(hours=1)
+    second = run_discovery(aws_settings, later)
+    assert second.tagged == {"ec2:instance": 1}
+    gone = sorted(a.rsplit("/", 1)[-1].rsplit(":", 1)[-1] for a in second.gone)
+    assert [g for g in gone if not g.startswith("vol-")] == sorted([drop, "gone-bucket"])
+    assert len(gone) == 3  # and the terminated instance's root volume (deleted with it)
+    with connect(db_url) as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT resource_id, gone_at FROM metrics.resources WHERE tagged"
+            ).fetchall()
+        )
+    assert rows == {keep: None, drop: later, "gone-bucket": later}
+    assert run_discovery(aws_settings, later + timedelta(hours=1)).gone == []
+
+
+def _record(instance: str, minute: datetime, value: float, metric: str = "CPUUtilization") -> str:
+    return json.dumps(
+        {
+            "metric_stream_name": "locxia",
+            "account_id": "123456789012",
+            "region": REGION,
+            "namespace": "AWS/EC2",
+            "metric_name": metric,
+            "dimensions": {"InstanceId": instance},
+            "timestamp": int(minute.timestamp() * 1000),
+            "value": {"max": value + 1, "min": value - 1, "sum": value * 4, "count": 4.0},
+            "unit": "Percent",
+        }
+    )
+
+
+def test_metric_streams_files_are_ingested_exactly_once(
+    aws_settings: Settings, moto_endpoint: str, db_url: str
+) -> None:
+    tagged = _instance(moto_endpoint, [TAG])
+    stranger = _instance(moto_endpoint, [{"Key": "Name", "Value": "someone-else"}])
+    run_discovery(aws_settings, NOW)
+    s3 = client(moto_endpoint, "s3")
+    s3.create_bucket(Bucket="streams", CreateBucketConfiguration={"LocationConstraint": REGION})
+    t0 = NOW - timedelta(minutes=10)
+    plain = "\n".join(
+        [_record(tagged, t0, 10.0), _record(tagged, t0, 10.0), _record(stranger, t0, 50.0)]
+    )
+    zipped = gzip.compress(
+        "\n".join(_record(tagged, t0 + timedelta(minutes=m), 20.0) for m in (1, 2)).encode()
+    )
+    s3.put_object(Bucket="streams", Key="cw/2026/11/20/a.json", Body=plain.encode())
+    s3.put_object(Bucket="streams", Key="cw/2026/11/20/b.json.gz", Body=zipped)
+    s3.put_object(Bucket="streams", Key="cw/2026/11/20/c.json", Body=b"not json")
+    settings = aws_settings.model_copy(update={"metric_streams_uri": "s3://streams/cw"})
+
+    with connect(db_url) as conn:
+        report = StreamIngester(settings, AwsClients(settings), conn).run()
+    assert (report.files_ingested, report.records, report.skipped_records) == (2, 5, 1)
+    assert len(report.errors) == 1 and "c.json: not Metric Streams JSON" in report.errors[0]
+    stored = datapoints(db_url)
+    stats = {"Maximum": 11.0, "Minimum": 9.0, "Sum": 40.0, "SampleCount": 4.0, "Average": 10.0}
+    for stat, value in stats.items():
+        assert stored[(tagged, "CPUUtilization", stat, 60, t0)] == value
+    assert len(stored) == 3 * 5  # 3 minutes x 5 statistics; the duplicate record collapsed
+    assert all(key[0] == tagged for key in stored)
+
+    with connect(db_url) as conn:
+        again = StreamIngester(settings, AwsClients(settings), conn).run()
+        ledger = conn.execute("SELECT count(*) FROM metrics.stream_files").fetchone()
+    assert again.files_ingested == 0 and again.files_already == 2
+    assert datapoints(db_url) == stored and ledger == (2,)
+
+
+def test_retention_drops_only_whole_expired_days(settings: Settings, db_url: str) -> None:
+    with connect(db_url) as conn:
+        conn.execute(
+            "SELECT metrics.ensure_datapoint_partitions(%s, %s)",
+            (NOW - timedelta(days=40), NOW),
+        )
+        conn.commit()
+        before = len(partitions(conn))
+        dry = prune(conn, keep_days=30, now=NOW, dry_run=True)
+        assert len(partitions(conn)) == before == 41
+        done = prune(conn, keep_days=30, now=NOW)
+        left = partitions(conn)
+    assert dry["would_drop"] == done["dropped"] and len(done["dropped"]) == 10
+    assert left[0].day == (NOW - timedelta(days=30)).date()
+
+
+def test_price_refresh_fails_in_one_line_and_changes_nothing(
+    aws_settings: Settings, moto_endpoint: str, db_url: str
+) -> None:
+    with connect(db_url) as conn:
+        before = PriceCatalog.load(conn, REGION).all()
+        with pytest.raises(AwsError) as caught:
+            PriceRefresher(AwsClients(aws_settings), conn, REGION).run(NOW.date())
+        after = PriceCatalog.load(conn, REGION).all()
+    message = str(caught.value)
+    assert message.startswith("the AWS Price List API is not reachable")
+    assert "catalog was left unchanged" in message and "\n" not in message
+    assert "<html" not in message.lower()
+    assert after == before
