@@ -13,6 +13,7 @@ own; it is closed through the protocol, then its process group is killed if it l
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -161,10 +162,13 @@ def render(page: Path, *, screenshot: bool = True, timeout_s: float = 90.0) -> R
     log = Path(profile) / "chromium.log"
 
     def plumb() -> None:  # pragma: no cover - runs in the child between fork and exec
-        # Move both ends out of the way first: fds 3 and 4 may be either pipe end already.
-        read_end, write_end = os.dup(to_child_r), os.dup(from_child_w)
-        os.dup2(read_end, 3)
-        os.dup2(write_end, 4)
+        # Copy both ends above 10 first (fds 3 and 4 may be either pipe end already), then
+        # onto 3 and 4, inheritable. Everything else Python opened is close-on-exec (PEP 446),
+        # which is why close_fds stays off: pass_fds would need 3 and 4 open in the parent.
+        read_end = fcntl.fcntl(to_child_r, fcntl.F_DUPFD_CLOEXEC, 10)
+        write_end = fcntl.fcntl(from_child_w, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.dup2(read_end, 3, inheritable=True)
+        os.dup2(write_end, 4, inheritable=True)
 
     with log.open("wb") as log_fh:
         process = subprocess.Popen(
@@ -172,7 +176,7 @@ def render(page: Path, *, screenshot: bool = True, timeout_s: float = 90.0) -> R
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=subprocess.STDOUT,
-            pass_fds=(3, 4),
+            close_fds=False,
             preexec_fn=plumb,
             start_new_session=True,
         )

@@ -50,3 +50,14 @@ def test_report_without_a_database_says_so(locxia: Run, tmp_path: Path) -> None:
     out = locxia("report", "--out", str(tmp_path / "r.html"), env={"LOCXIA_DATABASE_URL": ""})
     assert out.returncode == 1
     assert "LOCXIA_DATABASE_URL is not set" in out.stderr
+
+
+def test_report_screenshot_from_the_cli(locxia: Run, tmp_path: Path) -> None:
+    # The CLI process has no fds 3/4 of its own: Chromium's DevTools pipe must still be plumbed.
+    out = locxia(
+        "report", "--out", str(tmp_path / "r.html"), "--screenshot", str(tmp_path / "r.png"),
+        timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "no console errors" in out.stdout
+    assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
