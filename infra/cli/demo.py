@@ -70,6 +70,10 @@ def demo(
             from infra.errors import InputError
 
             raise InputError(f"directory {path.parent} does not exist", option)
+    if shot is not None:
+        from infra.report.browser import find_chromium
+
+        find_chromium()  # fail before the demo runs, not after
     signal.signal(signal.SIGTERM, _interrupt)
     with console.status("running the demo…"):
         result = run_demo(

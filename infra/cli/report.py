@@ -62,9 +62,14 @@ def report(
     period = Period.parse(month, today) if month is not None else Period.containing(today)
     _existing_parent(out, "--out")
     if shot is not None:
+        from infra.report.browser import find_chromium
+
         _existing_parent(shot, "--screenshot")
+        find_chromium()  # before anything is written: say now that Chromium is missing
     if png is not None and png.exists() and not png.is_dir():
         raise InputError(f"{png} exists and is not a directory", "--png")
+    if png is not None and not png.parent.resolve().is_dir():
+        raise InputError(f"directory {png.parent} does not exist", "--png")
     with console.status(f"building the report for {period.label}…"):
         written = make_report(url, out, period=period, png_dir=png, today=today)
     height = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from infra.db.connection import describe_target
 from infra.errors import DatabaseError, ReportError
@@ -41,7 +42,7 @@ def _read_only(conn: psycopg.Connection[Any]) -> str:
     conn.execute("SET TRANSACTION READ ONLY")
     try:
         with conn.transaction():  # a savepoint: a refused SET ROLE leaves the rest usable
-            conn.execute(f"SET LOCAL ROLE {READ_ROLE}")
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(READ_ROLE)))
     except psycopg.errors.InsufficientPrivilege:
         return "the database login (it may not take the locxia_grafana role)"
     return READ_ROLE
