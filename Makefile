@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap demo test lint unit bench clean
+.PHONY: bootstrap demo screenshot test lint unit bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	VENV=$(VENV) scripts/bootstrap.sh
@@ -12,6 +12,10 @@ bootstrap: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/locxia demo
+
+# The README's picture of the report, made by the product itself from a demo run.
+screenshot: $(VENV)/.installed
+	$(BIN)/locxia demo --screenshot docs/report.png
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

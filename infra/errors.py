@@ -125,3 +125,14 @@ class GrafanaError(LocxiaError):
 
 class DashboardError(LocxiaError):
     """A dashboard is invalid, its generated JSON is stale, or a panel fails against the data."""
+
+
+class DemoError(LocxiaError):
+    """The embedded demo cannot run: a stand-in it needs (moto's server) is missing or failed.
+
+    Raised before anything is written, with the one thing to install or fix.
+    """
+
+
+class ReportError(LocxiaError):
+    """The HTML report cannot be built, written, or rendered by the browser that checks it."""

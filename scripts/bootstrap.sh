@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything `make demo` and `make test` need on a Debian/Ubuntu machine, idempotently:
-# Debian packages (PostgreSQL + PostGIS, GDAL tools), then a virtualenv with the project.
+# Debian packages (PostgreSQL + PostGIS, GDAL tools, Chromium), then a virtualenv with the
+# project and its demo and dev extras.
 # Re-running it when nothing changed does nothing but check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ have_postgis() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null
 command -v apt-get >/dev/null || { echo "bootstrap: this script supports Debian/Ubuntu (apt-get)" >&2; exit 1; }
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
 command -v ogr2ogr >/dev/null || need_apt+=(gdal-bin)
+# Headless Chromium opens the HTML report in tests and takes the README's screenshot of it.
+command -v chromium >/dev/null || need_apt+=(chromium)
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ] || ! have_postgis; then
   echo "bootstrap: installing Debian packages…"
@@ -48,7 +51,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing the project into $VENV…"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  "$VENV/bin/python" -m pip install -q -e '.[demo,dev]'
   touch "$stamp"
 fi
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from infra import __version__
-from infra.cli import dashboards, db, demo, infra, jobs, observe, params, serve
+from infra.cli import dashboards, db, demo, infra, jobs, observe, params, report, serve
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
 from infra.errors import LocxiaError
@@ -27,6 +27,7 @@ from parameter tables in PostgreSQL.
   locxia db upgrade           create or update the schema in $LOCXIA_DATABASE_URL
   locxia serve                run the scheduler (one leader, others stand by)
   locxia observe discover     find the AWS resources tagged for Locxia, then `observe collect`
+  locxia report               this month's report as one HTML file (no Grafana needed)
 
 Settings come from LOCXIA_* variables or locxia.toml (see README). Errors print one red
 line and exit 1; usage errors exit 2. Most listings take --json for scripts.
@@ -87,6 +88,7 @@ app.add_typer(infra.app, name="infra")
 app.add_typer(observe.app, name="observe")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
+app.command(name="report")(report.report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,26 @@
+"""The embedded demo: the product on one machine, with nothing to sign up for.
+
+* :mod:`~infra.demo.database` — ``LOCXIA_DATABASE_URL``, or a private PostgreSQL of its own;
+* :mod:`~infra.demo.motoserver` — moto's server as a child process on 127.0.0.1: the "AWS";
+* :mod:`~infra.demo.standin` — fake credentials, and a guard against real AWS endpoints;
+* :mod:`~infra.demo.estate`, :mod:`~infra.demo.loads`, :mod:`~infra.demo.cloudwatch`,
+  :mod:`~infra.demo.costs` — a believable estate, a week of metrics, a month of costs;
+* :mod:`~infra.demo.tasks` — the demo's own tasks (recorded runs);
+* :mod:`~infra.demo.run` — the steps in order, the service, the report.
+"""
+
+from __future__ import annotations
+
+from infra.demo.database import DEMO_DB, demo_cluster_dir, demo_database_url, stop_demo_cluster
+from infra.demo.run import STEPS, DemoReport, Step, run_demo
+
+__all__ = [
+    "DEMO_DB",
+    "STEPS",
+    "DemoReport",
+    "Step",
+    "demo_cluster_dir",
+    "demo_database_url",
+    "run_demo",
+    "stop_demo_cluster",
+]

@@ -1,0 +1,194 @@
+"""Cost Explorer results for the demo estate, queued in the stand-in AWS.
+
+moto's Cost Explorer answers ``GetCostAndUsage`` from a queue of canned responses, posted to
+``/moto-api/static/ce/cost-and-usage-results``: each *distinct* request takes the next queued
+result, the same request again gets the same one (results are not filtered by period, filter
+or grouping). So the demo computes what AWS would bill for the estate — the price catalog's
+on-demand prices × 24 hours, storage prorated per day — and queues one response per kind of
+request a collector makes, in the order it makes them (:data:`REQUEST_ORDER`).
+
+The figures are consistent by construction: for every day, the per-service groups and the
+per-resource (``Name`` tag) groups add up to the same total, and both cover the tagged
+resources only (a collector filters on the Locxia tag).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from infra.aws import AwsClients, aws_errors
+from infra.demo.cloudwatch import bucket_gib, days_since
+from infra.demo.estate import DemoResource, Estate
+from infra.errors import AwsError, DemoError
+from infra.prices import PriceCatalog
+
+GroupBy = Literal["SERVICE", "TAG:Name"]
+
+#: The order of the queued responses: a collector asking per service first, then per
+#: resource tag, receives them in this order (moto hands out one per distinct request).
+REQUEST_ORDER: tuple[GroupBy, ...] = ("SERVICE", "TAG:Name")
+COST_METRICS = ("AmortizedCost", "BlendedCost", "NetUnblendedCost", "UnblendedCost")
+SERVICES = {
+    "rds": "Amazon Relational Database Service",
+    "ec2": "Amazon Elastic Compute Cloud - Compute",
+    "ebs": "EC2 - Other",
+    "s3": "Amazon Simple Storage Service",
+}
+ESTIMATED_DAYS = 3  # AWS revises the last days: they come back flagged as estimates
+QUEUE_PATH = "/moto-api/static/ce/cost-and-usage-results"
+MARKER = "/locxia-demo/cost-explorer-queue"  # SSM parameter: digest of what was queued
+_CENT = Decimal("0.0000000001")  # Cost Explorer returns amounts with 10 decimals
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """What one resource cost on one day under one Cost Explorer service."""
+
+    day: date
+    resource: str
+    service: str
+    usd: Decimal
+
+
+def billing_days(today: date) -> list[date]:
+    """Days Cost Explorer has for the demo: the month to date, and at least the last week."""
+    first = min(today.replace(day=1), today - timedelta(days=7))
+    return [first + timedelta(days=i) for i in range((today - first).days)]
+
+
+def cost_lines(
+    estate: Estate, catalog: PriceCatalog, days: Iterable[date], origin: datetime
+) -> list[CostLine]:
+    """Daily cost of every tagged resource, from the price catalog.
+
+    Args:
+        estate: the estate (untagged neighbours are left out, as a tag filter would).
+        catalog: prices of the estate's region.
+        days: the days to bill.
+        origin: when the metrics window opened (bucket sizes grow from there).
+
+    Raises:
+        InputError: a class, type or storage class is not in the catalog.
+    """
+    out: list[CostLine] = []
+    for day in days:
+        month_days = Decimal(calendar.monthrange(day.year, day.month)[1])
+        for resource in estate.tagged:
+            for service, usd in _daily(resource, catalog, day, month_days, origin):
+                out.append(CostLine(day, resource.name, service, usd.quantize(_CENT)))
+    return out
+
+
+def _daily(
+    resource: DemoResource, catalog: PriceCatalog, day: date, month_days: Decimal, origin: datetime
+) -> list[tuple[str, Decimal]]:
+    hours = Decimal(24)
+    if resource.kind == "rds":
+        instance = catalog.require("rds", resource.size, "postgres").usd * hours
+        gb_month = catalog.require("rds-storage", "gp3", "postgres").usd
+        return [(SERVICES["rds"], instance + gb_month * resource.storage_gb / month_days)]
+    if resource.kind == "ec2":
+        instance = catalog.require("ec2", resource.size, "linux").usd * hours
+        volume = catalog.require("ebs", "gp3").usd * resource.storage_gb / month_days
+        return [(SERVICES["ec2"], instance), (SERVICES["ebs"], volume)]
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    gib = Decimal(str(round(bucket_gib(resource, days_since(midnight, origin)), 6)))
+    return [(SERVICES["s3"], catalog.require("s3", resource.size).usd * gib / month_days)]
+
+
+def cost_and_usage(lines: Sequence[CostLine], group_by: GroupBy, today: date) -> dict[str, Any]:
+    """A ``GetCostAndUsage`` response body: daily, grouped by service or by ``Name`` tag."""
+    sums: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for line in lines:
+        key = line.service if group_by == "SERVICE" else f"Name${line.resource}"
+        sums[line.day][key] += line.usd
+    definition = (
+        {"Type": "DIMENSION", "Key": "SERVICE"}
+        if group_by == "SERVICE"
+        else {"Type": "TAG", "Key": "Name"}
+    )
+    return {
+        "GroupDefinitions": [definition],
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(1)).isoformat()},
+                "Total": {},
+                "Groups": [
+                    {"Keys": [key], "Metrics": _metrics(amount)}
+                    for key, amount in sorted(sums[day].items())
+                ],
+                "Estimated": (today - day).days <= ESTIMATED_DAYS,
+            }
+            for day in sorted(sums)
+        ],
+        "DimensionValueAttributes": [],
+    }
+
+
+def _metrics(amount: Decimal) -> dict[str, dict[str, str]]:
+    # On-demand only (no reservations, no credits): every cost metric is the same amount.
+    return {m: {"Amount": f"{amount:.10f}", "Unit": "USD"} for m in COST_METRICS}
+
+
+def results(lines: Sequence[CostLine], today: date) -> list[dict[str, Any]]:
+    """The responses to queue, in :data:`REQUEST_ORDER`."""
+    return [cost_and_usage(lines, group_by, today) for group_by in REQUEST_ORDER]
+
+
+def digest(payload: Sequence[dict[str, Any]]) -> str:
+    """A stable fingerprint of queued responses (to skip queueing them twice)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def queue_results(clients: AwsClients, endpoint: str, payload: list[dict[str, Any]]) -> bool:
+    """Queue ``payload`` in moto's Cost Explorer unless the same was queued already.
+
+    The fingerprint of what was queued is kept in the stand-in's own SSM Parameter Store, so
+    a second run against the same server queues nothing.
+
+    Returns:
+        True when the responses were queued, False when they already were.
+
+    Raises:
+        DemoError: the stand-in refused the queue request.
+        AwsError: the SSM marker could not be read or written.
+    """
+    ssm = clients.client("ssm", role="write")
+    fingerprint = digest(payload)
+    current: str | None = None
+    try:
+        with aws_errors("ssm", "GetParameter"):
+            current = ssm.get_parameter(Name=MARKER)["Parameter"]["Value"]
+    except AwsError as exc:
+        if exc.code != "ParameterNotFound":
+            raise
+    if current == fingerprint:
+        return False
+    _post(endpoint + QUEUE_PATH, {"results": payload})
+    with aws_errors("ssm", "PutParameter"):
+        ssm.put_parameter(Name=MARKER, Value=fingerprint, Type="String", Overwrite=True)
+    return True
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            status = resp.status
+    except (urllib.error.URLError, OSError) as exc:
+        raise DemoError(f"cannot queue Cost Explorer results at {url}: {exc}") from exc
+    if status != 201:
+        raise DemoError(f"the stand-in AWS refused the Cost Explorer results ({status})")

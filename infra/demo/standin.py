@@ -1,0 +1,82 @@
+"""Pointing the product at the demo's stand-in AWS, and refusing to point the demo at real AWS.
+
+The demo talks to moto exactly as production talks to AWS: through settings
+(``aws_endpoint_url``) and boto3's usual credential chain. moto accepts any credentials, so
+for the demo's process (and the processes it starts) the chain is made hermetic: fixed fake
+keys, no profile, no shared config files. A developer's real credentials are never sent, even
+to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from infra.errors import DemoError
+from infra.settings import Settings
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "locxia-demo",
+    "AWS_SECRET_ACCESS_KEY": "locxia-demo-not-a-secret",
+    "AWS_SESSION_TOKEN": "locxia-demo",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+# Anything that would make boto3 look for credentials elsewhere than the fake keys.
+_CLEARED = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@contextmanager
+def fake_credentials() -> Iterator[None]:
+    """Within the block, boto3 in this process (and its children) uses the fake keys only."""
+    saved = {k: os.environ.get(k) for k in (*FAKE_CREDENTIALS, *_CLEARED)}
+    try:
+        for key in _CLEARED:
+            os.environ.pop(key, None)
+        os.environ.update(FAKE_CREDENTIALS)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def require_stand_in(settings: Settings) -> str:
+    """The endpoint of the stand-in AWS, or refuse: demo seeding must never reach real AWS.
+
+    Raises:
+        DemoError: no endpoint override is set, or it is not on this machine's loopback.
+    """
+    endpoint = settings.aws_endpoint_url
+    host = urlsplit(endpoint).hostname if endpoint else None
+    if host not in _LOOPBACK:
+        raise DemoError(
+            "refusing to build the demo estate: LOCXIA_AWS_ENDPOINT_URL must point at a stand-in"
+            f" AWS on 127.0.0.1 (got {endpoint or 'real AWS'})"
+        )
+    assert endpoint is not None
+    return endpoint
+
+
+def demo_settings(settings: Settings, database_url: str, endpoint: str) -> Settings:
+    """``settings`` aimed at the demo: its database, its stand-in AWS, no roles to assume."""
+    return settings.model_copy(
+        update={
+            "database_url": database_url,
+            "aws_endpoint_url": endpoint,
+            "read_role_arn": None,
+            "write_role_arn": None,
+        }
+    )

@@ -1,0 +1,63 @@
+"""`locxia report` as a user runs it: bad input is one line and writes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--month", "2026-13"], "--month: '2026-13' is not a month between 2000-01 and 2100-12"),
+        (["--month", "next"], "--month: 'next' is not a month: expected YYYY-MM, e.g. 2026-11"),
+        (["--month", "2099-01"], "--month: 2099-01 has not started yet (today is"),
+        (["--out", "/nonexistent/r.html"], "--out: directory /nonexistent does not exist"),
+    ],
+    ids=["month-13", "word", "future", "no-directory"],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    locxia: Run, tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = locxia("report", *args, "--png", str(tmp_path / "png"))
+    assert out.returncode == 1
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith(f"error: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_writes_html_and_pngs(locxia: Run, tmp_path: Path) -> None:
+    ran = locxia("jobs", "run", "core.noop")
+    assert ran.returncode == 0, ran.stderr
+    out = locxia(
+        "report", "--out", str(tmp_path / "r.html"), "--png", str(tmp_path / "png"), "--json"
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["sections"] == ["runs", "failures", "jobs", "services", "parameters"]
+    assert result["figures"]["runs.total"] == 1
+    assert Path(result["html"]).read_text().startswith("<!DOCTYPE html>")
+    assert [Path(p).name for p in result["pngs"]] == ["runs-per_day.png"]
+
+
+def test_report_without_a_database_says_so(locxia: Run, tmp_path: Path) -> None:
+    out = locxia("report", "--out", str(tmp_path / "r.html"), env={"LOCXIA_DATABASE_URL": ""})
+    assert out.returncode == 1
+    assert "LOCXIA_DATABASE_URL is not set" in out.stderr
+
+
+def test_report_screenshot_from_the_cli(locxia: Run, tmp_path: Path) -> None:
+    # The CLI process has no fds 3/4 of its own: Chromium's DevTools pipe must still be plumbed.
+    out = locxia(
+        "report", "--out", str(tmp_path / "r.html"), "--screenshot", str(tmp_path / "r.png"),
+        timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "no console errors" in out.stdout
+    assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
