@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from infra import __version__
-from infra.cli import db, demo, jobs, serve
+from infra.cli import db, demo, jobs, layers, serve
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
 from infra.errors import LocxiaError
@@ -26,6 +26,7 @@ from parameter tables in PostgreSQL.
   locxia demo                 the whole loop on this machine (moto as AWS, local PostgreSQL)
   locxia db upgrade           create or update the schema in $LOCXIA_DATABASE_URL
   locxia serve                run the scheduler (one leader, others stand by)
+  locxia ingest FILE -d NAME  land a layer, then `refine NAME` and `publish NAME`
 
 Settings come from LOCXIA_* variables or locxia.toml (see README). Errors print one red
 line and exit 1; usage errors exit 2. Most listings take --json for scripts.
@@ -74,6 +75,12 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(jobs.runs_app, name="runs")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
+app.command(name="ingest")(layers.ingest)
+app.command(name="refine")(layers.refine)
+app.command(name="publish")(layers.publish)
+app.command(name="rollback")(layers.rollback)
+app.add_typer(layers.transfer_app, name="transfer")
+app.add_typer(layers.datasets_app, name="datasets")
 
 
 def main(argv: list[str] | None = None) -> int:
