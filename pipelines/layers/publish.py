@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg import sql
 
@@ -80,11 +81,14 @@ def _drop_staging(conn: psycopg.Connection[Any], name: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _select(schema: pa.Schema, columns: list[str]) -> pa.Schema:
+    return pa.schema([schema.field(c) for c in columns])
+
+
 def _columns_ddl(parquet: pq.ParquetFile, columns: list[str]) -> sql.Composed:
     from pgpq import ArrowToPostgresBinaryEncoder
 
-    schema = parquet.schema_arrow
-    encoder = ArrowToPostgresBinaryEncoder(schema.select(columns))
+    encoder = ArrowToPostgresBinaryEncoder(_select(parquet.schema_arrow, columns))
     parts: list[sql.Composable] = [sql.SQL("fid bigint GENERATED ALWAYS AS IDENTITY")]
     for name, column in zip(columns, encoder.schema().columns, strict=True):
         if name == GEOMETRY:
@@ -111,7 +115,7 @@ def copy_parquet(
     columns = [n for n in parquet.schema_arrow.names if n != BBOX]
     target = sql.Identifier(schema_name, table)
     conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, _columns_ddl(parquet, columns)))
-    encoder = ArrowToPostgresBinaryEncoder(parquet.schema_arrow.select(columns))
+    encoder = ArrowToPostgresBinaryEncoder(_select(parquet.schema_arrow, columns))
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
         target, sql.SQL(", ").join(map(sql.Identifier, columns))
     )
