@@ -9,6 +9,7 @@ from the run's details.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -79,9 +80,10 @@ class RichBars:
 
 @contextmanager
 def _bars(enabled: bool) -> Iterator[None]:
+    from infra.cli.output import err_console
     from pipelines.layers.progress import listening
 
-    if not enabled:
+    if not enabled or not err_console.is_terminal:
         yield
         return
     with RichBars() as bars, listening(bars):
@@ -95,6 +97,8 @@ def _run(ctx: typer.Context, task: str, args: Mapping[str, Any], as_json: bool) 
 
     settings = state(ctx).settings
     runner = Runner(settings, Registry.from_entry_points())
+    # The runner logs failures for the service's log; here the error is shown once, below.
+    logging.getLogger("infra.jobs.runner").addHandler(logging.NullHandler())
     try:
         with _bars(not as_json):
             result = runner.run(task, {k: v for k, v in args.items() if v is not None})
