@@ -103,6 +103,7 @@ def ingest(
     name = dataset_name(name)
     declared = catalog.load_dataset(conn, name) or Dataset(name)
     conn.rollback()
+    explicit_layer = layer
     source = source or declared.source
     layer = layer or declared.layer
     if not source:
@@ -129,7 +130,8 @@ def ingest(
             clock=clock,
             run_id=run_id,
         )
-        catalog.declare(conn, name, source if "://" in source else None, prof.layer)
+        # An ad-hoc ingest declares its dataset; only a layer the user named binds later runs.
+        catalog.declare(conn, name, source if "://" in source else None, explicit_layer)
         conn.commit()
     return Ingested(version, False, prof.as_json())
 

@@ -108,7 +108,10 @@ def _empty_gpkg(table: pa.Table, folder: Path) -> Path:
 
 
 BAD_AT_REFINE = {
-    "no-crs": (lambda t, d: formats.zipped_shapefile(t, d, prj=False)[0], "crs: the layer has no CRS"),
+    "no-crs": (
+        lambda t, d: formats.zipped_shapefile(t, d, prj=False)[0],
+        "crs: the layer has no CRS",
+    ),
     "outside-france": (lambda t, d: formats.gpkg_multi(_shifted(t, 60.0), d)[0], "bounds:"),
     "mixed-types": (lambda t, d: formats.geojson(_mixed(t), d)[0], "mixed geometry types"),
     "non-utf8-shapefile": (
@@ -133,7 +136,8 @@ def test_bad_layers_stop_in_landing(
     assert files_in(zones(tmp_path)["working"]) == []
     with connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT zone, status, quality->>'passed' FROM ops.dataset_versions WHERE dataset = 'bad'"
+            "SELECT zone, status, quality->>'passed' FROM ops.dataset_versions"
+            " WHERE dataset = 'bad'"
         ).fetchall()
     assert rows == [("landing", "rejected", "false")]
     shown = locxia("datasets", "show", "bad")

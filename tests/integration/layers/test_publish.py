@@ -138,7 +138,9 @@ def test_transfer_table_between_databases(
     assert any("gist" in i[0] for i in indexes) and any("pkey" in i[0] for i in indexes)
     with pytest.raises(InputError, match="exists in the target"):
         transfer.copy_table(source, other_db, "exposure.roofs", "public.roofs_copy")
-    again = transfer.copy_table(source, other_db, "exposure.roofs", "public.roofs_copy", replace=True)
+    again = transfer.copy_table(
+        source, other_db, "exposure.roofs", "public.roofs_copy", replace=True
+    )
     assert again.rows == len(canonical)
     with pytest.raises(InputError, match="no table"):
         transfer.copy_table(source, other_db, "exposure.nope")

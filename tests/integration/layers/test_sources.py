@@ -129,5 +129,8 @@ def test_transfer_url_lands_any_bytes_once(
     first = land_url(conn, s3_settings, "docs", f"{base}/notes.pdf")
     again = land_url(conn, s3_settings, "docs", f"{base}/notes.pdf")
     assert not first.noop and again.noop and again.version.id == first.version.id
-    assert first.version.uri == "s3://locxia-landing/zones/landing/docs/" + first.version.key.split("/", 1)[1]
+    assert (
+        first.version.uri
+        == "s3://locxia-landing/zones/landing/docs/" + first.version.key.split("/", 1)[1]
+    )
     assert [e["step"] for e in catalog.lineage(conn, "docs")] == ["transfer"]
