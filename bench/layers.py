@@ -90,7 +90,7 @@ def locxia_refine(gpkg: Path, work: Path, out: Path) -> list[str]:
         from pipelines.layers.refine import refine_file
         from pipelines.layers.model import Rules
         scratch = Path(tempfile.mkdtemp(dir={str(work)!r}))
-        out = refine_file("bench", Path({str(gpkg)!r}), None, Rules(), scratch, 65536)
+        out = refine_file("bench", Path({str(gpkg)!r}), None, Rules(), scratch, 32768)
         shutil.move(out.path, {str(out)!r}); shutil.rmtree(scratch)
     """)
 
@@ -101,7 +101,7 @@ def locxia_publish(url: str, parquet: Path) -> list[str]:
         from pipelines.layers import publish as p
         with connect({url!r}) as tx:
             p._drop_staging(tx, "bench")
-            rows = p.copy_parquet(tx, {str(parquet)!r}, p.STAGING, "bench__v1", 65536)
+            rows = p.copy_parquet(tx, {str(parquet)!r}, p.STAGING, "bench__v1", 32768)
             p._index(tx, p.STAGING, "bench__v1", 1)
             p._swap_in(tx, "bench", "bench__v1")
             tx.execute("DROP TABLE IF EXISTS exposure_previous.bench")
@@ -279,7 +279,7 @@ def run() -> str:
                 from infra.db import connect
                 from pipelines.layers import publish as p
                 with connect({url!r}) as tx:
-                    p.copy_parquet(tx, {str(parquet)!r}, "public", "bench_copy_only", 65536)
+                    p.copy_parquet(tx, {str(parquet)!r}, "public", "bench_copy_only", 32768)
                     tx.rollback()
             """)
         )

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     working_uri: str = Field(default_factory=lambda: _zone_default("working"))
     exposure_uri: str = Field(default_factory=lambda: _zone_default("exposure"))
     layers_batch_rows: int = Field(
-        default=65_536,
+        default=32_768,
         ge=1_024,
         le=1_048_576,
         description="Rows per Arrow batch when refining/publishing layers (bounds memory)",

@@ -17,7 +17,6 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from pipelines.layers.model import Dataset
-from pipelines.layers.project import extent_wgs84
 
 COLUMNS = (
     "id, dataset, zone, uri, parent_id, fingerprint, rows, bytes, checksum, crs, bbox,"
@@ -132,6 +131,8 @@ def versions(conn: psycopg.Connection[Any], dataset: str) -> list[Version]:
 
 def insert(conn: psycopg.Connection[Any], new: NewVersion) -> Version:
     """Record a version (its extent in EPSG:4326 is derived from bbox + CRS)."""
+    from pipelines.layers.project import extent_wgs84
+
     extent = extent_wgs84(tuple(new.bbox) if new.bbox else None, new.crs)  # type: ignore[arg-type]
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(

@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from pipelines.layers.memory import trim
+
 ROW_GROUP_ROWS = 100_000
 KEY = "__hilbert"
 GEOMETRY = "geom"
@@ -143,4 +145,5 @@ class SortedWriter:
                 writer.write_table(table, row_group_size=table.num_rows)
                 groups += 1
                 del table
+                trim()
         return groups

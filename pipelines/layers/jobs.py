@@ -10,12 +10,14 @@ has not moved. The CLI runs the same tasks through the recorded runner.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.errors import LocxiaError
 from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
-from pipelines.layers import catalog
 from pipelines.layers.model import Dataset
+
+if TYPE_CHECKING:  # the service imports this plugin at start: keep numpy & co out of it
+    from pipelines.layers import catalog
 
 
 def _outcome(details: dict[str, Any], version: catalog.Version, noop: bool) -> dict[str, Any]:
@@ -124,8 +126,9 @@ def provide(ctx: PlanContext) -> Iterable[JobSpec]:
         JobError: listing every dataset row that could not be planned (the others are).
     """
     from infra.errors import JobError
+    from pipelines.layers.catalog import all_datasets
 
-    rows = catalog.all_datasets(ctx.conn)
+    rows = all_datasets(ctx.conn)
     ctx.conn.rollback()
     bad: list[str] = []
     jobs: list[JobSpec] = []

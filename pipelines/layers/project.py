@@ -66,6 +66,17 @@ class Reprojector:
         out_x, out_y = self._transformer.transform(x, y, errcheck=False)
         return np.asarray(out_x), np.asarray(out_y)
 
+    def wkb(self, array: Any) -> Any:
+        """A binary WKB Arrow array reprojected without building geometries.
+
+        See :mod:`pipelines.layers.wkb`; ``None`` when the bytes need the shapely path.
+        """
+        from pipelines.layers.wkb import reproject
+
+        if self.identity:
+            return array.storage if hasattr(array, "storage") else array
+        return reproject(array, self._xy)
+
     def __call__(self, geoms: np.ndarray) -> np.ndarray:
         """The same geometries in EPSG:2154 (points that cannot be projected become inf)."""
         if self.identity:

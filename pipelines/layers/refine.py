@@ -25,6 +25,7 @@ from infra.settings import Settings
 from pipelines.layers import catalog, quality
 from pipelines.layers.formats import LayerReader, open_layer
 from pipelines.layers.geoparquet import BBOX, GEOMETRY, KEY, SortedWriter, bbox_type, geo_metadata
+from pipelines.layers.memory import trim
 from pipelines.layers.model import TARGET_CRS, Dataset, Rules, dataset_name
 from pipelines.layers.progress import step
 from pipelines.layers.project import (
@@ -151,15 +152,27 @@ class BatchRefiner:
             values = (hash(v) for v in column.to_pylist())
             self.tally.ids.append(np.fromiter(values, dtype=np.int64, count=len(column)))
 
-    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """One batch out: attributes, ``geom`` (WKB, EPSG:2154), ``bbox``, Hilbert key."""
-        self._check_text(batch)
-        t = self.tally
-        t.rows_in += batch.num_rows
+    def _geometries(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None]:
+        """Geometries in EPSG:2154, and their WKB (objects) when reprojected as bytes."""
         raw = batch.column(self.geometry_column)
         if isinstance(raw.type, pa.ExtensionType):
             raw = raw.storage
+        projected = self.reproject.wkb(raw)
+        if projected is not None:
+            wkb = projected.to_numpy(zero_copy_only=False)
+            return shapely.from_wkb(wkb, on_invalid="ignore"), wkb
         geoms = shapely.from_wkb(raw.to_numpy(zero_copy_only=False), on_invalid="ignore")
+        return self.reproject(geoms), None
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """One batch out: attributes, ``geom`` (WKB, EPSG:2154), ``bbox``, Hilbert key.
+
+        Validity is judged in EPSG:2154, the CRS the geometries will be used in.
+        """
+        self._check_text(batch)
+        t = self.tally
+        t.rows_in += batch.num_rows
+        geoms, wkb_in = self._geometries(batch)
         missing = shapely.is_missing(geoms)
         empty = ~missing & shapely.is_empty(geoms)
         t.null += int(missing.sum())
@@ -174,10 +187,14 @@ class BatchRefiner:
             fixed = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
             geoms[invalid] = fixed
             t.repaired += int((~shapely.is_empty(fixed)).sum())
+            if wkb_in is not None:  # only the repaired ones are serialised again
+                wkb_in[invalid] = shapely.to_wkb(fixed)
         keep = present if self.rules.null_geometries == "drop" else np.ones(len(geoms), bool)
         if self.rules.id_column:
             self._ids(batch, keep)
-        geoms = self.reproject(geoms[keep])
+        geoms = geoms[keep]
+        wkb_out = shapely.to_wkb(geoms) if wkb_in is None else wkb_in[keep]
+        wkb = pa.array(wkb_out, type=pa.binary())
         bounds = shapely.bounds(geoms)
         finite = np.isfinite(bounds).all(axis=1)
         has_geom = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
@@ -195,13 +212,13 @@ class BatchRefiner:
         for type_id, count in zip(*np.unique(out_types, return_counts=True), strict=True):
             t.types_out[TYPE_NAMES.get(int(type_id), str(type_id))] += int(count)
         t.rows_out += len(geoms)
-        return self._batch(batch, keep, geoms, bounds, has_geom)
+        return self._batch(batch, keep, wkb, bounds, has_geom)
 
     def _batch(
         self,
         batch: pa.RecordBatch,
         keep: np.ndarray,
-        geoms: np.ndarray,
+        wkb: pa.Array,
         bounds: np.ndarray,
         has_geom: np.ndarray,
     ) -> pa.RecordBatch:
@@ -216,7 +233,6 @@ class BatchRefiner:
             pa.array(np.where(has_geom, bounds[:, i], np.nan), mask=~has_geom) for i in range(4)
         ]
         bbox = pa.StructArray.from_arrays(fields, fields=list(bbox_type()), mask=no_geom)
-        wkb = pa.array(shapely.to_wkb(geoms), type=pa.binary())
         keys = pa.array(hilbert_keys(bounds, self.bounds), type=pa.uint32())
         return pa.RecordBatch.from_arrays(
             [*arrays, wkb, bbox, keys], names=[*names, GEOMETRY, BBOX, KEY]
@@ -245,6 +261,7 @@ def refine_file(
             for batch in reader.batches:
                 writer.add(refiner.process(batch))
                 bar.advance(batch.num_rows)
+                trim()
     tally = refiner.tally
     checks = quality.evaluate(tally, rules, refiner.bounds)
     report = quality.report(dataset, tally, checks, rules, refiner.context)

@@ -23,12 +23,12 @@ from tests.support import formats
 
 
 def expected_geometries(table: pa.Table) -> dict[int, Any]:
-    """The canonical layer as refine should make it: repaired, in EPSG:2154, by id."""
+    """The canonical layer as refine should make it: in EPSG:2154, then repaired, by id."""
     geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-    bad = ~shapely.is_valid(geoms)
-    geoms[bad] = shapely.make_valid(geoms[bad], method="structure", keep_collapsed=False)
     to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
     out = shapely.transform(geoms, lambda x, y: to_l93.transform(x, y), interleaved=False)
+    bad = ~shapely.is_valid(out)
+    out[bad] = shapely.make_valid(out[bad], method="structure", keep_collapsed=False)
     ids = table.column("id").to_pylist()
     return dict(zip(ids, out, strict=True))
 
