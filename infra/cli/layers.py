@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from infra.cli.output import console, emit_json, table
 from infra.cli.state import state
@@ -120,7 +121,7 @@ def _run(ctx: typer.Context, task: str, args: Mapping[str, Any], as_json: bool) 
 
 def _print_quality(report: Mapping[str, Any]) -> None:
     rows = [
-        ("[green]ok[/green]" if c["passed"] else "[red]FAIL[/red]", c["rule"], c["detail"])
+        ("[green]ok[/green]" if c["passed"] else "[red]FAIL[/red]", c["rule"], escape(c["detail"]))
         for c in report.get("checks", [])
     ]
     if rows:
@@ -134,16 +135,12 @@ def _print_profile(profile: Mapping[str, Any] | None) -> None:
     if len(layers) > 1:
         console.print(f"layers: {', '.join(layers)} (read: [bold]{profile.get('layer')}[/bold])")
     bbox = profile.get("bbox")
+    crs = profile.get("crs")
     rows = [
         ("driver", profile.get("driver")),
         ("layer", profile.get("layer")),
         ("rows", profile.get("rows")),
-        (
-            "crs",
-            profile.get("crs")
-            if profile.get("crs") and len(str(profile.get("crs"))) < 60
-            else (profile.get("crs") and "custom (WKT)"),
-        ),
+        ("crs", crs if not crs or len(str(crs)) < 60 else "custom (WKT in provenance)"),
         ("bbox", ", ".join(f"{v:.4f}" for v in bbox) if bbox else None),
         ("geometry types", ", ".join(profile.get("geometry_types") or []) or None),
         ("encoding", profile.get("encoding")),
@@ -348,61 +345,62 @@ def show_dataset(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = Fal
         return
     if row:
         console.print(
-            f"[bold]{name}[/bold] source={row['source']} layer={row['layer']}"
-            f" cron={row['cron']} rules={json.dumps(row['rules'])}"
+            f"[bold]{name}[/bold] "
+            + escape(
+                f"source={row['source']} layer={row['layer']} cron={row['cron']}"
+                f" rules={json.dumps(row['rules'])}"
+            )
         )
-    console.print(
-        table(
-            "Versions",
-            [
-                "id",
-                "zone",
-                "status",
-                "rows",
-                "bytes",
-                "crs",
-                "types",
-                "sha256",
-                "quality",
-                "created",
-            ],
-            [
-                (
-                    v.id,
-                    v.zone,
-                    v.status,
-                    v.rows,
-                    v.bytes,
-                    v.crs if v.crs and len(v.crs) < 30 else (v.crs and "custom"),
-                    ",".join(v.geometry_types),
-                    v.checksum[:12],
-                    None
-                    if v.quality is None
-                    else ("passed" if v.quality.get("passed") else "failed"),
-                    v.created_at.isoformat(timespec="seconds"),
-                )
-                for v in versions
-            ],
-        )
-    )
-    console.print(
-        table(
-            "Lineage",
-            ["step", "from", "to", "rows", "ms", "at"],
-            [
-                (
-                    e["step"],
-                    e["from_version_id"] or e["from_uri"],
-                    e["to_version_id"] or e["to_uri"],
-                    e["rows"],
-                    e["duration_ms"],
-                    e["started_at"].isoformat(timespec="seconds"),
-                )
-                for e in edges
-            ],
-        )
-    )
+    console.print(_versions_table(versions))
+    console.print(_lineage_table(edges))
     failed = next((v for v in versions if v.status == "rejected"), None)
     if failed and failed.quality:
         console.print(f"last rejection (version {failed.id}):")
         _print_quality(failed.quality)
+
+
+def _versions_table(versions: list[Any]) -> Any:
+    columns = ["id", "zone", "status", "rows", "bytes", "crs", "types", "sha256", "quality"]
+    rows = []
+    for v in versions:
+        crs = v.crs if v.crs and len(v.crs) < 30 else (v.crs and "custom")
+        verdict = None if v.quality is None else ("passed" if v.quality.get("passed") else "failed")
+        rows.append(
+            (
+                v.id,
+                v.zone,
+                v.status,
+                v.rows,
+                v.bytes,
+                crs,
+                ",".join(v.geometry_types),
+                v.checksum[:12],
+                verdict,
+            )
+        )
+    return table(
+        "Versions",
+        [*columns, "created"],
+        [
+            (*r, v.created_at.isoformat(timespec="seconds"))
+            for r, v in zip(rows, versions, strict=True)
+        ],
+    )
+
+
+def _lineage_table(edges: list[dict[str, Any]]) -> Any:
+    return table(
+        "Lineage",
+        ["step", "from", "to", "rows", "ms", "at"],
+        [
+            (
+                e["step"],
+                e["from_version_id"] or escape(e["from_uri"]),
+                e["to_version_id"] or escape(e["to_uri"]),
+                e["rows"],
+                e["duration_ms"],
+                e["started_at"].isoformat(timespec="seconds"),
+            )
+            for e in edges
+        ],
+    )

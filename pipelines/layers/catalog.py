@@ -54,6 +54,14 @@ class Version:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What a step did: the version it produced (or found), and whether it was a no-op."""
+
+    version: Version
+    noop: bool
+
+
+@dataclass(frozen=True)
 class NewVersion:
     """What a step knows about the version it produced."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
@@ -131,7 +132,8 @@ def ingest(
             run_id=run_id,
         )
         # An ad-hoc ingest declares its dataset; only a layer the user named binds later runs.
-        catalog.declare(conn, name, source if "://" in source else None, explicit_layer)
+        uri = source if "://" in source else Path(source).resolve().as_uri()
+        catalog.declare(conn, name, uri, explicit_layer)
         conn.commit()
     return Ingested(version, False, prof.as_json())
 

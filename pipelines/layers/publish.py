@@ -35,10 +35,10 @@ from infra.db import connect
 from infra.errors import InputError, PublishError
 from infra.settings import Settings
 from pipelines.layers import catalog
+from pipelines.layers.catalog import Outcome
 from pipelines.layers.geoparquet import BBOX, GEOMETRY
 from pipelines.layers.model import dataset_name
 from pipelines.layers.progress import step
-from pipelines.layers.refine import Outcome
 from pipelines.layers.zones import scratch_dir, zone
 
 LIVE, PREVIOUS, STAGING = "exposure", "exposure_previous", "exposure_staging"

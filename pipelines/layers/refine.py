@@ -23,6 +23,7 @@ import shapely
 from infra.errors import FormatError, InputError, LayerError, QualityError, SourceError
 from infra.settings import Settings
 from pipelines.layers import catalog, quality
+from pipelines.layers.catalog import Outcome
 from pipelines.layers.formats import LayerReader, open_layer
 from pipelines.layers.geoparquet import BBOX, GEOMETRY, KEY, SortedWriter, bbox_type, geo_metadata
 from pipelines.layers.memory import trim
@@ -206,7 +207,8 @@ class BatchRefiner:
             & (bounds[:, 2] <= b[2])
             & (bounds[:, 3] <= b[3])
         )
-        t.outside += int((has_geom & ~inside).sum())
+        # a geometry PROJ could not project (inf/NaN coordinates) is outside, never ignored
+        t.outside += int((present[keep] & ~(has_geom & inside)).sum())
         t.add_bbox(bounds[has_geom & finite])
         out_types = shapely.get_type_id(geoms[has_geom])
         for type_id, count in zip(*np.unique(out_types, return_counts=True), strict=True):
@@ -273,14 +275,6 @@ def refine_file(
         groups = writer.write(target, geo_metadata(target_crs().to_json_dict(), types, tally.bbox))
     report["row_groups"] = groups
     return Refined(target, report, tally.rows_out, groups, tally.bbox, types)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a step did: the version it produced (or found), and whether it was a no-op."""
-
-    version: catalog.Version
-    noop: bool
 
 
 def refine(

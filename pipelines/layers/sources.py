@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from infra.aws import AwsClients, aws_errors
+from infra.db.connection import redact_url
 from infra.errors import InputError, SourceError
 from infra.settings import Settings
 from pipelines.layers.progress import step
@@ -157,16 +158,16 @@ def _fetch_http(url: str, scratch: Path, settings: Settings) -> Fetched:
             headers = {k: resp.headers.get(k) for k in ("ETag", "Last-Modified", "Content-Type")}
             final = resp.geturl()
     except urllib.error.HTTPError as exc:
-        raise SourceError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+        raise SourceError(f"GET {redact_url(url)}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SourceError(f"GET {url}: {reason}") from exc
+        raise SourceError(f"GET {redact_url(url)}: {reason}") from exc
     if total is not None and size != total:
-        raise SourceError(f"GET {url}: got {size} bytes of {total} (connection cut)")
+        raise SourceError(f"GET {redact_url(url)}: got {size} bytes of {total} (connection cut)")
     name = urlsplit(final).path.rsplit("/", 1)[-1]
     filename = _name_with_suffix(safe_filename(unquote(name)), tmp)
     path = tmp.rename(scratch / filename)
-    provenance = {"source": url, "kind": "http", "final_url": final}
+    provenance = {"source": redact_url(url), "kind": "http", "final_url": redact_url(final)}
     provenance.update({k.lower(): v for k, v in headers.items() if v})
     return Fetched(path, filename, sha, size, provenance)
 

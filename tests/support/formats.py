@@ -121,7 +121,7 @@ def csv_lonlat(table: pa.Table, folder: Path) -> tuple[Path, str | None]:
     import pyarrow.csv as pacsv
 
     geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-    pts = shapely.centroid(geoms)
+    pts = shapely.centroid(shapely.make_valid(geoms))  # a bowtie's own centroid is garbage
     out = table.drop_columns(["geometry"])
     out = out.append_column("lon", pa.array(shapely.get_x(pts))).append_column(
         "lat", pa.array(shapely.get_y(pts))

@@ -54,8 +54,13 @@ def assert_same_layer(actual: dict[int, Any], expected: dict[int, Any], toleranc
 
 @pytest.mark.parametrize("fmt", list(formats.FORMATS), ids=list(formats.FORMATS))
 def test_every_format_reaches_exposure_unchanged(
-    fmt: str, canonical: pa.Table, conn: psycopg.Connection[Any], settings: Settings, tmp_path: Path
+    fmt: str,
+    canonical: pa.Table,
+    conn: psycopg.Connection[Any],
+    zone_settings: Settings,
+    tmp_path: Path,
 ) -> None:
+    settings = zone_settings
     path, layer = formats.FORMATS[fmt](canonical, tmp_path)
     name = fmt.replace("-", "_")
     if fmt.startswith("csv"):
@@ -127,3 +132,20 @@ def test_working_file_is_geoparquet_1_1_sorted_and_covered(
     step = np.linalg.norm(np.diff(centres, axis=0), axis=1).mean()
     shuffled = np.linalg.norm(centres - centres[::-1], axis=1).mean()
     assert step < shuffled / 3
+
+
+def test_csv_with_lon_lat_columns(
+    canonical: pa.Table, conn: psycopg.Connection[Any], settings: Settings, tmp_path: Path
+) -> None:
+    path, _ = formats.csv_lonlat(canonical, tmp_path)
+    declare(conn, "points", '{"crs": "EPSG:4326"}')
+    ingest(conn, settings, "points", str(path))
+    report = refine(conn, settings, "points").version.quality
+    assert report is not None and report["geometry"]["types_out"] == {"Point": len(canonical)}
+    publish(conn, settings, "points")
+    geoms = shapely.from_wkb(canonical.column("geometry").to_numpy(zero_copy_only=False))
+    to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+    centres = shapely.centroid(shapely.make_valid(geoms))
+    x, y = to_l93.transform(shapely.get_x(centres), shapely.get_y(centres))
+    expected = dict(zip(canonical.column("id").to_pylist(), shapely.points(x, y), strict=True))
+    assert_same_layer(published(conn, "points"), expected, 1e-6)

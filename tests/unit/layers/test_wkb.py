@@ -93,3 +93,16 @@ def test_big_endian_and_truncated_fall_back() -> None:
 def test_reprojector_identity_keeps_bytes() -> None:
     array = pa.array([shapely.to_wkb(shapely.Point(700000, 6600000))])
     assert Reprojector(CRS("EPSG:2154")).wkb(array) is array
+
+
+def test_unprojectable_points_count_as_outside() -> None:
+    from pipelines.layers.formats import LayerReader
+    from pipelines.layers.model import Rules
+    from pipelines.layers.refine import BatchRefiner
+
+    points = [shapely.Point(2.35, 48.85), shapely.Point(1e12, -1e12)]
+    batch = pa.record_batch({"id": [1, 2], "geometry": pa.array(shapely.to_wkb(points))})
+    reader = LayerReader("EPSG:4326", "geometry", ("id",), "UTF-8", iter([batch]))
+    refiner = BatchRefiner("pts", reader, Rules())
+    refiner.process(batch)
+    assert refiner.tally.outside == 1
