@@ -111,6 +111,8 @@ def write_section(name: str, title: str, body: str) -> None:
         )
     )
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else f"{text.rstrip()}\n\n{section}\n"
+    # a function as replacement: the body is Markdown, not a regex template (backslashes)
+    replace = pattern.search(text)
+    text = pattern.sub(lambda _m: section, text) if replace else f"{text.rstrip()}\n\n{section}\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text if text.endswith("\n") else text + "\n")
