@@ -312,7 +312,7 @@ def _parquet_reader(path: Path, batch_rows: int) -> LayerReader:
     meta = _geo_metadata(path)
     primary = meta["primary_column"]
     column = meta["columns"][primary]
-    parquet = pq.ParquetFile(path)
+    parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering grows with the file
     covering = column.get("covering", {}).get("bbox", {})
     skip = {parts[0] for parts in covering.values() if parts}
     names = [n for n in parquet.schema_arrow.names if n not in skip]

@@ -26,7 +26,10 @@ def _libc() -> Any:
 
 
 def trim() -> None:
-    """Return freed heap memory to the system (glibc only)."""
+    """Return freed heap memory to the system (Arrow's pool, then glibc's arenas)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)

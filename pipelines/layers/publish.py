@@ -37,6 +37,7 @@ from infra.settings import Settings
 from pipelines.layers import catalog
 from pipelines.layers.catalog import Outcome
 from pipelines.layers.geoparquet import BBOX, GEOMETRY
+from pipelines.layers.memory import trim
 from pipelines.layers.model import dataset_name
 from pipelines.layers.progress import step
 from pipelines.layers.zones import scratch_dir, zone
@@ -111,7 +112,8 @@ def copy_parquet(
     """
     from pgpq import ArrowToPostgresBinaryEncoder
 
-    parquet = pq.ParquetFile(path)
+    # pre_buffer would keep every column chunk read so far: memory would grow with the file
+    parquet = pq.ParquetFile(path, pre_buffer=False)
     columns = [n for n in parquet.schema_arrow.names if n != BBOX]
     target = sql.Identifier(schema_name, table)
     conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, _columns_ddl(parquet, columns)))
@@ -130,6 +132,8 @@ def copy_parquet(
             copy.write(encoder.write_batch(batch))
             rows += batch.num_rows
             bar.advance(batch.num_rows)
+            del batch
+            trim()
         copy.write(encoder.finish())
     return rows
 

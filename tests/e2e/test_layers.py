@@ -245,3 +245,35 @@ def test_sigkill_mid_copy_keeps_previous_version(
         ).fetchone()
         kept = conn.execute("SELECT count(*) FROM exposure_previous.roofs").fetchone()
     assert live == (200_000,) and staging == (0,) and kept == (500,)
+
+
+def test_datasets_show_unknown_and_transfer_table_cli(
+    locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str, admin_url: str, template_url: str
+) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.support import pg
+
+    one_error_line(locxia("datasets", "show", "nope"), "no dataset 'nope'")
+    path, _ = formats.flatgeobuf(layer, tmp_path)
+    for step in (["ingest", str(path), "-d", "roofs"], ["refine", "roofs"], ["publish", "roofs"]):
+        assert locxia(*step).returncode == 0
+    target = pg.create_db(admin_url, "locxia_x", template=urlsplit(template_url).path[1:])
+    try:
+        args = ["transfer", "table", "exposure.roofs", "--from", db_url, "--to", target]
+        moved = locxia(*args, "--json")
+        assert moved.returncode == 0, moved.stderr
+        assert json.loads(moved.stdout)["rows"] == len(layer)
+        one_error_line(locxia(*args), "exposure.roofs exists in the target (use --replace)")
+        assert locxia(*args, "--replace").returncode == 0
+        one_error_line(
+            locxia("transfer", "table", "roofs", "--from", db_url, "--to", target),
+            "expected schema.table",
+        )
+    finally:
+        pg.drop_db(admin_url, target)
+    with connect(db_url) as conn:
+        edges = conn.execute(
+            "SELECT dataset, rows FROM ops.lineage WHERE step = 'transfer'"
+        ).fetchall()
+    assert edges == [("exposure.roofs", len(layer))] * 2
