@@ -8,6 +8,7 @@ closed-form Lambert-93 in numpy was tried and measured slower than PROJ here (0.
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -60,10 +61,15 @@ class Reprojector:
 
     def __init__(self, source: CRS) -> None:
         self.identity = source.equals(target_crs(), ignore_axis_order=True)
-        self._transformer = Transformer.from_crs(source, target_crs(), always_xy=True)
+        self._source = source
+        self._local = threading.local()  # one PROJ transformer per thread (refine's workers)
 
     def _xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out_x, out_y = self._transformer.transform(x, y, errcheck=False)
+        transformer = getattr(self._local, "transformer", None)
+        if transformer is None:
+            transformer = Transformer.from_crs(self._source, target_crs(), always_xy=True)
+            self._local.transformer = transformer
+        out_x, out_y = transformer.transform(x, y, errcheck=False)
         return np.asarray(out_x), np.asarray(out_y)
 
     def wkb(self, array: Any) -> Any:

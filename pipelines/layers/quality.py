@@ -74,6 +74,16 @@ class Tally:
                 max(self.bbox[3], box[3]),
             ]
 
+    def merge(self, other: Tally) -> None:
+        """Add the counters of ``other`` (one batch) to these (the layer so far)."""
+        for name in ("rows_in", "rows_out", "null", "empty", "invalid", "repaired", "outside"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.types_in.update(other.types_in)
+        self.types_out.update(other.types_out)
+        if other.bbox is not None:
+            self.add_bbox(np.array([other.bbox]))
+        self.ids.extend(other.ids)
+
     def duplicates(self) -> int:
         """How many id values repeat an earlier one (ids are 64-bit hashes or integers)."""
         if not self.ids:

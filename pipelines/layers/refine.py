@@ -11,6 +11,8 @@ Either way a failing layer stays in landing with its report and nothing reaches 
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from infra.errors import FormatError, InputError, LayerError, QualityError, SourceError
+from infra.errors import FormatError, InputError, QualityError, SourceError
 from infra.settings import Settings
 from pipelines.layers import catalog, quality
 from pipelines.layers.catalog import Outcome
@@ -28,7 +30,7 @@ from pipelines.layers.formats import LayerReader, open_layer
 from pipelines.layers.geoparquet import BBOX, GEOMETRY, KEY, SortedWriter, bbox_type, geo_metadata
 from pipelines.layers.memory import trim
 from pipelines.layers.model import TARGET_CRS, Dataset, Rules, dataset_name
-from pipelines.layers.progress import step
+from pipelines.layers.progress import Reporter, step
 from pipelines.layers.project import (
     Reprojector,
     crs_label,
@@ -51,6 +53,7 @@ TYPE_NAMES = {
     7: "GeometryCollection",
 }
 RESERVED = {GEOMETRY, BBOX, KEY, "fid"}
+WORKERS = 2  # batches processed at once (the machines have 2 cores)
 
 
 @dataclass(frozen=True)
@@ -145,13 +148,13 @@ class BatchRefiner:
                     self.context,
                 ) from exc
 
-    def _ids(self, batch: pa.RecordBatch, keep: np.ndarray) -> None:
+    def _ids(self, batch: pa.RecordBatch, keep: np.ndarray, t: quality.Tally) -> None:
         column = batch.column(self.rules.id_column).filter(pa.array(keep)).drop_null()
         if pa.types.is_integer(column.type):
-            self.tally.ids.append(column.to_numpy().astype(np.int64))
+            t.ids.append(column.to_numpy().astype(np.int64))
         else:
             values = (hash(v) for v in column.to_pylist())
-            self.tally.ids.append(np.fromiter(values, dtype=np.int64, count=len(column)))
+            t.ids.append(np.fromiter(values, dtype=np.int64, count=len(column)))
 
     def _geometries(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None]:
         """Geometries in EPSG:2154, and their WKB (objects) when reprojected as bytes."""
@@ -165,13 +168,14 @@ class BatchRefiner:
         geoms = shapely.from_wkb(raw.to_numpy(zero_copy_only=False), on_invalid="ignore")
         return self.reproject(geoms), None
 
-    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """One batch out: attributes, ``geom`` (WKB, EPSG:2154), ``bbox``, Hilbert key.
+    def process(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, quality.Tally]:
+        """One batch out (attributes, ``geom`` WKB in EPSG:2154, ``bbox``, key) and its counters.
 
-        Validity is judged in EPSG:2154, the CRS the geometries will be used in.
+        Safe to call from several threads at once: nothing shared is mutated. Validity is
+        judged in EPSG:2154, the CRS the geometries will be used in.
         """
         self._check_text(batch)
-        t = self.tally
+        t = quality.Tally()
         t.rows_in += batch.num_rows
         geoms, wkb_in = self._geometries(batch)
         missing = shapely.is_missing(geoms)
@@ -192,7 +196,7 @@ class BatchRefiner:
                 wkb_in[invalid] = shapely.to_wkb(fixed)
         keep = present if self.rules.null_geometries == "drop" else np.ones(len(geoms), bool)
         if self.rules.id_column:
-            self._ids(batch, keep)
+            self._ids(batch, keep, t)
         geoms = geoms[keep]
         wkb_out = shapely.to_wkb(geoms) if wkb_in is None else wkb_in[keep]
         wkb = pa.array(wkb_out, type=pa.binary())
@@ -214,7 +218,7 @@ class BatchRefiner:
         for type_id, count in zip(*np.unique(out_types, return_counts=True), strict=True):
             t.types_out[TYPE_NAMES.get(int(type_id), str(type_id))] += int(count)
         t.rows_out += len(geoms)
-        return self._batch(batch, keep, wkb, bounds, has_geom)
+        return self._batch(batch, keep, wkb, bounds, has_geom), t
 
     def _batch(
         self,
@@ -241,6 +245,19 @@ class BatchRefiner:
         )
 
 
+def _collect(
+    future: Future[tuple[pa.RecordBatch, quality.Tally]],
+    refiner: BatchRefiner,
+    writer: SortedWriter,
+    bar: Reporter,
+) -> None:
+    out, tally = future.result()
+    refiner.tally.merge(tally)
+    writer.add(out)
+    bar.advance(tally.rows_in)
+    trim()
+
+
 def refine_file(
     dataset: str,
     path: Path,
@@ -259,11 +276,16 @@ def refine_file(
     writer = SortedWriter(scratch)
     with open_layer(path, layer, batch_rows, rules.encoding) as reader:
         refiner = BatchRefiner(dataset, reader, rules)
-        with step(f"refine {dataset}", reader.rows) as bar:
+        with step(f"refine {dataset}", reader.rows) as bar, ThreadPoolExecutor(WORKERS) as pool:
+            # GEOS and PROJ release the GIL: WORKERS batches are processed at once, results
+            # are taken in order (same file whatever the timing), memory holds WORKERS + 1.
+            pending: deque[Future[tuple[pa.RecordBatch, quality.Tally]]] = deque()
             for batch in reader.batches:
-                writer.add(refiner.process(batch))
-                bar.advance(batch.num_rows)
-                trim()
+                pending.append(pool.submit(refiner.process, batch))
+                if len(pending) > WORKERS:
+                    _collect(pending.popleft(), refiner, writer, bar)
+            while pending:
+                _collect(pending.popleft(), refiner, writer, bar)
     tally = refiner.tally
     checks = quality.evaluate(tally, rules, refiner.bounds)
     report = quality.report(dataset, tally, checks, rules, refiner.context)
@@ -275,6 +297,37 @@ def refine_file(
         groups = writer.write(target, geo_metadata(target_crs().to_json_dict(), types, tally.bbox))
     report["row_groups"] = groups
     return Refined(target, report, tally.rows_out, groups, tally.bbox, types)
+
+
+def _landing(conn: Any, name: str, version_id: int | None) -> catalog.Version:
+    landing = (
+        catalog.get(conn, version_id)
+        if version_id
+        else catalog.find(conn, name, "landing", statuses=("landed", "refined", "rejected"))
+    )
+    if landing is None or landing.dataset != name or landing.zone != "landing":
+        raise InputError(f"{name}: nothing in landing (run `locxia ingest` first)", "refine")
+    return landing
+
+
+def _refine_landed(
+    conn: Any, settings: Settings, dataset: Dataset, landing: catalog.Version, scratch: Path
+) -> Refined:
+    """Refine the landed file; a failure is recorded on the landing version, then re-raised."""
+    try:
+        local = zone(settings, "landing").fetch(landing.key, scratch)
+        return refine_file(
+            dataset.name, local, landing.layer, dataset.rules, scratch, settings.layers_batch_rows
+        )
+    except (QualityError, FormatError) as exc:
+        report = (
+            exc.report
+            if isinstance(exc, QualityError)
+            else {"dataset": dataset.name, "passed": False, "error": str(exc), "checks": []}
+        )
+        catalog.set_status(conn, landing.id, "rejected", report)
+        conn.commit()
+        raise
 
 
 def refine(
@@ -296,13 +349,7 @@ def refine(
     """
     name = dataset_name(name)
     dataset = catalog.load_dataset(conn, name) or Dataset(name)
-    landing = (
-        catalog.get(conn, version_id)
-        if version_id
-        else catalog.find(conn, name, "landing", statuses=("landed", "refined", "rejected"))
-    )
-    if landing is None or landing.dataset != name or landing.zone != "landing":
-        raise InputError(f"{name}: nothing in landing (run `locxia ingest` first)", "refine")
+    landing = _landing(conn, name, version_id)
     fingerprint = f"{landing.id}:{dataset.rules.digest}"
     working = zone(settings, "working")
     existing = catalog.find(conn, name, "working", fingerprint=fingerprint)
@@ -313,61 +360,42 @@ def refine(
         return Outcome(existing, True)
     started, clock = datetime.now(UTC), time.perf_counter()
     with scratch_dir(settings, "refine") as scratch:
-        try:
-            local = zone(settings, "landing").fetch(landing.key, scratch)
-            result = refine_file(
-                name, local, landing.layer, dataset.rules, scratch, settings.layers_batch_rows
-            )
-        except QualityError as exc:
-            catalog.set_status(conn, landing.id, "rejected", exc.report)
-            conn.commit()
-            raise
-        except FormatError as exc:
-            report = {"dataset": name, "passed": False, "error": str(exc), "checks": []}
-            catalog.set_status(conn, landing.id, "rejected", report)
-            conn.commit()
-            raise
+        result = _refine_landed(conn, settings, dataset, landing, scratch)
         checksum, size = hash_file(result.path, f"checksum {name}")
         key = f"{name}/{landing.checksum[:16]}-{dataset.rules.digest[:8]}/{name}.parquet"
         working.put_file(result.path, key)
-    try:
-        version = catalog.insert(
-            conn,
-            catalog.NewVersion(
-                dataset=name,
-                zone="working",
-                uri=working.uri_for(key),
-                fingerprint=fingerprint,
-                checksum=checksum,
-                status="ready",
-                parent_id=landing.id,
-                rows=result.rows,
-                bytes=size,
-                crs=TARGET_CRS,
-                bbox=result.bbox,
-                geometry_types=result.geometry_types,
-                layer=landing.layer,
-                quality=result.report,
-                provenance={"key": key, "rules_digest": dataset.rules.digest},
-                run_id=run_id,
-            ),
-        )
-        catalog.set_status(conn, landing.id, "refined", result.report)
-        catalog.add_edge(
-            conn,
-            dataset=name,
-            step="refine",
-            from_uri=landing.uri,
-            to_uri=version.uri,
-            from_version=landing.id,
-            to_version=version.id,
-            rows=result.rows,
-            started_at=started,
-            duration_s=time.perf_counter() - clock,
-            run_id=run_id,
-        )
-        conn.commit()
-    except Exception as exc:
-        conn.rollback()
-        raise LayerError(f"{name}: refined but could not be recorded: {exc}") from exc
+    new = catalog.NewVersion(
+        dataset=name,
+        zone="working",
+        uri=working.uri_for(key),
+        fingerprint=fingerprint,
+        checksum=checksum,
+        status="ready",
+        parent_id=landing.id,
+        rows=result.rows,
+        bytes=size,
+        crs=TARGET_CRS,
+        bbox=result.bbox,
+        geometry_types=result.geometry_types,
+        layer=landing.layer,
+        quality=result.report,
+        provenance={"key": key, "rules_digest": dataset.rules.digest},
+        run_id=run_id,
+    )
+    version = catalog.insert(conn, new)
+    catalog.set_status(conn, landing.id, "refined", result.report)
+    catalog.add_edge(
+        conn,
+        dataset=name,
+        step="refine",
+        from_uri=landing.uri,
+        to_uri=version.uri,
+        from_version=landing.id,
+        to_version=version.id,
+        rows=result.rows,
+        started_at=started,
+        duration_s=time.perf_counter() - clock,
+        run_id=run_id,
+    )
+    conn.commit()
     return Outcome(version, False)

@@ -104,5 +104,5 @@ def test_unprojectable_points_count_as_outside() -> None:
     batch = pa.record_batch({"id": [1, 2], "geometry": pa.array(shapely.to_wkb(points))})
     reader = LayerReader("EPSG:4326", "geometry", ("id",), "UTF-8", iter([batch]))
     refiner = BatchRefiner("pts", reader, Rules())
-    refiner.process(batch)
-    assert refiner.tally.outside == 1
+    _, tally = refiner.process(batch)
+    assert tally.outside == 1 and tally.rows_out == 2
