@@ -321,8 +321,7 @@ def _run(work: Path) -> str:
         f"{ROWS:,} polygons (GeoPackage {size_mb:.0f} MB, EPSG:4326, ~2 % invalid); median of"
         f" {REPEAT} runs, each in its own process; peak = max over the runs of the process's"
         " RSS high-water mark (VmHWM, polled every 20 ms). Machine load average (1 min)"
-        f" {load_before:.1f} at start, {load_after:.1f} at end: other work shares the 2 cores,"
-        " which slows multi-threaded DuckDB more than the single-threaded paths.",
+        f" {load_before:.1f} at start, {load_after:.1f} at end (other work shared the 2 cores).",
         "",
         "### refine: landing → working",
         "",
@@ -373,10 +372,10 @@ def _run(work: Path) -> str:
         f" {big_publish[1]:.0f} MiB at 2× rows.",
         "",
         "Reading these figures:",
-        "- DuckDB parallelises over both cores and loses most when other work shares them;"
-        " the notes measured it at 4.4 s on an idle machine. Locxia's refine is single-threaded"
-        " Python around GEOS and PROJ: the ratio to DuckDB depends on the machine's load, the"
-        " memory figures do not.",
+        "- Both DuckDB and Locxia's refine use the 2 cores (Locxia: two batches in threads);"
+        " when other work shares the cores, times move a lot from run to run. The notes"
+        " measured DuckDB at 4.4 s on an idle machine; no idle machine was available here, so"
+        " the ratio above is for this load. The memory figures do not depend on load.",
         "- End-to-end publish includes primary key, GiST and ANALYZE, which the `psql \\copy`"
         " floor does not; the like-for-like figure is the COPY phase, which also pays the"
         " process start and imports (~0.7 s) that `psql` does not.",
