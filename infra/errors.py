@@ -136,3 +136,37 @@ class DemoError(LocxiaError):
 
 class ReportError(LocxiaError):
     """The HTML report cannot be built, written, or rendered by the browser that checks it."""
+
+
+class SourceError(LayerError):
+    """A layer's source (file, URL, S3 object) cannot be fetched, or a zone cannot be written."""
+
+
+class FormatError(LayerError):
+    """A file cannot be read as a layer: broken archive, truncated file, unknown format, no layer.
+
+    Attributes:
+        layers: the layers found in the file, when the problem is which one to read.
+    """
+
+    def __init__(self, message: str, layers: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.layers = layers
+
+
+class QualityError(LayerError):
+    """A layer failed its dataset's quality rules; it stays in its zone and nothing moves on.
+
+    Attributes:
+        failures: one line per failed rule (``crs: the layer has no CRS ...``).
+        report: the whole quality report (JSON-able), also recorded on the version.
+    """
+
+    def __init__(self, dataset: str, failures: list[str], report: dict[str, object]) -> None:
+        super().__init__(f"{dataset}: quality check failed: {'; '.join(failures)}")
+        self.failures = failures
+        self.report = report
+
+
+class PublishError(LayerError):
+    """Loading a layer into PostGIS or swapping it in failed; the live table is unchanged."""

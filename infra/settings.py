@@ -87,6 +87,18 @@ class Settings(BaseSettings):
     landing_uri: str = Field(default_factory=lambda: _zone_default("landing"))
     working_uri: str = Field(default_factory=lambda: _zone_default("working"))
     exposure_uri: str = Field(default_factory=lambda: _zone_default("exposure"))
+    layers_batch_rows: int = Field(
+        default=32_768,
+        ge=1_024,
+        le=1_048_576,
+        description="Rows per Arrow batch when refining/publishing layers (bounds memory)",
+    )
+    layers_tmp_dir: Path | None = Field(
+        default=None, description="Scratch space for layer downloads and sort spills"
+    )
+    layers_http_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of one HTTP read when fetching a layer"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     misfire_grace_seconds: int = Field(
         default=300, ge=1, description="How late a scheduled run may start and still run"

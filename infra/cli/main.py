@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from infra import __version__
-from infra.cli import dashboards, db, demo, infra, jobs, observe, params, report, serve
+from infra.cli import dashboards, db, demo, infra, jobs, layers, observe, params, report, serve
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
 from infra.errors import LocxiaError
@@ -28,6 +28,7 @@ from parameter tables in PostgreSQL.
   locxia serve                run the scheduler (one leader, others stand by)
   locxia observe discover     find the AWS resources tagged for Locxia, then `observe collect`
   locxia report               this month's report as one HTML file (no Grafana needed)
+  locxia ingest FILE -d NAME  land a layer, then `refine NAME` and `publish NAME`
 
 Settings come from LOCXIA_* variables or locxia.toml (see README). Errors print one red
 line and exit 1; usage errors exit 2. Most listings take --json for scripts.
@@ -89,6 +90,12 @@ app.add_typer(observe.app, name="observe")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
 app.command(name="report")(report.report)
+app.command(name="ingest")(layers.ingest)
+app.command(name="refine")(layers.refine)
+app.command(name="publish")(layers.publish)
+app.command(name="rollback")(layers.rollback)
+app.add_typer(layers.transfer_app, name="transfer")
+app.add_typer(layers.datasets_app, name="datasets")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,245 @@
+"""Zones as storage: ``file:///path`` or ``s3://bucket/prefix``, with keys confined to the zone.
+
+A key is a relative, ``/``-separated path built from validated parts (a dataset name, a
+checksum, a file name). :func:`check_key` refuses anything that could leave the zone (``..``,
+an absolute path, a backslash, a NUL), and :class:`FileZone` checks again after resolving
+symlinks. Writes are atomic: a file zone writes a temporary file and renames it; an S3 zone
+uploads (multipart for big files) and only then is the version recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from infra.aws import AwsClients, aws_errors
+from infra.errors import InputError, SourceError
+from infra.settings import Settings
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a relative path that stays inside its zone.
+
+    Raises:
+        InputError: empty, absolute, with ``.``/``..`` parts, backslashes or control chars.
+    """
+    parts = key.split("/")
+    bad = (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or any(ord(ch) < 32 for ch in key)
+        or any(part in ("", ".", "..") for part in parts)
+    )
+    if bad:
+        raise InputError(f"{key!r} is not a path inside a zone", "zone key")
+    return key
+
+
+def safe_filename(name: str, default: str = "source") -> str:
+    """A file name made of ``[A-Za-z0-9._-]`` only (others become ``_``), never ``.``/``..``."""
+    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in name)
+    cleaned = cleaned.lstrip(".")[:120]
+    return cleaned or default
+
+
+class Zone(Protocol):
+    """A place holding files of one stage (landing or working)."""
+
+    name: str
+    uri: str
+
+    def uri_for(self, key: str) -> str:
+        """The URI of ``key`` in this zone (what the catalog records)."""
+        ...
+
+    def put_file(self, local: Path, key: str) -> None:
+        """Store ``local`` at ``key``, replacing what was there, atomically."""
+        ...
+
+    def fetch(self, key: str, scratch: Path) -> Path:
+        """A local path with the content of ``key`` (in place for file zones)."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is stored."""
+        ...
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (sorted)."""
+        ...
+
+
+class FileZone:
+    """A zone in a local directory (``file:///path``)."""
+
+    def __init__(self, name: str, uri: str) -> None:
+        self.name = name
+        self.uri = uri.rstrip("/")
+        self.root = Path(unquote(urlsplit(uri).path))
+
+    def _path(self, key: str) -> Path:
+        path = self.root / check_key(key)
+        root = self.root.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise InputError(f"{key!r} resolves outside the {self.name} zone", "zone key")
+        return path
+
+    def uri_for(self, key: str) -> str:
+        """``file:///root/key``."""
+        return f"{self.uri}/{check_key(key)}"
+
+    def put_file(self, local: Path, key: str) -> None:
+        """Copy then rename inside the zone, so a reader never sees half a file.
+
+        Raises:
+            SourceError: the zone directory cannot be written.
+        """
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+            os.close(fd)
+            try:
+                shutil.copyfile(local, tmp)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as exc:
+            raise SourceError(f"cannot write {self.uri_for(key)}: {exc.strerror}") from exc
+
+    def fetch(self, key: str, scratch: Path) -> Path:
+        """The file itself (no copy).
+
+        Raises:
+            SourceError: the key is missing.
+        """
+        path = self._path(key)
+        if not path.is_file():
+            raise SourceError(f"{self.uri_for(key)} is missing from the {self.name} zone")
+        return path
+
+    def exists(self, key: str) -> bool:
+        """Whether the file exists."""
+        return self._path(key).is_file()
+
+    def keys(self, prefix: str) -> list[str]:
+        """Files under ``prefix`` (relative keys)."""
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".part-")
+        )
+
+
+class S3Zone:
+    """A zone under ``s3://bucket/prefix``, reached through :class:`AwsClients` (write role)."""
+
+    def __init__(self, name: str, uri: str, clients: AwsClients) -> None:
+        parts = urlsplit(uri)
+        self.name = name
+        self.uri = uri.rstrip("/")
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        self._clients = clients
+        self._client: object | None = None
+
+    def _s3(self) -> object:
+        if self._client is None:
+            self._client = self._clients.client("s3", role="write")
+        return self._client
+
+    def _object_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri_for(self, key: str) -> str:
+        """``s3://bucket/prefix/key``."""
+        return f"s3://{self.bucket}/{self._object_key(key)}"
+
+    def put_file(self, local: Path, key: str) -> None:
+        """Upload (multipart above 8 MiB); S3 makes the object visible only when complete.
+
+        Raises:
+            AwsError: the upload failed.
+        """
+        s3 = self._s3()
+        with aws_errors("s3", "PutObject"):
+            s3.upload_file(str(local), self.bucket, self._object_key(key))  # type: ignore[attr-defined]
+
+    def fetch(self, key: str, scratch: Path) -> Path:
+        """Download to ``scratch``.
+
+        Raises:
+            SourceError: the object is missing.
+            AwsError: the download failed.
+        """
+        if not self.exists(key):
+            raise SourceError(f"{self.uri_for(key)} is missing from the {self.name} zone")
+        target = scratch / safe_filename(key.rsplit("/", 1)[-1])
+        with aws_errors("s3", "GetObject"):
+            self._s3().download_file(self.bucket, self._object_key(key), str(target))  # type: ignore[attr-defined]
+        return target
+
+    def exists(self, key: str) -> bool:
+        """``HeadObject``; a 404 is ``False``, other errors raise."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._s3().head_object(Bucket=self.bucket, Key=self._object_key(key))  # type: ignore[attr-defined]
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            with aws_errors("s3", "HeadObject"):
+                raise
+        return True
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every object key under ``prefix``, relative to the zone."""
+        full = self._object_key(prefix).rstrip("/") + "/"
+        out: list[str] = []
+        with aws_errors("s3", "ListObjectsV2"):
+            pages = self._s3().get_paginator("list_objects_v2")  # type: ignore[attr-defined]
+            for page in pages.paginate(Bucket=self.bucket, Prefix=full):
+                out.extend(obj["Key"] for obj in page.get("Contents", []))
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(k[strip:] for k in out)
+
+
+def zone(settings: Settings, name: str) -> Zone:
+    """The zone ``landing`` or ``working`` from settings.
+
+    Raises:
+        InputError: an unknown zone name.
+    """
+    uris = {"landing": settings.landing_uri, "working": settings.working_uri}
+    if name not in uris:
+        raise InputError(f"{name!r} is not a file zone (landing or working)", "zone")
+    uri = uris[name]
+    if uri.startswith("s3://"):
+        return S3Zone(name, uri, AwsClients(settings))
+    return FileZone(name, uri)
+
+
+@contextmanager
+def scratch_dir(settings: Settings, prefix: str) -> Iterator[Path]:
+    """A private temporary directory (under ``LOCXIA_LAYERS_TMP_DIR`` if set), always removed."""
+    base = settings.layers_tmp_dir
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"locxia-{prefix}-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

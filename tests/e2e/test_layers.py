@@ -1,0 +1,279 @@
+"""The feed as a user drives it: `locxia ingest | refine | publish | datasets`, bad inputs,
+and a publish killed mid-COPY."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import shapely
+
+from infra.db import connect
+from tests.conftest import locxia_bin
+from tests.e2e.conftest import Run
+from tests.support import formats, geodata
+
+
+def zones(tmp_path: Path) -> dict[str, Path]:
+    base = tmp_path / "xdg" / "locxia" / "zones"
+    return {z: base / z for z in ("landing", "working")}
+
+
+def files_in(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def one_error_line(out: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in out.stderr
+
+
+@pytest.fixture
+def layer() -> pa.Table:
+    return geodata.layer_table(60, seed=3, invalid_share=0.05)
+
+
+def test_ingest_refine_publish_and_show(
+    locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
+) -> None:
+    path, name = formats.gpkg_multi(layer, tmp_path)
+    ambiguous = locxia("ingest", str(path), "--dataset", "bati")
+    one_error_line(ambiguous, "2 layers (buildings, other); choose one with --layer")
+    landed = locxia("ingest", str(path), "--dataset", "bati", "--layer", "buildings")
+    assert landed.returncode == 0, landed.stderr
+    assert "Profile" in landed.stdout and "EPSG:4326" in landed.stdout
+    assert "layers: buildings, other" in landed.stdout
+    again = locxia("ingest", str(path), "-d", "bati", "-l", "buildings", "--json")
+    assert json.loads(again.stdout)["noop"] is True
+    refined = locxia("refine", "bati")
+    assert refined.returncode == 0, refined.stderr
+    assert "Quality" in refined.stdout and "repaired with make_valid" in refined.stdout
+    published = locxia("publish", "bati", "--json")
+    assert published.returncode == 0, published.stderr
+    assert json.loads(published.stdout)["rows"] == len(layer)
+    listed = json.loads(locxia("datasets", "list", "--json").stdout)
+    assert [(d["name"], d["rows"]) for d in listed] == [("bati", len(layer))]
+    shown = locxia("datasets", "show", "bati")
+    assert shown.returncode == 0 and "Lineage" in shown.stdout and "publish" in shown.stdout
+    runs = json.loads(locxia("runs", "list", "--json").stdout)
+    assert {r["task"] for r in runs} == {"layers.ingest", "layers.refine", "layers.publish"}
+
+
+def _shifted(table: pa.Table, dx: float) -> pa.Table:
+    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    moved = shapely.transform(geoms, lambda c: c + np.array([dx, 0.0]))
+    return table.set_column(
+        table.schema.get_field_index("geometry"), "geometry", pa.array(shapely.to_wkb(moved))
+    )
+
+
+def _mixed(table: pa.Table) -> pa.Table:
+    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    geoms[::3] = shapely.centroid(shapely.make_valid(geoms[::3]))
+    return table.set_column(
+        table.schema.get_field_index("geometry"), "geometry", pa.array(shapely.to_wkb(geoms))
+    )
+
+
+def _broken_zip(table: pa.Table, folder: Path) -> Path:
+    path, _ = formats.shapefile(table, folder)
+    data = path.read_bytes()
+    bad = folder / "broken.zip"
+    bad.write_bytes(data[: len(data) // 2])
+    return bad
+
+
+def _truncated_gpkg(table: pa.Table, folder: Path) -> Path:
+    path, _ = formats.gpkg_multi(table, folder)
+    data = path.read_bytes()
+    bad = folder / "truncated.gpkg"
+    bad.write_bytes(data[: len(data) // 3])
+    return bad
+
+
+def _empty_gpkg(table: pa.Table, folder: Path) -> Path:
+    path, _ = formats.flatgeobuf(table.slice(0, 0), folder)
+    return path
+
+
+BAD_AT_REFINE = {
+    "no-crs": (
+        lambda t, d: formats.zipped_shapefile(t, d, prj=False)[0],
+        "crs: the layer has no CRS",
+    ),
+    "outside-france": (lambda t, d: formats.gpkg_multi(_shifted(t, 60.0), d)[0], "bounds:"),
+    "mixed-types": (lambda t, d: formats.geojson(_mixed(t), d)[0], "mixed geometry types"),
+    "non-utf8-shapefile": (
+        lambda t, d: formats.zipped_shapefile(t, d, cpg="UTF-8", encoding="CP1252")[0],
+        "encoding: column 'usage' is not valid UTF-8",
+    ),
+    "zero-rows": (lambda t, d: _empty_gpkg(t, d), "rows: 0 rows (min 1)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_AT_REFINE), ids=list(BAD_AT_REFINE))
+def test_bad_layers_stop_in_landing(
+    case: str, locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
+) -> None:
+    make, fragment = BAD_AT_REFINE[case]
+    path = make(layer, tmp_path)
+    layer_opt = ["--layer", "buildings"] if path.suffix == ".gpkg" else []
+    landed = locxia("ingest", str(path), "--dataset", "bad", *layer_opt)
+    assert landed.returncode == 0, landed.stderr
+    out = locxia("refine", "bad")
+    one_error_line(out, fragment)
+    assert files_in(zones(tmp_path)["working"]) == []
+    with connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT zone, status, quality->>'passed' FROM ops.dataset_versions"
+            " WHERE dataset = 'bad'"
+        ).fetchall()
+    assert rows == [("landing", "rejected", "false")]
+    shown = locxia("datasets", "show", "bad")
+    assert "last rejection" in shown.stdout
+
+
+BAD_AT_INGEST = {
+    "broken-zip": (lambda t, d: _broken_zip(t, d), "bad", "broken zip archive"),
+    "truncated-gpkg": (lambda t, d: _truncated_gpkg(t, d), "bad", "truncated.gpkg: cannot read"),
+    "dotdot-name": (
+        lambda t, d: formats.flatgeobuf(t, d)[0],
+        "../../etc",
+        "'../../etc' is not a safe dataset name",
+    ),
+    "missing-file": (lambda t, d: d / "nope.gpkg", "bad", "nope.gpkg: no such file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_AT_INGEST), ids=list(BAD_AT_INGEST))
+def test_bad_sources_never_land(
+    case: str, locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
+) -> None:
+    make, name, fragment = BAD_AT_INGEST[case]
+    path = make(layer, tmp_path)
+    out = locxia("ingest", str(path), "--dataset", name)
+    one_error_line(out, fragment)
+    assert files_in(zones(tmp_path)["landing"]) == []
+    assert not (tmp_path / "etc").exists()
+    with connect(db_url) as conn:
+        versions = conn.execute("SELECT count(*) FROM ops.dataset_versions").fetchone()
+        declared = conn.execute("SELECT count(*) FROM params.datasets").fetchone()
+    assert versions == (0,) and declared == (0,)
+
+
+def test_bad_names_everywhere(locxia: Run) -> None:
+    for command in (["refine", "../../etc"], ["publish", "Bati"], ["rollback", "a;b"]):
+        one_error_line(locxia(*command), "is not a safe dataset name")
+
+
+def _copying(db_url: str) -> bool:
+    with connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)"
+            " WHERE a.application_name = 'locxia:publish' AND p.tuples_processed > 0"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _publishers(db_url: str) -> int:
+    with connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locxia:publish'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_copy_keeps_previous_version(
+    locxia: Run, cli_env: dict[str, str], tmp_path: Path, db_url: str
+) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    path, _ = formats.flatgeobuf(geodata.layer_table(500, seed=1), small)
+    for step in (["ingest", str(path), "-d", "roofs"], ["refine", "roofs"], ["publish", "roofs"]):
+        assert locxia(*step).returncode == 0
+    big = geodata.write_gpkg(tmp_path / "big.gpkg", 200_000, seed=9)
+    for step in (["ingest", str(big), "-d", "roofs"], ["refine", "roofs"]):
+        done = locxia(*step, timeout=300)
+        assert done.returncode == 0, done.stderr
+    proc = subprocess.Popen(
+        [locxia_bin(), "publish", "roofs"],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: _copying(db_url), 120, "the COPY to start")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    _wait(lambda: _publishers(db_url) == 0, 60, "the killed session to end")
+    with connect(db_url) as conn:
+        live = conn.execute("SELECT count(*) FROM exposure.roofs").fetchone()
+        published = conn.execute(
+            "SELECT rows FROM ops.dataset_versions WHERE dataset = 'roofs'"
+            " AND zone = 'exposure' AND status = 'published'"
+        ).fetchone()
+    assert live == (500,) and published == (500,)
+    again = locxia("publish", "roofs", "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["rows"] == 200_000
+    with connect(db_url) as conn:
+        live = conn.execute("SELECT count(*) FROM exposure.roofs").fetchone()
+        staging = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'exposure_staging'"
+        ).fetchone()
+        kept = conn.execute("SELECT count(*) FROM exposure_previous.roofs").fetchone()
+    assert live == (200_000,) and staging == (0,) and kept == (500,)
+
+
+def test_datasets_show_unknown_and_transfer_table_cli(
+    locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str, admin_url: str, template_url: str
+) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.support import pg
+
+    one_error_line(locxia("datasets", "show", "nope"), "no dataset 'nope'")
+    path, _ = formats.flatgeobuf(layer, tmp_path)
+    for step in (["ingest", str(path), "-d", "roofs"], ["refine", "roofs"], ["publish", "roofs"]):
+        assert locxia(*step).returncode == 0
+    target = pg.create_db(admin_url, "locxia_x", template=urlsplit(template_url).path[1:])
+    try:
+        args = ["transfer", "table", "exposure.roofs", "--from", db_url, "--to", target]
+        moved = locxia(*args, "--json")
+        assert moved.returncode == 0, moved.stderr
+        assert json.loads(moved.stdout)["rows"] == len(layer)
+        one_error_line(locxia(*args), "exposure.roofs exists in the target (use --replace)")
+        assert locxia(*args, "--replace").returncode == 0
+        one_error_line(
+            locxia("transfer", "table", "roofs", "--from", db_url, "--to", target),
+            "expected schema.table",
+        )
+    finally:
+        pg.drop_db(admin_url, target)
+    with connect(db_url) as conn:
+        edges = conn.execute(
+            "SELECT dataset, rows FROM ops.lineage WHERE step = 'transfer'"
+        ).fetchall()
+    assert edges == [("exposure.roofs", len(layer))] * 2
