@@ -71,7 +71,9 @@ SELECT d.ts                                                      AS time,
         ('ec2:instance', 'ec2', 'NetworkIn', 'network_in', 'bytes per second', true),
         ('ec2:instance', 'ec2', 'NetworkOut', 'network_out', 'bytes per second', true)
        ) AS m (type, kind, metric, measure, unit, per_sample)
-    ON m.type = r.type AND m.metric = d.metric;
+    -- metrics.datapoints.metric is COLLATE "C": compare in that collation, or its primary key
+    -- (resource_id, metric, stat, ...) cannot serve the join and every metric is read.
+    ON m.type = r.type AND d.metric = m.metric COLLATE "C";
 COMMENT ON VIEW reporting.instance_metrics IS
     'RDS/EC2 datapoints as common measures (cpu, free_storage, swap, read_iops, write_iops, '
     'connections, network_in, network_out), EC2 counts converted to per-second rates';
