@@ -19,11 +19,17 @@ from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from dashboards.common import DATASOURCE_UID
+from dashboards.costs import costs_dashboard
 from dashboards.orchestrator import orchestrator_dashboard
 from dashboards.provisioning import dashboards_yaml, datasource_yaml
+from dashboards.resources import resources_dashboard
 
 #: Every dashboard Locxia ships, in menu order. Add a function here to ship a new one.
-DASHBOARDS: tuple[Callable[[], dashboard.Dashboard], ...] = (orchestrator_dashboard,)
+DASHBOARDS: tuple[Callable[[], dashboard.Dashboard], ...] = (
+    orchestrator_dashboard,
+    costs_dashboard,
+    resources_dashboard,
+)
 
 #: Where ``locxia dashboards build`` writes by default (committed with the sources).
 GENERATED_DIR = Path(__file__).resolve().parent / "generated"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import textwrap
 
+from grafana_foundation_sdk.builders import bargauge, dashboard, stat, table, timeseries
 from grafana_foundation_sdk.builders import common as common_builder
-from grafana_foundation_sdk.builders import dashboard, stat, table, timeseries
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
@@ -108,6 +108,20 @@ def default_stat() -> stat.Panel:
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]))
         .color_mode(common.BigValueColorMode.VALUE)
         .graph_mode(common.BigValueGraphMode.NONE)
+    )
+
+
+def default_bargauge() -> bargauge.Panel:
+    """Horizontal bars, one per row of a table query (a label column and a numeric one)."""
+    return (
+        bargauge.Panel()
+        .datasource(datasource())
+        .height(8)
+        .span(12)
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .display_mode(common.BarGaugeDisplayMode.GRADIENT)
+        .show_unfilled(True)
+        .reduce_options(common_builder.ReduceDataOptions().values(True).calcs([]).limit(20))
     )
 
 

@@ -4,8 +4,9 @@ Every panel reads a ``reporting`` view created by migration 0040 (``job_runs``, 
 ``services``, ``schedule_changes``, ``parameter_changes``, ``schema_migrations``,
 ``price_catalog``). The ``$job`` variable narrows the run panels to some jobs.
 
-Infrastructure changes (pending approvals, Terraform runs, drift) come from the *shape*
-feature's tables; :func:`infrastructure_panels` is where they plug in.
+Infrastructure changes (pending approvals, Terraform runs, drift) read the *shape* feature's
+views of migration 0043 (``pending_approvals``, ``terraform_runs``, ``drift``); they come from
+:func:`infrastructure_panels` and sit under their own row.
 """
 
 from __future__ import annotations
@@ -385,18 +386,142 @@ def price_catalog_table() -> table.Panel:
     )
 
 
-# --- infrastructure changes (the shape feature) ------------------------------------------------
-def infrastructure_panels() -> list[builder.Builder[model.Panel]]:
-    """Panels over the shape feature's records; empty until its tables exist.
+# --- infrastructure changes (the shape feature) ----------------------------------------------
+def pending_approvals_stat() -> stat.Panel:
+    """How many plans wait for someone to approve them."""
+    return (
+        default_stat()
+        .title("Plans waiting for approval")
+        .description(
+            "Terraform plans held for `locxia infra approve` (reporting.pending_approvals)."
+        )
+        .decimals(0)
+        .thresholds(thresholds((None, "green"), (1, "orange")))
+        .with_target(sql("SELECT count(*) AS held_plans FROM reporting.pending_approvals"))
+    )
 
-    The Orchestrator dashboard must also show pending approvals (plans held for ``locxia infra
-    approve``), Terraform runs over time and drift between wanted and real resources. Those
-    records (``ops.terraform_runs``, drift) are created by the shape feature; once its reporting
-    views exist, ``pending_approvals_table()``, ``terraform_runs_timeseries()`` and
-    ``drift_table()`` are returned from here and appear under an "Infrastructure changes" row.
-    Nothing is shown meanwhile: a panel over a view that does not exist would only be an error.
+
+def open_drift_stat() -> stat.Panel:
+    """How many differences between Terraform and AWS are open."""
+    return (
+        default_stat()
+        .title("Open drift")
+        .description("Open differences between what Terraform applied and AWS (reporting.drift).")
+        .decimals(0)
+        .thresholds(thresholds((None, "green"), (1, "red")))
+        .with_target(
+            sql("SELECT count(*) FILTER (WHERE open) AS open_findings FROM reporting.drift")
+        )
+    )
+
+
+def pending_approvals_table() -> table.Panel:
+    """Which plans wait for approval, what they change, what they cost, why they wait."""
+    return (
+        default_table()
+        .title("Pending approvals")
+        .description(
+            "Held plans, oldest first: who asked, what would change, the monthly cost delta, "
+            "the guardrail that held them and the command to approve (reporting.pending_approvals)."
+        )
+        .with_target(
+            sql(
+                """
+                SELECT run_id, requested_by, held_since, waiting_seconds, changes,
+                       monthly_cost_before, monthly_cost_after, monthly_cost_delta, reasons,
+                       approve_with
+                  FROM reporting.pending_approvals
+                 ORDER BY held_since, run_id
+                """
+            )
+        )
+    )
+
+
+def terraform_runs_timeseries() -> timeseries.Panel:
+    """How often Terraform ran, and how the runs ended."""
+    return (
+        default_bars()
+        .title("Terraform runs by status")
+        .description("Terraform runs started per interval (reporting.terraform_runs), by status.")
+        .with_target(
+            sql(
+                """
+                SELECT $__timeGroupAlias(started_at, $__interval), status AS metric,
+                       count(*) AS runs
+                  FROM reporting.terraform_runs
+                 WHERE $__timeFilter(started_at)
+                 GROUP BY 1, 2
+                 ORDER BY 1, 2
+                """,
+                "time_series",
+            )
+        )
+    )
+
+
+def terraform_runs_table() -> table.Panel:
+    """What each recent Terraform run changed, who asked and who approved."""
+    return (
+        default_table()
+        .title("Terraform runs")
+        .description(
+            "Recent reconciles and drift checks: decision, changes (old → new), cost delta, "
+            "requested/approved by, timings, error (reporting.terraform_runs)."
+        )
+        .with_target(
+            sql(
+                """
+                SELECT run_id, started_at AS time, purpose, status, decision, changes,
+                       monthly_cost_delta, requested_by, approved_by, plan_seconds,
+                       apply_seconds, reasons, error
+                  FROM reporting.terraform_runs
+                 WHERE $__timeFilter(started_at)
+                 ORDER BY started_at DESC, run_id DESC
+                 LIMIT 50
+                """
+            )
+        )
+    )
+
+
+def drift_table() -> table.Panel:
+    """Where AWS differs from what Terraform applied."""
+    return (
+        default_table()
+        .title("Drift")
+        .description(
+            "Differences between the last apply and AWS, open ones first "
+            "(reporting.drift: expected vs actual, found by describe or refresh)."
+        )
+        .with_target(
+            sql(
+                """
+                SELECT instance, kind, attribute, expected, actual, source, open, detected_at,
+                       last_seen_at, resolved_at
+                  FROM reporting.drift
+                 WHERE open OR $__timeFilter(last_seen_at)
+                 ORDER BY open DESC, last_seen_at DESC
+                """
+            )
+        )
+    )
+
+
+def infrastructure_panels() -> list[builder.Builder[model.Panel]]:
+    """The shape feature's panels: pending approvals, Terraform runs, drift.
+
+    They read ``reporting.pending_approvals``, ``reporting.terraform_runs`` and
+    ``reporting.drift`` (migration 0043) and appear under an "Infrastructure changes" row.
     """
-    return []
+    return [
+        pending_approvals_stat(),
+        open_drift_stat(),
+        pending_approvals_table(),
+        terraform_runs_timeseries(),
+        terraform_runs_table(),
+        drift_table(),
+    ]
 
 
 # --- the dashboard ---------------------------------------------------------------------------

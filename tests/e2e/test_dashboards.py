@@ -12,6 +12,7 @@ from infra.settings import Settings
 from tests.e2e.conftest import Run
 from tests.support.grafana import fake_grafana
 from tests.support.orchestrator import seeded_database
+from tests.support.week import seed_week, standin_terraform
 
 LOGIN = "postgresql://grafana:s3cret@127.0.0.1:5432/locxia?sslmode=disable"
 
@@ -30,7 +31,7 @@ def test_build_check_passes_on_the_committed_files_and_catches_stale_ones(
     out = tmp_path / "gen"
     written = locxia("dashboards", "build", "--out", str(out), "--json")
     assert written.returncode == 0, written.stderr
-    assert len(json.loads(written.stdout)["changed"]) == 3
+    assert len(json.loads(written.stdout)["changed"]) == 5  # 3 dashboards, 2 YAML files
     (out / "dashboards" / "locxia-orchestrator.json").write_text("{}")
     stale = locxia("dashboards", "build", "--out", str(out), "--check")
     assert stale.returncode == 1
@@ -83,16 +84,25 @@ def test_push_rejects_bad_settings_with_one_line(
 
 
 @pytest.mark.slow
-def test_check_proves_every_panel_on_a_seeded_database(
-    locxia: Run, settings: Settings, db_url: str
+def test_check_proves_every_panel_on_a_seeded_week(
+    locxia: Run, aws_settings: Settings, db_url: str, tmp_path: Path
 ) -> None:
     empty = locxia("dashboards", "check")
     assert empty.returncode == 1
     assert "queries fail" in _error_line(empty.stderr)
-    with seeded_database(settings, db_url):
-        result = locxia("dashboards", "check", "--json")
+    assert aws_settings.aws_endpoint_url is not None
+    with standin_terraform(tmp_path, aws_settings.aws_endpoint_url) as live:
+        settings = aws_settings.model_copy(update={"terraform_dir": live})
+        seed_week(settings)
+        with seeded_database(settings, db_url):
+            result = locxia("dashboards", "check", "--json")
     assert result.returncode == 0, result.stderr
     outcomes = json.loads(result.stdout)
+    assert {o["dashboard"] for o in outcomes} == {
+        "locxia-orchestrator",
+        "locxia-costs",
+        "locxia-resources",
+    }
     assert outcomes and all(o["problems"] == [] and o["rows"] >= 1 for o in outcomes)
     assert all("$__" not in o["sql"] for o in outcomes)
 

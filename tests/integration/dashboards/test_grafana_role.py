@@ -18,6 +18,17 @@ PRIVATE = [
     "ops.services",
     "ops.schema_migrations",
     "costs.prices",
+    "params.instances",
+    "params.budgets",
+    "params.collection_policies",
+    "ops.terraform_runs",
+    "ops.drift_findings",
+    "metrics.resources",
+    "metrics.datapoints",
+    "costs.daily",
+    "costs.estimates",
+    "costs.budget_status",
+    "costs.recommendations",
 ]
 WRITES = [
     "INSERT INTO reporting.job_runs (run_id) VALUES (1)",
@@ -26,6 +37,9 @@ WRITES = [
     "INSERT INTO ops.runs (job_id, task, trigger) VALUES ('x', 'core.noop', 'manual')",
     "UPDATE params.schedules SET enabled = false",
     "DELETE FROM costs.prices",
+    "UPDATE reporting.pending_approvals SET requested_by = 'x'",
+    "UPDATE params.instances SET instance_class = 'db.r6g.8xlarge'",
+    "DELETE FROM costs.daily",
     "CREATE TABLE reporting.sneaky (x int)",
     "CREATE TABLE public.sneaky (x int)",
     "CREATE SCHEMA sneaky",
@@ -55,9 +69,23 @@ def test_grafana_reads_every_reporting_view(
     db_url: str, as_grafana: psycopg.Connection[Any]
 ) -> None:
     views = _reporting_views(db_url)
-    assert {"reporting.job_runs", "reporting.job_status", "reporting.parameter_changes"} <= set(
-        views
-    )
+    assert {
+        "reporting.job_runs",
+        "reporting.job_status",
+        "reporting.parameter_changes",
+        "reporting.daily_costs",
+        "reporting.resource_costs",
+        "reporting.budgets",
+        "reporting.recommendations",
+        "reporting.observation_costs",
+        "reporting.resources",
+        "reporting.instance_metrics",
+        "reporting.bucket_sizes",
+        "reporting.instance_changes",
+        "reporting.terraform_runs",
+        "reporting.pending_approvals",
+        "reporting.drift",
+    } <= set(views)
     for view in views:
         as_grafana.execute(f"SELECT * FROM {view} LIMIT 1").fetchall()
 

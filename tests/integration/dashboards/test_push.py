@@ -94,6 +94,8 @@ def test_a_new_password_or_an_edit_in_grafana_is_pushed_again(grafana: FakeGrafa
         f"datasource:{DATASOURCE_UID}": "update",
         f"folder:{FOLDER_UID}": "update",
         f"dashboard:{uid}": "update",
+        # the dashboards nobody edited are left alone
+        **{f"dashboard:{b['uid']}": "unchanged" for b in all_dashboards()[1:]},
     }
     assert grafana.secrets[DATASOURCE_UID] == {"password": "n3w"}
     assert grafana.dashboards[uid]["dashboard"]["title"] == all_dashboards()[0]["title"]

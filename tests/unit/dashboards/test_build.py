@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from grafana_foundation_sdk.builders import dashboard
 
-from dashboards import build, orchestrator
+from dashboards import build, costs, orchestrator, resources
 from dashboards.check import REQUIREMENTS
 from dashboards.common import DATASOURCE_UID, base_dashboard, default_table, sql
 
@@ -45,24 +45,43 @@ def test_json_has_sorted_keys_fixed_uid_and_numbered_panels() -> None:
     assert ids == list(range(1, len(ids) + 1))
 
 
-def _panel_functions() -> list[tuple[str, Any]]:
+#: Each dashboard module and the function that builds its dashboard.
+MODULES = {
+    "orchestrator": (orchestrator, orchestrator.orchestrator_dashboard),
+    "costs": (costs, costs.costs_dashboard),
+    "resources": (resources, resources.resources_dashboard),
+}
+
+
+def _panel_functions(module: Any) -> list[tuple[str, Any]]:
     return [
         (name, fn)
-        for name, fn in inspect.getmembers(orchestrator, inspect.isfunction)
-        if fn.__module__ == orchestrator.__name__
-        and re.search(r"_(timeseries|stat|table|annotation)$", name)
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if fn.__module__ == module.__name__
+        and re.search(r"_(timeseries|stat|table|bargauge|annotation)$", name)
     ]
 
 
-def test_one_function_per_panel_named_subject_paneltype() -> None:
-    board = build.to_json(orchestrator.orchestrator_dashboard())
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_one_function_per_panel_named_subject_paneltype(name: str) -> None:
+    module, make = MODULES[name]
+    board = build.to_json(make())
     titles = {p["title"]: p["type"] for p in build.iter_panels(board) if p["type"] != "row"}
-    functions = [(name, fn) for name, fn in _panel_functions() if not name.endswith("annotation")]
+    functions = [(n, fn) for n, fn in _panel_functions(module) if not n.endswith("annotation")]
     assert len(functions) == len(titles)
-    for name, fn in functions:
+    for fname, fn in functions:
         panel = fn().build()
-        assert name.endswith("_" + panel.type_val), name
+        assert fname.endswith("_" + panel.type_val), fname
         assert titles[panel.title] == panel.type_val
+
+
+def test_every_shipped_dashboard_is_registered_once() -> None:
+    uids = [b["uid"] for b in build.all_dashboards()]
+    assert uids == [m.UID for m, _ in MODULES.values()]
+    assert sorted(build.generated_files()) == sorted(
+        [f"dashboards/{uid}.json" for uid in uids]
+        + ["provisioning/dashboards/locxia.yaml", "provisioning/datasources/locxia.yaml"]
+    )
 
 
 def test_every_panel_type_has_a_requirement_and_reads_reporting_only() -> None:
@@ -106,11 +125,11 @@ def test_a_panel_on_another_datasource_or_a_bad_uid_is_refused() -> None:
         build.to_json(base_dashboard("T", "Not A Slug", "x"))
 
 
-def test_infrastructure_hook_is_empty_until_the_shape_views_exist() -> None:
-    assert orchestrator.infrastructure_panels() == []
-    rows = [
-        p["title"]
-        for p in build.iter_panels(build.to_json(orchestrator.orchestrator_dashboard()))
-        if p["type"] == "row"
-    ]
-    assert "Infrastructure changes" not in rows
+def test_infrastructure_panels_sit_under_their_own_row() -> None:
+    panels = build.iter_panels(build.to_json(orchestrator.orchestrator_dashboard()))
+    titles = [(p["type"], p["title"]) for p in panels]
+    row = titles.index(("row", "Infrastructure changes"))
+    below = titles[row + 1 :]
+    assert [t for _, t in below] == [p.build().title for p in orchestrator.infrastructure_panels()]
+    assert {"Pending approvals", "Terraform runs by status", "Drift"} <= {t for _, t in below}
+    assert all(kind != "row" for kind, _ in below)

@@ -1,0 +1,285 @@
+"""Acceptance: every panel of every dashboard holds up on a seeded week.
+
+The week comes from the project's own code paths (collectors and costs jobs against the moto
+server, reconciles through the stand-in Terraform module, runs through the Runner, a leading
+service; see tests/support/week.py and tests/support/orchestrator.py). Every query runs as
+locxia_grafana after Grafana's macros and variables are expanded; then what each panel shows
+is compared with what was seeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from dashboards.build import all_dashboards, queries
+from dashboards.check import Outcome, PgRunner, check_dashboard
+from dashboards.macros import TimeRange
+from infra.db import connect
+from tests.integration.dashboards.conftest import SeededWeek
+from tests.support.week import BUCKETS, CE_SERVICES, INSTANCES, ec2_metrics
+
+pytestmark = pytest.mark.slow
+
+UIDS = [b["uid"] for b in all_dashboards()]
+Outcomes = dict[str, list[Outcome]]
+
+
+def _board(uid: str) -> dict[str, Any]:
+    return next(b for b in all_dashboards() if b["uid"] == uid)
+
+
+@pytest.fixture(scope="module")
+def outcomes(seeded_week: SeededWeek) -> Iterator[Outcomes]:
+    with connect(seeded_week.url) as conn:
+        yield {
+            uid: check_dashboard(PgRunner(conn), _board(uid), TimeRange.last("7d")) for uid in UIDS
+        }
+
+
+class Panels:
+    """Column access to the checked queries of one dashboard, by title (and query letter)."""
+
+    def __init__(self, found: list[Outcome]) -> None:
+        self.found = found
+
+    def column(self, title: str, name: str, ref_id: str | None = None) -> list[Any]:
+        (outcome,) = [
+            o for o in self.found if o.query.title == title and ref_id in (None, o.query.ref_id)
+        ]
+        assert outcome.frame is not None, outcome.problems
+        return outcome.frame.column(name)
+
+    def rows(self, title: str, *names: str, ref_id: str | None = None) -> list[tuple[Any, ...]]:
+        return list(zip(*(self.column(title, n, ref_id) for n in names), strict=True))
+
+
+@pytest.mark.parametrize("uid", UIDS, ids=UIDS)
+def test_every_query_returns_what_its_panel_needs(outcomes: Outcomes, uid: str) -> None:
+    found = outcomes[uid]
+    assert len(found) == len(list(queries(_board(uid))))  # panels, annotations, variables
+    failed = {f"{o.query.kind} {o.query.title} {o.query.ref_id}": o.problems for o in found}
+    assert {k: v for k, v in failed.items() if v} == {}
+    for outcome in found:
+        assert outcome.rows >= 1, outcome.query.title
+        assert "$__" not in outcome.sql and "$type" not in outcome.sql
+        if outcome.query.kind == "timeseries":
+            assert outcome.query.format == "time_series" and outcome.columns[0] == "time"
+            assert outcome.frame is not None
+            times = outcome.frame.column("time")
+            assert times == sorted(times)
+
+
+# --- Orchestrator ------------------------------------------------------------------------------
+def test_orchestrator_panels_show_the_seeded_runs(outcomes: Outcomes) -> None:
+    p = Panels(outcomes["locxia-orchestrator"])
+    assert set(p.column("Job runs by status", "metric")) >= {"success", "failed"}
+    assert set(p.column("Failed runs by job", "metric")) == {"dash.boom", "nightly"}
+    assert "disk full on /data" in " ".join(p.column("Recent failures", "error"))
+    assert "nightly/2:dash.boom" in p.column("Recent failures", "job")
+    status = dict(p.rows("Last success per job", "job", "last_status"))
+    assert status["dash.boom"] == "failed" and status["core.noop"] == "success"
+    assert status["metrics.collect"] == "success" and status["shape.reconcile"] == "success"
+    assert p.column("Jobs failing now", "failing_jobs") == [2]  # dash.boom and nightly
+    assert p.column("Live services", "leaders") == [1]
+    assert p.column("Schema version", "schema_version")[0] >= 43
+    changes = p.column("Parameter changes", "summary")
+    assert "note: heartbeat → every second" in changes and "created" in changes
+    assert "instance_class: db.t4g.large → db.r6g.large" in changes
+    assert {"alice", "bob", "dana"} <= set(p.column("Parameter changes", "changed_by"))
+    assert "added " in " ".join(p.column("Schedule changes", "summary"))
+    assert {"dash.tick", "metrics.collect", "shape.approve"} <= set(p.column("$job", "job_id"))
+    assert "schedules[dash.tick] update by bob: note: heartbeat → every second" in p.column(
+        "Parameter edits", "text"
+    )
+    assert p.column("Price catalog", "items")[0] > 0
+    durations = dict(p.rows("Duration per job", "job", "max_seconds"))
+    assert durations["core.noop.slow"] >= 0.05
+
+
+def test_orchestrator_infrastructure_panels(seeded_week: SeededWeek, outcomes: Outcomes) -> None:
+    week = seeded_week.week
+    p = Panels(outcomes["locxia-orchestrator"])
+    assert p.column("Plans waiting for approval", "held_plans") == [1]
+    assert p.rows("Pending approvals", "run_id", "requested_by", "changes", "approve_with") == [
+        (
+            week.pending_run,
+            "bob",
+            "ingest-vm: m6i.large → m6i.xlarge",
+            f"locxia infra approve {week.pending_run}",
+        )
+    ]
+    assert "auto-apply limit 50.00" in p.column("Pending approvals", "reasons")[0]
+    assert p.column("Pending approvals", "monthly_cost_delta")[0] > 0
+    assert p.column("Open drift", "open_findings") == [1]
+    assert p.rows("Drift", "instance", "attribute", "expected", "actual", "open") == [
+        ("batch-db", "instance_class", "db.t4g.medium", "db.t4g.small", True)
+    ]
+    runs = {
+        r[0]: r[1:] for r in p.rows("Terraform runs", "run_id", "status", "approved_by", "changes")
+    }
+    assert runs[week.approved_run] == ("applied", "carol", "work-db: db.t4g.large → db.r6g.large")
+    assert runs[week.auto_run] == ("applied", None, "batch-db: 50 → 60 GB")
+    assert runs[week.drift_run][0] == "planned" and runs[week.pending_run][0] == "held"
+    assert set(p.column("Terraform runs by status", "metric")) == {"applied", "held", "planned"}
+
+
+# --- Costs ---------------------------------------------------------------------------------------
+def test_costs_panels_show_cost_explorer_estimates_budgets_and_recommendations(
+    seeded_week: SeededWeek, outcomes: Outcomes
+) -> None:
+    week = seeded_week.week
+    p = Panels(outcomes["locxia-costs"])
+    ce_days = {t.date() for t in p.column("Daily cost per service", "time", "A")}
+    assert set(p.column("Daily cost per service", "metric", "A")) == set(CE_SERVICES)
+    assert max(ce_days) == week.ce_last_day
+    estimated = p.rows("Daily cost per service", "time", "metric", ref_id="B")
+    first_uncovered = datetime.combine(
+        week.ce_last_day + timedelta(days=1), datetime.min.time(), UTC
+    )
+    days = [first_uncovered + timedelta(days=k) for k in range(2)]
+    assert {t for t, _ in estimated} == {
+        Decimal(int(day.timestamp())) for day in days if day < week.end
+    }
+    assert all(m.endswith(" (estimated)") for _, m in estimated)
+
+    # every resource's hours since Cost Explorer's last day are estimated
+    hours = (week.end - first_uncovered) // timedelta(hours=1)
+    uncovered = p.rows("Estimated hours not yet in Cost Explorer", "resource", "hours", "usd")
+    assert {r for r, _, _ in uncovered} == set(INSTANCES) | set(BUCKETS)
+    assert {h for _, h, _ in uncovered} == {hours}
+    assert p.column("Not yet in Cost Explorer", "estimated_usd") == [
+        sum(u for _, _, u in uncovered)
+    ]
+
+    top = p.column("Top resources by cost", "resource")
+    assert top[0] == "work-db" and set(top) == set(INSTANCES) | set(BUCKETS)
+
+    # the dashboard's month to date is what the budget job computed for the whole account
+    budgets = {r[0]: r[1:] for r in p.rows("Budgets this month", "budget", "spent_usd", "status")}
+    assert set(budgets) == {"platform", "databases"}
+    assert p.column("Spent this month", "spent_usd") == [budgets["platform"][0]]
+    assert set(p.column("Month-end forecast vs budget", "budget")) == {
+        "platform (all services)",
+        "databases (Amazon Relational Database Service)",
+    }
+
+    idle = p.rows("Idle resources", "resource", "kind", "monthly_saving_usd")
+    assert {(r, k) for r, k, _ in idle} == {("batch-db", "rds-idle"), ("ingest-vm", "ec2-low-cpu")}
+    assert all(s > 0 for _, _, s in idle)
+    assert p.column("Idle resources could save", "monthly_saving_usd") == [
+        sum(s for _, _, s in idle)
+    ]
+
+
+def test_cost_of_observing_is_requests_times_price(
+    seeded_week: SeededWeek, outcomes: Outcomes
+) -> None:
+    with connect(seeded_week.url) as conn:
+        row = conn.execute(
+            "SELECT count(*), sum((details ->> 'metrics_requested')::int) FROM ops.runs"
+            " WHERE job_id = 'metrics.collect'"
+        ).fetchone()
+    assert row is not None and row[0] == 7  # one collection per seeded day
+    p = Panels(outcomes["locxia-costs"])
+    by_job = {
+        (job, api): rest
+        for job, api, *rest in p.rows(
+            "Cost of observing by job",
+            "job",
+            "api",
+            "runs",
+            "requests",
+            "usd",
+            "usd_per_1000_requests",
+        )
+    }
+    assert by_job[("metrics.collect", "CloudWatch GetMetricData")] == [
+        7,
+        row[1],
+        Decimal(row[1]) / 100_000,
+        Decimal("0.01"),
+    ]
+    assert by_job[("costs.explorer", "Cost Explorer")] == [1, 1, Decimal("0.01"), Decimal(10)]
+    assert set(p.column("Cost of observing", "metric")) == {
+        "CloudWatch GetMetricData",
+        "Cost Explorer",
+    }
+    assert p.column("Observing costs per month", "monthly_usd")[0] > 0
+
+
+# --- Resources -----------------------------------------------------------------------------------
+def test_resources_panels_show_each_instance_and_bucket(outcomes: Outcomes) -> None:
+    p = Panels(outcomes["locxia-resources"])
+    assert p.column("$type", "kind") == ["ec2", "rds"]
+    assert p.column("$resource", "name") == sorted(INSTANCES)
+    classes = dict(p.rows("Instances", "resource", "instance_class"))
+    assert classes == {
+        "work-db": "db.r6g.large",
+        "batch-db": "db.t4g.small",
+        "ingest-vm": "m6i.large",
+    }
+    rds = {"work-db", "batch-db"}
+    assert set(p.column("CPU", "metric")) == set(INSTANCES)
+    for title in ("Connections", "Free storage", "Swap"):
+        assert set(p.column(title, "metric")) == rds, title
+    assert set(p.column("Read / write IOPS", "metric")) == {
+        f"{n} {d}" for n in INSTANCES for d in ("read", "write")
+    }
+    assert set(p.column("Network", "metric")) == {
+        f"{n} {d}" for n in INSTANCES for d in ("in", "out")
+    }
+    # EC2 counts per 5-minute sample become rates per second; RDS rates are kept
+    night = datetime(2026, 1, 1, 1, tzinfo=UTC)
+    iops = p.rows("Read / write IOPS", "metric", "value")
+    assert (
+        max(v for m, v in iops if m == "ingest-vm read") == ec2_metrics(night)["EBSReadOps"] / 300
+    )
+    assert max(p.column("CPU", "value")) <= 100
+
+    history = p.rows("Resize history", "instance", "summary", "approval")
+    assert ("work-db", "db.t4g.large → db.r6g.large", "approved by carol") in history
+    assert ("batch-db", "50 → 60 GB", "within policy, applied automatically") in history
+    assert "ingest-vm" not in {i for i, s, _ in history if "xlarge" in s}  # still waiting
+    texts = p.column("Resizes", "text")
+    assert any(
+        t.startswith("work-db: db.t4g.large → db.r6g.large (approved by carol") for t in texts
+    )
+
+    assert set(p.column("S3 bucket sizes", "metric")) == set(BUCKETS)
+    growth = dict(p.rows("Buckets", "bucket", "growth_bytes"))
+    assert set(growth) == set(BUCKETS) and all(g > 0 for g in growth.values())
+
+
+# --- an empty range ------------------------------------------------------------------------------
+def test_a_panel_over_an_empty_range_is_reported_as_returning_nothing(
+    seeded_week: SeededWeek,
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    with connect(seeded_week.url) as conn:
+        found = [
+            o
+            for uid in UIDS
+            for o in check_dashboard(PgRunner(conn), _board(uid), TimeRange.last("1d", long_ago))
+        ]
+    empty = {o.query.title for o in found if "returned no rows" in o.problems}
+    assert {
+        "Job runs by status",
+        "Recent failures",
+        "Parameter changes",
+        "Terraform runs",
+        "Daily cost per service",
+        "CPU",
+        "S3 bucket sizes",
+    } <= empty
+    # state panels do not depend on the range and still hold up
+    assert {o.query.title for o in found if o.ok} >= {
+        "Last success per job",
+        "Schema version",
+        "Pending approvals",
+        "Idle resources",
+    }
