@@ -243,9 +243,10 @@ def _cumulative_chart(ctx: ReportContext, budget: dict[str, Any]) -> Chart:
         float(budget["actual_usd"]),
         float(budget["forecast_usd"]),
     )
-    steps = max(len(days) - 1 - at, 1)
+    # Computed on the month's last day, the forecast is the line's only point.
+    last, span = len(days) - 1, max(len(days) - 1 - at, 1)
     line: list[float | None] = [
-        None if i < at else round(actual + (forecast - actual) * (i - at) / steps, 6)
+        None if i < at else round(forecast - (forecast - actual) * (last - i) / span, 6)
         for i in range(len(days))
     ]
     return Chart(
