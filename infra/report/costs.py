@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from infra.report.charts import PALETTE
@@ -25,11 +25,6 @@ BUDGET_UNITS: dict[str, Unit] = {
     "spent %": "percent",
     "forecast %": "percent",
 }
-
-
-def _days(ctx: ReportContext) -> list[date]:
-    """The month's days up to today (a current month stops at today)."""
-    return ctx.period.days(until=ctx.today + timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,7 @@ def daily_costs_section(ctx: ReportContext) -> SectionContent:
     for index, service in enumerate(services):
         colors[service] = PALETTE[index % len(PALETTE)]
         colors[service + ESTIMATED] = colors[service] + "80"
-    days = _days(ctx)
+    days = ctx.days()
     chart = Chart(
         "costs.per_day",
         "Cost per day, by service (Cost Explorer; estimates for the days it lacks)",
@@ -174,10 +169,10 @@ def budget_section(ctx: ReportContext) -> SectionContent:
             "Forecast / budget",
             _pct(head["forecast_percent"]),
             "percent",
-        ),  # fmt: skip
+        ),
         Figure(
             "budget.alerts", "Budgets at warning or over", sum(r["status"] != "ok" for r in rows)
-        ),  # fmt: skip
+        ),
     )
     table = Table(
         "budget.list",
@@ -194,7 +189,7 @@ def budget_section(ctx: ReportContext) -> SectionContent:
             "forecast %",
             "status",
             "computed",
-        ),  # fmt: skip
+        ),
         tuple(
             (
                 r["budget"],
@@ -231,7 +226,7 @@ def _cumulative_chart(ctx: ReportContext, budget: dict[str, Any]) -> Chart:
     spend = read_spend(ctx, budget["applies_to"] if budget["scope"] == "service" else None)
     daily = spend.per_day()
     days = ctx.period.days()
-    shown = set(_days(ctx))
+    shown = set(ctx.days())
     spent: list[float | None] = []
     running = 0.0
     for day in days:
@@ -285,7 +280,7 @@ def observing_section(ctx: ReportContext) -> SectionContent:
         Figure("observing.usd", "Observing cost", sum(float(r["usd"]) for r in per_job), "usd"),
         Figure(
             "observing.requests", "Requests billed", sum(int(r["requests"] or 0) for r in per_job)
-        ),  # fmt: skip
+        ),
         Figure("observing.runs", "Runs", sum(int(r["runs"]) for r in per_job)),
     )
     table = Table(
@@ -302,7 +297,7 @@ def observing_section(ctx: ReportContext) -> SectionContent:
                 float(r["usd"]),
             )
             for r in per_job
-        ),  # fmt: skip
+        ),
         units={"cost": "usd"},
     )
     return SectionContent(figures=figures, tables=(table,))

@@ -183,6 +183,10 @@ class ReportContext:
     period: Period
     today: date
 
+    def days(self) -> list[date]:
+        """The month's days up to today (a current month stops at today): a chart's x axis."""
+        return self.period.days(until=self.today + timedelta(days=1))
+
     def query(
         self, view: str, text: str, params: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:

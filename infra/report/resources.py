@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from infra.report.model import Chart, Figure, ReportContext, SectionContent, Table
@@ -19,11 +19,6 @@ TOP = 10  # rows of the top resources table
 HOURS_PER_MONTH = 730  # AWS prices a month as 730 hours
 SPARK_COLORS = {"average": "#1565c0", "peak": "#ef6c00"}
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
-
-
-def _days(ctx: ReportContext) -> list[date]:
-    """The month's days up to today (a current month stops at today)."""
-    return ctx.period.days(until=ctx.today + timedelta(days=1))
 
 
 # --- top resources ---------------------------------------------------------------------------
@@ -62,7 +57,7 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
             f"Share of the top {TOP}",
             round(100.0 * sum(float(r["usd"]) for r in rows) / total, 1) if total else None,
             "percent",
-        ),  # fmt: skip
+        ),
     )
     table = Table(
         "top_resources.list",
@@ -79,7 +74,7 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
                 r["basis"],
             )
             for r in rows
-        ),  # fmt: skip
+        ),
         units={"cost": "usd", "monthly rate now": "usd"},
     )
     return SectionContent(figures=figures, tables=(table,))
@@ -110,7 +105,7 @@ def recommendations_section(ctx: ReportContext) -> SectionContent:
             "Monthly saving if acted on",
             sum(float(r["monthly_saving_usd"]) for r in still_open),
             "usd",
-        ),  # fmt: skip
+        ),
         Figure("recommendations.open", "Open now", len(still_open)),
         Figure("recommendations.resolved", "Resolved", len(rows) - len(still_open)),
     )
@@ -129,7 +124,7 @@ def recommendations_section(ctx: ReportContext) -> SectionContent:
                 r["resolved_at"],
             )
             for r in rows
-        ),  # fmt: skip
+        ),
         units={"monthly saving": "usd"},
     )
     return SectionContent(figures=figures, tables=(table,))
@@ -191,7 +186,7 @@ def _sparklines(
     ctx: ReportContext, month: list[dict[str, Any]], daily: list[dict[str, Any]]
 ) -> tuple[Chart, ...]:
     """One small chart per instance, in the table's order, keyed by its name."""
-    days = _days(ctx)
+    days = ctx.days()
     cells: dict[str, dict[date, dict[str, Any]]] = defaultdict(dict)
     for row in daily:
         cells[row["resource_id"]][row["day"]] = row
@@ -215,7 +210,7 @@ def _sparklines(
                 "CPU %",
                 SPARK_COLORS,
                 "percent",
-            )  # fmt: skip
+            )
         )
     return tuple(charts)
 
