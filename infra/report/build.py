@@ -28,7 +28,7 @@ READ_ROLE = "locxia_grafana"
 
 def missing_views(conn: psycopg.Connection[Any], sections: Sequence[Section]) -> list[str]:
     """The ``reporting`` views the sections need that the database does not have."""
-    views = sorted({s.view for s in sections})
+    views = sorted({v for s in sections for v in s.views})
     rows = conn.execute(
         "SELECT v FROM unnest(%s::text[]) AS v WHERE to_regclass('reporting.' || quote_ident(v))"
         " IS NULL",

@@ -46,7 +46,7 @@ table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 13px; 
 caption { text-align: left; font-weight: bold; padding: 6px 0; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left;
          vertical-align: top; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .empty { color: var(--muted); font-style: italic; }
 footer { max-width: 1100px; margin: 0 auto; padding: 0 24px 32px; color: var(--muted);
          font-size: 12px; }
@@ -88,7 +88,7 @@ def _section(section: Section, content: SectionContent) -> str:
     parts = [
         f'<section id="{escape(section.key)}" data-section="{escape(section.key)}"'
         f' data-view="reporting.{escape(section.view)}">',
-        f'<span class="source">reporting.{escape(section.view)}</span>',
+        f'<span class="source">{escape(", ".join(f"reporting.{v}" for v in section.views))}</span>',
         f"<h2>{escape(section.title)}</h2>",
         f'<p class="question">{escape(section.question)}</p>',
     ]
@@ -128,8 +128,8 @@ def format_value(value: Any, unit: str = "count") -> str:
     if isinstance(value, int | float) and unit != "text":
         if unit == "percent":
             return f"{value:.1f} %"
-        if unit == "usd":
-            return f"$ {value:,.2f}"
+        if unit == "usd":  # cents, unless that would round a small cost away
+            return f"$ {value:,.2f}" if value == 0 or abs(value) >= 1 else f"$ {value:.4f}"
         if unit == "seconds":
             return f"{value:,.1f} s"
         return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}".rstrip("0").rstrip(".")
@@ -151,7 +151,11 @@ def _table(table: Table, caption: bool = True) -> str:
             f'<tr><td class="empty" colspan="{len(table.columns)}">{escape(table.empty)}</td></tr>'
         )
     else:
-        body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in table.rows)
+        units = [table.units.get(c, "count") for c in table.columns]
+        body = "".join(
+            "<tr>" + "".join(_cell(v, u) for v, u in zip(row, units, strict=True)) + "</tr>"
+            for row in table.rows
+        )
     title = f"<caption>{escape(table.title)}</caption>" if caption else ""
     return (
         f'<table data-table="{escape(table.key)}">{title}<thead><tr>{head}</tr></thead>'
@@ -159,10 +163,11 @@ def _table(table: Table, caption: bool = True) -> str:
     )
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, unit: str = "count") -> str:
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     css = ' class="num"' if numeric else ""
-    return f'<td{css} data-value="{escape(_raw(value))}">{escape(format_value(value))}</td>'
+    shown = escape(format_value(value, unit))
+    return f'<td{css} data-value="{escape(_raw(value))}">{shown}</td>'
 
 
 def _chart(chart: Chart) -> str:

@@ -23,7 +23,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 Unit = Literal["count", "percent", "seconds", "usd", "text"]
-ChartKind = Literal["stacked_bars", "lines"]
+ChartKind = Literal["stacked_bars", "lines", "sparkline"]
 
 
 @dataclass(frozen=True)
@@ -108,16 +108,24 @@ class Figure:
 
 @dataclass(frozen=True)
 class Table:
-    """Rows to show as a table; cells are plain values (dates, numbers, text, None)."""
+    """Rows to show as a table; cells are plain values (dates, numbers, text, None).
+
+    ``units`` gives the unit of some columns (by name) so their cells read as such
+    (``$ 1,234.50``); the raw value stays in ``data-value`` either way.
+    """
 
     key: str
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
     empty: str = "nothing to show"
+    units: Mapping[str, Unit] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_key(self.key)
+        unknown = set(self.units) - set(self.columns)
+        if unknown:
+            raise ValueError(f"table {self.key}: units for unknown columns {sorted(unknown)}")
         bad = [i for i, row in enumerate(self.rows) if len(row) != len(self.columns)]
         if bad:
             raise ValueError(f"table {self.key}: row {bad[0]} does not match the columns")
@@ -125,15 +133,20 @@ class Table:
 
 @dataclass(frozen=True)
 class Chart:
-    """A chart over days: one value per day and series. Rendered to SVG and PNG."""
+    """A chart over days: one value per day and series. Rendered to SVG and PNG.
+
+    A value is ``None`` where a series has nothing that day (a line breaks there; a bar is
+    not drawn), never a made-up zero. ``sparkline`` is a small line chart, one per resource.
+    """
 
     key: str
     title: str
     kind: ChartKind
     x: tuple[date, ...]
-    series: tuple[tuple[str, tuple[float, ...]], ...]
+    series: tuple[tuple[str, tuple[float | None, ...]], ...]
     y_label: str
     colors: Mapping[str, str] = field(default_factory=dict)
+    unit: Unit = "count"
 
     def __post_init__(self) -> None:
         _check_key(self.key)
@@ -147,7 +160,9 @@ class Chart:
         rows = tuple(
             (day, *(values[i] for _, values in self.series)) for i, day in enumerate(self.x)
         )
-        return Table(self.key, self.title, ("day", *names), rows)
+        return Table(
+            self.key, self.title, ("day", *names), rows, units=dict.fromkeys(names, self.unit)
+        )
 
 
 @dataclass(frozen=True)
@@ -167,6 +182,10 @@ class ReportContext:
     conn: psycopg.Connection[Any]
     period: Period
     today: date
+
+    def days(self) -> list[date]:
+        """The month's days up to today (a current month stops at today): a chart's x axis."""
+        return self.period.days(until=self.today + timedelta(days=1))
 
     def query(
         self, view: str, text: str, params: Mapping[str, Any] | None = None
@@ -192,6 +211,8 @@ class Section:
         question: the question the section answers, shown under the heading.
         view: the ``reporting`` view it reads (without the schema).
         build: the function that reads the view and returns the content.
+        also_reads: other views it needs, when one alone cannot answer (cost to date is
+            Cost Explorer's days plus the estimated hours it has not reported yet).
     """
 
     key: str
@@ -199,6 +220,12 @@ class Section:
     question: str
     view: str
     build: Callable[[ReportContext], SectionContent]
+    also_reads: tuple[str, ...] = ()
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """Every view the section reads, its main one first."""
+        return (self.view, *self.also_reads)
 
     def __post_init__(self) -> None:
         _check_key(self.key)

@@ -7,7 +7,7 @@ report's month and returns plain values. Times are grouped by UTC day.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from infra.report.model import Chart, Figure, ReportContext, SectionContent, Table
@@ -21,16 +21,11 @@ STATUS_COLORS = {
 RECENT = 20  # rows of "latest ..." tables
 
 
-def _days(ctx: ReportContext) -> list[date]:
-    """The month's days up to today (a current month stops at today)."""
-    return ctx.period.days(until=ctx.today + timedelta(days=1))
-
-
 def _per_day(
     ctx: ReportContext, rows: list[dict[str, Any]], series_key: str, value_key: str
 ) -> tuple[tuple[date, ...], tuple[tuple[str, tuple[float, ...]], ...]]:
     """Pivot ``(day, series, value)`` rows into one value per day for each series (0 if none)."""
-    days = _days(ctx)
+    days = ctx.days()
     cells: dict[str, dict[date, float]] = defaultdict(dict)
     for row in rows:
         cells[str(row[series_key])][row["day"]] = float(row[value_key])

@@ -1,19 +1,61 @@
 """The report's sections, in the order they appear: the one place a section is registered.
 
-A section reads exactly one ``reporting`` view. A section whose view does not exist yet is
-not faked with placeholder data: it is simply not listed here until its view ships. Part of
-issue 7 waits for the views of the observe, shape and feed features; see docs/report.md for
-the sections planned and the views each will read.
+A section reads one ``reporting`` view (and names any other it needs in ``also_reads``):
+the views are the dashboards' contract, so the report never shows what Grafana could not.
+Money and resources come first, the orchestrator's own health last; docs/report.md lists
+every section with the view it reads.
 """
 
 from __future__ import annotations
 
-from infra.report import orchestrator
+from infra.report import costs, orchestrator, resources
 from infra.report.model import Section, sections_by_key
 
 SECTIONS: tuple[Section, ...] = (
-    # Costs, recommendations, resource metrics and layer freshness go first once their views
-    # exist (docs/report.md, "Sections to come"); the orchestrator's own health comes last.
+    Section(
+        "costs",
+        "Cost per service per day",
+        "What did each service cost, day by day, and in total this month?",
+        "daily_costs",
+        costs.daily_costs_section,
+        also_reads=("resource_costs",),
+    ),
+    Section(
+        "budget",
+        "Month to date vs budget",
+        "How much of each budget is spent, and where will the month end?",
+        "budgets",
+        costs.budget_section,
+        also_reads=("daily_costs", "resource_costs"),
+    ),
+    Section(
+        "top_resources",
+        "Top resources",
+        "Which resources cost the most this month (uptime × price), and at what rate now?",
+        "resource_costs",
+        resources.top_resources_section,
+    ),
+    Section(
+        "recommendations",
+        "Recommendations",
+        "Which resources sit idle, what to do about them, and what would it save?",
+        "recommendations",
+        resources.recommendations_section,
+    ),
+    Section(
+        "observing",
+        "Cost of observing",
+        "What did collecting metrics and reading costs cost this month, and for which job?",
+        "observation_costs",
+        costs.observing_section,
+    ),
+    Section(
+        "resource_metrics",
+        "Resource metrics",
+        "How busy was each database and virtual machine, day by day?",
+        "instance_metrics",
+        resources.resource_metrics_section,
+    ),
     Section(
         "runs",
         "Job runs",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.report.sections import SECTIONS
 from tests.e2e.conftest import Run
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,8 @@ def test_report_writes_html_and_pngs(locxia: Run, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["sections"] == ["runs", "failures", "jobs", "services", "parameters"]
+    assert result["sections"] == [s.key for s in SECTIONS]
+    assert result["sections"][:2] == ["costs", "budget"]  # money first
     assert result["figures"]["runs.total"] == 1
     assert Path(result["html"]).read_text().startswith("<!DOCTYPE html>")
     assert [Path(p).name for p in result["pngs"]] == ["runs-per_day.png"]

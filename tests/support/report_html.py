@@ -13,6 +13,7 @@ class Parsed:
     empty: set[str] = field(default_factory=set)
     figures: dict[str, str] = field(default_factory=dict)
     tables: dict[str, list[list[str]]] = field(default_factory=dict)
+    headers: dict[str, list[str]] = field(default_factory=dict)
     charts: list[str] = field(default_factory=list)
     tags: set[str] = field(default_factory=set)
     urls: list[str] = field(default_factory=list)
@@ -24,6 +25,7 @@ class _Reader(HTMLParser):
         self.out = Parsed()
         self._table: str | None = None
         self._tables: list[str] = []
+        self._in_th = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -46,13 +48,23 @@ class _Reader(HTMLParser):
             # A chart's numbers table has the chart's key: keep both apart.
             name = f"chart:{key}" if self.out.charts and self.out.charts[-1] == key else key
             self.out.tables[name] = []
+            self.out.headers[name] = []
             self._table = name
+        if tag == "th" and self._table is not None:
+            self._in_th = True
+            self.out.headers[self._table].append("")
         if tag == "tr" and self._table is not None:
             self.out.tables[self._table].append([])
         if tag == "td" and self._table is not None and "data-value" in a:
             self.out.tables[self._table][-1].append(a["data-value"])
 
+    def handle_data(self, data: str) -> None:
+        if self._in_th and self._table is not None:
+            self.out.headers[self._table][-1] += data
+
     def handle_endtag(self, tag: str) -> None:
+        if tag == "th":
+            self._in_th = False
         if tag == "table":
             self._tables.pop()
             self._table = None

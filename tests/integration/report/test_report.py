@@ -217,6 +217,16 @@ def test_a_missing_view_is_an_error_not_an_empty_section(db_url: str, tmp_path: 
     assert not (tmp_path / "r.html").exists()
 
 
+def test_a_missing_view_a_section_also_reads_is_refused(db_url: str, tmp_path: Path) -> None:
+    assert any("resource_costs" in s.also_reads for s in SECTIONS)
+    with connect(db_url) as conn:
+        conn.execute("DROP VIEW reporting.resource_costs")
+        conn.commit()
+    with pytest.raises(ReportError, match=r"lacks reporting\.resource_costs: run `locxia db"):
+        make_report(db_url, tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
 def _sneaky(ctx: ReportContext) -> SectionContent:
     ctx.conn.execute("SELECT count(*) FROM ops.runs")
     return SectionContent()

@@ -56,14 +56,16 @@ def test_a_period_knows_its_bounds_and_days() -> None:
         (12.0, "count", "12"),
         (99.25, "percent", "99.2 %"),
         (1234.5, "usd", "$ 1,234.50"),
+        (0.0034, "usd", "$ 0.0034"),
+        (0.0, "usd", "$ 0.00"),
         (3.14159, "seconds", "3.1 s"),
         ("vm:42", "text", "vm:42"),
         (True, "count", "yes"),
         (datetime(2026, 11, 25, 9, 3, 44, tzinfo=UTC), "count", "2026-11-25 09:03"),
         (date(2026, 11, 25), "count", "2026-11-25"),
     ],
-    ids=["none", "int", "float", "whole-float", "percent", "usd", "seconds", "text", "bool",
-         "datetime", "date"],
+    ids=["none", "int", "float", "whole-float", "percent", "usd", "usd-small", "usd-zero",
+         "seconds", "text", "bool", "datetime", "date"],
 )  # fmt: skip
 def test_values_read_well(value: object, unit: str, shown: str) -> None:
     assert format_value(value, unit) == shown
@@ -76,6 +78,8 @@ def test_shapes_are_checked() -> None:
         Table("t.x", "T", ("a", "b"), ((1,),))
     with pytest.raises(ValueError, match="does not match the days"):
         Chart("c.x", "C", "lines", (TODAY,), (("a", (1.0, 2.0)),), "n")
+    with pytest.raises(ValueError, match=r"units for unknown columns \['c'\]"):
+        Table("t.x", "T", ("a", "b"), (), units={"c": "usd"})
 
 
 def _chart(key: str) -> Chart:
@@ -100,3 +104,23 @@ def test_chart_numbers_become_a_table() -> None:
     table = _chart("runs.per_day").as_table()
     assert table.columns == ("day", "success", "failed")
     assert table.rows[1] == (date(2026, 11, 2), 2, 1)
+
+
+def test_a_day_without_a_value_is_a_gap_not_a_zero() -> None:
+    days = tuple(date(2026, 11, d) for d in range(1, 5))
+    spark = Chart("r.cpu.db", "CPU", "sparkline", days, (("average", (3.0, None, 5.0, None)),),
+                  "CPU %", unit="percent")  # fmt: skip
+    table = spark.as_table()
+    assert table.rows[1] == (days[1], None) and table.units == {"average": "percent"}
+    svg = to_svg(spark)
+    assert svg.startswith("<svg") and "nan" not in svg.lower()
+    bars = Chart("c.day", "Cost", "stacked_bars", days, (("rds", (1.0, None, 2.0, 3.0)),), "USD")
+    assert to_svg(bars).startswith("<svg")
+
+
+def test_units_format_table_cells_and_keep_raw_values() -> None:
+    from infra.report.html import _table
+
+    html = _table(Table("t.x", "T", ("what", "cost"), (("db", 1234.5),), units={"cost": "usd"}))
+    assert '<td class="num" data-value="1234.5">$ 1,234.50</td>' in html
+    assert '<td data-value="db">db</td>' in html
