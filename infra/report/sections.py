@@ -8,12 +8,19 @@ the sections planned and the views each will read.
 
 from __future__ import annotations
 
-from infra.report import orchestrator
+from infra.report import layers, orchestrator
 from infra.report.model import Section, sections_by_key
 
 SECTIONS: tuple[Section, ...] = (
     # Costs, recommendations, resource metrics and layer freshness go first once their views
     # exist (docs/report.md, "Sections to come"); the orchestrator's own health comes last.
+    Section(
+        "freshness",
+        "Layer freshness",
+        "Which datasets are published, in which zone, how old is each live layer, which are stale?",
+        "datasets",
+        layers.freshness_section,
+    ),
     Section(
         "runs",
         "Job runs",
