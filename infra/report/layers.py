@@ -35,16 +35,28 @@ def freshness_section(ctx: ReportContext) -> SectionContent:
         Figure("freshness.datasets", "Datasets", len(rows)),
         Figure("freshness.stale", "Stale now", sum(bool(r["stale"]) for r in rows)),
         *(
-            Figure(f"freshness.zone.{zone}", f"Furthest zone: {zone}",
-                   sum(r["zone"] == zone for r in rows))
+            Figure(
+                f"freshness.zone.{zone}",
+                f"Furthest zone: {zone}",
+                sum(r["zone"] == zone for r in rows),
+            )
             for zone in ZONES
-        ),  # fmt: skip
+        ),
     )
     table = Table(
         "freshness.datasets",
         "Datasets by zone: live version and its age (now, whatever the month)",
-        ("dataset", "zone", "live version", "published", "age (h)", "rows", "last landed",
-         "rejected", "freshness"),  # fmt: skip
+        (
+            "dataset",
+            "zone",
+            "live version",
+            "published",
+            "age (h)",
+            "rows",
+            "last landed",
+            "rejected",
+            "freshness",
+        ),
         tuple(
             (
                 r["dataset"],
