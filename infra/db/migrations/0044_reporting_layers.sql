@@ -56,15 +56,16 @@ WITH names AS (
       FROM ops.dataset_versions e
       LEFT JOIN ops.dataset_versions w ON w.id = e.parent_id
      WHERE e.zone = 'exposure' AND e.status = 'published'
-), feed AS (
-    SELECT n.dataset, r.status, r.started_at
+), feed AS MATERIALIZED (
+    -- the latest top-level run of each dataset's scheduled job; aggregated over the job's own
+    -- runs (index on job_id) rather than ORDER BY started_at LIMIT 1, which would walk every
+    -- run of every job by time for a dataset whose job rarely or never ran
+    SELECT n.dataset,
+           (array_agg(r.status ORDER BY r.started_at DESC, r.id DESC))[1]  AS status,
+           max(r.started_at)                                               AS started_at
       FROM names n
-      CROSS JOIN LATERAL (
-          SELECT status, started_at FROM ops.runs
-           WHERE job_id = 'layers.' || n.dataset AND parent_id IS NULL
-           ORDER BY started_at DESC, id DESC
-           LIMIT 1
-      ) r
+      JOIN ops.runs r ON r.job_id = 'layers.' || n.dataset AND r.parent_id IS NULL
+     GROUP BY n.dataset
 ), newest AS (
     SELECT v.dataset, v.status FROM ops.dataset_versions v JOIN zones z ON v.id = z.newest_landing_id
 ), judged AS (
