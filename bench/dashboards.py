@@ -6,7 +6,7 @@ EC2 5, Average and Maximum): about 1.05 million datapoints, fed directly in SQL 
 too slow at this volume), plus hourly estimates, 14 Cost Explorer days, budgets and
 recommendations. The feed's catalog holds 200 scheduled datasets fed daily for 30 days (a
 landing, a working and an exposure version per feed, 5 % rejected by quality, one chain run
-each): 18,000 versions. Each panel's SQL is expanded as Grafana would (last 7 days, "All" selected)
+each): 17,400 versions. Each panel's SQL is expanded as Grafana would (last 7 days, "All" selected)
 and run as ``locxia_grafana``; the times are the median of 5 rounds.
 
 Anchor: Grafana's data proxy gives up after 30 s per query; a dashboard people open every day
