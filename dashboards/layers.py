@@ -41,7 +41,7 @@ UID = "locxia-layers"
 TITLE = "Locxia / Layers"
 
 _SELECTED = "dataset IN ($dataset)"
-#: Green when fresh, red when stale: the same colours on the table and the map.
+#: Green when fresh, red when stale: the same colours as the map's markers.
 _FRESHNESS_MAPPINGS = [
     ValueMap(options={"fresh": ValueMappingResult(color="green", index=0)}),
     RegexMap(
@@ -52,10 +52,11 @@ _FRESHNESS_MAPPINGS = [
 ]
 
 
-def _colour_cells(panel: table.Panel, column: str) -> table.Panel:
-    """Colour the background of ``column``'s cells by the panel's mappings."""
+def _freshness_cells(panel: table.Panel, column: str) -> table.Panel:
+    """Colour the background of ``column``'s cells: green when fresh, red when stale."""
     background = DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"})
-    return panel.override_by_name(column, [background])
+    mappings = DynamicConfigValue(id_val="mappings", value=_FRESHNESS_MAPPINGS)
+    return panel.override_by_name(column, [background, mappings])
 
 
 # --- datasets ----------------------------------------------------------------------------------
@@ -147,7 +148,6 @@ def freshness_table() -> table.Panel:
             "Per dataset: furthest zone, live version, when it was published and its age, "
             "last landed version, last scheduled feed, and why it is stale (reporting.datasets)."
         )
-        .mappings(_FRESHNESS_MAPPINGS)  # type: ignore[arg-type]
         .with_target(
             sql(
                 f"""
@@ -162,7 +162,7 @@ def freshness_table() -> table.Panel:
             )
         )
     )
-    panel = _colour_cells(panel, "freshness")
+    panel = _freshness_cells(panel, "freshness")
     return panel.override_by_name("age_seconds", [DynamicConfigValue(id_val="unit", value="s")])
 
 
