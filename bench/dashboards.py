@@ -1,10 +1,12 @@
-"""Dashboard query times at fleet scale: every panel of Costs and Resources over ~1M datapoints.
+"""Dashboard query times at fleet scale: every panel of Costs, Resources and Layers.
 
 The fleet of the observe acceptance scenario (20 RDS, 20 EC2, 20 S3 buckets) observed for
 7 days at 5-minute periods with the default policies' metrics and statistics (RDS 8 metrics,
 EC2 5, Average and Maximum): about 1.05 million datapoints, fed directly in SQL (moto is far
 too slow at this volume), plus hourly estimates, 14 Cost Explorer days, budgets and
-recommendations. Each panel's SQL is expanded as Grafana would (last 7 days, "All" selected)
+recommendations. The feed's catalog holds 200 scheduled datasets fed daily for 30 days (a
+landing, a working and an exposure version per feed, 5 % rejected by quality, one chain run
+each): 17,400 versions. Each panel's SQL is expanded as Grafana would (last 7 days, "All" selected)
 and run as ``locxia_grafana``; the times are the median of 5 rounds.
 
 Anchor: Grafana's data proxy gives up after 30 s per query; a dashboard people open every day
@@ -24,7 +26,10 @@ from dashboards.macros import TimeRange
 from infra.db import connect
 
 NAME = "dashboards"
-TITLE = "Dashboards: every Costs and Resources panel over a 7-day, 1M-datapoint fleet (issue 6)"
+TITLE = (
+    "Dashboards: every Costs, Resources and Layers panel over a 7-day, 1M-datapoint fleet"
+    " and a 200-dataset feed (issue 6)"
+)
 FLEET = 20
 DAYS = 7
 ROUNDS = 5
@@ -39,6 +44,8 @@ RDS = [
     "NetworkTransmitThroughput",
 ]
 EC2 = ["CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadOps", "EBSWriteOps"]
+DATASETS = 200
+FEEDS = 30  # daily feeds per dataset
 
 
 def _seed(url: str, end: datetime) -> int:
@@ -125,6 +132,75 @@ def _seed(url: str, end: datetime) -> int:
     return int(row[0]) if row else 0
 
 
+#: One row per (dataset d, daily feed k): its first version id, time, and whether quality
+#: rejected it; ``recent`` ranks the accepted feeds newest first (1 = live, 2 = previous).
+_FEEDS = """
+    WITH f0 AS (
+        SELECT d, k, ((d - 1) * %(feeds)s + k - 1) * 3 AS base,
+               %(end)s::timestamptz - (%(feeds)s - k + 1) * interval '1 day' AS at,
+               (d * 7 + k) %% 20 = 0 AS rejected,
+               ST_MakeEnvelope(-1 + d %% 8, 43 + d %% 6, -0.8 + d %% 8, 43.2 + d %% 6, 4326) AS box
+          FROM generate_series(1, %(n)s) d, generate_series(1, %(feeds)s) k
+    ), f AS (
+        SELECT *, row_number() OVER (PARTITION BY d, rejected ORDER BY k DESC) AS recent FROM f0
+    )
+"""
+
+
+def _seed_layers(url: str, end: datetime) -> int:
+    """The feed's catalog: per dataset and day, landing → working → exposure, and a chain run."""
+    params = {"feeds": FEEDS, "end": end, "n": DATASETS}
+    with connect(url) as conn:
+        conn.execute(
+            "INSERT INTO params.datasets (name, source, cron) SELECT 'layer_' || d,"
+            " 'https://example.org/' || d || '.gpkg', '0 4 * * *' FROM generate_series(1, %s) d",
+            (DATASETS,),
+        )
+        conn.execute(
+            _FEEDS
+            + """
+            INSERT INTO ops.dataset_versions (id, dataset, zone, uri, parent_id, fingerprint,
+                   rows, bytes, checksum, crs, extent, status, quality, created_at, updated_at)
+            SELECT base + z, 'layer_' || d, zone, 'file:///zones/' || (base + z),
+                   nullif(base + z - 1, base), (base + z) || ':fingerprint', 1000 + k, 1e6,
+                   encode(sha256(convert_to(d || ':' || k || ':' || z, 'UTF8')), 'hex'),
+                   'EPSG:2154', box,
+                   CASE WHEN z = 1 AND rejected THEN 'rejected' WHEN z = 1 THEN 'refined'
+                        WHEN z = 2 THEN 'ready' WHEN recent = 1 THEN 'published'
+                        WHEN recent = 2 THEN 'previous' ELSE 'retired' END,
+                   CASE WHEN z = 1 THEN jsonb_build_object('passed', NOT rejected, 'checks',
+                       jsonb_build_array(
+                           jsonb_build_object('rule', 'validity', 'passed', true,
+                                              'detail', 'all valid'),
+                           jsonb_build_object('rule', 'rows', 'passed', NOT rejected,
+                                              'detail', (1000 + k) || ' rows'))) END,
+                   at, at
+              FROM f, (VALUES (1, 'landing'), (2, 'working'), (3, 'exposure')) AS zz (z, zone)
+             WHERE z = 1 OR NOT rejected
+            """,
+            params,
+        )
+        conn.execute(
+            "SELECT setval('ops.dataset_versions_id_seq',"
+            " (SELECT max(id) FROM ops.dataset_versions))"
+        )
+        conn.execute(
+            _FEEDS
+            + """
+            INSERT INTO ops.runs (job_id, task, trigger, scheduled_at, started_at, ended_at,
+                   status)
+            SELECT 'layers.layer_' || d, 'core.chain', 'schedule', at, at, at + interval '1 min',
+                   CASE WHEN rejected THEN 'failed' ELSE 'success' END
+              FROM f
+            """,
+            params,
+        )
+        conn.commit()
+        conn.execute("ANALYZE")
+        row = conn.execute("SELECT count(*) FROM ops.dataset_versions").fetchone()
+    return int(row[0]) if row else 0
+
+
 class _TimedRunner:
     """A :class:`PgRunner` that keeps the wall time of every query, in call order."""
 
@@ -142,10 +218,12 @@ class _TimedRunner:
 
 def run() -> str:
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    boards = [b for b in all_dashboards() if b["uid"] in ("locxia-costs", "locxia-resources")]
+    shown = ("locxia-costs", "locxia-resources", "locxia-layers")
+    boards = [b for b in all_dashboards() if b["uid"] in shown]
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     with bench_database(NAME) as url:
         datapoints = _seed(url, end)
+        versions = _seed_layers(url, end)
         with connect(url) as conn:
             for _ in range(ROUNDS):
                 for board in boards:
@@ -159,7 +237,8 @@ def run() -> str:
                         times[(board["uid"], outcome.query.title)].append(seconds)
     lines = [
         f"{datapoints:,} datapoints ({FLEET} RDS, {FLEET} EC2, {FLEET} buckets, {DAYS} days, "
-        f"5-minute periods); median of {ROUNDS} rounds, each query as locxia_grafana.",
+        f"5-minute periods); {versions:,} dataset versions ({DATASETS} datasets, {FEEDS} daily "
+        f"feeds); median of {ROUNDS} rounds, each query as locxia_grafana.",
         "",
         "| dashboard | query | median ms | vs 1 s | vs 30 s (Grafana timeout) |",
         "|---|---|---:|---:|---:|",

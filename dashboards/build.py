@@ -20,6 +20,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from dashboards.common import DATASOURCE_UID
 from dashboards.costs import costs_dashboard
+from dashboards.layers import layers_dashboard
 from dashboards.orchestrator import orchestrator_dashboard
 from dashboards.provisioning import dashboards_yaml, datasource_yaml
 from dashboards.resources import resources_dashboard
@@ -29,6 +30,7 @@ DASHBOARDS: tuple[Callable[[], dashboard.Dashboard], ...] = (
     orchestrator_dashboard,
     costs_dashboard,
     resources_dashboard,
+    layers_dashboard,
 )
 
 #: Where ``locxia dashboards build`` writes by default (committed with the sources).

@@ -182,6 +182,21 @@ def _needs_category_and_number(frame: Frame) -> list[str]:
     return problems
 
 
+def _needs_coordinates(frame: Frame) -> list[str]:
+    """A geomap in ``coords`` mode: numeric ``latitude``/``longitude`` in range on every row."""
+    if not frame.rows:
+        return ["returned no rows"]
+    problems = []
+    for name, limit in (("latitude", 90), ("longitude", 180)):
+        if name not in frame.columns:
+            problems.append(f"no column named {name!r} (columns: {', '.join(frame.columns)})")
+            continue
+        values = frame.column(name)
+        if not all(_is_number(v) and -limit <= v <= limit for v in values):
+            problems.append(f"column {name!r} has NULL or values outside ±{limit} degrees")
+    return problems
+
+
 #: Panel type (or ``annotation``/``variable``) → what its rows must satisfy. A panel type
 #: missing here fails the check: declare its needs before shipping it.
 REQUIREMENTS: dict[str, Callable[[Frame], list[str]]] = {
@@ -189,6 +204,7 @@ REQUIREMENTS: dict[str, Callable[[Frame], list[str]]] = {
     "barchart": _needs_category_and_number,
     "bargauge": _needs_number,
     "gauge": _needs_number,
+    "geomap": _needs_coordinates,
     "piechart": _needs_number,
     "stat": _needs_number,
     "table": _needs_rows,

@@ -8,7 +8,7 @@ every section with the view it reads.
 
 from __future__ import annotations
 
-from infra.report import costs, orchestrator, resources
+from infra.report import costs, layers, orchestrator, resources
 from infra.report.model import Section, sections_by_key
 
 SECTIONS: tuple[Section, ...] = (
@@ -55,6 +55,13 @@ SECTIONS: tuple[Section, ...] = (
         "How busy was each database and virtual machine, day by day?",
         "instance_metrics",
         resources.resource_metrics_section,
+    ),
+    Section(
+        "freshness",
+        "Layer freshness",
+        "Which datasets are published, in which zone, how old is each live layer, which are stale?",
+        "datasets",
+        layers.freshness_section,
     ),
     Section(
         "runs",

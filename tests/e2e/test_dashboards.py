@@ -31,7 +31,7 @@ def test_build_check_passes_on_the_committed_files_and_catches_stale_ones(
     out = tmp_path / "gen"
     written = locxia("dashboards", "build", "--out", str(out), "--json")
     assert written.returncode == 0, written.stderr
-    assert len(json.loads(written.stdout)["changed"]) == 5  # 3 dashboards, 2 YAML files
+    assert len(json.loads(written.stdout)["changed"]) == 6  # 4 dashboards, 2 YAML files
     (out / "dashboards" / "locxia-orchestrator.json").write_text("{}")
     stale = locxia("dashboards", "build", "--out", str(out), "--check")
     assert stale.returncode == 1
@@ -102,6 +102,7 @@ def test_check_proves_every_panel_on_a_seeded_week(
         "locxia-orchestrator",
         "locxia-costs",
         "locxia-resources",
+        "locxia-layers",
     }
     assert outcomes and all(o["problems"] == [] and o["rows"] >= 1 for o in outcomes)
     assert all("$__" not in o["sql"] for o in outcomes)

@@ -43,6 +43,15 @@ def test_report_writes_html_and_pngs(locxia: Run, tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert result["sections"] == [s.key for s in SECTIONS]
     assert result["sections"][:2] == ["costs", "budget"]  # money first
+    # layer freshness comes right before the orchestrator's own sections
+    assert result["sections"][-6:] == [
+        "freshness",
+        "runs",
+        "failures",
+        "jobs",
+        "services",
+        "parameters",
+    ]
     assert result["figures"]["runs.total"] == 1
     assert Path(result["html"]).read_text().startswith("<!DOCTYPE html>")
     assert [Path(p).name for p in result["pngs"]] == ["runs-per_day.png"]

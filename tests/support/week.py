@@ -17,6 +17,11 @@ way production makes it, against the moto server and the stand-in Terraform modu
 5. **Costs** — a final discovery, Cost Explorer's last 14 days (queued through moto's static
    endpoint: moto returns canned results) read by ``costs.explorer``, then
    ``costs.recommend``: the idle database and the near-idle VM become recommendations.
+6. **Layers** — the data team declares three datasets and feeds small synthetic layers through
+   ``layers.ingest`` → ``layers.refine`` → ``layers.publish``: ``buildings`` (Paris) published
+   twice, ``parcels`` (Lyon) fed by its scheduled chain job, whose second source breaks its
+   ``max_rows`` rule (rejected in landing: stale, a quality failure, a failed run), and
+   ``parks`` (Toulouse), landed but never refined.
 
 Terraform runs are recorded at the real clock (their rows take the database's time); the
 observed week ends at the start of the current hour. The demo (``locxia demo``) needs the
@@ -30,6 +35,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pyarrow as pa
+import shapely
 
 from infra.db import connect
 from infra.jobs import Registry
@@ -46,6 +54,8 @@ from infra.jobs.runner import Runner
 from infra.prices import PriceCatalog
 from infra.provisioning import store
 from infra.settings import Settings
+from pipelines.layers.jobs import chain_steps
+from tests.support import formats, geodata
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "integration" / "shape" / "standin"
@@ -108,6 +118,8 @@ class Week:
         pending_run: the resize still waiting for approval.
         drift_run: the drift check that found the class changed behind Terraform's back.
         ce_last_day: the last day Cost Explorer reported.
+        layers: rows of each layer file fed (``buildings``, ``buildings_v2``, ``parcels``,
+            ``parcels_v2``, ``parks``).
     """
 
     start: datetime
@@ -118,6 +130,7 @@ class Week:
     pending_run: int
     drift_run: int
     ce_last_day: date
+    layers: dict[str, int]
 
 
 # --- the stand-in Terraform root module ---------------------------------------------------------
@@ -407,13 +420,99 @@ def read_costs(settings: Settings, end: datetime) -> date:
     return end.date() - timedelta(days=CE_LAG_DAYS)
 
 
+# --- 6. layers -----------------------------------------------------------------------------------
+#: Where each dataset's features are: (lon, lat) of a city of geodata.CITIES.
+LAYER_CITIES = {"buildings": (2.35, 48.86), "parcels": (4.83, 45.76), "parks": (1.44, 43.60)}
+#: Rows of each file fed; parcels' second file breaks its max_rows rule.
+LAYER_ROWS = {"buildings": 60, "buildings_v2": 75, "parcels": 40, "parcels_v2": 55, "parks": 30}
+PARCELS_MAX_ROWS = 50
+
+
+def city_layer(rows: int, lon: float, lat: float, seed: int) -> pa.Table:
+    """``rows`` synthetic footprints around (lon, lat): a layer with a small, distinct extent."""
+    table = geodata.layer_table(rows * 25, seed=seed, invalid_share=0.02)
+    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    centres = shapely.centroid(geoms)
+    near = (abs(shapely.get_x(centres) - lon) < 0.6) & (abs(shapely.get_y(centres) - lat) < 0.4)
+    picked = table.filter(pa.array(near)).slice(0, rows)
+    if picked.num_rows != rows:
+        raise AssertionError(f"seeding: only {picked.num_rows} footprints near {lon}, {lat}")
+    return picked
+
+
+def _layer_file(folder: Path, name: str, seed: int) -> str:
+    """Write ``LAYER_ROWS[name]`` footprints of its city to a FlatGeobuf; its file URI."""
+    dataset = name.removesuffix("_v2")
+    lon, lat = LAYER_CITIES[dataset]
+    target = folder / name
+    target.mkdir(parents=True)
+    path, _ = formats.flatgeobuf(city_layer(LAYER_ROWS[name], lon, lat, seed), target)
+    return path.as_uri()
+
+
+def _feed(settings: Settings, dataset: str, source: str) -> None:
+    """What ``locxia ingest``, ``refine`` and ``publish`` do, one recorded task each."""
+    _run(settings, "layers.ingest", {"dataset": dataset, "source": source})
+    _run(settings, "layers.refine", {"dataset": dataset})
+    _run(settings, "layers.publish", {"dataset": dataset})
+
+
+def _scheduled_feed(settings: Settings, dataset: str) -> Any:
+    """One run of the job the service plans for a dataset with a cron (``layers.<name>``)."""
+    runner = _runner(settings)
+    try:
+        return runner.run("core.chain", {"steps": chain_steps(dataset)}, job_id=f"layers.{dataset}")
+    finally:
+        runner.close()
+
+
+def feed_layers(settings: Settings, folder: Path) -> dict[str, int]:
+    """dana declares three datasets; the feed takes each as far as it goes (module docstring)."""
+    files = {name: _layer_file(folder, name, seed) for seed, name in enumerate(LAYER_ROWS, 21)}
+    declare = (
+        "INSERT INTO params.datasets (name, source, rules, cron, note) VALUES (%s, %s, %s, %s, %s)"
+    )
+    with connect(settings.require_database_url()) as conn:
+        conn.execute("SELECT set_config('locxia.actor', 'dana', false)")
+        conn.execute(declare, ("buildings", None, '{"min_rows": 10}', None, "footprints, Paris"))
+        conn.execute(
+            declare,
+            (
+                "parcels",
+                files["parcels"],
+                json.dumps({"max_rows": PARCELS_MAX_ROWS}),
+                "0 5 * * *",
+                "cadastral parcels, Lyon, fed nightly",
+            ),
+        )
+        conn.execute(declare, ("parks", None, "{}", None, "parks, Toulouse"))
+        conn.commit()
+    _feed(settings, "buildings", files["buildings"])
+    _feed(settings, "buildings", files["buildings_v2"])
+    first = _scheduled_feed(settings, "parcels")
+    if first.status != "success":
+        raise AssertionError(f"seeding: the first parcels feed should succeed: {first.error}")
+    with connect(settings.require_database_url()) as conn:  # a new source, audited as dana
+        conn.execute("SELECT set_config('locxia.actor', 'dana', false)")
+        conn.execute(
+            "UPDATE params.datasets SET source = %s WHERE name = 'parcels'", (files["parcels_v2"],)
+        )
+        conn.commit()
+    second = _scheduled_feed(settings, "parcels")
+    if second.status != "failed" or "rows" not in str(second.error):
+        raise AssertionError(f"seeding: parcels v2 should fail its row rule: {second.error}")
+    _run(settings, "layers.ingest", {"dataset": "parks", "source": files["parks"]})
+    return dict(LAYER_ROWS)
+
+
 # --- the whole week ------------------------------------------------------------------------------
-def seed_week(settings: Settings) -> Week:
+def seed_week(settings: Settings, layer_dir: Path | None = None) -> Week:
     """Seed the database of ``settings`` with a week (see the module docstring).
 
     ``settings`` must point at the moto server (``aws_endpoint_url``) and at a stand-in root
     module (``terraform_dir``, see :func:`standin_terraform`); plans above 50 USD/month of
-    added cost wait for approval.
+    added cost wait for approval. The layer files are written to ``layer_dir`` (a temporary
+    folder, removed afterwards, when not given).
     """
     settings = settings.model_copy(update={"shape_auto_apply_usd": 50.0})
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -425,6 +524,11 @@ def seed_week(settings: Settings) -> Week:
     observe_week(settings, start)
     runs = change_infrastructure(settings)
     ce_last_day = read_costs(settings, end)
+    if layer_dir is None:
+        with tempfile.TemporaryDirectory(prefix="locxia-layers-") as tmp:
+            layers = feed_layers(settings, Path(tmp))
+    else:
+        layers = feed_layers(settings, layer_dir)
     return Week(
         start=start,
         end=end,
@@ -434,4 +538,5 @@ def seed_week(settings: Settings) -> Week:
         pending_run=runs["pending"],
         drift_run=runs["drift"],
         ce_last_day=ce_last_day,
+        layers=layers,
     )

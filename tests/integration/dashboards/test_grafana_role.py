@@ -29,6 +29,9 @@ PRIVATE = [
     "costs.estimates",
     "costs.budget_status",
     "costs.recommendations",
+    "params.datasets",
+    "ops.dataset_versions",
+    "ops.lineage",
 ]
 WRITES = [
     "INSERT INTO reporting.job_runs (run_id) VALUES (1)",
@@ -40,6 +43,8 @@ WRITES = [
     "UPDATE reporting.pending_approvals SET requested_by = 'x'",
     "UPDATE params.instances SET instance_class = 'db.r6g.8xlarge'",
     "DELETE FROM costs.daily",
+    "UPDATE params.datasets SET enabled = false",
+    "DELETE FROM ops.dataset_versions",
     "CREATE TABLE reporting.sneaky (x int)",
     "CREATE TABLE public.sneaky (x int)",
     "CREATE SCHEMA sneaky",
@@ -85,6 +90,10 @@ def test_grafana_reads_every_reporting_view(
         "reporting.terraform_runs",
         "reporting.pending_approvals",
         "reporting.drift",
+        "reporting.datasets",
+        "reporting.dataset_versions",
+        "reporting.quality_checks",
+        "reporting.layer_extents",
     } <= set(views)
     for view in views:
         as_grafana.execute(f"SELECT * FROM {view} LIMIT 1").fetchall()

@@ -21,7 +21,14 @@ from dashboards.check import Outcome, PgRunner, check_dashboard
 from dashboards.macros import TimeRange
 from infra.db import connect
 from tests.integration.dashboards.conftest import SeededWeek
-from tests.support.week import BUCKETS, CE_SERVICES, INSTANCES, ec2_metrics
+from tests.support.week import (
+    BUCKETS,
+    CE_SERVICES,
+    INSTANCES,
+    LAYER_CITIES,
+    PARCELS_MAX_ROWS,
+    ec2_metrics,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -78,13 +85,17 @@ def test_every_query_returns_what_its_panel_needs(outcomes: Outcomes, uid: str) 
 def test_orchestrator_panels_show_the_seeded_runs(outcomes: Outcomes) -> None:
     p = Panels(outcomes["locxia-orchestrator"])
     assert set(p.column("Job runs by status", "metric")) >= {"success", "failed"}
-    assert set(p.column("Failed runs by job", "metric")) == {"dash.boom", "nightly"}
+    assert set(p.column("Failed runs by job", "metric")) == {
+        "dash.boom",
+        "nightly",
+        "layers.parcels",  # its second source broke a quality rule
+    }
     assert "disk full on /data" in " ".join(p.column("Recent failures", "error"))
     assert "nightly/2:dash.boom" in p.column("Recent failures", "job")
     status = dict(p.rows("Last success per job", "job", "last_status"))
     assert status["dash.boom"] == "failed" and status["core.noop"] == "success"
     assert status["metrics.collect"] == "success" and status["shape.reconcile"] == "success"
-    assert p.column("Jobs failing now", "failing_jobs") == [2]  # dash.boom and nightly
+    assert p.column("Jobs failing now", "failing_jobs") == [3]  # + layers.parcels
     assert p.column("Live services", "leaders") == [1]
     assert p.column("Schema version", "schema_version")[0] >= 43
     changes = p.column("Parameter changes", "summary")
@@ -253,6 +264,65 @@ def test_resources_panels_show_each_instance_and_bucket(outcomes: Outcomes) -> N
     assert set(p.column("S3 bucket sizes", "metric")) == set(BUCKETS)
     growth = dict(p.rows("Buckets", "bucket", "growth_bytes"))
     assert set(growth) == set(BUCKETS) and all(g > 0 for g in growth.values())
+
+
+# --- Layers ------------------------------------------------------------------------------------
+def test_layers_panels_show_the_fed_datasets(seeded_week: SeededWeek, outcomes: Outcomes) -> None:
+    rows = seeded_week.week.layers
+    p = Panels(outcomes["locxia-layers"])
+    assert p.column("$dataset", "dataset") == ["buildings", "parcels", "parks"]
+    assert p.rows("Datasets by zone", "zone", "datasets") == [
+        ("landing", 3),
+        ("working", 2),
+        ("exposure", 2),
+    ]
+    assert p.column("Stale datasets", "stale_datasets") == [2]
+    assert p.column("Rejected refines", "rejected") == [1]
+    fresh = {r[0]: r[1:] for r in p.rows("Freshness", "dataset", "zone", "live_rows", "freshness")}
+    assert fresh == {
+        "buildings": ("exposure", rows["buildings_v2"], "fresh"),
+        "parcels": ("exposure", rows["parcels"], "stale: newer version in landing (rejected)"),
+        "parks": ("landing", None, "stale: nothing published"),
+    }
+    assert dict(p.rows("Freshness", "dataset", "last_feed_status"))["parcels"] == "failed"
+    assert all(0 <= a < 3600 for a in p.column("Freshness", "age_seconds") if a is not None)
+
+    versions = {r[0]: r[1:] for r in p.rows("Versions per dataset", "dataset", "landing",
+                                             "working", "exposure", "rejected")}  # fmt: skip
+    assert versions == {"buildings": (2, 2, 2, 0), "parcels": (2, 1, 1, 1), "parks": (1, 0, 0, 0)}
+    assert p.rows("Rows live per dataset", "dataset", "live_rows") == [
+        ("buildings", rows["buildings_v2"]),
+        ("parcels", rows["parcels"]),
+    ]
+    published = p.rows("Rows per published version", "metric", "rows")
+    assert published == [
+        ("buildings", rows["buildings"]),
+        ("buildings", rows["buildings_v2"]),
+        ("parcels", rows["parcels"]),
+    ]
+    made = p.rows("Versions", "dataset", "zone", "status")
+    assert ("buildings", "exposure", "previous") in made
+    assert ("parcels", "landing", "rejected") in made and ("parks", "landing", "landed") in made
+
+    assert set(p.column("Quality failures", "metric")) == {"parcels"}
+    failed = p.rows("Failed quality checks", "dataset", "rule", "detail")
+    assert failed == [
+        (
+            "parcels",
+            "rows",
+            f"{rows['parcels_v2']} rows (min 1, max {PARCELS_MAX_ROWS})",
+        )
+    ]
+
+    extents = {
+        r[0]: r[1:]
+        for r in p.rows("Published layer extents", "dataset", "longitude", "latitude", "stale")
+    }
+    assert set(extents) == {"buildings", "parcels"}
+    for name, (lon, lat, stale) in extents.items():
+        city_lon, city_lat = LAYER_CITIES[name]
+        assert abs(lon - city_lon) < 0.6 and abs(lat - city_lat) < 0.4, name
+        assert stale == (name == "parcels")
 
 
 # --- an empty range ------------------------------------------------------------------------------

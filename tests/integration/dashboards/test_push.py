@@ -46,6 +46,12 @@ def test_first_push_creates_datasource_folder_and_dashboards(grafana: FakeGrafan
     changes = _push(grafana.url, grafana.token)
     boards = all_dashboards()
     assert set(_actions(changes).values()) == {"create"}
+    assert {c.uid for c in changes if c.kind == "dashboard"} == {
+        "locxia-orchestrator",
+        "locxia-costs",
+        "locxia-resources",
+        "locxia-layers",
+    }
     assert all(r.authorization == f"Bearer {grafana.token}" for r in grafana.requests)
     writes = grafana.writes()
     assert [(w.method, w.path) for w in writes] == [

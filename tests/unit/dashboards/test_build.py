@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from grafana_foundation_sdk.builders import dashboard
 
-from dashboards import build, costs, orchestrator, resources
+from dashboards import build, costs, layers, orchestrator, resources
 from dashboards.check import REQUIREMENTS
 from dashboards.common import DATASOURCE_UID, base_dashboard, default_table, sql
 
@@ -50,6 +50,7 @@ MODULES = {
     "orchestrator": (orchestrator, orchestrator.orchestrator_dashboard),
     "costs": (costs, costs.costs_dashboard),
     "resources": (resources, resources.resources_dashboard),
+    "layers": (layers, layers.layers_dashboard),
 }
 
 
@@ -58,7 +59,7 @@ def _panel_functions(module: Any) -> list[tuple[str, Any]]:
         (name, fn)
         for name, fn in inspect.getmembers(module, inspect.isfunction)
         if fn.__module__ == module.__name__
-        and re.search(r"_(timeseries|stat|table|bargauge|annotation)$", name)
+        and re.search(r"_(timeseries|stat|table|bargauge|barchart|geomap|annotation)$", name)
     ]
 
 

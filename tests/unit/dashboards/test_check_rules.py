@@ -44,6 +44,21 @@ CASES: list[tuple[str, Frame, list[str]]] = [
     ("annotation", Frame(("time", "tags"), [(T0, "x")]), ["no column named 'text'"]),
     ("barchart", Frame(("service", "usd"), [("rds", 3.5)]), []),
     ("barchart", Frame(("a", "usd"), [(1, 3.5)]), ["no text or time column to label the bars"]),
+    ("geomap", Frame(("dataset", "latitude", "longitude"), [("b", 48.8, 2.3)]), []),
+    ("geomap", Frame(("latitude", "longitude"), []), ["returned no rows"]),
+    (
+        "geomap",
+        Frame(("lat", "longitude"), [(48.8, 2.3)]),
+        ["no column named 'latitude' (columns: lat, longitude)"],
+    ),
+    (
+        "geomap",
+        Frame(("latitude", "longitude"), [(None, 2.3), (48.8, 200.0)]),
+        [
+            "column 'latitude' has NULL or values outside ±90 degrees",
+            "column 'longitude' has NULL or values outside ±180 degrees",
+        ],
+    ),
 ]
 
 
@@ -85,7 +100,7 @@ def _board() -> dict[str, Any]:
                 "title": "r",
                 "panels": [
                     {
-                        "type": "geomap",
+                        "type": "xychart",
                         "title": "map",
                         "targets": [{"refId": "A", "rawSql": "SELECT '$zone'"}],
                     },
@@ -125,13 +140,13 @@ def test_check_dashboard_resolves_variables_and_reports_every_query() -> None:
     outcomes = check_dashboard(run, _board(), TimeRange.last("1d", now))
     assert [(o.query.kind, o.query.title) for o in outcomes] == [
         ("variable", "$who"),
-        ("geomap", "map"),
+        ("xychart", "map"),
         ("table", "who"),
         ("annotation", "events"),
     ]
     assert outcomes[0].ok
     assert outcomes[3].problems == ("no column named 'time' (columns: x)", "no column named 'text'")
-    assert outcomes[1].problems == ("no requirement declared for panel type 'geomap'",)
+    assert outcomes[1].problems == ("no requirement declared for panel type 'xychart'",)
     assert outcomes[1].sql == "SELECT 'work'"
     assert outcomes[2].problems == ('query failed: relation "t" does not exist',)
     assert "who IN ('ann','bob')" in outcomes[2].sql
