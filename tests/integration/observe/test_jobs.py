@@ -92,5 +92,14 @@ def test_editing_a_policy_reschedules_its_job_within_seconds(service: Service, d
             " 'AWS/RDS', '{CPUUtilization}', '{Maximum}', 60, 60, '{\"task\": \"batch\"}')"
         )
         conn.commit()
-    wait_for(lambda: _interval(service, "observe.collect.rds-batch") == 60, timeout=10)
-    assert _interval(service, "observe.collect.rds-default") == 120
+    # One re-plan applies both edits, but job by job: wait for the pair, not for the first.
+    wait_for(
+        lambda: (
+            (
+                _interval(service, "observe.collect.rds-batch"),
+                _interval(service, "observe.collect.rds-default"),
+            )
+            == (60, 120)
+        ),
+        timeout=10,
+    )
