@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,15 +38,13 @@ from typing import Any
 import boto3
 
 from infra.db import connect
+from infra.demo.standin import standin_terraform as shipped_standin
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.prices import PriceCatalog
 from infra.provisioning import store
 from infra.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-STANDIN = ROOT / "tests" / "integration" / "shape" / "standin"
-SHIM = ROOT / "tests" / "support" / "standin_shim.py"
 DAYS = 7
 HOUR = timedelta(hours=1)
 STANDARD = ("StorageType", "StandardStorage")
@@ -128,22 +123,8 @@ def standin_terraform(workdir: Path, endpoint: str) -> Iterator[Path]:
     The provisioners run in Terraform's own processes, so the shim and the endpoint are passed
     through the environment (restored afterwards).
     """
-    target = workdir / "live"
-    shutil.copytree(STANDIN, target)
-    wanted = {
-        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {SHIM}",
-        "LOCXIA_STANDIN_ENDPOINT": endpoint,
-    }
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
+    with shipped_standin(workdir / "live", endpoint) as target:
         yield target
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- helpers ------------------------------------------------------------------------------------
