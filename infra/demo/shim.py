@@ -108,7 +108,12 @@ def ec2_create(spec: Spec) -> None:
     """Run the EC2 instance of ``spec``, or adopt the one already named so."""
     ec2 = _client("ec2", spec)
     if _ec2_ids(ec2, spec["name"]):
-        ec2.create_tags(Resources=[_ec2_id(ec2, spec["name"])], Tags=_tags(spec))
+        instance_id = _ec2_id(ec2, spec["name"])
+        ec2.create_tags(Resources=[instance_id], Tags=_tags(spec))
+        ec2.modify_instance_attribute(
+            InstanceId=instance_id,
+            DisableApiTermination={"Value": spec["disable_api_termination"]},
+        )
         return  # type and power are the companion resource's job (ec2-modify)
     ec2.run_instances(
         ImageId=spec["ami"],
