@@ -21,14 +21,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
 Spec = dict[str, Any]
 
 
-def _client(service: str, spec: Spec) -> Any:
+def _client(service: Literal["rds", "ec2"], spec: Spec) -> Any:
     return boto3.client(
         service, endpoint_url=os.environ["LOCXIA_STANDIN_ENDPOINT"], region_name=spec["region"]
     )
