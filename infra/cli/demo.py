@@ -94,7 +94,9 @@ def demo(
         )
     steps = [(name, escape(line)) for name, line in result.steps]  # lines hold [brackets]
     console.print(table("What the demo did", ["step", "result"], steps))
-    console.print(table("Runs recorded in ops.runs", ["job", "status", "runs"], result.runs))
+    console.print(
+        table("Runs the service recorded (ops.runs)", ["job", "status", "runs"], result.runs)
+    )
     console.print(_next_steps(result))
 
 

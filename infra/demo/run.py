@@ -55,7 +55,7 @@ def _metrics_line(d: Mapping[str, Any]) -> str:
 
 def _costs_line(d: Mapping[str, Any]) -> str:
     what = (
-        f"{d.get('responses', 0)} Cost Explorer responses queued"
+        f"{d.get('responses', 0)} Cost Explorer response(s) queued"
         if d.get("queued")
         else ("Cost Explorer responses already queued")
     )
@@ -131,7 +131,7 @@ def _plan_line(d: Mapping[str, Any]) -> str:
     ]
     why = "; ".join(r.get("message", "") for r in d.get("reasons", []) if r.get("message"))
     decided = {
-        "auto_apply": "within policy, applied",
+        "auto_apply": "within policy",
         "needs_approval": "held for approval",
         "rejected": "refused",
         "no_changes": "nothing to do",
