@@ -53,8 +53,13 @@ def demo(
     "AWS" is moto's server, started on 127.0.0.1 for the demo and stopped when it ends (it
     comes with the `demo` extra). The estate: RDS and EC2 instances and the zone buckets,
     tagged project=locxia (plus untagged neighbours), a week of CloudWatch datapoints and the
-    month's Cost Explorer figures. Uses LOCXIA_DATABASE_URL when set, else a private
-    PostgreSQL (127.0.0.1) in a directory of its own, left running for the next demo.
+    month's Cost Explorer figures. Then the real jobs once each: discover, collect, costs,
+    recommendations; Terraform adopts the instances and applies a class bump (plan, cost
+    delta, guardrail decision) on a stand-in root module, since the AWS provider cannot be
+    downloaded offline; a sample layer goes landing → working → exposure with its quality
+    report. Last, the service for --seconds, the report and the dashboards' JSON. Uses
+    LOCXIA_DATABASE_URL when set, else a private PostgreSQL (127.0.0.1) in a directory of its
+    own, left running for the next demo.
 
     Examples:
       locxia demo

@@ -1,9 +1,12 @@
 """The demo's run: database, stand-in AWS, the estate, the jobs, the service, the report.
 
 Every step is a task run through the :class:`~infra.jobs.runner.Runner`, so it is recorded in
-``ops.runs`` like a scheduled run, and the demo stops at the first step that fails. The steps
-are data (:data:`STEPS`): the real jobs (discover, collect, costs, recommendations,
-reconcile, ingest → publish) join the list, in order, as their features land.
+``ops.runs`` like a scheduled run (job id ``demo.<step>``), and the demo stops at the first
+step that fails. The steps are data (:data:`STEPS`): the demo's own tasks build the stand-in
+estate and the parameter rows, and the real jobs run once each, in order — observe
+(discover, collect, Cost Explorer, recommendations), shape (Terraform adopts the estate, then
+a class bump is planned, priced, decided and applied on the stand-in root module), feed (a
+sample layer ingested, refined and published). Each step says what it did in one line.
 """
 
 from __future__ import annotations
