@@ -128,3 +128,32 @@ def test_the_sample_layer_is_fed_through_the_zone_buckets(demo: Runner) -> None:
         ).fetchone()
     assert rows == (2996, 2996, 2996)
     assert declared == (True, "pool_id")
+
+
+def test_the_demo_stops_at_the_first_failing_step(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One line naming the step; the steps after it never run; the stand-in AWS is stopped."""
+    import psutil
+
+    from infra.demo import run
+    from infra.errors import DemoError
+
+    never = run.Step("never", "demo.layer", lambda d: "must not run")
+    broken = run.Step("publish", "layers.publish", lambda d: "", {"dataset": "not_declared"})
+    monkeypatch.setattr(run, "STEPS", (run.STEPS[0], broken, never))
+    said: list[str] = []
+    home = settings.model_copy(update={"demo_dir": tmp_path})
+    with pytest.raises(DemoError) as caught:
+        run.run_demo(home, seconds=1, say=said.append)
+    message = str(caught.value)
+    assert message.startswith("demo step publish (layers.publish) failed: ")
+    assert "\n" not in message
+    pid = next(int(line.split("pid ")[1].split(")")[0]) for line in said if "moto server" in line)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    with connect(settings.require_database_url()) as conn:
+        runs = conn.execute(
+            "SELECT job_id, status FROM ops.runs WHERE job_id LIKE 'demo.%' ORDER BY id"
+        ).fetchall()
+    assert runs == [("demo.estate", "success"), ("demo.publish", "failed")]
+    assert not (tmp_path / "samples").exists()
