@@ -19,8 +19,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import ROOT, bench_database, median
+from bench.common import bench_database, median
 from infra.db import connect
+from infra.demo.standin import STANDIN_MODULE as STANDIN
 from infra.provisioning.reconcile import Reconciler
 from infra.provisioning.runner import EmbeddedTerraform
 from infra.settings import load_settings
@@ -29,7 +30,6 @@ NAME = "reconcile"
 TITLE = "Reconcile: params change → decided plan, 50 instances (issue 4)"
 INSTANCES = 50
 REPEAT = 5
-STANDIN = ROOT / "tests" / "integration" / "shape" / "standin"
 NOW = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
 CLASSES = ("db.t4g.xlarge", "db.t4g.medium")  # both differ from the applied class
 

@@ -128,9 +128,10 @@ class DashboardError(LocxiaError):
 
 
 class DemoError(LocxiaError):
-    """The embedded demo cannot run: a stand-in it needs (moto's server) is missing or failed.
+    """The embedded demo cannot go on: a stand-in it needs is missing, or a step failed.
 
-    Raised before anything is written, with the one thing to install or fix.
+    A missing stand-in is reported before anything is written, with the one thing to install or
+    fix; a failed step names the step, and the runs before it stay recorded in ``ops.runs``.
     """
 
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
+from rich.panel import Panel
 
 from infra.cli.output import console, table
 from infra.cli.state import state
+
+if TYPE_CHECKING:
+    from infra.demo.run import DemoReport
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -48,8 +53,13 @@ def demo(
     "AWS" is moto's server, started on 127.0.0.1 for the demo and stopped when it ends (it
     comes with the `demo` extra). The estate: RDS and EC2 instances and the zone buckets,
     tagged project=locxia (plus untagged neighbours), a week of CloudWatch datapoints and the
-    month's Cost Explorer figures. Uses LOCXIA_DATABASE_URL when set, else a private
-    PostgreSQL (127.0.0.1) in a directory of its own, left running for the next demo.
+    month's Cost Explorer figures. Then the real jobs once each: discover, collect, costs,
+    recommendations; Terraform adopts the instances and applies a class bump (plan, cost
+    delta, guardrail decision) on a stand-in root module, since the AWS provider cannot be
+    downloaded offline; a sample layer goes landing → working → exposure with its quality
+    report. Last, the service for --seconds, the report and the dashboards' JSON. Uses
+    LOCXIA_DATABASE_URL when set, else a private PostgreSQL (127.0.0.1) in a directory of its
+    own, left running for the next demo.
 
     Examples:
       locxia demo
@@ -74,6 +84,8 @@ def demo(
         from infra.report.browser import find_chromium
 
         find_chromium()  # fail before the demo runs, not after
+    from dashboards.build import write as write_dashboards
+
     signal.signal(signal.SIGTERM, _interrupt)
     with console.status("running the demo…"):
         result = run_demo(
@@ -82,16 +94,33 @@ def demo(
             keep_running=keep_running,
             report_path=report,
             screenshot_path=shot,
-            say=lambda m: console.log(m),
+            write_dashboards=write_dashboards,
+            say=lambda m: console.log(escape(m)),
         )
-    console.print(table("What the demo did", ["step", "result"], result.steps))
-    console.print(table("Runs recorded in ops.runs", ["job", "status", "runs"], result.runs))
+    steps = [(name, escape(line)) for name, line in result.steps]  # lines hold [brackets]
+    console.print(table("What the demo did", ["step", "result"], steps))
     console.print(
-        f"\nThe report: {result.report_path} (open it in a browser; it works offline)\n"
-        "Next: explore with\n"
-        f"  export LOCXIA_DATABASE_URL={result.database_url}\n"
-        "  locxia runs list        # every run, newest first\n"
-        "  locxia report           # this month's report again, as ./report.html\n"
-        "  locxia jobs list        # what the service schedules, and why\n"
-        "  locxia serve            # keep the scheduler running (Ctrl-C stops it)"
+        table("Runs the service recorded (ops.runs)", ["job", "status", "runs"], result.runs)
     )
+    console.print(_next_steps(result))
+
+
+def _next_steps(result: DemoReport) -> Panel:
+    """Where to look next: the outputs, the CLI on the demo's database, the docs."""
+    url = result.database_url
+    lines = [
+        f"[bold]report[/bold]      {result.report_path}  (open it in a browser; works offline)",
+        f"[bold]dashboards[/bold]  {result.dashboards_dir}  (Grafana JSON; see docs/dashboards.md)",
+        f"[bold]terraform[/bold]   {result.terraform_dir}  (stand-in root module, its state)",
+        f"[bold]database[/bold]    psql {url}",
+        "",
+        f"  export LOCXIA_DATABASE_URL={url}",
+        "  locxia runs list            # every run, newest first",
+        "  locxia infra status         # the terraform runs: plan, cost delta, decision, apply",
+        "  locxia datasets show swimming_pools   # versions, lineage, quality report",
+        "  locxia params history work-db         # who changed the class, and when",
+        "  locxia demo --keep-running  # keep the service and the stand-in AWS up; Ctrl-C stops",
+        "",
+        "docs: docs/demo.md (what each step did), docs/observe.md, docs/shape.md, docs/layers.md",
+    ]
+    return Panel("\n".join(lines), title="Where to look next", title_align="left")

@@ -5,8 +5,13 @@
 * :mod:`~infra.demo.standin` — fake credentials, and a guard against real AWS endpoints;
 * :mod:`~infra.demo.estate`, :mod:`~infra.demo.loads`, :mod:`~infra.demo.cloudwatch`,
   :mod:`~infra.demo.costs` — a believable estate, a week of metrics, a month of costs;
+* :mod:`~infra.demo.params` — the parameter rows describing the estate, the class bump;
+* :mod:`~infra.demo.layer` — a synthetic sample layer (swimming pools) and its dataset row;
+* ``infra/demo/terraform`` and :mod:`~infra.demo.shim` — the stand-in root module Terraform
+  applies (the AWS provider cannot be downloaded offline) and what its provisioners run;
 * :mod:`~infra.demo.tasks` — the demo's own tasks (recorded runs);
-* :mod:`~infra.demo.run` — the steps in order, the service, the report.
+* :mod:`~infra.demo.run` — the steps in order (the real jobs among them), the service, the
+  report.
 """
 
 from __future__ import annotations

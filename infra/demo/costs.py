@@ -5,11 +5,12 @@ moto's Cost Explorer answers ``GetCostAndUsage`` from a queue of canned response
 result, the same request again gets the same one (results are not filtered by period, filter
 or grouping). So the demo computes what AWS would bill for the estate — the price catalog's
 on-demand prices × 24 hours, storage prorated per day — and queues one response per kind of
-request a collector makes, in the order it makes them (:data:`REQUEST_ORDER`).
+request the collector makes, in the order it makes them (:data:`REQUEST_ORDER`): daily, grouped
+by service and by the Locxia tag.
 
-The figures are consistent by construction: for every day, the per-service groups and the
-per-resource (``Name`` tag) groups add up to the same total, and both cover the tagged
-resources only (a collector filters on the Locxia tag).
+The figures are consistent by construction: for every day, any grouping (per service, per
+resource ``Name`` tag, per service and Locxia tag) adds up to the same total, and covers the
+tagged resources only (a collector filters on the Locxia tag).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from infra.demo.estate import DemoResource, Estate
 from infra.errors import AwsError, DemoError
 from infra.prices import PriceCatalog
 
-GroupBy = Literal["SERVICE", "TAG:Name"]
+GroupBy = Literal["SERVICE", "TAG:Name", "SERVICE,TAG"]
 
-#: The order of the queued responses: a collector asking per service first, then per
-#: resource tag, receives them in this order (moto hands out one per distinct request).
-REQUEST_ORDER: tuple[GroupBy, ...] = ("SERVICE", "TAG:Name")
+#: The order of the queued responses (moto hands out one per distinct request). The collector
+#: (``costs.explorer``) asks once per tag key, grouped by service and by the Locxia tag.
+REQUEST_ORDER: tuple[GroupBy, ...] = ("SERVICE,TAG",)
 COST_METRICS = ("AmortizedCost", "BlendedCost", "NetUnblendedCost", "UnblendedCost")
 SERVICES = {
     "rds": "Amazon Relational Database Service",
@@ -106,25 +107,38 @@ def _daily(
     return [(SERVICES["s3"], catalog.require("s3", resource.size).usd * gib / month_days)]
 
 
-def cost_and_usage(lines: Sequence[CostLine], group_by: GroupBy, today: date) -> dict[str, Any]:
-    """A ``GetCostAndUsage`` response body: daily, grouped by service or by ``Name`` tag."""
-    sums: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+def cost_and_usage(
+    lines: Sequence[CostLine],
+    group_by: GroupBy,
+    today: date,
+    tag: tuple[str, str] = ("project", "locxia"),
+) -> dict[str, Any]:
+    """A ``GetCostAndUsage`` response body, daily, in one of the groupings.
+
+    ``SERVICE``, ``TAG:Name`` (per resource), or ``SERVICE,TAG``: per service and Locxia
+    ``tag`` (key, value) — every line is of a tagged resource, so all share that tag value.
+    """
+    sums: dict[date, dict[tuple[str, ...], Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for line in lines:
-        key = line.service if group_by == "SERVICE" else f"Name${line.resource}"
+        key: tuple[str, ...] = {
+            "SERVICE": (line.service,),
+            "TAG:Name": (f"Name${line.resource}",),
+            "SERVICE,TAG": (line.service, f"{tag[0]}${tag[1]}"),
+        }[group_by]
         sums[line.day][key] += line.usd
-    definition = (
-        {"Type": "DIMENSION", "Key": "SERVICE"}
-        if group_by == "SERVICE"
-        else {"Type": "TAG", "Key": "Name"}
-    )
+    definitions = {
+        "SERVICE": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+        "TAG:Name": [{"Type": "TAG", "Key": "Name"}],
+        "SERVICE,TAG": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "TAG", "Key": tag[0]}],
+    }[group_by]
     return {
-        "GroupDefinitions": [definition],
+        "GroupDefinitions": definitions,
         "ResultsByTime": [
             {
                 "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(1)).isoformat()},
                 "Total": {},
                 "Groups": [
-                    {"Keys": [key], "Metrics": _metrics(amount)}
+                    {"Keys": list(key), "Metrics": _metrics(amount)}
                     for key, amount in sorted(sums[day].items())
                 ],
                 "Estimated": (today - day).days <= ESTIMATED_DAYS,
@@ -140,9 +154,11 @@ def _metrics(amount: Decimal) -> dict[str, dict[str, str]]:
     return {m: {"Amount": f"{amount:.10f}", "Unit": "USD"} for m in COST_METRICS}
 
 
-def results(lines: Sequence[CostLine], today: date) -> list[dict[str, Any]]:
+def results(
+    lines: Sequence[CostLine], today: date, tag: tuple[str, str] = ("project", "locxia")
+) -> list[dict[str, Any]]:
     """The responses to queue, in :data:`REQUEST_ORDER`."""
-    return [cost_and_usage(lines, group_by, today) for group_by in REQUEST_ORDER]
+    return [cost_and_usage(lines, group_by, today, tag) for group_by in REQUEST_ORDER]
 
 
 def digest(payload: Sequence[dict[str, Any]]) -> str:

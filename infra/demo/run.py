@@ -1,9 +1,12 @@
 """The demo's run: database, stand-in AWS, the estate, the jobs, the service, the report.
 
 Every step is a task run through the :class:`~infra.jobs.runner.Runner`, so it is recorded in
-``ops.runs`` like a scheduled run, and the demo stops at the first step that fails. The steps
-are data (:data:`STEPS`): the real jobs (discover, collect, costs, recommendations,
-reconcile, ingest → publish) join the list, in order, as their features land.
+``ops.runs`` like a scheduled run (job id ``demo.<step>``), and the demo stops at the first
+step that fails. The steps are data (:data:`STEPS`): the demo's own tasks build the stand-in
+estate and the parameter rows, and the real jobs run once each, in order — observe
+(discover, collect, Cost Explorer, recommendations), shape (Terraform adopts the estate, then
+a class bump is planned, priced, decided and applied on the stand-in root module), feed (a
+sample layer ingested, refined and published). Each step says what it did in one line.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from infra.db import connect
 from infra.db.setup import upgrade_database
 from infra.demo import motoserver
 from infra.demo.database import demo_database_url, demo_home
-from infra.demo.standin import demo_settings, fake_credentials
+from infra.demo.params import ACTOR
+from infra.demo.standin import demo_settings, fake_credentials, standin_terraform
 from infra.errors import DemoError
 from infra.settings import Settings
 
@@ -54,20 +58,175 @@ def _metrics_line(d: Mapping[str, Any]) -> str:
 
 def _costs_line(d: Mapping[str, Any]) -> str:
     what = (
-        f"{d.get('responses', 0)} Cost Explorer responses queued"
+        f"{d.get('responses', 0)} Cost Explorer response(s) queued"
         if d.get("queued")
         else ("Cost Explorer responses already queued")
     )
     return f"{what}: {d.get('first_day')} → {d.get('last_day')}, $ {d.get('total_usd', 0):,.2f}"
 
 
+def _params_line(d: Mapping[str, Any]) -> str:
+    i = d.get("instances", {})
+    return (
+        f"params.instances: {d.get('rows', 0)} rows describe the estate's instances"
+        f" ({i.get('created', 0)} created, {i.get('updated', 0)} put back, {i.get('unchanged', 0)}"
+        f" already right); collection policies hourly for the week"
+        f" ({d.get('policies_changed', 0)} changed), all audited as {ACTOR}"
+    )
+
+
+def _discover_line(d: Mapping[str, Any]) -> str:
+    tagged = d.get("tagged") or {}
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(tagged.items()))
+    lookalikes = len(d.get("untagged_lookalikes") or [])
+    return (
+        f"{sum(tagged.values())} tagged resources in metrics.resources ({kinds});"
+        f" {len(d.get('new') or [])} new, {len(d.get('gone') or [])} gone;"
+        f" {lookalikes} untagged look-alike(s) recorded apart, the neighbours left out"
+    )
+
+
+def _collect_line(d: Mapping[str, Any]) -> str:
+    return (
+        f"{d.get('datapoints', 0):,} datapoints stored from {d.get('metrics_requested', 0)} metrics"
+        f" requested in {d.get('api_calls', 0)} GetMetricData call(s)"
+        f" (≈ $ {d.get('estimated_cost_usd', 0):.4f} of API)"
+    )
+
+
+def _explorer_line(d: Mapping[str, Any]) -> str:
+    first, last = (d.get("days") or ["?", "?"])[:2]
+    return (
+        f"{d.get('rows', 0)} daily cost rows from Cost Explorer ({first} → {last},"
+        f" {d.get('ce_requests', 0)} request(s)); estimates and budgets refreshed"
+    )
+
+
+def _recommend_line(d: Mapping[str, Any]) -> str:
+    kinds = ", ".join(f"{n} {k}" for k, n in d.get("by_kind", {}).items()) or "none"
+    return (
+        f"{d.get('open', 0)} open recommendation(s) ({kinds}):"
+        f" $ {d.get('monthly_saving_usd', 0):,.2f}/month to save"
+    )
+
+
+def _money(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _plan_line(d: Mapping[str, Any]) -> str:
+    """Plan, monthly cost delta, guardrail decision, and what happened to it."""
+    changes = d.get("changes", [])
+    actions: dict[str, int] = {}
+    for change in changes:
+        action = str(change.get("action", "?"))
+        if action != "no-op":
+            actions[action] = actions.get(action, 0) + 1
+    plan = ", ".join(f"{n} to {a}" for a, n in sorted(actions.items())) or "no changes"
+    before, after = _money(d.get("monthly_before")), _money(d.get("monthly_after"))
+    resized = [
+        f"{c['instance']} {c['before'].get('instance_class')} → {c['after'].get('instance_class')}"
+        for c in changes
+        if c.get("action") == "update" and c.get("before") and c.get("after")
+    ]
+    why = "; ".join(r.get("message", "") for r in d.get("reasons", []) if r.get("message"))
+    decided = {
+        "auto_apply": "within policy",
+        "needs_approval": "held for approval",
+        "rejected": "refused",
+        "no_changes": "nothing to do",
+    }.get(str(d.get("decision")), str(d.get("decision")))
+    return (
+        f"terraform run {d.get('terraform_run')}: plan {plan}"
+        + (f" ({', '.join(resized)})" if resized else "")
+        + f"; $ {before:,.2f} → $ {after:,.2f}/month ({after - before:+,.2f});"
+        f" guardrails: {decided}" + (f" ({why})" if why else "") + f" → {d.get('status')}"
+    )
+
+
+def _approve_line(d: Mapping[str, Any]) -> str:
+    if d.get("approved") is None:
+        return "nothing held for approval (the reconcile applied it within policy)"
+    post = d.get("post_apply") or {}
+    drift = post.get("drift") or {}
+    return (
+        f"terraform run {d['approved']} approved by {ACTOR} → {d.get('status')};"
+        f" described after apply: {drift.get('open', 0)} open drift finding(s)"
+    )
+
+
+def _bump_line(d: Mapping[str, Any]) -> str:
+    return (
+        f"params.instances[{d.get('instance')}].instance_class: {d.get('from')} → {d.get('to')}"
+        f" (audited as {d.get('by')})"
+    )
+
+
+def _layer_line(d: Mapping[str, Any]) -> str:
+    return (
+        f"sample layer {d.get('dataset')}: {d.get('features', 0):,} swimming pools"
+        f" ({d.get('invalid', 0)} self-intersecting, {d.get('null', 0)} without geometry),"
+        f" EPSG:4326 GeoPackage, declared in params.datasets"
+    )
+
+
+def _zone_line(step: str) -> Callable[[Mapping[str, Any]], str]:
+    def line(d: Mapping[str, Any]) -> str:
+        done = "unchanged, already" if d.get("noop") else "now"
+        return f"{step}: version {d.get('version_id')} {done} in {d.get('zone')}" + (
+            f" — {d.get('rows'):,} rows at {d.get('uri')}"
+            if d.get("rows") is not None
+            else f" at {d.get('uri')}"
+        )
+
+    return line
+
+
+def _refine_line(d: Mapping[str, Any]) -> str:
+    q = d.get("quality") or {}
+    g = q.get("geometry", {})
+    checks = q.get("checks", [])
+    passed = sum(1 for c in checks if c.get("passed"))
+    return (
+        _zone_line("refine")(d)
+        + f"; quality: {q.get('rows_in', '?')} in → {q.get('rows_out', '?')} kept,"
+        f" {g.get('repaired', 0)} repaired, {g.get('null', 0)} null dropped,"
+        f" {passed}/{len(checks)} rules passed"
+    )
+
+
+DEMO_ACTOR_ARGS = {"force": True, "requested_by": "locxia-demo"}
+FEED = {"dataset": "swimming_pools"}
 STEPS: tuple[Step, ...] = (
     Step("estate", "demo.estate", _estate_line),
     Step("metrics", "demo.metrics", _metrics_line, {"days": 7}),
     Step("costs", "demo.costs", _costs_line),
-    # The real jobs go here, in order, as the features land: observe discover → collect →
-    # costs → recommendations; shape reconcile after a class bump; feed ingest → refine →
-    # publish. Each is Step(name, "<plugin>.<task>", describe, args).
+    Step("params", "demo.params", _params_line),
+    # Observe: the real jobs, as the service runs them.
+    Step("discover", "metrics.discover", _discover_line),
+    Step("collect", "metrics.collect", _collect_line),
+    Step("cost-explorer", "costs.explorer", _explorer_line),
+    Step("recommend", "costs.recommend", _recommend_line),
+    # Shape: Terraform adopts the estate (a plan that big waits for approval), then a class bump.
+    Step("adopt", "shape.reconcile", _plan_line, DEMO_ACTOR_ARGS),
+    Step("approve-adoption", "demo.approve", _approve_line),
+    Step("bump", "demo.bump", _bump_line),
+    Step("reconcile", "shape.reconcile", _plan_line, DEMO_ACTOR_ARGS),
+    Step("approve", "demo.approve", _approve_line),
+    # Feed: a sample layer through landing → working → exposure.
+    Step("sample-layer", "demo.layer", _layer_line),
+    Step("ingest", "layers.ingest", _zone_line("ingest"), FEED),
+    Step("refine", "layers.refine", _refine_line, FEED),
+    Step("publish", "layers.publish", _zone_line("publish"), FEED),
+)
+
+TERRAFORM_LINE = (
+    "Terraform core (embedded) on the stand-in root module in {workdir}: the AWS provider"
+    " cannot be downloaded offline, so instances are terraform_data whose provisioners call"
+    " the stand-in AWS"
 )
 
 DEMO_SCHEDULES = (
@@ -91,6 +250,9 @@ class DemoReport:
     steps: list[tuple[str, str]] = field(default_factory=list)
     runs: list[tuple[Any, ...]] = field(default_factory=list)
     report_path: Path | None = None
+    dashboards_dir: Path | None = None
+    terraform_dir: Path | None = None
+    home: Path | None = None
 
 
 def run_demo(
@@ -100,6 +262,7 @@ def run_demo(
     keep_running: bool = False,
     report_path: Path | None = None,
     screenshot_path: Path | None = None,
+    write_dashboards: Callable[[Path], list[str]] | None = None,
     say: Say = lambda _: None,
 ) -> DemoReport:
     """Run the whole demo; return what it did. Stops the stand-in AWS however it ends.
@@ -111,6 +274,8 @@ def run_demo(
             SIGINT/SIGTERM.
         report_path: where the HTML report goes (default: ``report.html`` in the demo's home).
         screenshot_path: also open the report in headless Chromium and save a PNG here.
+        write_dashboards: writes the dashboards' JSON into a directory, returning the files it
+            changed (``dashboards.build.write``: given by the CLI, the composition root).
         say: progress lines.
 
     Raises:
@@ -131,12 +296,17 @@ def run_demo(
         conn.execute(DEMO_SCHEDULES)
         conn.commit()
     _step(out, say, "migrate", f"{len(upgraded.applied)} migration(s) applied")
-    home = demo_home(settings)
+    home = out.home = demo_home(settings)
     registry = Registry.from_entry_points(extra=[plugin])
-    with motoserver.running(home / "moto.log") as aws, fake_credentials():
-        out.aws_endpoint, out.aws_pid = aws.endpoint, aws.pid
+    with (
+        motoserver.running(home / "moto.log") as aws,
+        fake_credentials(),
+        standin_terraform(home / "terraform", aws.endpoint) as workdir,
+    ):
+        out.aws_endpoint, out.aws_pid, out.terraform_dir = aws.endpoint, aws.pid, workdir
         _step(out, say, "aws", f"moto server (pid {aws.pid}) on {aws.endpoint} as AWS")
-        live = demo_settings(settings, url, aws.endpoint)
+        _step(out, say, "terraform", TERRAFORM_LINE.format(workdir=workdir))
+        live = demo_settings(settings, url, aws.endpoint, workdir)
         runner = Runner(live, registry)
         try:
             for step in STEPS:
@@ -153,6 +323,13 @@ def run_demo(
         _step(out, say, "serve", f"service ran {seconds:.0f}s: {total} run(s) recorded")
         out.report_path = _write_report(url, report_path or home / "report.html")
         _step(out, say, "report", f"wrote {out.report_path}")
+        if write_dashboards is not None:
+            out.dashboards_dir = home / "dashboards"
+            changed = write_dashboards(out.dashboards_dir)
+            done = f"{len(changed)} file(s) written" if changed else "up to date"
+            _step(
+                out, say, "dashboards", f"Grafana dashboards JSON in {out.dashboards_dir}: {done}"
+            )
         if screenshot_path is not None:
             from infra.report import screenshot
 

@@ -1,5 +1,10 @@
 """Pointing the product at the demo's stand-in AWS, and refusing to point the demo at real AWS.
 
+The stand-in root module (``infra/demo/terraform``) has the variables and outputs of
+``terraform/live`` but realises instances with ``terraform_data`` whose provisioners call the
+stand-in AWS through :mod:`infra.demo.shim`: the AWS provider cannot be downloaded offline.
+:func:`standin_terraform` gives a private copy of it to plan and apply.
+
 The demo talks to moto exactly as production talks to AWS: through settings
 (``aws_endpoint_url``) and boto3's usual credential chain. moto accepts any credentials, so
 for the demo's process (and the processes it starts) the chain is made hermetic: fixed fake
@@ -10,8 +15,11 @@ to 127.0.0.1.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from infra.errors import DemoError
@@ -34,6 +42,8 @@ _CLEARED = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+STANDIN_MODULE = Path(__file__).parent / "terraform"
+SHIM = Path(__file__).parent / "shim.py"
 
 
 @contextmanager
@@ -70,13 +80,55 @@ def require_stand_in(settings: Settings) -> str:
     return endpoint
 
 
-def demo_settings(settings: Settings, database_url: str, endpoint: str) -> Settings:
-    """``settings`` aimed at the demo: its database, its stand-in AWS, no roles to assume."""
+def demo_settings(
+    settings: Settings, database_url: str, endpoint: str, terraform_dir: Path | None = None
+) -> Settings:
+    """``settings`` aimed at the demo: its database, its stand-in AWS, no roles to assume.
+
+    The zones are the estate's zone buckets in the stand-in S3 (``s3://locxia-demo-landing/
+    layers``...), reached through the same endpoint; Terraform is the embedded core on
+    ``terraform_dir`` (a copy of the stand-in module) with a local state.
+    """
+    from infra.demo.estate import default_estate
+
+    buckets = default_estate(settings).zone_buckets()
     return settings.model_copy(
         update={
             "database_url": database_url,
             "aws_endpoint_url": endpoint,
             "read_role_arn": None,
             "write_role_arn": None,
+            "terraform_dir": terraform_dir,
+            "terraform_binary": None,
+            "terraform_backend_config": None,
+            **{f"{zone}_uri": f"s3://{bucket}/layers" for zone, bucket in buckets.items()},
         }
     )
+
+
+@contextmanager
+def standin_terraform(target: Path, endpoint: str) -> Iterator[Path]:
+    """A fresh copy of the stand-in root module at ``target``, provisioners aimed at ``endpoint``.
+
+    Whatever was at ``target`` (an older copy, its state) is replaced: the stand-in AWS starts
+    empty with every demo, so a previous Terraform state would describe instances that no
+    longer exist. The provisioners run in Terraform's worker processes, which inherit the
+    environment: the shim command and the endpoint are set there for the block, then restored.
+    """
+    shutil.rmtree(target, ignore_errors=True)
+    leftovers = shutil.ignore_patterns(".terraform*", "*.tfstate*", ".locxia")
+    shutil.copytree(STANDIN_MODULE, target, ignore=leftovers)
+    wanted = {
+        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {SHIM}",
+        "LOCXIA_STANDIN_ENDPOINT": endpoint,
+    }
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield target
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

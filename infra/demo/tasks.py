@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from infra.demo import cloudwatch, costs
+from infra.demo import cloudwatch, costs, layer, params
+from infra.demo.database import demo_home
 from infra.demo.estate import create_estate, default_estate, resource_ids
 from infra.demo.standin import require_stand_in
 from infra.errors import InputError
@@ -65,7 +66,9 @@ def cost_explorer(ctx: TaskContext) -> dict[str, Any]:
         catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
     days = costs.billing_days(today)
     lines = costs.cost_lines(the_estate, catalog, days, cloudwatch.growth_origin(_hour(now)))
-    queued = costs.queue_results(ctx.aws(), endpoint, costs.results(lines, today))
+    queued = costs.queue_results(
+        ctx.aws(), endpoint, costs.results(lines, today, (the_estate.tag_key, the_estate.tag_value))
+    )
     total = sum((line.usd for line in lines), start=Decimal(0))
     return {
         "queued": queued,
@@ -76,11 +79,79 @@ def cost_explorer(ctx: TaskContext) -> dict[str, Any]:
     }
 
 
+def parameters(ctx: TaskContext) -> dict[str, Any]:
+    """Describe the estate's instances in ``params.instances``; collect its week hourly.
+
+    Audited as ``locxia-demo``; only values that differ are written.
+
+    Raises:
+        InputError: a row is refused by the validation (nothing of it is written).
+    """
+    with ctx.connect() as conn:
+        catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
+        conn.rollback()
+        rows = params.instance_rows(default_estate(ctx.settings))
+        edits = params.set_instances(conn, rows, catalog, ctx.now())
+        policies = params.hourly_policies(conn)
+    return {"instances": edits.as_details(), "rows": len(rows), "policies_changed": policies}
+
+
+def bump(ctx: TaskContext) -> dict[str, Any]:
+    """Edit ``work-db`` one class up, as an editor would (validated, audited).
+
+    Raises:
+        InputError: the row does not exist or the edit is refused.
+    """
+    with ctx.connect() as conn:
+        catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
+        conn.rollback()
+        before, after = params.bump_class(conn, catalog, ctx.now())
+    return {"instance": params.BUMP_INSTANCE, "from": before, "to": after, "by": params.ACTOR}
+
+
+def approve_held(ctx: TaskContext) -> dict[str, Any]:
+    """Approve the newest reconcile run held for approval, if any, as ``locxia-demo``.
+
+    The approval is the one ``locxia infra approve RUN`` gives: the saved plan is applied
+    exactly, and refused if the rows changed since it was planned.
+    """
+    from infra.provisioning.jobs import approve
+
+    with ctx.connect() as conn:
+        row = conn.execute(
+            "SELECT id FROM ops.terraform_runs WHERE purpose = 'reconcile' AND status = 'held'"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    if row is None:
+        return {"approved": None, "status": "nothing held"}
+    outcome = approve(ctx, int(row[0]), params.ACTOR)
+    return {"approved": int(row[0]), **outcome}
+
+
+def sample_layer(ctx: TaskContext) -> dict[str, Any]:
+    """Write the sample layer (a GeoPackage in the demo's directory) and declare its dataset."""
+    sample = layer.write_sample(demo_home(ctx.settings) / "samples")
+    with ctx.connect() as conn:
+        layer.declare(conn, sample.path.as_uri(), params.ACTOR)
+    return {
+        "dataset": layer.DATASET,
+        "path": str(sample.path),
+        "features": sample.features,
+        "invalid": sample.invalid,
+        "null": sample.null,
+        "bytes": sample.path.stat().st_size,
+    }
+
+
 plugin = Plugin(
     name="demo",
     tasks=(
         Task("demo.estate", "infra.demo.tasks:estate", "create the demo estate in the stand-in"),
         Task("demo.metrics", "infra.demo.tasks:metrics", "put a week of CloudWatch datapoints"),
         Task("demo.costs", "infra.demo.tasks:cost_explorer", "queue Cost Explorer responses"),
+        Task("demo.params", "infra.demo.tasks:parameters", "rows describing the estate"),
+        Task("demo.bump", "infra.demo.tasks:bump", "edit work-db one class up"),
+        Task("demo.approve", "infra.demo.tasks:approve_held", "approve the held reconcile"),
+        Task("demo.layer", "infra.demo.tasks:sample_layer", "write and declare the sample layer"),
     ),
 )

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from infra.db import connect
+from infra.demo.run import STEPS
 from tests.conftest import locxia_bin
 from tests.e2e.conftest import Run
 
@@ -38,36 +39,128 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def _standin_processes(endpoint: str) -> list[psutil.Process]:
+    """Live processes of the demo that used ``endpoint``: its moto server (``-p PORT``), and
+    Terraform workers and provisioner shims (they inherit ``LOCXIA_STANDIN_ENDPOINT``)."""
+    port = endpoint.rsplit(":", 1)[1]
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = proc.info["cmdline"] or []
+            moto = any("moto_server" in part for part in cmdline) and port in cmdline
+            if moto or proc.environ().get("LOCXIA_STANDIN_ENDPOINT") == endpoint:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return [p for p in found if not _gone(p.pid)]
+
+
+def _check_database(url: str, demos: int) -> None:
+    """What ``demos`` demos must have left in the database, checked by queries."""
+    with connect(url) as conn:
+        live = dict(
+            conn.execute(
+                "SELECT type, count(*) FROM metrics.resources WHERE tagged AND gone_at IS NULL"
+                " GROUP BY type"
+            ).fetchall()
+        )
+        neighbours = conn.execute(
+            "SELECT count(*) FROM metrics.resources WHERE name IN"
+            " ('crm-db', 'bastion', 'acme-website-assets')"
+        ).fetchone()
+        hourly_cpu = conn.execute(
+            "SELECT count(DISTINCT d.ts) FROM metrics.datapoints d JOIN metrics.resources r"
+            " ON r.id = d.resource_id WHERE r.name = 'work-db' AND d.metric = 'CPUUtilization'"
+            " AND d.stat = 'Average' AND d.period = 3600"
+        ).fetchone()
+        costs = conn.execute(
+            "SELECT count(*), count(DISTINCT service), sum(usd) > 0 FROM costs.daily"
+            " WHERE tag_value = 'locxia'"
+        ).fetchone()
+        idle = conn.execute(
+            "SELECT r.name FROM costs.recommendations c JOIN metrics.resources r"
+            " ON r.id = c.resource_id WHERE c.resolved_at IS NULL"
+        ).fetchall()
+        runs = conn.execute(
+            "SELECT status, decision, approved_by, inputs #>> '{instances,work-db,instance_class}'"
+            " FROM ops.terraform_runs WHERE purpose = 'reconcile' ORDER BY id"
+        ).fetchall()
+        row = conn.execute(
+            "SELECT instance_class FROM params.instances WHERE name = 'work-db'"
+        ).fetchone()
+        bumps = conn.execute(
+            "SELECT count(*) FROM params.history WHERE table_name = 'instances'"
+            " AND changed_by = 'locxia-demo' AND new_row ->> 'instance_class' = 'db.r6g.xlarge'"
+        ).fetchone()
+        exposure = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT ST_IsValid(geom)),"
+            " min(ST_SRID(geom)) FROM exposure.swimming_pools"
+        ).fetchone()
+        versions = conn.execute(
+            "SELECT zone, status, rows, (quality ->> 'passed')::bool,"
+            " (quality #>> '{geometry,repaired}')::int, (quality -> 'geometry' ->> 'null')::int"
+            " FROM ops.dataset_versions WHERE dataset = 'swimming_pools' ORDER BY id DESC LIMIT 3"
+        ).fetchall()
+        failed = conn.execute("SELECT count(*) FROM ops.runs WHERE status <> 'success'").fetchone()
+    assert live == {"ec2:instance": 2, "ec2:volume": 2, "rds:db": 3, "s3:bucket": 3}
+    assert neighbours == (0,)
+    assert hourly_cpu is not None and hourly_cpu[0] >= 7 * 24
+    assert costs is not None and costs[0] >= 7 * 4 and costs[1] == 4 and costs[2]
+    assert ("scratch-db",) in idle
+    # Each demo: the adoption (held, approved), then the class bump (applied within policy).
+    assert [r[:3] for r in runs] == [
+        ("applied", "needs_approval", "locxia-demo"),
+        ("applied", "auto_apply", None),
+    ] * demos
+    assert [r[3] for r in runs[-2:]] == ["db.r6g.large", "db.r6g.xlarge"]
+    assert row == ("db.r6g.xlarge",) and bumps == (demos,)
+    assert exposure == (2996, 0, 2154)
+    assert versions == [
+        ("exposure", "published", 2996, True, 30, 4),
+        ("working", "ready", 2996, True, 30, 4),
+        ("landing", "refined", 3000, True, 30, 4),
+    ]
+    assert failed == (0,)
+
+
 def test_demo_on_the_configured_database_twice(locxia: Run, db_url: str, tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     pids = []
     for _ in range(2):  # idempotent
+        started = time.monotonic()
         out = locxia("demo", "--seconds", "3", "--report", str(report), timeout=300)
+        elapsed = time.monotonic() - started
         assert out.returncode == 0, out.stderr
-        assert "What the demo did" in out.stdout
-        match = re.search(r"moto server \(pid (\d+)\) on http://127\.0\.0\.1:\d+", out.stdout)
+        assert elapsed < 300, f"the demo took {elapsed:.0f}s"
+        assert "What the demo did" in out.stdout and "Where to look next" in out.stdout
+        text = re.sub(r"[│┃\s]+", " ", out.stdout)  # table cells wrap across lines
+        assert "the AWS provider cannot be downloaded offline" in text
+        match = re.search(r"moto server \(pid (\d+)\) on (http://127\.0\.0\.1:\d+)", out.stdout)
         assert match, out.stdout
         pids.append(int(match[1]))
+        assert _standin_processes(match[2]) == [], "a stand-in process outlived its demo"
     assert all(_gone(pid) for pid in pids), "a moto server outlived its demo"
+    _check_database(db_url, demos=2)
     with connect(db_url) as conn:
-        runs = conn.execute(
-            "SELECT count(*) FILTER (WHERE status = 'success'), count(*) FILTER"
-            " (WHERE status = 'failed') FROM ops.runs WHERE job_id LIKE 'demo.%'"
-        ).fetchone()
         steps = conn.execute(
-            "SELECT task, count(*), min((details ->> 'resources')::int),"
+            "SELECT job_id, task, count(*) FROM ops.runs WHERE job_id LIKE 'demo.%'"
+            " AND job_id NOT IN ('demo.heartbeat', 'demo.chain') AND parent_id IS NULL"
+            " GROUP BY job_id, task ORDER BY min(id)"
+        ).fetchall()
+        seeded = conn.execute(
+            "SELECT task, min((details ->> 'resources')::int),"
             " min((details ->> 'datapoints')::int), bool_and((details ->> 'queued')::bool)"
-            " FROM ops.runs WHERE task LIKE 'demo.%' AND status = 'success' GROUP BY task"
-            " ORDER BY task"
+            " FROM ops.runs WHERE task IN ('demo.estate', 'demo.metrics', 'demo.costs')"
+            " GROUP BY task ORDER BY task"
         ).fetchall()
         schedules = conn.execute(
             "SELECT count(*) FROM params.schedules WHERE job LIKE 'demo.%'"
         ).fetchone()
-    assert runs is not None and runs[0] >= 10 and runs[1] == 0
-    assert steps == [
-        ("demo.costs", 2, None, None, True),
-        ("demo.estate", 2, 11, None, None),
-        ("demo.metrics", 2, None, 39 * 168 + 8 * 7, None),
+    assert steps == [(f"demo.{s.name}", s.task, 2) for s in STEPS]
+    assert seeded == [
+        ("demo.costs", None, None, True),
+        ("demo.estate", 11, None, None),
+        ("demo.metrics", None, 39 * 168 + 8 * 7, None),
     ]
     assert schedules == (2,)
     html = report.read_text()
@@ -87,11 +180,21 @@ def demo_dir() -> Iterator[Path]:
 def test_demo_starts_and_stops_its_own_postgres(locxia: Run, demo_dir: Path) -> None:
     env = {"LOCXIA_DATABASE_URL": "", "LOCXIA_DEMO_DIR": str(demo_dir)}
     try:
+        started = time.monotonic()
         out = locxia("demo", "--seconds", "2", env=env, timeout=300)
+        elapsed = time.monotonic() - started
         assert out.returncode == 0, out.stderr
+        assert elapsed < 300, f"the demo took {elapsed:.0f}s"
+        print(f"demo with its own PostgreSQL: {elapsed:.1f}s")
         assert "its own local PostgreSQL" in out.stdout
         assert (demo_dir / "postgres" / "PG_VERSION").exists()
         assert (demo_dir / "report.html").exists() and (demo_dir / "moto.log").exists()
+        assert (demo_dir / "terraform" / "terraform.tfstate").exists()
+        assert (demo_dir / "samples" / "swimming_pools.gpkg").exists()
+        assert sorted(p.name for p in (demo_dir / "dashboards").iterdir())
+        url = re.search(r"postgresql://[^\s│]+", out.stdout)
+        assert url, out.stdout
+        _check_database(url[0], demos=1)
     finally:
         stopped = locxia("demo", "--stop", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

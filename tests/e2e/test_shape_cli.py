@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from infra.demo.standin import SHIM
+from infra.demo.standin import STANDIN_MODULE as STANDIN
 from tests.e2e.conftest import Run
 
-STANDIN = ROOT / "tests" / "integration" / "shape" / "standin"
 CREATE = ["kind=rds", "class=db.t4g.large", "storage=100", "engine=postgres", "engine_version=16"]
 
 
@@ -59,7 +59,7 @@ def test_infra_plan_and_apply_through_the_cli(
     env = {
         "LOCXIA_TERRAFORM_DIR": str(live),
         "LOCXIA_AWS_ENDPOINT_URL": moto_endpoint,
-        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {ROOT / 'tests/support/standin_shim.py'}",
+        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {SHIM}",
         "LOCXIA_STANDIN_ENDPOINT": moto_endpoint,
     }
     assert locxia("params", "set", "work-db", *CREATE, env=env).returncode == 0

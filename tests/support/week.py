@@ -32,9 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -49,6 +46,7 @@ import pyarrow as pa
 import shapely
 
 from infra.db import connect
+from infra.demo.standin import standin_terraform as shipped_standin
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.prices import PriceCatalog
@@ -57,9 +55,6 @@ from infra.settings import Settings
 from pipelines.layers.jobs import chain_steps
 from tests.support import formats, geodata
 
-ROOT = Path(__file__).resolve().parents[2]
-STANDIN = ROOT / "tests" / "integration" / "shape" / "standin"
-SHIM = ROOT / "tests" / "support" / "standin_shim.py"
 DAYS = 7
 HOUR = timedelta(hours=1)
 STANDARD = ("StorageType", "StandardStorage")
@@ -141,22 +136,8 @@ def standin_terraform(workdir: Path, endpoint: str) -> Iterator[Path]:
     The provisioners run in Terraform's own processes, so the shim and the endpoint are passed
     through the environment (restored afterwards).
     """
-    target = workdir / "live"
-    shutil.copytree(STANDIN, target)
-    wanted = {
-        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {SHIM}",
-        "LOCXIA_STANDIN_ENDPOINT": endpoint,
-    }
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
+    with shipped_standin(workdir / "live", endpoint) as target:
         yield target
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ its datapoints and costs read back through the APIs a collector uses."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -110,23 +110,29 @@ def test_cost_explorer_answers_with_the_queued_month(aws_settings: Settings, db_
     assert costs.queue_results(clients, endpoint, payload) is True
     assert costs.queue_results(clients, endpoint, payload) is False  # queued once only
 
-    ce = clients.client("ce", region="us-east-1")
-    period = {"Start": costs.billing_days(today)[0].isoformat(), "End": today.isoformat()}
-    asked = []
-    for group in ({"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "TAG", "Key": "Name"}):
-        reply = ce.get_cost_and_usage(
-            TimePeriod=period, Granularity="DAILY", Metrics=["UnblendedCost"], GroupBy=[group],
-            Filter={"Tags": {"Key": aws_settings.tag_key, "Values": [aws_settings.tag_value]}},
-        )  # fmt: skip
-        asked.append(reply)
-    for reply, expected in zip(asked, payload, strict=True):
-        assert reply["GroupDefinitions"] == expected["GroupDefinitions"]
-        total = sum(
-            Decimal(g["Metrics"]["UnblendedCost"]["Amount"])
-            for r in reply["ResultsByTime"]
-            for g in r["Groups"]
-        )
-        assert total == sum(line.usd for line in lines)
+    # The collector reads it as it reads AWS: costs.explorer, grouped by service and tag.
+    runner = Runner(aws_settings, Registry.from_entry_points())
+    try:
+        result = runner.run("costs.explorer", {"days": 14})
+    finally:
+        runner.close()
+    assert result.status == "success", result.error
+    assert result.details["ce_requests"] == len(costs.REQUEST_ORDER)
+    first = max(today - timedelta(days=14), costs.billing_days(today)[0])
+    expected: dict[tuple[date, str], Decimal] = {}
+    for line in lines:
+        if line.day >= first:
+            key = (line.day, line.service)
+            expected[key] = expected.get(key, Decimal(0)) + line.usd
+    with connect(db_url) as conn:
+        stored = conn.execute(
+            "SELECT day, service, tag_value, usd FROM costs.daily WHERE tag_key = %s",
+            (aws_settings.tag_key,),
+        ).fetchall()
+    assert {t for *_, t, _ in stored} == {aws_settings.tag_value}
+    assert {(d, s): u for d, s, _, u in stored} == {
+        k: v.quantize(Decimal("1e-6")) for k, v in expected.items()
+    }
 
 
 def test_demo_tasks_run_as_recorded_jobs(aws_settings: Settings, db_url: str) -> None:

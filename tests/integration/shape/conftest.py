@@ -11,15 +11,13 @@ import boto3
 import pytest
 
 from infra.db import connect
+from infra.demo.standin import SHIM, STANDIN_MODULE
 from infra.prices import PriceCatalog
 from infra.provisioning import store
 from infra.provisioning.jobs import after_apply
 from infra.provisioning.reconcile import Reconciler
 from infra.settings import Settings
-from tests.conftest import ROOT
 
-STANDIN = Path(__file__).parent / "standin"
-SHIM = ROOT / "tests" / "support" / "standin_shim.py"
 NOON = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Paris
 
 
@@ -27,7 +25,7 @@ NOON = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Paris
 def standin_dir(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the stand-in root module whose provisioners reach the moto server."""
     target = tmp_path / "live"
-    shutil.copytree(STANDIN, target)
+    shutil.copytree(STANDIN_MODULE, target)
     monkeypatch.setenv("LOCXIA_STANDIN_SHIM", f"{sys.executable} {SHIM}")
     monkeypatch.setenv("LOCXIA_STANDIN_ENDPOINT", moto_endpoint)
     return target

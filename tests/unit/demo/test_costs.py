@@ -45,23 +45,32 @@ def test_lines_are_priced_from_the_catalog() -> None:
     assert not {"crm-db", "bastion", "acme-website-assets"} & {line.resource for line in lines}
 
 
-def test_per_service_and_per_resource_responses_agree_every_day() -> None:
+@pytest.mark.parametrize("group_by", ["SERVICE,TAG", "SERVICE", "TAG:Name"])
+def test_every_grouping_adds_up_to_the_same_day_totals(group_by: costs.GroupBy) -> None:
     lines = costs.cost_lines(ESTATE, CATALOG, costs.billing_days(TODAY), ORIGIN)
-    by_service, by_tag = costs.results(lines, TODAY)
-    assert by_service["GroupDefinitions"] == [{"Type": "DIMENSION", "Key": "SERVICE"}]
-    assert by_tag["GroupDefinitions"] == [{"Type": "TAG", "Key": "Name"}]
+    response = costs.cost_and_usage(lines, group_by, TODAY, ("project", "locxia"))
     expected: dict[str, Decimal] = defaultdict(Decimal)
     for line in lines:
         expected[line.day.isoformat()] += line.usd
-    for response in (by_service, by_tag):
-        assert [r["TimePeriod"]["Start"] for r in response["ResultsByTime"]] == sorted(expected)
-        for result in response["ResultsByTime"]:
-            total = sum(Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for g in result["Groups"])
-            assert total == expected[result["TimePeriod"]["Start"]]
-    keys = {g["Keys"][0] for r in by_tag["ResultsByTime"] for g in r["Groups"]}
-    assert keys == {f"Name${r.name}" for r in ESTATE.tagged}
-    services = {g["Keys"][0] for r in by_service["ResultsByTime"] for g in r["Groups"]}
-    assert services == set(costs.SERVICES.values())
+    assert [r["TimePeriod"]["Start"] for r in response["ResultsByTime"]] == sorted(expected)
+    for result in response["ResultsByTime"]:
+        total = sum(Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for g in result["Groups"])
+        assert total == expected[result["TimePeriod"]["Start"]]
+
+
+def test_the_queued_response_is_what_the_collector_asks_for() -> None:
+    """costs.explorer groups by service and by the Locxia tag: keys [service, "key$value"]."""
+    lines = costs.cost_lines(ESTATE, CATALOG, costs.billing_days(TODAY), ORIGIN)
+    (response,) = costs.results(lines, TODAY, ("project", "locxia"))
+    assert response["GroupDefinitions"] == [
+        {"Type": "DIMENSION", "Key": "SERVICE"},
+        {"Type": "TAG", "Key": "project"},
+    ]
+    keys = {tuple(g["Keys"]) for r in response["ResultsByTime"] for g in r["Groups"]}
+    assert keys == {(service, "project$locxia") for service in costs.SERVICES.values()}
+    by_name = costs.cost_and_usage(lines, "TAG:Name", TODAY)
+    names = {g["Keys"][0] for r in by_name["ResultsByTime"] for g in r["Groups"]}
+    assert names == {f"Name${r.name}" for r in ESTATE.tagged}
 
 
 def test_only_the_last_days_are_estimates() -> None:

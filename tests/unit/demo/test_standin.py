@@ -58,3 +58,19 @@ def test_moto_is_found_where_it_is_installed(tmp_path: Path) -> None:
     fake.write_text("#!/bin/sh\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     assert find_moto_server([tmp_path]) == fake
+
+
+def test_the_stand_in_module_ships_in_the_package() -> None:
+    """A non-editable install gets every file of the stand-in root module (package data)."""
+    import tomllib
+
+    from infra.demo.standin import SHIM, STANDIN_MODULE
+    from tests.conftest import ROOT
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["infra"]
+    shipped = {p for g in globs for p in (ROOT / "infra").glob(g) if p.is_file()}
+    files = {p for p in STANDIN_MODULE.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert {STANDIN_MODULE / "main.tf", STANDIN_MODULE / "rds" / "main.tf"} <= files
+    assert files - shipped == set()
+    assert SHIM.is_file() and SHIM.parent == STANDIN_MODULE.parent  # a module of the package

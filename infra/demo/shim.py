@@ -1,8 +1,18 @@
-"""What the stand-in root module's provisioners run: RDS/EC2 calls against the moto server.
+"""What the stand-in root module's provisioners run: RDS/EC2 calls against the stand-in AWS.
 
-Invoked by Terraform's ``local-exec`` as ``$LOCXIA_STANDIN_SHIM <action> '<json>'``, with the
-moto endpoint in ``LOCXIA_STANDIN_ENDPOINT``. It does what the AWS provider would do for the
-same change, so the drift check afterwards sees real (moto) resources.
+The AWS provider cannot be downloaded offline, so the stand-in module (``infra/demo/terraform``)
+realises each instance with ``terraform_data`` whose ``local-exec`` provisioners run
+``$LOCXIA_STANDIN_SHIM <action> '<json>'`` — this file, run by the demo's own Python
+(``sys.executable``) — with the endpoint in ``LOCXIA_STANDIN_ENDPOINT``. It does what the AWS
+provider would do for the same change, so the drift check afterwards sees real (moto)
+resources.
+
+One difference, on purpose: *create* adopts an instance that already exists under that name
+and brings it to the spec, where the real provider would fail. With real AWS, instances made
+by hand are adopted with Terraform ``import`` blocks; the demo's estate is such a hand-made
+estate, and ``terraform_data`` cannot be imported.
+
+It runs as a script in Terraform's worker process: it imports boto3 only, never the product.
 """
 
 from __future__ import annotations
@@ -10,23 +20,35 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import boto3
 
+Spec = dict[str, Any]
 
-def _client(service: str, spec: dict[str, Any]) -> Any:
+
+def _client(service: Literal["rds", "ec2"], spec: Spec) -> Any:
     return boto3.client(
         service, endpoint_url=os.environ["LOCXIA_STANDIN_ENDPOINT"], region_name=spec["region"]
     )
 
 
-def _tags(spec: dict[str, Any]) -> list[dict[str, str]]:
+def _tags(spec: Spec) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(spec["tags"].items())]
 
 
-def rds_create(spec: dict[str, Any]) -> None:
-    _client("rds", spec).create_db_instance(
+def rds_create(spec: Spec) -> None:
+    """Create the RDS instance of ``spec``, or adopt the one already named so."""
+    rds = _client("rds", spec)
+    found = rds.describe_db_instances(
+        Filters=[{"Name": "db-instance-id", "Values": [spec["identifier"]]}]
+    )["DBInstances"]
+    if found:
+        rds.add_tags_to_resource(ResourceName=found[0]["DBInstanceArn"], Tags=_tags(spec))
+        rds_modify(spec)
+        return
+    rds.create_db_instance(
         DBInstanceIdentifier=spec["identifier"],
         Engine=spec["engine"],
         EngineVersion=spec["engine_version"],
@@ -42,7 +64,8 @@ def rds_create(spec: dict[str, Any]) -> None:
     )
 
 
-def rds_modify(spec: dict[str, Any]) -> None:
+def rds_modify(spec: Spec) -> None:
+    """Class, storage, Multi-AZ and deletion protection, applied immediately."""
     _client("rds", spec).modify_db_instance(
         DBInstanceIdentifier=spec["identifier"],
         DBInstanceClass=spec["instance_class"],
@@ -53,7 +76,8 @@ def rds_modify(spec: dict[str, Any]) -> None:
     )
 
 
-def rds_delete(spec: dict[str, Any]) -> None:
+def rds_delete(spec: Spec) -> None:
+    """Delete with a final snapshot; refuse without one (as the guardrails require)."""
     if spec["skip_final_snapshot"] or not spec["final_snapshot_identifier"]:
         sys.exit("refusing to delete without a final snapshot")
     _client("rds", spec).delete_db_instance(
@@ -63,21 +87,35 @@ def rds_delete(spec: dict[str, Any]) -> None:
     )
 
 
-def _ec2_id(ec2: Any, name: str) -> str:
+def _ec2_ids(ec2: Any, name: str) -> list[str]:
     found = ec2.describe_instances(
         Filters=[
             {"Name": "tag:Name", "Values": [name]},
             {"Name": "instance-state-name", "Values": ["pending", "running", "stopped"]},
         ]
     )
-    ids = [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]]
+    return [str(i["InstanceId"]) for r in found["Reservations"] for i in r["Instances"]]
+
+
+def _ec2_id(ec2: Any, name: str) -> str:
+    ids = _ec2_ids(ec2, name)
     if len(ids) != 1:
         sys.exit(f"expected one instance named {name}, found {ids}")
-    return str(ids[0])
+    return ids[0]
 
 
-def ec2_create(spec: dict[str, Any]) -> None:
-    _client("ec2", spec).run_instances(
+def ec2_create(spec: Spec) -> None:
+    """Run the EC2 instance of ``spec``, or adopt the one already named so."""
+    ec2 = _client("ec2", spec)
+    if _ec2_ids(ec2, spec["name"]):
+        instance_id = _ec2_id(ec2, spec["name"])
+        ec2.create_tags(Resources=[instance_id], Tags=_tags(spec))
+        ec2.modify_instance_attribute(
+            InstanceId=instance_id,
+            DisableApiTermination={"Value": spec["disable_api_termination"]},
+        )
+        return  # type and power are the companion resource's job (ec2-modify)
+    ec2.run_instances(
         ImageId=spec["ami"],
         InstanceType=spec["instance_type"],
         MinCount=1,
@@ -97,7 +135,8 @@ def ec2_create(spec: dict[str, Any]) -> None:
     )
 
 
-def ec2_modify(spec: dict[str, Any]) -> None:
+def ec2_modify(spec: Spec) -> None:
+    """Instance type (stopping first, as AWS requires), then the wanted power state."""
     ec2 = _client("ec2", spec)
     instance_id = _ec2_id(ec2, spec["name"])
     current = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
@@ -112,12 +151,13 @@ def ec2_modify(spec: dict[str, Any]) -> None:
         ec2.stop_instances(InstanceIds=[instance_id])
 
 
-def ec2_terminate(spec: dict[str, Any]) -> None:
+def ec2_terminate(spec: Spec) -> None:
+    """Terminate the instance named in ``spec``."""
     ec2 = _client("ec2", spec)
     ec2.terminate_instances(InstanceIds=[_ec2_id(ec2, spec["name"])])
 
 
-ACTIONS = {
+ACTIONS: dict[str, Callable[[Spec], None]] = {
     "rds-create": rds_create,
     "rds-modify": rds_modify,
     "rds-delete": rds_delete,

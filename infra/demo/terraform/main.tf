@@ -1,6 +1,6 @@
 # Stand-in for terraform/live: the AWS provider cannot be downloaded in CI, so each instance
 # is a built-in terraform_data resource whose provisioners call the moto server through
-# $LOCXIA_STANDIN_SHIM (tests/support/standin_shim.py). The primary resource of each module
+# $LOCXIA_STANDIN_SHIM (infra/demo/shim.py). The primary resource of each module
 # is named "this" and carries the attribute names of aws_db_instance / aws_instance in its
 # input, so the guardrails read real and stand-in plans alike.
 terraform {

@@ -1,0 +1,138 @@
+"""The parameter rows the demo edits, as the team would: instances, collection policies.
+
+Each edit goes through the same path as ``locxia params set`` (validated in code, then by the
+database, audited as :data:`ACTOR`), and only when a value differs, so a second demo leaves
+the history of an unchanged row alone.
+
+* ``params.instances`` gets one row per tagged RDS/EC2 instance of the estate, as built —
+  that is what Terraform adopts. The class bump (``work-db`` one size up) is a separate edit,
+  and the rows step puts the built class back first, so every demo shows the same bump.
+* ``params.collection_policies``: the estate's CloudWatch points are hourly over a week, so
+  the RDS and EC2 policies collect hourly points, and they and the S3 policy backfill eight
+  days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from infra.demo.estate import DemoResource, Estate
+from infra.errors import InputError
+from infra.prices import PriceCatalog
+from infra.provisioning import store
+
+ACTOR = "locxia-demo"
+BUMP_INSTANCE = "work-db"
+#: One size up within the same family: the nightly refine wants more memory.
+BUMP_TO = "db.r6g.xlarge"
+RDS_ENGINE_VERSION = "16"
+HOUR_S = 3600
+BACKFILL_S = 8 * 86400  # the week of datapoints, and the day it ends in
+
+
+@dataclass
+class Edits:
+    """How many rows an edit created, changed, and found already right."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def as_details(self) -> dict[str, int]:
+        """JSON-able counts for the run record."""
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def instance_row(resource: DemoResource) -> dict[str, Any]:
+    """The ``params.instances`` columns describing ``resource`` as the estate built it."""
+    row: dict[str, Any] = {
+        "kind": resource.kind,
+        "state": "present",
+        "instance_class": resource.size,
+        "storage_gb": resource.storage_gb,
+        "storage_type": "gp3",
+        "protected": True,
+        "note": resource.role,
+    }
+    if resource.kind == "rds":
+        row.update(engine="postgres", engine_version=RDS_ENGINE_VERSION)
+    return row
+
+
+def instance_rows(estate: Estate) -> dict[str, dict[str, Any]]:
+    """Rows for the Locxia instances of the estate (neighbours are not Locxia's to shape)."""
+    return {r.name: instance_row(r) for r in estate.tagged if r.kind in ("rds", "ec2")}
+
+
+def set_instances(
+    conn: psycopg.Connection[Any],
+    rows: Mapping[str, Mapping[str, Any]],
+    catalog: PriceCatalog,
+    now: datetime,
+) -> Edits:
+    """Create or correct each row (only the columns that differ), audited as :data:`ACTOR`.
+
+    Raises:
+        InputError: a row breaks a rule (nothing of that row is written).
+    """
+    edits = Edits()
+    for name, row in rows.items():
+        current = store.load_rows(conn, name)
+        conn.rollback()
+        changes = dict(row) if not current else _differences(current[0], row)
+        if not changes:
+            edits.unchanged += 1
+            continue
+        store.set_instance(conn, name, changes, actor=ACTOR, catalog=catalog, now=now)
+        if current:
+            edits.updated += 1
+        else:
+            edits.created += 1
+    return edits
+
+
+def _differences(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+def bump_class(
+    conn: psycopg.Connection[Any], catalog: PriceCatalog, now: datetime
+) -> tuple[str, str]:
+    """Move :data:`BUMP_INSTANCE` to :data:`BUMP_TO`; returns (from, to).
+
+    Raises:
+        InputError: the row does not exist (run the rows step first), or the edit is refused.
+    """
+    rows = store.load_rows(conn, BUMP_INSTANCE)
+    conn.rollback()
+    if not rows:
+        raise InputError(f"params.instances[{BUMP_INSTANCE}] does not exist", "demo.bump")
+    before = str(rows[0]["instance_class"])
+    changes = {"instance_class": BUMP_TO, "note": f"nightly refine needs memory ({before})"}
+    store.set_instance(conn, BUMP_INSTANCE, changes, actor=ACTOR, catalog=catalog, now=now)
+    return before, BUMP_TO
+
+
+def hourly_policies(conn: psycopg.Connection[Any]) -> int:
+    """Collect the demo week: hourly RDS/EC2 points, eight days of backfill; rows changed."""
+    with conn.transaction():
+        conn.execute("SELECT set_config('locxia.actor', %s, true)", (ACTOR,))
+        changed = conn.execute(
+            "UPDATE params.collection_policies SET period_seconds = %(hour)s,"
+            " every_seconds = %(hour)s"
+            " WHERE name IN ('rds-default', 'ec2-default')"
+            " AND (period_seconds, every_seconds) IS DISTINCT FROM (%(hour)s, %(hour)s)",
+            {"hour": HOUR_S},
+        ).rowcount
+        changed += conn.execute(
+            "UPDATE params.collection_policies SET backfill_seconds = %(backfill)s"
+            " WHERE name IN ('rds-default', 'ec2-default', 's3-default')"
+            " AND backfill_seconds <> %(backfill)s",
+            {"backfill": BACKFILL_S},
+        ).rowcount
+    return changed

@@ -1,0 +1,159 @@
+"""The demo's shape and feed steps against a moto server, the Terraform core and PostgreSQL:
+the estate adopted without a duplicate, the class bump applied to the real (moto) instance,
+the sample layer fed through the S3 zone buckets into PostGIS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.aws import AwsClients
+from infra.db import connect
+from infra.demo.standin import demo_settings, standin_terraform
+from infra.demo.tasks import plugin
+from infra.jobs import Registry
+from infra.jobs.runner import Runner
+from infra.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def demo(aws_settings: Settings, moto_endpoint: str, tmp_path: Path) -> Iterator[Runner]:
+    with standin_terraform(tmp_path / "terraform", moto_endpoint) as workdir:
+        settings = demo_settings(
+            aws_settings, aws_settings.require_database_url(), moto_endpoint, workdir
+        ).model_copy(update={"demo_dir": tmp_path})
+        runner = Runner(settings, Registry.from_entry_points(extra=[plugin]))
+        try:
+            yield runner
+        finally:
+            runner.close()
+
+
+def _run(runner: Runner, task: str, **args: Any) -> dict[str, Any]:
+    result = runner.run(task, args)
+    assert result.status == "success", result.error
+    return dict(result.details)
+
+
+def _rds(settings: Settings) -> dict[str, tuple[str, bool]]:
+    rds = AwsClients(settings).client("rds")
+    return {
+        d["DBInstanceIdentifier"]: (d["DBInstanceClass"], d["DeletionProtection"])
+        for d in rds.describe_db_instances()["DBInstances"]
+    }
+
+
+def test_the_estate_is_adopted_then_bumped(demo: Runner) -> None:
+    settings = demo.settings
+    _run(demo, "demo.estate")
+    rows = _run(demo, "demo.params")
+    assert rows["instances"] == {"created": 5, "updated": 0, "unchanged": 0}
+    before = _rds(settings)
+
+    adopt = _run(demo, "shape.reconcile", force=True, requested_by="locxia-demo")
+    assert (adopt["status"], adopt["decision"]) == ("held", "needs_approval")
+    assert {c["action"] for c in adopt["changes"]} == {"create"}
+    approved = _run(demo, "demo.approve")
+    assert (approved["approved"], approved["status"]) == (adopt["terraform_run"], "applied")
+    assert _rds(settings) == before, "adoption must neither duplicate nor change an instance"
+    ec2 = AwsClients(settings).client("ec2")
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(instances) == 3  # two adopted, one neighbour: nothing created
+    tiles = next(
+        i["InstanceId"]
+        for i in instances
+        if {"Key": "Name", "Value": "tiles-server"} in i.get("Tags", [])
+    )
+    protection = ec2.describe_instance_attribute(
+        InstanceId=tiles, Attribute="disableApiTermination"
+    )
+    assert protection["DisableApiTermination"]["Value"] is True
+
+    bump = _run(demo, "demo.bump")
+    assert (bump["from"], bump["to"]) == ("db.r6g.large", "db.r6g.xlarge")
+    applied = _run(demo, "shape.reconcile", force=True, requested_by="locxia-demo")
+    assert (applied["status"], applied["decision"]) == ("applied", "auto_apply")
+    updates = [c for c in applied["changes"] if c["action"] == "update"]
+    assert [c["instance"] for c in updates] == ["work-db"]
+    assert float(applied["monthly_after"]) > float(applied["monthly_before"])
+    assert _rds(settings)["work-db"] == ("db.r6g.xlarge", True)
+    assert _run(demo, "demo.approve")["approved"] is None
+
+    again = _run(demo, "demo.params")  # the next demo puts the built class back first
+    assert again["instances"] == {"created": 0, "updated": 1, "unchanged": 4}
+    with connect(settings.require_database_url()) as conn:
+        history = conn.execute(
+            "SELECT op, changed_by, new_row ->> 'instance_class' FROM params.history"
+            " WHERE table_name = 'instances' AND row_key = 'work-db' ORDER BY id"
+        ).fetchall()
+    assert history == [
+        ("INSERT", "locxia-demo", "db.r6g.large"),
+        ("UPDATE", "locxia-demo", "db.r6g.xlarge"),
+        ("UPDATE", "locxia-demo", "db.r6g.large"),
+    ]
+
+
+def test_the_sample_layer_is_fed_through_the_zone_buckets(demo: Runner) -> None:
+    settings = demo.settings
+    assert settings.landing_uri == "s3://locxia-demo-landing/layers"
+    _run(demo, "demo.estate")
+    sample = _run(demo, "demo.layer")
+    assert (sample["features"], sample["invalid"], sample["null"]) == (3000, 30, 4)
+    landed = _run(demo, "layers.ingest", dataset="swimming_pools")
+    refined = _run(demo, "layers.refine", dataset="swimming_pools")
+    published = _run(demo, "layers.publish", dataset="swimming_pools")
+    assert landed["uri"].startswith("s3://locxia-demo-landing/layers/swimming_pools/")
+    assert refined["uri"].startswith("s3://locxia-demo-working/layers/swimming_pools/")
+    quality = refined["quality"]
+    assert quality["passed"] and (quality["rows_in"], quality["rows_out"]) == (3000, 2996)
+    assert (quality["geometry"]["repaired"], quality["geometry"]["null"]) == (30, 4)
+    assert published["rows"] == 2996
+    s3 = AwsClients(settings).client("s3")
+    for bucket, uri in (("locxia-demo-landing", landed), ("locxia-demo-working", refined)):
+        key = uri["uri"].split(f"s3://{bucket}/", 1)[1]
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    with connect(settings.require_database_url()) as conn:
+        rows = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE ST_IsValid(geom)), count(DISTINCT pool_id)"
+            " FROM exposure.swimming_pools"
+        ).fetchone()
+        declared = conn.execute(
+            "SELECT source LIKE 'file://%%', rules ->> 'id_column' FROM params.datasets"
+            " WHERE name = 'swimming_pools'"
+        ).fetchone()
+    assert rows == (2996, 2996, 2996)
+    assert declared == (True, "pool_id")
+
+
+def test_the_demo_stops_at_the_first_failing_step(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One line naming the step; the steps after it never run; the stand-in AWS is stopped."""
+    import psutil
+
+    from infra.demo import run
+    from infra.errors import DemoError
+
+    never = run.Step("never", "demo.layer", lambda d: "must not run")
+    broken = run.Step("publish", "layers.publish", lambda d: "", {"dataset": "not_declared"})
+    monkeypatch.setattr(run, "STEPS", (run.STEPS[0], broken, never))
+    said: list[str] = []
+    home = settings.model_copy(update={"demo_dir": tmp_path})
+    with pytest.raises(DemoError) as caught:
+        run.run_demo(home, seconds=1, say=said.append)
+    message = str(caught.value)
+    assert message.startswith("demo step publish (layers.publish) failed: ")
+    assert "\n" not in message
+    pid = next(int(line.split("pid ")[1].split(")")[0]) for line in said if "moto server" in line)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    with connect(settings.require_database_url()) as conn:
+        runs = conn.execute(
+            "SELECT job_id, status FROM ops.runs WHERE job_id LIKE 'demo.%' ORDER BY id"
+        ).fetchall()
+    assert runs == [("demo.estate", "success"), ("demo.publish", "failed")]
+    assert not (tmp_path / "samples").exists()
