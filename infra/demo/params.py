@@ -10,6 +10,8 @@ the history of an unchanged row alone.
 * ``params.collection_policies``: the estate's CloudWatch points are hourly over a week, so
   the RDS and EC2 policies collect hourly points, and they and the S3 policy backfill eight
   days.
+* ``params.budgets`` (:data:`BUDGETS`): a budget for the whole account and one for RDS, set so
+  that the month's forecast lands near them and the report has a decision to show.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ BUMP_TO = "db.r6g.xlarge"
 RDS_ENGINE_VERSION = "16"
 HOUR_S = 3600
 BACKFILL_S = 8 * 86400  # the week of datapoints, and the day it ends in
+#: name → (scope, service, monthly USD, alert %). The estate spends about $23 a day, two thirds
+#: of it on RDS: the account ends the month near 90 % of its budget, RDS just over its own.
+BUDGETS: dict[str, tuple[str, str | None, str, int]] = {
+    "locxia-total": ("total", None, "750.00", 80),
+    "locxia-rds": ("service", "Amazon Relational Database Service", "450.00", 80),
+}
 
 
 @dataclass
@@ -135,4 +143,24 @@ def hourly_policies(conn: psycopg.Connection[Any]) -> int:
             " AND backfill_seconds <> %(backfill)s",
             {"backfill": BACKFILL_S},
         ).rowcount
+    return changed
+
+
+def set_budgets(conn: psycopg.Connection[Any]) -> int:
+    """Create or correct :data:`BUDGETS` (audited as :data:`ACTOR`); rows changed."""
+    changed = 0
+    with conn.transaction():
+        conn.execute("SELECT set_config('locxia.actor', %s, true)", (ACTOR,))
+        for name, (scope, service, usd, alert) in BUDGETS.items():
+            changed += conn.execute(
+                "INSERT INTO params.budgets AS b (name, scope, service, monthly_usd,"
+                " alert_percent, note) VALUES (%s, %s, %s, %s, %s, 'demo budget')"
+                " ON CONFLICT (name) DO UPDATE SET scope = EXCLUDED.scope,"
+                " service = EXCLUDED.service, monthly_usd = EXCLUDED.monthly_usd,"
+                " alert_percent = EXCLUDED.alert_percent, enabled = true"
+                " WHERE (b.scope, b.service, b.monthly_usd, b.alert_percent, b.enabled)"
+                " IS DISTINCT FROM (EXCLUDED.scope, EXCLUDED.service, EXCLUDED.monthly_usd,"
+                " EXCLUDED.alert_percent, true)",
+                (name, scope, service, usd, alert),
+            ).rowcount
     return changed

@@ -23,6 +23,7 @@ from typing import Any
 from infra.db import connect
 from infra.db.setup import upgrade_database
 from infra.demo import motoserver
+from infra.demo.cloudwatch import growth_origin as history_start
 from infra.demo.database import demo_database_url, demo_home
 from infra.demo.params import ACTOR
 from infra.demo.standin import demo_settings, fake_credentials, standin_terraform
@@ -40,6 +41,8 @@ class Step:
     task: str
     describe: Callable[[Mapping[str, Any]], str]
     args: Mapping[str, Any] = field(default_factory=dict)
+    #: run with the clock at the start of the demo's week of history (see ``history_start``)
+    at_history_start: bool = False
 
 
 def _estate_line(d: Mapping[str, Any]) -> str:
@@ -71,7 +74,8 @@ def _params_line(d: Mapping[str, Any]) -> str:
         f"params.instances: {d.get('rows', 0)} rows describe the estate's instances"
         f" ({i.get('created', 0)} created, {i.get('updated', 0)} put back, {i.get('unchanged', 0)}"
         f" already right); collection policies hourly for the week"
-        f" ({d.get('policies_changed', 0)} changed), all audited as {ACTOR}"
+        f" ({d.get('policies_changed', 0)} changed); {d.get('budgets', 0)} budgets"
+        f" ({d.get('budgets_changed', 0)} changed); all audited as {ACTOR}"
     )
 
 
@@ -96,10 +100,20 @@ def _collect_line(d: Mapping[str, Any]) -> str:
 
 def _explorer_line(d: Mapping[str, Any]) -> str:
     first, last = (d.get("days") or ["?", "?"])[:2]
+    hours = (d.get("estimates") or {}).get("hours_estimated", 0)
+    budgets = ", ".join(
+        f"{name} {b.get('status')} (month-end forecast $ {b.get('forecast_usd', 0):,.2f})"
+        for name, b in sorted((d.get("budgets") or {}).items())
+    )
     return (
         f"{d.get('rows', 0)} daily cost rows from Cost Explorer ({first} → {last},"
-        f" {d.get('ce_requests', 0)} request(s)); estimates and budgets refreshed"
+        f" {d.get('ce_requests', 0)} request(s)); {hours} resource-hour(s) it has not covered"
+        f" yet estimated; budgets: {budgets or 'none'}"
     )
+
+
+def _history_discover_line(d: Mapping[str, Any]) -> str:
+    return "as of the start of the demo's week (uptime counts from there): " + _discover_line(d)
 
 
 def _recommend_line(d: Mapping[str, Any]) -> str:
@@ -206,9 +220,14 @@ STEPS: tuple[Step, ...] = (
     Step("costs", "demo.costs", _costs_line),
     Step("params", "demo.params", _params_line),
     # Observe: the real jobs, as the service runs them.
+    # The estate's CloudWatch and Cost Explorer history starts a week ago: a discovery "then"
+    # gives the estimates the same week of uptime to price (as the seeded week of the tests).
+    Step("discover-week-start", "metrics.discover", _history_discover_line, at_history_start=True),
     Step("discover", "metrics.discover", _discover_line),
     Step("collect", "metrics.collect", _collect_line),
-    Step("cost-explorer", "costs.explorer", _explorer_line),
+    # 31 days cover the whole month whatever today is (the demo bills the month so far, and at
+    # least the last week): the report's month to date is then Cost Explorer's, not 14 days.
+    Step("cost-explorer", "costs.explorer", _explorer_line, {"days": 31}),
     Step("recommend", "costs.recommend", _recommend_line),
     # Shape: Terraform adopts the estate (a plan that big waits for approval), then a class bump.
     Step("adopt", "shape.reconcile", _plan_line, DEMO_ACTOR_ARGS),
@@ -284,7 +303,7 @@ def run_demo(
     """
     from infra.demo.tasks import plugin
     from infra.jobs import Registry
-    from infra.jobs.runner import Runner
+    from infra.jobs.runner import Runner, utcnow
 
     out = DemoReport()
     url, out.own_cluster = demo_database_url(settings)
@@ -308,14 +327,18 @@ def run_demo(
         _step(out, say, "terraform", TERRAFORM_LINE.format(workdir=workdir))
         live = demo_settings(settings, url, aws.endpoint, workdir)
         runner = Runner(live, registry)
+        start = history_start(utcnow())
+        history = Runner(live, registry, now=lambda: start)
         try:
             for step in STEPS:
-                result = runner.run(step.task, step.args, job_id=f"demo.{step.name}")
+                by = history if step.at_history_start else runner
+                result = by.run(step.task, step.args, job_id=f"demo.{step.name}")
                 if result.status != "success":
                     raise DemoError(f"demo step {step.name} ({step.task}) failed: {result.error}")
                 _step(out, say, step.name, step.describe(result.details))
         finally:
             runner.close()
+            history.close()
         started = _now(url)
         _serve(live, registry, seconds=seconds)
         out.runs = _runs_since(url, started)

@@ -80,7 +80,7 @@ def cost_explorer(ctx: TaskContext) -> dict[str, Any]:
 
 
 def parameters(ctx: TaskContext) -> dict[str, Any]:
-    """Describe the estate's instances in ``params.instances``; collect its week hourly.
+    """Describe the estate's instances, collect its week hourly, set the month's budgets.
 
     Audited as ``locxia-demo``; only values that differ are written.
 
@@ -93,7 +93,14 @@ def parameters(ctx: TaskContext) -> dict[str, Any]:
         rows = params.instance_rows(default_estate(ctx.settings))
         edits = params.set_instances(conn, rows, catalog, ctx.now())
         policies = params.hourly_policies(conn)
-    return {"instances": edits.as_details(), "rows": len(rows), "policies_changed": policies}
+        budgets = params.set_budgets(conn)
+    return {
+        "instances": edits.as_details(),
+        "rows": len(rows),
+        "policies_changed": policies,
+        "budgets": len(params.BUDGETS),
+        "budgets_changed": budgets,
+    }
 
 
 def bump(ctx: TaskContext) -> dict[str, Any]:

@@ -116,6 +116,9 @@ def estimate(conn: psycopg.Connection[Any], catalog: PriceCatalog, now: datetime
     sizes = _bucket_sizes(conn, now)
     hours = unpriced = 0
     with conn.transaction():
+        # The window is recomputed from what is known now: hours estimated earlier for a
+        # resource since found gone (or no longer tagged) must not survive the run.
+        conn.execute("DELETE FROM costs.estimates WHERE hour >= %s AND hour < %s", (start, end))
         for row in rows:
             r = Resource(*row[:9])
             first, gone = _floor_hour(row[9]), row[10]

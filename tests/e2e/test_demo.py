@@ -77,6 +77,17 @@ def _check_database(url: str, demos: int) -> None:
             "SELECT count(*), count(DISTINCT service), sum(usd) > 0 FROM costs.daily"
             " WHERE tag_value = 'locxia'"
         ).fetchone()
+        budgets = conn.execute(
+            "SELECT budget, status, forecast_usd > actual_usd FROM costs.budget_status"
+            " WHERE month = date_trunc('month', now() AT TIME ZONE 'UTC') ORDER BY budget"
+        ).fetchall()
+        # one estimated resource per live resource: nothing left over from the first demo
+        estimated = conn.execute(
+            "SELECT count(DISTINCT e.resource_id), count(DISTINCT e.resource_id)"
+            " FILTER (WHERE r.gone_at IS NULL) FROM costs.estimates e"
+            " JOIN metrics.resources r ON r.id = e.resource_id"
+            " WHERE e.hour >= now() - interval '1 day'"
+        ).fetchone()
         idle = conn.execute(
             "SELECT r.name FROM costs.recommendations c JOIN metrics.resources r"
             " ON r.id = c.resource_id WHERE c.resolved_at IS NULL"
@@ -107,6 +118,10 @@ def _check_database(url: str, demos: int) -> None:
     assert hourly_cpu is not None and hourly_cpu[0] >= 7 * 24
     assert costs is not None and costs[0] >= 7 * 4 and costs[1] == 4 and costs[2]
     assert ("scratch-db",) in idle
+    # the status depends on the day of the month (near the limits by design), the rows do not
+    assert [(b[0], b[2]) for b in budgets] == [("locxia-rds", True), ("locxia-total", True)]
+    assert {b[1] for b in budgets} <= {"ok", "warning", "over"}
+    assert estimated == (10, 10)
     # Each demo: the adoption (held, approved), then the class bump (applied within policy).
     assert [r[:3] for r in runs] == [
         ("applied", "needs_approval", "locxia-demo"),
