@@ -342,7 +342,10 @@ def _upsert(
             " state = coalesce(EXCLUDED.state, resources.state),"
             " attributes = CASE WHEN EXCLUDED.attributes = '{}' THEN resources.attributes"
             "   ELSE EXCLUDED.attributes END,"
-            " last_seen = EXCLUDED.last_seen,"
+            # first/last seen are the earliest and latest sightings, whatever order the
+            # discoveries ran in (a back-filled history may be discovered after the present)
+            " first_seen = least(resources.first_seen, EXCLUDED.first_seen),"
+            " last_seen = greatest(resources.last_seen, EXCLUDED.last_seen),"
             " gone_at = CASE WHEN %(gone)s THEN coalesce(resources.gone_at, %(now)s) END"
             " RETURNING (xmax = 0), gone_at IS NOT DISTINCT FROM %(now)s",
             {

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,8 +57,14 @@ def test_discovery_finds_the_tagged_and_warns_about_lookalikes(
             "SELECT tagged, count(*) FROM metrics.resources GROUP BY tagged ORDER BY tagged"
         ).fetchall()
         again = run_discovery(aws_settings, now)
+        # a history discovered after the present (back-filled) widens the sightings
+        run_discovery(aws_settings, now - timedelta(days=7))
+        seen = conn.execute(
+            "SELECT DISTINCT first_seen, last_seen FROM metrics.resources WHERE tagged"
+        ).fetchall()
     assert rows == [(False, 5), (True, 80)]
     assert again.new == [] and again.gone == []
+    assert seen == [(now - timedelta(days=7), now)]
 
 
 def test_one_cycle_stores_exactly_the_seeded_datapoints_once(
