@@ -13,9 +13,12 @@ bootstrap: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/locxia demo
 
-# The README's picture of the report, made by the product itself from a demo run.
+# The README's picture of the report, made by the product itself from a first demo run on a
+# fresh estate (its own demo directory, removed afterwards; world-readable for PostgreSQL).
 screenshot: $(VENV)/.installed
-	$(BIN)/locxia demo --screenshot docs/report.png
+	@dir=$$(mktemp -d) && chmod 755 "$$dir" && export LOCXIA_DEMO_DIR="$$dir"; \
+	$(BIN)/locxia demo --screenshot docs/report.png; rc=$$?; \
+	$(BIN)/locxia demo --stop >/dev/null; rm -rf "$$dir"; exit $$rc
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -172,9 +172,16 @@ def resource_metrics_section(ctx: ReportContext) -> SectionContent:
     table = Table(
         "resource_metrics.cpu",
         "CPU over the month, per instance",
-        ("instance", "kind", "average", "peak", "datapoints"),
+        ("instance", "id", "kind", "average", "peak", "datapoints"),
         tuple(
-            (r["resource"], r["kind"], _round(r["average"]), _round(r["peak"]), r["datapoints"])
+            (
+                r["resource"],
+                r["resource_id"],
+                r["kind"],
+                _round(r["average"]),
+                _round(r["peak"]),
+                r["datapoints"],
+            )
             for r in month
         ),
         units={"average": "percent", "peak": "percent"},
@@ -199,7 +206,9 @@ def _sparklines(
             for stat in ("average", "peak")
             if row[stat] is not None
         )
-        title = f"{row['resource'] or row['resource_id']} ({row['kind']}): CPU per day"
+        # the id tells apart instances of one name (an EC2 instance replaced during the month)
+        name, rid = row["resource"] or row["resource_id"], row["resource_id"]
+        title = f"{name} ({row['kind']}{'' if rid == name else ' ' + rid}): CPU per day"
         charts.append(
             Chart(
                 f"resource_metrics.cpu.{key}",

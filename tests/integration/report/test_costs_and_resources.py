@@ -314,6 +314,8 @@ def test_one_cpu_sparkline_per_instance_equal_to_the_view(built: Built) -> None:
                           strict=True):  # fmt: skip
         values = [v for stats in points[name].values() for v in stats["Average"]]
         assert _close(text, sum(values) / len(values), 1e-3)
+    ids = {r["resource"]: r["resource_id"] for r in built.raw["instance_metrics"]}
+    assert _column(parsed, table, "id") == [ids[n] for n in _column(parsed, table, "instance")]
     batch = _column(parsed, table, "instance").index("batch-db")
     assert float(_column(parsed, table, "peak")[batch]) == pytest.approx(1.5)  # idle all week
 
