@@ -46,6 +46,15 @@ STANDIN_MODULE = Path(__file__).parent / "terraform"
 SHIM = Path(__file__).parent / "shim.py"
 
 
+def _restore(saved: dict[str, str | None]) -> None:
+    """Put environment variables back as they were (``None``: it was not set)."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @contextmanager
 def fake_credentials() -> Iterator[None]:
     """Within the block, boto3 in this process (and its children) uses the fake keys only."""
@@ -56,11 +65,7 @@ def fake_credentials() -> Iterator[None]:
         os.environ.update(FAKE_CREDENTIALS)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _restore(saved)
 
 
 def require_stand_in(settings: Settings) -> str:
@@ -127,8 +132,4 @@ def standin_terraform(target: Path, endpoint: str) -> Iterator[Path]:
     try:
         yield target
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _restore(saved)

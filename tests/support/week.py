@@ -51,7 +51,7 @@ from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.prices import PriceCatalog
 from infra.provisioning import store
-from infra.settings import Settings
+from infra.settings import Settings, load_settings
 from pipelines.layers.jobs import chain_steps
 from tests.support import formats, geodata
 
@@ -138,6 +138,21 @@ def standin_terraform(workdir: Path, endpoint: str) -> Iterator[Path]:
     """
     with shipped_standin(workdir / "live", endpoint) as target:
         yield target
+
+
+@contextmanager
+def week_settings(url: str, endpoint: str, workdir: Path) -> Iterator[Settings]:
+    """Settings for seeding a week into ``url``: the stand-in AWS and Terraform, file zones."""
+    zones = workdir / "zones"
+    with standin_terraform(workdir, endpoint) as live:
+        yield load_settings(
+            database_url=url,
+            aws_endpoint_url=endpoint,
+            terraform_dir=live,
+            landing_uri=(zones / "landing").as_uri(),
+            working_uri=(zones / "working").as_uri(),
+            exposure_uri=(zones / "exposure").as_uri(),
+        )
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -7,10 +7,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.settings import load_settings
 from tests.support import aws, pg
 from tests.support.orchestrator import Seeded, seeded_database
-from tests.support.week import Week, seed_week, standin_terraform
+from tests.support.week import Week, seed_week, week_settings
 
 
 @dataclass(frozen=True)
@@ -29,17 +28,8 @@ def seeded_week(
     url = pg.create_db(admin_url, "locxia_w", template=urlsplit(template_url).path[1:])
     aws.reset(moto_server)
     tmp = tmp_path_factory.mktemp("week")
-    zones = Path(tmp) / "zones"
     try:
-        with standin_terraform(tmp, moto_server) as live:
-            settings = load_settings(
-                database_url=url,
-                aws_endpoint_url=moto_server,
-                terraform_dir=live,
-                landing_uri=(zones / "landing").as_uri(),
-                working_uri=(zones / "working").as_uri(),
-                exposure_uri=(zones / "exposure").as_uri(),
-            )
+        with week_settings(url, moto_server, Path(tmp)) as settings:
             week = seed_week(settings)
             with seeded_database(settings, url) as seeded:
                 yield SeededWeek(url, week, seeded)

@@ -25,10 +25,9 @@ from infra.db import connect
 from infra.report import make_report
 from infra.report.browser import render
 from infra.report.model import Period
-from infra.settings import load_settings
 from tests.support import aws, pg
 from tests.support.report_html import Parsed, parse
-from tests.support.week import INSTANCES, seed_week, standin_terraform
+from tests.support.week import INSTANCES, seed_week, week_settings
 
 pytestmark = pytest.mark.slow
 TODAY = datetime.now(UTC).date()
@@ -65,17 +64,8 @@ def built(
     url = pg.create_db(admin_url, "locxia_rw", template=urlsplit(template_url).path[1:])
     aws.reset(moto_server)
     tmp = tmp_path_factory.mktemp("report_week")
-    zones = tmp / "zones"
     try:
-        with standin_terraform(tmp, moto_server) as live:
-            settings = load_settings(
-                database_url=url,
-                aws_endpoint_url=moto_server,
-                terraform_dir=live,
-                landing_uri=(zones / "landing").as_uri(),
-                working_uri=(zones / "working").as_uri(),
-                exposure_uri=(zones / "exposure").as_uri(),
-            )
+        with week_settings(url, moto_server, Path(tmp)) as settings:
             seed_week(settings)
         began = time.perf_counter()
         written = make_report(url, tmp / "report.html", png_dir=tmp / "png", today=TODAY)
