@@ -20,9 +20,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from bench.common import bench_database, median
-from dashboards.build import all_dashboards
-from dashboards.check import Frame, PgRunner, check_dashboard
-from dashboards.macros import TimeRange
+from dashboards.grafana.build import all_dashboards
+from dashboards.grafana.check import Frame, PgRunner, check_dashboard
+from dashboards.grafana.macros import TimeRange
 from infra.db import connect
 
 NAME = "dashboards"

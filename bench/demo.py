@@ -69,7 +69,7 @@ def _now(url: str) -> datetime:
 
 
 def _report(url: str, tmp: Path) -> dict[str, float]:
-    from infra.report import make_report, screenshot
+    from dashboards.report import make_report, screenshot
 
     start = time.perf_counter()
     written = make_report(url, tmp / "report.html")
@@ -87,7 +87,7 @@ COLD_REPORT = """
 import sys, time
 from pathlib import Path
 start = time.perf_counter()
-from infra.report import make_report
+from dashboards.report import make_report
 make_report(sys.argv[1], Path(sys.argv[2]))
 print(time.perf_counter() - start)
 """

@@ -87,8 +87,8 @@ def repeat(cmd: list[str], before: list[str] | None = None, n: int = REPEAT) -> 
 def locxia_refine(gpkg: Path, work: Path, out: Path) -> list[str]:
     return python(f"""
         from pathlib import Path; import tempfile, shutil
-        from pipelines.layers.refine import refine_file
-        from pipelines.layers.model import Rules
+        from pipelines.feed.refine import refine_file
+        from pipelines.feed.model import Rules
         scratch = Path(tempfile.mkdtemp(dir={str(work)!r}))
         out = refine_file("bench", Path({str(gpkg)!r}), None, Rules(), scratch, 32768)
         shutil.move(out.path, {str(out)!r}); shutil.rmtree(scratch)
@@ -98,7 +98,7 @@ def locxia_refine(gpkg: Path, work: Path, out: Path) -> list[str]:
 def locxia_publish(url: str, parquet: Path) -> list[str]:
     return python(f"""
         from infra.db import connect
-        from pipelines.layers import publish as p
+        from pipelines.feed import publish as p
         with connect({url!r}) as tx:
             p._drop_staging(tx, "bench")
             rows = p.copy_parquet(tx, {str(parquet)!r}, p.STAGING, "bench__v1", 32768)
@@ -307,7 +307,7 @@ def _run(work: Path) -> str:
         copy_only = measure(
             python(f"""
                 from infra.db import connect
-                from pipelines.layers import publish as p
+                from pipelines.feed import publish as p
                 with connect({url!r}) as tx:
                     p.copy_parquet(tx, {str(parquet)!r}, "public", "bench_copy_only", 32768)
                     tx.rollback()

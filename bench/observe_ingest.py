@@ -2,7 +2,7 @@
 
 Side by side, into the same partitioned table (primary key included), emptied before each run:
 
-* **Locxia**: the collector's write path (`pipelines.metrics.store.DatapointStore`): per
+* **Locxia**: the collector's write path (`pipelines.observe.metrics.store.DatapointStore`): per
   batch of 500 series, partitions ensured, pages (~100,000 datapoints, as GetMetricData pages
   them) binary-COPYed as one row per series with two arrays, one `INSERT … SELECT unnest …
   ON CONFLICT DO UPDATE`, watermarks moved, commit. Input: pages shaped like the parsed
@@ -99,10 +99,10 @@ def _empty(url: str) -> None:
 # --- the write path, run in a child process ----------------------------------------------
 def child(url: str, total: int) -> None:
     """Write ``total`` datapoints through the collector's store; print seconds and peak RSS."""
-    from pipelines.metrics.batching import Query, batches
-    from pipelines.metrics.fetch import Series
-    from pipelines.metrics.policies import MetricSpec
-    from pipelines.metrics.store import DatapointStore
+    from pipelines.observe.metrics.batching import Query, batches
+    from pipelines.observe.metrics.fetch import Series
+    from pipelines.observe.metrics.policies import MetricSpec
+    from pipelines.observe.metrics.store import DatapointStore
 
     queries = [
         Query(rid, "InstanceId", f"i-{rid}", MetricSpec(metric), stat, 60)

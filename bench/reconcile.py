@@ -22,9 +22,9 @@ from pathlib import Path
 from bench.common import bench_database, median
 from infra.db import connect
 from infra.demo.standin import STANDIN_MODULE as STANDIN
-from infra.provisioning.reconcile import Reconciler
-from infra.provisioning.runner import EmbeddedTerraform
 from infra.settings import load_settings
+from pipelines.shape.reconcile import Reconciler
+from pipelines.shape.runner import EmbeddedTerraform
 
 NAME = "reconcile"
 TITLE = "Reconcile: params change → decided plan, 50 instances (issue 4)"

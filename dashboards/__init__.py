@@ -1,13 +1,10 @@
-"""Dashboards as code: Grafana dashboards built from functions, over ``reporting`` views only.
+"""Presentation: everything people look at, built only from the ``reporting`` views.
 
-This package imports neither ``infra`` nor ``pipelines``: it knows the names of the
-``reporting`` views and Grafana's JSON model, nothing else. Layout:
+* :mod:`dashboards.grafana` — Grafana dashboards as code, their generated JSON and the push;
+* :mod:`dashboards.report` — the monthly self-contained HTML report;
+* :mod:`dashboards.contract` — the one statement of which ``reporting`` view columns each
+  consumer relies on (a test holds both consumers to it).
 
-* :mod:`dashboards.common` — house defaults (datasource, folder, panel styles);
-* :mod:`dashboards.postgres` — the PostgreSQL query type the SDK lacks;
-* one module per dashboard (:mod:`dashboards.orchestrator`), one function per panel;
-* :mod:`dashboards.build` — the dashboard list and the generated files;
-* :mod:`dashboards.provisioning` — Grafana provisioning files and the datasource spec;
-* :mod:`dashboards.macros` and :mod:`dashboards.check` — Grafana's SQL macros expanded the
-  way Grafana does, and every panel's query proven against a database.
+Presentation sits on top: it may import the core (:mod:`infra`: settings, errors, db) but no
+feature package; what it knows of the features is the ``reporting`` views.
 """

@@ -23,7 +23,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 
 def _boards() -> list[dict[str, Any]]:
-    from dashboards.build import DefinitionError, all_dashboards
+    from dashboards.grafana.build import DefinitionError, all_dashboards
 
     try:
         return all_dashboards()
@@ -51,7 +51,7 @@ def build(
       locxia dashboards build            # write dashboards/generated/
       locxia dashboards build --check    # exit 1 when the committed files are stale
     """
-    from dashboards.build import GENERATED_DIR, DefinitionError, stale_files, write
+    from dashboards.grafana.build import GENERATED_DIR, DefinitionError, stale_files, write
 
     target = out or GENERATED_DIR
     try:
@@ -73,7 +73,7 @@ def build(
 
 
 def _datasource_spec(settings: Settings) -> dict[str, Any]:
-    from dashboards.provisioning import DatasourceLogin, datasource_spec
+    from dashboards.grafana.provisioning import DatasourceLogin, datasource_spec
 
     url = settings.grafana_database_url
     if not url:
@@ -109,8 +109,8 @@ def push(
       locxia dashboards push --dry-run
       LOCXIA_GRAFANA_TOKEN=glsa_... locxia dashboards push
     """
-    from dashboards.common import FOLDER_TITLE, FOLDER_UID
-    from infra.grafana import GrafanaPusher
+    from dashboards.grafana.common import FOLDER_TITLE, FOLDER_UID
+    from dashboards.grafana.push import GrafanaPusher
 
     settings = state(ctx).settings
     spec = _datasource_spec(settings)
@@ -171,8 +171,8 @@ def check(
       locxia dashboards check
       locxia dashboards check --last 24h -d locxia-orchestrator --json
     """
-    from dashboards.check import PgRunner, check_dashboard
-    from dashboards.macros import MacroError, TimeRange
+    from dashboards.grafana.check import PgRunner, check_dashboard
+    from dashboards.grafana.macros import MacroError, TimeRange
 
     settings = state(ctx).settings
     boards = _boards()

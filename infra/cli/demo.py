@@ -81,10 +81,10 @@ def demo(
 
             raise InputError(f"directory {path.parent} does not exist", option)
     if shot is not None:
-        from infra.report.browser import find_chromium
+        from dashboards.report.browser import find_chromium
 
         find_chromium()  # fail before the demo runs, not after
-    from dashboards.build import write as write_dashboards
+    from dashboards.grafana.build import write as write_dashboards
 
     signal.signal(signal.SIGTERM, _interrupt)
     with console.status("running the demo…"):
@@ -121,6 +121,6 @@ def _next_steps(result: DemoReport) -> Panel:
         "  locxia params history work-db         # who changed the class, and when",
         "  locxia demo --keep-running  # keep the service and the stand-in AWS up; Ctrl-C stops",
         "",
-        "docs: docs/demo.md (what each step did), docs/observe.md, docs/shape.md, docs/layers.md",
+        "docs: docs/demo.md (what each step did), docs/observe.md, docs/shape.md, docs/feed.md",
     ]
     return Panel("\n".join(lines), title="Where to look next", title_align="left")

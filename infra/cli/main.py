@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from infra import __version__
-from infra.cli import dashboards, db, demo, infra, jobs, layers, observe, params, report, serve
+from infra.cli import dashboards, db, demo, feed, jobs, observe, params, report, serve, shape
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
 from infra.errors import LocxiaError
@@ -85,17 +85,17 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(jobs.runs_app, name="runs")
 app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(params.app, name="params")
-app.add_typer(infra.app, name="infra")
+app.add_typer(shape.app, name="infra")
 app.add_typer(observe.app, name="observe")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
 app.command(name="report")(report.report)
-app.command(name="ingest")(layers.ingest)
-app.command(name="refine")(layers.refine)
-app.command(name="publish")(layers.publish)
-app.command(name="rollback")(layers.rollback)
-app.add_typer(layers.transfer_app, name="transfer")
-app.add_typer(layers.datasets_app, name="datasets")
+app.command(name="ingest")(feed.ingest)
+app.command(name="refine")(feed.refine)
+app.command(name="publish")(feed.publish)
+app.command(name="rollback")(feed.rollback)
+app.add_typer(feed.transfer_app, name="transfer")
+app.add_typer(feed.datasets_app, name="datasets")
 
 
 def main(argv: list[str] | None = None) -> int:

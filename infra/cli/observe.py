@@ -124,7 +124,7 @@ def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     cadence for the resources discovered now. Edit policies with SQL on
     params.collection_policies; the service re-plans within a second.
     """
-    from pipelines.metrics.policies import assign, load_policies, load_resources
+    from pipelines.observe.metrics.policies import assign, load_policies, load_resources
 
     with _connect(ctx) as conn:
         every = load_policies(conn, enabled_only=False)
@@ -176,7 +176,7 @@ def _progress() -> Iterator[None]:
     """A Rich progress bar fed by the collector after each GetMetricData batch."""
     from rich.progress import Progress
 
-    from pipelines.metrics.collect import PROGRESS
+    from pipelines.observe.metrics.collect import PROGRESS
 
     with Progress(console=console, transient=True) as bar:
         tasks: dict[str, Any] = {}
@@ -214,8 +214,8 @@ def collect(
     Examples: locxia observe collect -p rds-default ; locxia observe collect --since 6h
     """
     from infra.jobs.runner import utcnow
-    from pipelines.metrics.policies import load_policies
-    from pipelines.metrics.window import parse_since
+    from pipelines.observe.metrics.policies import load_policies
+    from pipelines.observe.metrics.window import parse_since
 
     if since is not None:
         parse_since(since, utcnow())

@@ -46,8 +46,8 @@ def list_instances(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     Example: locxia params list --json
     """
     from infra.jobs.runner import utcnow
-    from infra.provisioning.model import effective
-    from infra.provisioning.store import load_specs
+    from pipelines.shape.model import effective
+    from pipelines.shape.store import load_specs
 
     settings = state(ctx).settings
     with connect(settings.require_database_url()) as conn:
@@ -118,7 +118,7 @@ def set_instance(
       locxia params set batch-vm state=absent --as alice
     """
     from infra.jobs.runner import utcnow
-    from infra.provisioning import store
+    from pipelines.shape import store
 
     settings = state(ctx).settings
     actor = _actor(as_user)
@@ -153,7 +153,7 @@ def show_history(
 
     Example: locxia params history work-db
     """
-    from infra.provisioning.store import history
+    from pipelines.shape.store import history
 
     settings = state(ctx).settings
     with connect(settings.require_database_url()) as conn:
@@ -207,7 +207,7 @@ def revert_change(
     Example: locxia params revert work-db --change 42
     """
     from infra.jobs.runner import utcnow
-    from infra.provisioning import store
+    from pipelines.shape import store
 
     settings = state(ctx).settings
     actor = _actor(as_user)

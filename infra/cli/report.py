@@ -53,8 +53,8 @@ def report(
     """
     from datetime import UTC, datetime
 
-    from infra.report import make_report, screenshot
-    from infra.report.model import Period
+    from dashboards.report import make_report, screenshot
+    from dashboards.report.model import Period
 
     settings = state(ctx).settings
     url = settings.require_database_url()
@@ -62,7 +62,7 @@ def report(
     period = Period.parse(month, today) if month is not None else Period.containing(today)
     _existing_parent(out, "--out")
     if shot is not None:
-        from infra.report.browser import find_chromium
+        from dashboards.report.browser import find_chromium
 
         _existing_parent(shot, "--screenshot")
         find_chromium()  # before anything is written: say now that Chromium is missing

@@ -43,7 +43,7 @@ CITIES: tuple[tuple[str, float, float, int], ...] = (
     ("Perpignan", 2.8956, 42.6887, 5),
 )
 
-#: Quality rules of the dataset (``params.datasets.rules``, see docs/layers.md).
+#: Quality rules of the dataset (``params.datasets.rules``, see docs/feed.md).
 RULES: dict[str, Any] = {
     "geometry_types": ["Polygon"],
     "required_columns": ["pool_id", "city", "kind", "area_m2"],

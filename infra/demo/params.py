@@ -26,7 +26,7 @@ import psycopg
 from infra.demo.estate import DemoResource, Estate
 from infra.errors import InputError
 from infra.prices import PriceCatalog
-from infra.provisioning import store
+from pipelines.shape import store
 
 ACTOR = "locxia-demo"
 BUMP_INSTANCE = "work-db"

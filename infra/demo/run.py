@@ -294,7 +294,7 @@ def run_demo(
         report_path: where the HTML report goes (default: ``report.html`` in the demo's home).
         screenshot_path: also open the report in headless Chromium and save a PNG here.
         write_dashboards: writes the dashboards' JSON into a directory, returning the files it
-            changed (``dashboards.build.write``: given by the CLI, the composition root).
+            changed (``dashboards.grafana.build.write``: given by the CLI, the composition root).
         say: progress lines.
 
     Raises:
@@ -354,7 +354,7 @@ def run_demo(
                 out, say, "dashboards", f"Grafana dashboards JSON in {out.dashboards_dir}: {done}"
             )
         if screenshot_path is not None:
-            from infra.report import screenshot
+            from dashboards.report import screenshot
 
             height = screenshot(out.report_path, screenshot_path)
             _step(out, say, "screenshot", f"wrote {screenshot_path} ({height} px, no errors)")
@@ -405,7 +405,7 @@ def _stop_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
 
 
 def _write_report(url: str, path: Path) -> Path:
-    from infra.report import make_report
+    from dashboards.report import make_report
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return make_report(url, path).html

@@ -122,7 +122,7 @@ def approve_held(ctx: TaskContext) -> dict[str, Any]:
     The approval is the one ``locxia infra approve RUN`` gives: the saved plan is applied
     exactly, and refused if the rows changed since it was planned.
     """
-    from infra.provisioning.jobs import approve
+    from pipelines.shape.jobs import approve
 
     with ctx.connect() as conn:
         row = conn.execute(

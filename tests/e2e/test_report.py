@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.report.sections import SECTIONS
+from dashboards.report.sections import SECTIONS
 from tests.e2e.conftest import Run
 
 pytestmark = pytest.mark.slow

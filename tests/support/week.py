@@ -50,9 +50,9 @@ from infra.demo.standin import standin_terraform as shipped_standin
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.prices import PriceCatalog
-from infra.provisioning import store
 from infra.settings import Settings, load_settings
-from pipelines.layers.jobs import chain_steps
+from pipelines.feed.jobs import chain_steps
+from pipelines.shape import store
 from tests.support import formats, geodata
 
 DAYS = 7

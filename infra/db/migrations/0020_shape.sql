@@ -3,7 +3,7 @@
 --
 -- The database refuses what it can check on its own (names, kinds, states, storage rules,
 -- classes absent from the price catalog); the reconcile code checks the same rules again with
--- the catalog of the configured region and an injected clock (infra/provisioning/validation.py).
+-- the catalog of the configured region and an injected clock (pipelines/shape/validation.py).
 
 -- A schedule is a JSON array of windows:
 --   [{"days": "mon-fri", "start": "20:00", "end": "06:00", "instance_class": "db.r6g.2xlarge"},

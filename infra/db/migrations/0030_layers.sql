@@ -3,7 +3,7 @@
 -- People declare datasets in params.datasets (audited, NOTIFY); the feed records what it did
 -- in ops.dataset_versions and ops.lineage. Published layers live in exposure.<name>; the
 -- previous version of each is kept in exposure_previous.<name> for `locxia rollback`, and
--- loads happen in exposure_staging (never visible half-done: see docs/layers.md).
+-- loads happen in exposure_staging (never visible half-done: see docs/feed.md).
 
 CREATE SCHEMA IF NOT EXISTS exposure_previous;
 CREATE SCHEMA IF NOT EXISTS exposure_staging;
@@ -27,7 +27,7 @@ COMMENT ON TABLE params.datasets IS
     'Datasets to feed: source URI, layer, quality rules (JSON), optional cron to re-feed';
 COMMENT ON COLUMN params.datasets.rules IS
     'Quality rules: crs, geometry_types, bounds, required_columns, id_column, min_rows, '
-    'max_rows, encoding, repair, null_geometries, max_outside (see docs/layers.md)';
+    'max_rows, encoding, repair, null_geometries, max_outside (see docs/feed.md)';
 SELECT params.enable_audit('params.datasets');
 
 CREATE TABLE ops.dataset_versions (

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from dashboards.build import all_dashboards, queries
-from dashboards.check import Outcome, PgRunner, check_dashboard
-from dashboards.macros import TimeRange
+from dashboards.grafana.build import all_dashboards, queries
+from dashboards.grafana.check import Outcome, PgRunner, check_dashboard
+from dashboards.grafana.macros import TimeRange
 from infra.db import connect
 from tests.integration.dashboards.conftest import SeededWeek
 from tests.support.week import (

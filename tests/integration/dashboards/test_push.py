@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from dashboards.build import all_dashboards
-from dashboards.common import DATASOURCE_TYPE, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
-from dashboards.provisioning import DatasourceLogin, datasource_spec
+from dashboards.grafana.build import all_dashboards
+from dashboards.grafana.common import DATASOURCE_TYPE, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
+from dashboards.grafana.provisioning import DatasourceLogin, datasource_spec
+from dashboards.grafana.push import FINGERPRINT_KEY, Change, GrafanaPusher
 from infra.db.localcluster import free_port
 from infra.errors import GrafanaError
-from infra.grafana import FINGERPRINT_KEY, Change, GrafanaPusher
 from infra.settings import load_settings
 from tests.support.grafana import FakeGrafana, fake_grafana
 

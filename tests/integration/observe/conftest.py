@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 from infra.aws import AwsClients
 from infra.db import connect
 from infra.settings import Settings
-from pipelines.metrics.discovery import DiscoveryReport, discover
+from pipelines.observe.metrics.discovery import DiscoveryReport, discover
 from tests.integration.observe.fleet import Fleet, build
 
 

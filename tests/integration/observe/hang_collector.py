@@ -16,7 +16,7 @@ from typing import Any
 from infra.aws import AwsClients
 from infra.db import connect
 from infra.settings import load_settings
-from pipelines.metrics.collect import Collector
+from pipelines.observe.metrics.collect import Collector
 
 
 def main(url: str, endpoint: str, now: str, marker: str) -> None:

@@ -17,7 +17,7 @@ from infra.aws import AwsClients
 from infra.db import connect
 from infra.errors import JobError
 from infra.settings import Settings
-from pipelines.metrics.collect import Collector
+from pipelines.observe.metrics.collect import Collector
 from tests.conftest import ROOT
 from tests.integration.observe.conftest import (
     datapoints,

@@ -13,7 +13,7 @@ from infra.db import connect
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.settings import Settings
-from pipelines.metrics.collect import Collector
+from pipelines.observe.metrics.collect import Collector
 from tests.integration.observe.conftest import run_discovery, watch_calls
 from tests.integration.observe.fleet import (
     TAG,

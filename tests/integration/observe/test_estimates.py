@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from infra.db import connect
 from infra.prices import PriceCatalog
-from pipelines.costs.estimates import estimate
+from pipelines.observe.costs.estimates import estimate
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

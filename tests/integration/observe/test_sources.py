@@ -13,9 +13,9 @@ from infra.db import connect
 from infra.errors import AwsError
 from infra.prices import PriceCatalog
 from infra.settings import Settings
-from pipelines.costs.pricing import PriceRefresher
-from pipelines.metrics.retention import partitions, prune
-from pipelines.metrics.streams import StreamIngester
+from pipelines.observe.costs.pricing import PriceRefresher
+from pipelines.observe.metrics.retention import partitions, prune
+from pipelines.observe.metrics.streams import StreamIngester
 from tests.integration.observe.conftest import datapoints, run_discovery
 from tests.integration.observe.fleet import REGION, TAG, client, ec2_instance
 

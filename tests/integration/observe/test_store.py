@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from infra.aws import AwsClients
 from infra.db import connect
 from infra.settings import Settings
-from pipelines.metrics.batching import Query
-from pipelines.metrics.collect import Collector
-from pipelines.metrics.fetch import Series
-from pipelines.metrics.policies import MetricSpec, load_policies, load_resources
-from pipelines.metrics.store import DatapointStore
+from pipelines.observe.metrics.batching import Query
+from pipelines.observe.metrics.collect import Collector
+from pipelines.observe.metrics.fetch import Series
+from pipelines.observe.metrics.policies import MetricSpec, load_policies, load_resources
+from pipelines.observe.metrics.store import DatapointStore
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 QUERY = Query(1, "InstanceId", "i-1", MetricSpec("CPUUtilization"), "Average", 60)

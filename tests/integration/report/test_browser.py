@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dashboards.report import make_report, screenshot
+from dashboards.report.browser import render
 from infra.errors import ReportError
-from infra.report import make_report, screenshot
-from infra.report.browser import render
 from infra.settings import Settings
 from tests.support.orchestrator import seeded_database
 

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 from psycopg.rows import dict_row
 
+from dashboards.report import make_report
+from dashboards.report.browser import render
+from dashboards.report.model import Period
 from infra.db import connect
-from infra.report import make_report
-from infra.report.browser import render
-from infra.report.model import Period
 from tests.support import aws, pg
 from tests.support.report_html import Parsed, parse
 from tests.support.week import INSTANCES, seed_week, week_settings

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from psycopg.rows import dict_row
 
+from dashboards.report import make_report
 from infra.db import connect
-from infra.report import make_report
 from infra.settings import Settings
 from tests.support.report_html import Parsed, parse
 from tests.support.week import feed_layers

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from psycopg.rows import dict_row
 
+from dashboards.report import make_report
+from dashboards.report.build import build_report
+from dashboards.report.model import Period, ReportContext, Section, SectionContent
+from dashboards.report.sections import SECTIONS
 from infra.db import connect
 from infra.errors import DatabaseError, ReportError
-from infra.report import make_report
-from infra.report.build import build_report
-from infra.report.model import Period, ReportContext, Section, SectionContent
-from infra.report.sections import SECTIONS
 from infra.settings import Settings
 from tests.support.orchestrator import seeded_database
 from tests.support.report_html import Parsed, parse

@@ -13,10 +13,10 @@ import pytest
 from infra.db import connect
 from infra.demo.standin import SHIM, STANDIN_MODULE
 from infra.prices import PriceCatalog
-from infra.provisioning import store
-from infra.provisioning.jobs import after_apply
-from infra.provisioning.reconcile import Reconciler
 from infra.settings import Settings
+from pipelines.shape import store
+from pipelines.shape.jobs import after_apply
+from pipelines.shape.reconcile import Reconciler
 
 NOON = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Paris
 

@@ -11,7 +11,7 @@ import pytest
 from infra.db import connect
 from infra.errors import InputError
 from infra.prices import PriceCatalog
-from infra.provisioning import store
+from pipelines.shape import store
 
 BASE = {
     "kind": "rds",

@@ -9,8 +9,8 @@ import pytest
 
 from infra.db import connect
 from infra.errors import InputError
-from infra.provisioning.reconcile import Reconciler
 from infra.settings import Settings
+from pipelines.shape.reconcile import Reconciler
 from tests.integration.shape.conftest import NOON, WORK_DB
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,7 @@ def test_lifecycle_create_update_refusals_delete(
 def test_approval_holds_then_applies(
     shape_settings: Settings, edit: Callable[..., Any], rds_client: Any
 ) -> None:
-    from infra.provisioning.jobs import after_apply
+    from pipelines.shape.jobs import after_apply
 
     strict = shape_settings.model_copy(update={"shape_auto_apply_usd": 10.0})
     rec = Reconciler(strict, now=lambda: NOON, after_apply=after_apply)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from infra.errors import TerraformLocked
-from infra.provisioning import tfvars
-from infra.provisioning.runner import BinaryTerraform, EmbeddedTerraform, Terraform
 from infra.settings import Settings
+from pipelines.shape import tfvars
+from pipelines.shape.runner import BinaryTerraform, EmbeddedTerraform, Terraform
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from grafana_foundation_sdk.builders import dashboard
 
-from dashboards import build, costs, layers, orchestrator, resources
-from dashboards.check import REQUIREMENTS
-from dashboards.common import DATASOURCE_UID, base_dashboard, default_table, sql
+from dashboards.grafana import build, costs, layers, orchestrator, resources
+from dashboards.grafana.check import REQUIREMENTS
+from dashboards.grafana.common import DATASOURCE_UID, base_dashboard, default_table, sql
 
 
 def test_committed_files_are_not_stale() -> None:

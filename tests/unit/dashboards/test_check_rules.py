@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dashboards.check import REQUIREMENTS, Frame, Query, check_dashboard, dashboard_queries
-from dashboards.macros import TimeRange
+from dashboards.grafana.check import REQUIREMENTS, Frame, Query, check_dashboard, dashboard_queries
+from dashboards.grafana.macros import TimeRange
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)

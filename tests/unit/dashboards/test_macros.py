@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboards.macros import (
+from dashboards.grafana.macros import (
     Context,
     MacroError,
     TimeRange,

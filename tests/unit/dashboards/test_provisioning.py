@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards.common import DATASOURCE_UID, FOLDER_UID
-from dashboards.provisioning import (
+from dashboards.grafana.common import DATASOURCE_UID, FOLDER_UID
+from dashboards.grafana.provisioning import (
     ENV,
     DatasourceLogin,
     dashboards_yaml,

@@ -8,7 +8,7 @@ import pyogrio
 import shapely
 
 from infra.demo import layer
-from pipelines.layers.model import Rules
+from pipelines.feed.model import Rules
 
 # Metropolitan France in EPSG:4326, generously.
 FRANCE = (-5.5, 41.0, 10.0, 51.5)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from infra.errors import InputError
-from pipelines.metrics.batching import MAX_QUERIES_PER_CALL, batches, build_queries
-from pipelines.metrics.policies import Busy, MetricSpec, Policy, assign, winner
-from pipelines.metrics.resources import Resource, parse_arn
-from pipelines.metrics.window import align_down, parse_since, window_for
+from pipelines.observe.metrics.batching import MAX_QUERIES_PER_CALL, batches, build_queries
+from pipelines.observe.metrics.policies import Busy, MetricSpec, Policy, assign, winner
+from pipelines.observe.metrics.resources import Resource, parse_arn
+from pipelines.observe.metrics.window import align_down, parse_since, window_for
 
 NOW = datetime(2026, 11, 20, 12, 7, 30, tzinfo=UTC)
 

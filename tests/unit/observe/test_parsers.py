@@ -12,9 +12,9 @@ from botocore.exceptions import ClientError
 
 from infra.aws import epoch_seconds, translate
 from infra.prices import Price
-from pipelines.costs.explorer import parse_groups
-from pipelines.costs.pricing import on_demand_usd, query_for
-from pipelines.metrics.streams import parse_records, record_points
+from pipelines.observe.costs.explorer import parse_groups
+from pipelines.observe.costs.pricing import on_demand_usd, query_for
+from pipelines.observe.metrics.streams import parse_records, record_points
 
 RECORD = {"metric_name": "CPUUtilization", "value": {"max": 9, "min": 1, "sum": 20, "count": 4}}
 

@@ -5,10 +5,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from dashboards.report.charts import to_svg
+from dashboards.report.html import format_value
+from dashboards.report.model import Chart, Figure, Period, Table
 from infra.errors import InputError
-from infra.report.charts import to_svg
-from infra.report.html import format_value
-from infra.report.model import Chart, Figure, Period, Table
 
 TODAY = date(2026, 11, 25)
 
@@ -119,7 +119,7 @@ def test_a_day_without_a_value_is_a_gap_not_a_zero() -> None:
 
 
 def test_units_format_table_cells_and_keep_raw_values() -> None:
-    from infra.report.html import _table
+    from dashboards.report.html import _table
 
     html = _table(Table("t.x", "T", ("what", "cost"), (("db", 1234.5),), units={"cost": "usd"}))
     assert '<td class="num" data-value="1234.5">$ 1,234.50</td>' in html

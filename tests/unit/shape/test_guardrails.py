@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from infra.prices import Price, PriceCatalog
-from infra.provisioning import guardrails as g
-from infra.provisioning.cost import preview
-from infra.provisioning.model import Desired, InstanceSpec
-from infra.provisioning.plan import parse
+from pipelines.shape import guardrails as g
+from pipelines.shape.cost import preview
+from pipelines.shape.model import Desired, InstanceSpec
+from pipelines.shape.plan import parse
 
 
 def _rds(cls: str = "db.t4g.large", gb: int = 100, **extra: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from infra.errors import InputError
-from infra.provisioning.model import InstanceSpec, effective
-from infra.provisioning.schedule import parse_days, parse_schedule
+from pipelines.shape.model import InstanceSpec, effective
+from pipelines.shape.schedule import parse_days, parse_schedule
 
 NIGHT = {"days": "mon-fri", "start": "20:00", "end": "06:00", "instance_class": "db.r6g.2xlarge"}
 

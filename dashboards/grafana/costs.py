@@ -1,0 +1,381 @@
+"""The **Costs** dashboard: what the platform costs, where the month is heading, what to cut.
+
+Every panel reads a ``reporting`` view of migration 0042: ``daily_costs`` (Cost Explorer),
+``resource_costs`` (hourly estimates per resource, uptime × price), ``budgets`` (month to
+date and month-end forecast), ``recommendations`` (idle resources) and ``observation_costs``
+(what the collectors themselves spend on CloudWatch and Cost Explorer requests).
+
+Cost Explorer lags by a day or two; the hours it has not reported yet are covered by the
+estimates (``uncovered``), so "spent this month" and the daily bars reach up to now.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import bargauge, dashboard, stat, table, timeseries
+
+from dashboards.grafana.common import (
+    base_dashboard,
+    default_bargauge,
+    default_bars,
+    default_stat,
+    default_table,
+    sql,
+    thresholds,
+)
+
+UID = "locxia-costs"
+TITLE = "Locxia / Costs"
+
+# The budget month shown: the latest one computed up to the end of the time range.
+_BUDGET_MONTH = """month = (SELECT max(month) FROM reporting.budgets
+                    WHERE month <= ($__timeTo()::timestamptz AT TIME ZONE 'UTC')::date)"""
+# The first instant of the month the time range ends in (UTC).
+_MONTH_START = "date_trunc('month', $__timeTo()::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+
+
+# --- this month ------------------------------------------------------------------------------
+def month_to_date_stat() -> stat.Panel:
+    """How much has been spent this month, including the hours CE has not reported."""
+    return (
+        default_stat()
+        .title("Spent this month")
+        .description(
+            "Cost Explorer's days of the month (reporting.daily_costs) plus the estimated "
+            "hours it has not reported yet (reporting.resource_costs, uncovered)."
+        )
+        .unit("currencyUSD")
+        .decimals(2)
+        .with_target(
+            sql(
+                f"""
+                SELECT (SELECT coalesce(sum(usd), 0) FROM reporting.daily_costs
+                         WHERE time >= {_MONTH_START} AND time < $__timeTo())
+                     + (SELECT coalesce(sum(usd), 0) FROM reporting.resource_costs
+                         WHERE uncovered AND time >= {_MONTH_START} AND time < $__timeTo())
+                       AS spent_usd
+                """
+            )
+        )
+    )
+
+
+def uncovered_stat() -> stat.Panel:
+    """What the hours Cost Explorer has not reported yet are estimated to cost."""
+    return (
+        default_stat()
+        .title("Not yet in Cost Explorer")
+        .description(
+            "Estimated cost (uptime × price catalog) of the hours after Cost Explorer's last "
+            "complete day (reporting.resource_costs, uncovered)."
+        )
+        .unit("currencyUSD")
+        .decimals(2)
+        .with_target(
+            sql(
+                """
+                SELECT coalesce(sum(usd), 0) AS estimated_usd
+                  FROM reporting.resource_costs
+                 WHERE uncovered AND time < $__timeTo()
+                """
+            )
+        )
+    )
+
+
+def idle_savings_stat() -> stat.Panel:
+    """How much acting on the open recommendations would save per month."""
+    return (
+        default_stat()
+        .title("Idle resources could save")
+        .description("Monthly saving of the open recommendations (reporting.recommendations).")
+        .unit("currencyUSD")
+        .decimals(2)
+        .thresholds(thresholds((None, "green"), (1, "orange")))
+        .with_target(
+            sql(
+                """
+                SELECT coalesce(sum(monthly_saving_usd), 0) AS monthly_saving_usd
+                  FROM reporting.recommendations
+                 WHERE open
+                """
+            )
+        )
+    )
+
+
+def observing_cost_stat() -> stat.Panel:
+    """What watching the platform costs per month at the range's pace."""
+    return (
+        default_stat()
+        .title("Observing costs per month")
+        .description(
+            "CloudWatch metrics requested and Cost Explorer requests × their price over the "
+            "time range, projected to 30 days (reporting.observation_costs)."
+        )
+        .unit("currencyUSD")
+        .decimals(2)
+        .with_target(
+            sql(
+                """
+                SELECT coalesce(sum(usd), 0) * 30 * 86400 / $__range_s AS monthly_usd
+                  FROM reporting.observation_costs
+                 WHERE $__timeFilter(started_at)
+                """
+            )
+        )
+    )
+
+
+def budgets_bargauge() -> bargauge.Panel:
+    """Where each budget's month is heading."""
+    return (
+        default_bargauge()
+        .title("Month-end forecast vs budget")
+        .description(
+            "Forecast (spent + 7-day run rate × days left) as a share of each budget "
+            "(reporting.budgets); orange from 80 %, red over budget."
+        )
+        .unit("percent")
+        .decimals(0)
+        .min(0)
+        .max(150)
+        .thresholds(thresholds((None, "green"), (80, "orange"), (100, "red")))
+        .with_target(
+            sql(
+                f"""
+                SELECT budget || ' (' || applies_to || ')' AS budget, forecast_percent
+                  FROM reporting.budgets
+                 WHERE {_BUDGET_MONTH}
+                 ORDER BY forecast_percent DESC, budget
+                """
+            )
+        )
+    )
+
+
+def budgets_table() -> table.Panel:
+    """Month to date against each budget, with the forecast."""
+    return (
+        default_table()
+        .title("Budgets this month")
+        .description(
+            "Spent so far (of which estimated), daily run rate, month-end forecast and status "
+            "per budget (reporting.budgets)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                f"""
+                SELECT budget, applies_to, month, budget_usd, actual_usd AS spent_usd,
+                       estimated_usd AS of_which_estimated_usd, run_rate_usd AS per_day_usd,
+                       forecast_usd, used_percent, forecast_percent, status, computed_at
+                  FROM reporting.budgets
+                 WHERE {_BUDGET_MONTH}
+                 ORDER BY forecast_percent DESC, budget
+                """
+            )
+        )
+    )
+
+
+# --- where the money goes --------------------------------------------------------------------
+def daily_cost_timeseries() -> timeseries.Panel:
+    """What each service costs per day, estimates filling the days CE has not reported."""
+    return (
+        default_bars()
+        .title("Daily cost per service")
+        .description(
+            "Cost Explorer per day and service (reporting.daily_costs), stacked; days it has "
+            "not reported yet come from estimates, marked '(estimated)' "
+            "(reporting.resource_costs)."
+        )
+        .unit("currencyUSD")
+        .decimals(2)
+        .span(24)
+        .with_target(
+            sql(
+                """
+                SELECT time, service AS metric, usd
+                  FROM reporting.daily_costs
+                 WHERE $__timeFilter(time)
+                 ORDER BY 1, 2
+                """,
+                "time_series",
+            )
+        )
+        .with_target(
+            sql(
+                """
+                SELECT $__timeGroupAlias(time, '1d'), service || ' (estimated)' AS metric,
+                       sum(usd) AS usd
+                  FROM reporting.resource_costs
+                 WHERE uncovered AND $__timeFilter(time)
+                 GROUP BY 1, 2
+                 ORDER BY 1, 2
+                """,
+                "time_series",
+                ref_id="B",
+            )
+        )
+    )
+
+
+def top_resources_table() -> table.Panel:
+    """Which resources cost the most over the range, and at what monthly rate now."""
+    return (
+        default_table()
+        .title("Top resources by cost")
+        .description(
+            "Estimated cost per resource over the time range, its current monthly rate and "
+            "why (reporting.resource_costs: uptime × price catalog)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT resource, type, service, sum(usd) AS usd,
+                       (array_agg(usd ORDER BY time DESC))[1] * 730 AS monthly_rate_usd,
+                       (array_agg(basis ORDER BY time DESC))[1] AS basis
+                  FROM reporting.resource_costs
+                 WHERE $__timeFilter(time)
+                 GROUP BY resource, resource_id, type, service
+                 ORDER BY usd DESC, resource
+                 LIMIT 20
+                """
+            )
+        )
+    )
+
+
+def uncovered_table() -> table.Panel:
+    """Which resources make up the cost Cost Explorer has not reported yet."""
+    return (
+        default_table()
+        .title("Estimated hours not yet in Cost Explorer")
+        .description(
+            "Per resource: hours after Cost Explorer's last complete day, their estimated cost "
+            "and since when (reporting.resource_costs, uncovered)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT resource, service, count(*) AS hours, sum(usd) AS usd,
+                       min(time) AS since, max(time) + interval '1 hour' AS until
+                  FROM reporting.resource_costs
+                 WHERE uncovered AND time < $__timeTo()
+                 GROUP BY resource, resource_id, service
+                 ORDER BY usd DESC, resource
+                """
+            )
+        )
+    )
+
+
+def recommendations_table() -> table.Panel:
+    """What to stop or shrink, and what it would save per month."""
+    return (
+        default_table()
+        .title("Idle resources")
+        .description(
+            "Open recommendations with their monthly saving and evidence "
+            "(reporting.recommendations)."
+        )
+        .with_target(
+            sql(
+                """
+                SELECT resource, type, kind, action, monthly_saving_usd, first_seen, last_seen,
+                       evidence
+                  FROM reporting.recommendations
+                 WHERE open
+                 ORDER BY monthly_saving_usd DESC, resource
+                """
+            )
+        )
+    )
+
+
+# --- the cost of observing -------------------------------------------------------------------
+def observing_timeseries() -> timeseries.Panel:
+    """What collecting metrics and reading costs costs, over time."""
+    return (
+        default_bars()
+        .title("Cost of observing")
+        .description(
+            "USD per interval of CloudWatch metrics requested and Cost Explorer requests "
+            "(reporting.observation_costs), by API."
+        )
+        .unit("currencyUSD")
+        .decimals(4)
+        .interval("1h")
+        .with_target(
+            sql(
+                """
+                SELECT $__timeGroupAlias(started_at, $__interval), api AS metric,
+                       sum(usd) AS usd
+                  FROM reporting.observation_costs
+                 WHERE $__timeFilter(started_at)
+                 GROUP BY 1, 2
+                 ORDER BY 1, 2
+                """,
+                "time_series",
+            )
+        )
+    )
+
+
+def observing_table() -> table.Panel:
+    """Which jobs spend the observation budget: requests × price per job."""
+    return (
+        default_table()
+        .title("Cost of observing by job")
+        .description(
+            "Per job: runs, requests (metrics requested or CE requests), API calls, USD and "
+            "the monthly projection at the range's pace (reporting.observation_costs)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT job_id AS job, api, count(*) AS runs, sum(requests) AS requests,
+                       sum(calls) AS calls, sum(usd) AS usd,
+                       1000 * sum(usd) / nullif(sum(requests), 0) AS usd_per_1000_requests,
+                       sum(usd) * 30 * 86400 / $__range_s AS monthly_projection_usd
+                  FROM reporting.observation_costs
+                 WHERE $__timeFilter(started_at)
+                 GROUP BY job_id, api
+                 ORDER BY usd DESC, job
+                """
+            )
+        )
+    )
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+def costs_dashboard() -> dashboard.Dashboard:
+    """The Costs dashboard, uid ``locxia-costs``."""
+    return (
+        base_dashboard(
+            TITLE,
+            UID,
+            "Daily cost per service, month to date vs budget with the month-end forecast, top "
+            "resources, hours Cost Explorer has not covered yet, idle resources, and what "
+            "observing costs.",
+        )
+        .refresh("15m")
+        .with_row(dashboard.Row("This month"))
+        .with_panel(month_to_date_stat())
+        .with_panel(uncovered_stat())
+        .with_panel(idle_savings_stat())
+        .with_panel(observing_cost_stat())
+        .with_panel(budgets_bargauge())
+        .with_panel(budgets_table())
+        .with_row(dashboard.Row("Where the money goes"))
+        .with_panel(daily_cost_timeseries())
+        .with_panel(top_resources_table())
+        .with_panel(uncovered_table())
+        .with_panel(recommendations_table())
+        .with_row(dashboard.Row("Cost of observing"))
+        .with_panel(observing_timeseries())
+        .with_panel(observing_table())
+    )

@@ -1,0 +1,406 @@
+"""``locxia ingest | refine | publish | rollback | transfer | datasets``: the feed, by hand.
+
+Each command runs the same task the scheduler runs (``layers.*``) through the recorded
+runner, so a manual ingest is a row in ``ops.runs`` like a scheduled one. Progress is drawn
+with Rich while the task reports it; the result (profile, quality report, version) is read
+from the run's details.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from infra.cli.output import console, emit_json, table
+from infra.cli.state import state
+from infra.errors import LayerError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+DatasetArg = Annotated[str, typer.Argument(help="Dataset name (lowercase, digits, _).")]
+datasets_app = typer.Typer(
+    help="Declared datasets and what the feed did with them.", no_args_is_help=True
+)
+transfer_app = typer.Typer(
+    help="Move data: a table between two databases, or a URL into landing.",
+    no_args_is_help=True,
+)
+
+
+class RichBars:
+    """A progress reporter drawing one Rich bar per step (on stderr, only on a terminal)."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        from infra.cli.output import err_console
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> RichBars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def start(self, label: str, total: float | None) -> None:
+        """Open a bar."""
+        self._task = self._progress.add_task(label, total=total)
+
+    def advance(self, amount: float) -> None:
+        """Move the bar."""
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def finish(self) -> None:
+        """Close the bar."""
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None
+
+
+@contextmanager
+def _bars(enabled: bool) -> Iterator[None]:
+    from infra.cli.output import err_console
+    from pipelines.feed.progress import listening
+
+    if not enabled or not err_console.is_terminal:
+        yield
+        return
+    with RichBars() as bars, listening(bars):
+        yield
+
+
+def _run(ctx: typer.Context, task: str, args: Mapping[str, Any], as_json: bool) -> dict[str, Any]:
+    """Run ``task`` recorded in ops.runs; raise its error as one line when it failed."""
+    from infra.jobs import Registry
+    from infra.jobs.runner import Runner
+
+    settings = state(ctx).settings
+    runner = Runner(settings, Registry.from_entry_points())
+    # The runner logs failures for the service's log; here the error is shown once, below.
+    logging.getLogger("infra.jobs.runner").addHandler(logging.NullHandler())
+    try:
+        with _bars(not as_json):
+            result = runner.run(task, {k: v for k, v in args.items() if v is not None})
+    finally:
+        runner.close()
+    details = dict(result.details)
+    if result.status == "failed":
+        quality = details.get("quality")
+        if quality and not as_json:
+            _print_quality(quality)
+        if as_json:
+            emit_json(
+                {"run_id": result.run_id, "status": "failed", "error": result.error, **details}
+            )
+        raise LayerError(str(result.error))
+    details["run_id"] = result.run_id
+    return details
+
+
+def _print_quality(report: Mapping[str, Any]) -> None:
+    rows = [
+        ("[green]ok[/green]" if c["passed"] else "[red]FAIL[/red]", c["rule"], escape(c["detail"]))
+        for c in report.get("checks", [])
+    ]
+    if rows:
+        console.print(table("Quality", ["", "rule", "detail"], rows))
+
+
+def _print_profile(profile: Mapping[str, Any] | None) -> None:
+    if not profile:
+        return
+    layers = profile.get("layers") or []
+    if len(layers) > 1:
+        console.print(f"layers: {', '.join(layers)} (read: [bold]{profile.get('layer')}[/bold])")
+    bbox = profile.get("bbox")
+    crs = profile.get("crs")
+    rows = [
+        ("driver", profile.get("driver")),
+        ("layer", profile.get("layer")),
+        ("rows", profile.get("rows")),
+        ("crs", crs if not crs or len(str(crs)) < 60 else "custom (WKT in provenance)"),
+        ("bbox", ", ".join(f"{v:.4f}" for v in bbox) if bbox else None),
+        ("geometry types", ", ".join(profile.get("geometry_types") or []) or None),
+        ("encoding", profile.get("encoding")),
+        ("fields", ", ".join(profile.get("fields") or []) or None),
+    ]
+    console.print(table("Profile", ["", ""], rows))
+
+
+def _done(details: Mapping[str, Any], verb: str) -> None:
+    if details.get("noop"):
+        console.print(f"nothing to do: version {details['version_id']} is already {verb}")
+    else:
+        console.print(
+            f"{verb} version [bold]{details['version_id']}[/bold] → {details['uri']}"
+            f" ({details.get('rows')} rows, run {details['run_id']})"
+        )
+
+
+def ingest(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A file path, an http(s):// URL or an s3:// URI.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
+    layer: Annotated[
+        str | None, typer.Option("--layer", "-l", help="Layer to read when the file has several.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Land a layer's raw bytes in the landing zone (checksum, provenance, profile).
+
+    Any format GDAL reads: GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, GeoParquet,
+    CSV with a WKT column or lon/lat columns. The same bytes twice is a no-op.
+
+    Examples:
+      locxia ingest ./batiments.gpkg --dataset batiments --layer batiment
+      locxia ingest https://example.org/piscines.zip -d piscines
+      locxia ingest s3://raw-bucket/risques/ppr.fgb -d ppr
+    """
+    details = _run(
+        ctx, "layers.ingest", {"dataset": dataset, "source": source, "layer": layer}, as_json
+    )
+    if as_json:
+        emit_json(details)
+        return
+    _print_profile(details.get("profile"))
+    _done(details, "landed")
+
+
+def refine(
+    ctx: typer.Context,
+    dataset: DatasetArg,
+    version: Annotated[
+        int | None, typer.Option(help="Landing version id (default: newest).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check, repair and reproject the newest landed version into working (GeoParquet 1.1).
+
+    Rules come from params.datasets (crs, geometry_types, bounds, required_columns,
+    id_column, min_rows, max_rows, encoding, repair, null_geometries). A failing layer
+    stays in landing with its quality report; nothing is written to working.
+
+    Example:
+      locxia refine batiments
+    """
+    details = _run(ctx, "layers.refine", {"dataset": dataset, "version": version}, as_json)
+    if as_json:
+        emit_json(details)
+        return
+    if details.get("quality"):
+        _print_quality(details["quality"])
+    _done(details, "refined")
+
+
+def publish(
+    ctx: typer.Context,
+    dataset: DatasetArg,
+    version: Annotated[
+        int | None, typer.Option(help="Working version id (default: newest).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load the newest working version into PostGIS as exposure.<name> and swap it in.
+
+    Readers see the old table or the new one, never a partial one; the previous version is
+    kept for `locxia rollback`. Publishing the live version again is a no-op.
+
+    Example:
+      locxia publish batiments
+    """
+    details = _run(ctx, "layers.publish", {"dataset": dataset, "version": version}, as_json)
+    if as_json:
+        emit_json(details)
+        return
+    _done(details, "published")
+
+
+def rollback(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = False) -> None:
+    """Serve the previous published version of a dataset again (run twice to roll forward).
+
+    Example:
+      locxia rollback batiments
+    """
+    details = _run(ctx, "layers.rollback", {"dataset": dataset}, as_json)
+    if as_json:
+        emit_json(details)
+        return
+    console.print(f"exposure.{dataset} now serves version [bold]{details['version_id']}[/bold]")
+
+
+@transfer_app.command("table")
+def transfer_table(
+    ctx: typer.Context,
+    table_name: Annotated[str, typer.Argument(metavar="SCHEMA.TABLE", help="Table to copy.")],
+    source_url: Annotated[str, typer.Option("--from", help="Source postgresql:// URL.")],
+    target_url: Annotated[str, typer.Option("--to", help="Target postgresql:// URL.")],
+    target_table: Annotated[
+        str | None, typer.Option("--as", help="Target SCHEMA.TABLE (default: the same).")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="Replace the target table if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a table between two PostgreSQL databases with streamed binary COPY.
+
+    The target is created, loaded, indexed and swapped in one transaction.
+
+    Example:
+      locxia transfer table exposure.batiments --from postgresql://prod/geo
+          --to postgresql://analytics/geo --as public.batiments --replace
+    """
+    details = _run(
+        ctx,
+        "layers.transfer-table",
+        {
+            "source_url": source_url,
+            "target_url": target_url,
+            "table": table_name,
+            "target_table": target_table,
+            "replace": replace,
+        },
+        as_json,
+    )
+    if as_json:
+        emit_json(details)
+        return
+    console.print(f"copied {details['rows']} rows: {details['source']} → {details['target']}")
+
+
+@transfer_app.command("url")
+def transfer_url(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="An http(s):// URL or s3:// URI.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy an external file into the landing zone as-is (no format check; see ingest).
+
+    Example:
+      locxia transfer url https://example.org/export.zip --dataset cadastre
+    """
+    details = _run(ctx, "layers.transfer-url", {"url": url, "dataset": dataset}, as_json)
+    if as_json:
+        emit_json(details)
+        return
+    _done(details, "landed")
+
+
+@datasets_app.command("list")
+def list_datasets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every dataset: latest version per zone, live rows, rejections, schedule."""
+    from infra.db import connect
+    from pipelines.feed import catalog
+
+    with connect(state(ctx).settings.require_database_url()) as conn:
+        rows = catalog.summary(conn)
+    if as_json:
+        emit_json(rows)
+        return
+    keys = ["name", "cron", "landing", "working", "exposure", "rows", "rejected", "updated"]
+    console.print(table("Datasets", keys, [[r[k] for k in keys] for r in rows]))
+
+
+@datasets_app.command("show")
+def show_dataset(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = False) -> None:
+    """Versions (zone, status, rows, checksum, quality) and lineage of one dataset."""
+    from dataclasses import asdict
+
+    from infra.db import connect
+    from infra.errors import InputError
+    from pipelines.feed import catalog
+    from pipelines.feed.model import dataset_name
+
+    name = dataset_name(dataset)
+    with connect(state(ctx).settings.require_database_url()) as conn:
+        declared = catalog.all_datasets(conn)
+        versions = catalog.versions(conn, name)
+        edges = catalog.lineage(conn, name)
+    row = next((d for d in declared if d["name"] == name), None)
+    if row is None and not versions:
+        raise InputError(f"no dataset {name!r} (see `locxia datasets list`)")
+    if as_json:
+        emit_json({"dataset": row, "versions": [asdict(v) for v in versions], "lineage": edges})
+        return
+    if row:
+        console.print(
+            f"[bold]{name}[/bold] "
+            + escape(
+                f"source={row['source']} layer={row['layer']} cron={row['cron']}"
+                f" rules={json.dumps(row['rules'])}"
+            )
+        )
+    console.print(_versions_table(versions))
+    console.print(_lineage_table(edges))
+    failed = next((v for v in versions if v.status == "rejected"), None)
+    if failed and failed.quality:
+        console.print(f"last rejection (version {failed.id}):")
+        _print_quality(failed.quality)
+
+
+def _versions_table(versions: list[Any]) -> Any:
+    columns = ["id", "zone", "status", "rows", "bytes", "crs", "types", "sha256", "quality"]
+    rows = []
+    for v in versions:
+        crs = v.crs if v.crs and len(v.crs) < 30 else (v.crs and "custom")
+        verdict = None if v.quality is None else ("passed" if v.quality.get("passed") else "failed")
+        rows.append(
+            (
+                v.id,
+                v.zone,
+                v.status,
+                v.rows,
+                v.bytes,
+                crs,
+                ",".join(v.geometry_types),
+                v.checksum[:12],
+                verdict,
+            )
+        )
+    return table(
+        "Versions",
+        [*columns, "created"],
+        [
+            (*r, v.created_at.isoformat(timespec="seconds"))
+            for r, v in zip(rows, versions, strict=True)
+        ],
+    )
+
+
+def _lineage_table(edges: list[dict[str, Any]]) -> Any:
+    return table(
+        "Lineage",
+        ["step", "from", "to", "rows", "ms", "at"],
+        [
+            (
+                e["step"],
+                e["from_version_id"] or escape(e["from_uri"]),
+                e["to_version_id"] or escape(e["to_uri"]),
+                e["rows"],
+                e["duration_ms"],
+                e["started_at"].isoformat(timespec="seconds"),
+            )
+            for e in edges
+        ],
+    )

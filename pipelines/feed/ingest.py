@@ -1,0 +1,178 @@
+"""source → landing: the raw bytes, unchanged, with their SHA-256, provenance and profile.
+
+The file is fetched once into scratch space while it is hashed; if this dataset already has
+these exact bytes in landing, nothing else happens (a no-op). Otherwise the file must open as a
+layer (a broken zip or a truncated GeoPackage is refused here, before it lands), the layer is
+chosen (``--layer`` when the file has several), profiled, stored under
+``<dataset>/<sha256[:16]>/<file name>`` and recorded with a lineage edge.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from infra.settings import Settings
+from pipelines.feed import catalog
+from pipelines.feed.formats import Profile, profile
+from pipelines.feed.model import Dataset, dataset_name
+from pipelines.feed.sources import Fetched, fetch
+from pipelines.feed.zones import scratch_dir, zone
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """The landing version, whether it was already there, and the layer's profile."""
+
+    version: catalog.Version
+    noop: bool
+    profile: dict[str, Any] | None
+
+
+def _land(
+    conn: Any,
+    settings: Settings,
+    name: str,
+    fetched: Fetched,
+    *,
+    layer: str | None,
+    prof: Profile | None,
+    step_name: str,
+    started: datetime,
+    clock: float,
+    run_id: int | None,
+) -> catalog.Version:
+    landing = zone(settings, "landing")
+    key = f"{name}/{fetched.sha256[:16]}/{fetched.filename}"
+    landing.put_file(fetched.path, key)
+    provenance = {**fetched.provenance, "key": key, "filename": fetched.filename}
+    if prof is not None:
+        provenance["profile"] = prof.as_json()
+    version = catalog.insert(
+        conn,
+        catalog.NewVersion(
+            dataset=name,
+            zone="landing",
+            uri=landing.uri_for(key),
+            fingerprint=fetched.sha256,
+            checksum=fetched.sha256,
+            status="landed",
+            rows=prof.rows if prof else None,
+            bytes=fetched.size,
+            crs=prof.crs if prof else None,
+            bbox=prof.bbox if prof else None,
+            geometry_types=prof.geometry_types if prof else (),
+            layer=layer,
+            provenance=provenance,
+            run_id=run_id,
+        ),
+    )
+    catalog.add_edge(
+        conn,
+        dataset=name,
+        step=step_name,
+        from_uri=str(fetched.provenance.get("source", "")),
+        to_uri=version.uri,
+        to_version=version.id,
+        rows=version.rows,
+        started_at=started,
+        duration_s=time.perf_counter() - clock,
+        run_id=run_id,
+    )
+    return version
+
+
+def ingest(
+    conn: Any,
+    settings: Settings,
+    name: str,
+    source: str | None = None,
+    layer: str | None = None,
+    *,
+    run_id: int | None = None,
+) -> Ingested:
+    """Land ``source`` (default: the dataset's declared source) as a version of ``name``.
+
+    Raises:
+        InputError: bad dataset name, or no source given nor declared.
+        SourceError: the source cannot be fetched.
+        FormatError: the file is not a readable layer (or the layer is ambiguous).
+    """
+    name = dataset_name(name)
+    declared = catalog.load_dataset(conn, name) or Dataset(name)
+    conn.rollback()
+    explicit_layer = layer
+    source = source or declared.source
+    layer = layer or declared.layer
+    if not source:
+        from infra.errors import InputError
+
+        raise InputError(f"{name}: no source given and none declared in params.datasets")
+    started, clock = datetime.now(UTC), time.perf_counter()
+    with scratch_dir(settings, "ingest") as scratch:
+        fetched = fetch(source, scratch, settings)
+        existing = catalog.find(conn, name, "landing", checksum=fetched.sha256)
+        if existing is not None:
+            conn.rollback()
+            return Ingested(existing, True, existing.provenance.get("profile"))
+        prof = profile(fetched.path, layer, declared.rules.encoding)
+        version = _land(
+            conn,
+            settings,
+            name,
+            fetched,
+            layer=prof.layer,
+            prof=prof,
+            step_name="ingest",
+            started=started,
+            clock=clock,
+            run_id=run_id,
+        )
+        # An ad-hoc ingest declares its dataset; only a layer the user named binds later runs.
+        uri = source if "://" in source else Path(source).resolve().as_uri()
+        catalog.declare(conn, name, uri, explicit_layer)
+        conn.commit()
+    return Ingested(version, False, prof.as_json())
+
+
+def land_url(
+    conn: Any, settings: Settings, name: str, url: str, *, run_id: int | None = None
+) -> Ingested:
+    """Copy any external URL (http(s) or s3) into landing as-is, without reading it as a layer.
+
+    The external → S3 transfer: bytes, checksum and provenance are recorded like an ingest,
+    and the same bytes twice are a no-op, but no format is assumed (``ingest`` checks that).
+
+    Raises:
+        InputError: bad dataset name or URL.
+        SourceError: the URL cannot be fetched.
+    """
+    from infra.errors import InputError
+
+    name = dataset_name(name)
+    if "://" not in url or url.startswith("file://"):
+        raise InputError(f"{url!r}: expected an http(s):// or s3:// URL", "transfer url")
+    started, clock = datetime.now(UTC), time.perf_counter()
+    with scratch_dir(settings, "transfer") as scratch:
+        fetched = fetch(url, scratch, settings)
+        existing = catalog.find(conn, name, "landing", checksum=fetched.sha256)
+        if existing is not None:
+            conn.rollback()
+            return Ingested(existing, True, None)
+        version = _land(
+            conn,
+            settings,
+            name,
+            fetched,
+            layer=None,
+            prof=None,
+            step_name="transfer",
+            started=started,
+            clock=clock,
+            run_id=run_id,
+        )
+        conn.commit()
+    return Ingested(version, False, None)

@@ -1,0 +1,178 @@
+"""The ``feed`` plugin: feed tasks (named ``layers.*``), and jobs planned from ``params.datasets``.
+
+A dataset row with a ``cron`` becomes one job ``layers.<name>``: a ``core.chain`` of
+``layers.ingest`` → ``layers.refine`` → ``layers.publish``. Each step is a no-op when its
+input did not change (same bytes, same landing version under the same rules, same working
+version already live), so a nightly schedule costs a download and a checksum when the source
+has not moved. The CLI runs the same tasks through the recorded runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from infra.errors import LocxiaError
+from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+from pipelines.feed.model import Dataset
+
+if TYPE_CHECKING:  # the service imports this plugin at start: keep numpy & co out of it
+    from pipelines.feed import catalog
+
+
+def _outcome(details: dict[str, Any], version: catalog.Version, noop: bool) -> dict[str, Any]:
+    details.update(
+        {
+            "version_id": version.id,
+            "zone": version.zone,
+            "uri": version.uri,
+            "rows": version.rows,
+            "noop": noop,
+        }
+    )
+    return details
+
+
+def ingest_task(
+    ctx: TaskContext, dataset: str, source: str | None = None, layer: str | None = None
+) -> dict[str, Any]:
+    """Land ``source`` (or the declared one) for ``dataset``."""
+    from pipelines.feed.ingest import ingest
+
+    with ctx.connect() as conn:
+        done = ingest(conn, ctx.settings, dataset, source, layer, run_id=ctx.run_id)
+    ctx.details["profile"] = done.profile
+    return _outcome(ctx.details, done.version, done.noop)
+
+
+def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> dict[str, Any]:
+    """Refine the newest (or given) landing version of ``dataset`` into working."""
+    from infra.errors import QualityError
+    from pipelines.feed.refine import refine
+
+    with ctx.connect() as conn:
+        try:
+            done = refine(conn, ctx.settings, dataset, version_id=version, run_id=ctx.run_id)
+        except QualityError as exc:
+            ctx.details["quality"] = exc.report
+            raise
+    ctx.details["quality"] = done.version.quality
+    return _outcome(ctx.details, done.version, done.noop)
+
+
+def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> dict[str, Any]:
+    """Publish the newest (or given) working version of ``dataset`` as ``exposure.<name>``."""
+    from pipelines.feed.publish import publish
+
+    with ctx.connect() as conn:
+        done = publish(conn, ctx.settings, dataset, version_id=version, run_id=ctx.run_id)
+    return _outcome(ctx.details, done.version, done.noop)
+
+
+def rollback_task(ctx: TaskContext, dataset: str) -> dict[str, Any]:
+    """Serve the previous published version of ``dataset`` again."""
+    from pipelines.feed.publish import rollback
+
+    with ctx.connect() as conn:
+        version = rollback(conn, ctx.settings, dataset, run_id=ctx.run_id)
+    return _outcome(ctx.details, version, False)
+
+
+def transfer_table_task(
+    ctx: TaskContext,
+    source_url: str,
+    target_url: str,
+    table: str,
+    target_table: str | None = None,
+    replace: bool = False,
+) -> dict[str, Any]:
+    """Copy ``table`` from one PostgreSQL database to another with streamed binary COPY."""
+    from pipelines.feed import transfer
+
+    started = transfer.now()
+    moved = transfer.copy_table(
+        source_url,
+        target_url,
+        table,
+        target_table,
+        replace=replace,
+    )
+    with ctx.connect() as conn:
+        transfer.record(conn, moved, started, ctx.run_id)
+    return {"source": moved.source, "target": moved.target, "rows": moved.rows}
+
+
+def transfer_url_task(ctx: TaskContext, url: str, dataset: str) -> dict[str, Any]:
+    """Copy an external URL into the landing zone as-is (checksum and provenance recorded)."""
+    from pipelines.feed.ingest import land_url
+
+    with ctx.connect() as conn:
+        done = land_url(conn, ctx.settings, dataset, url, run_id=ctx.run_id)
+    return _outcome(ctx.details, done.version, done.noop)
+
+
+def chain_steps(name: str) -> list[dict[str, Any]]:
+    """The steps that feed one dataset end to end."""
+    return [
+        {"task": f"layers.{stage}", "args": {"dataset": name}}
+        for stage in ("ingest", "refine", "publish")
+    ]
+
+
+def provide(ctx: PlanContext) -> Iterable[JobSpec]:
+    """One chained job per enabled dataset with a schedule.
+
+    Raises:
+        JobError: listing every dataset row that could not be planned (the others are).
+    """
+    from infra.errors import JobError
+    from pipelines.feed.catalog import all_datasets
+
+    rows = all_datasets(ctx.conn)
+    ctx.conn.rollback()
+    bad: list[str] = []
+    jobs: list[JobSpec] = []
+    for row in rows:
+        if not row["cron"] or not row["enabled"]:
+            continue
+        try:
+            dataset = Dataset.from_row(row)
+            trigger = TriggerSpec.crontab(str(dataset.cron), dataset.timezone)
+            trigger.build()
+            jobs.append(
+                JobSpec(
+                    f"layers.{dataset.name}",
+                    "core.chain",
+                    trigger,
+                    {"steps": chain_steps(dataset.name)},
+                    owner="feed",
+                    description=f"ingest → refine → publish {dataset.name}",
+                )
+            )
+        except LocxiaError as exc:
+            bad.append(f"params.datasets[{row['name']}]: {exc}")
+    if bad:
+        raise JobError("; ".join(bad))
+    return jobs
+
+
+plugin = Plugin(
+    name="feed",
+    tasks=(
+        Task("layers.ingest", "pipelines.feed.jobs:ingest_task", "land a layer's raw bytes"),
+        Task("layers.refine", "pipelines.feed.jobs:refine_task", "landing → working"),
+        Task("layers.publish", "pipelines.feed.jobs:publish_task", "working → exposure"),
+        Task("layers.rollback", "pipelines.feed.jobs:rollback_task", "serve the previous layer"),
+        Task(
+            "layers.transfer-table",
+            "pipelines.feed.jobs:transfer_table_task",
+            "copy a table between databases",
+        ),
+        Task(
+            "layers.transfer-url",
+            "pipelines.feed.jobs:transfer_url_task",
+            "copy an external URL into landing",
+        ),
+    ),
+    provide=provide,
+)

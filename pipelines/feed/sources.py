@@ -1,0 +1,198 @@
+"""Where a layer comes from: a local file, an ``http(s)://`` URL or an ``s3://`` URI.
+
+Every source is read once, as a stream, into a local file while its SHA-256 is computed, so
+big files never sit in memory and the checksum is of exactly the bytes that will land.
+Provenance (URL, ETag, Last-Modified, S3 version...) is kept for the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from infra.aws import AwsClients, aws_errors
+from infra.db.connection import redact_url
+from infra.errors import InputError, SourceError
+from infra.settings import Settings
+from pipelines.feed.progress import step
+from pipelines.feed.zones import safe_filename
+
+CHUNK = 1 << 20
+KNOWN_SUFFIXES = (
+    ".gpkg",
+    ".zip",
+    ".shp",
+    ".geojson",
+    ".json",
+    ".fgb",
+    ".parquet",
+    ".geoparquet",
+    ".csv",
+)
+# First bytes of the formats a URL without a file name may serve.
+MAGIC = (
+    (b"SQLite format 3\x00", ".gpkg"),
+    (b"PK\x03\x04", ".zip"),
+    (b"PAR1", ".parquet"),
+    (b"fgb\x03", ".fgb"),
+    (b"{", ".geojson"),
+)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A source read to a local file: where, its checksum and size, and where it came from."""
+
+    path: Path
+    filename: str
+    sha256: str
+    size: int
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def sniff_suffix(path: Path) -> str:
+    """The suffix the content of ``path`` calls for, from its first bytes ('' if unknown)."""
+    with path.open("rb") as fh:
+        head = fh.read(16).lstrip()
+    for magic, suffix in MAGIC:
+        if head.startswith(magic):
+            return suffix
+    return ""
+
+
+def _copy(src: BinaryIO, dest: Path, total: int | None, label: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with dest.open("wb") as out, step(label, total) as bar:
+        for chunk in iter(lambda: src.read(CHUNK), b""):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+            bar.advance(len(chunk))
+    return digest.hexdigest(), size
+
+
+def hash_file(path: Path, label: str = "checksum") -> tuple[str, int]:
+    """SHA-256 and size of a local file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh, step(label, path.stat().st_size) as bar:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+            bar.advance(len(chunk))
+    return digest.hexdigest(), size
+
+
+def _name_with_suffix(name: str, path: Path) -> str:
+    if name.lower().endswith(KNOWN_SUFFIXES):
+        return name
+    return name + sniff_suffix(path)
+
+
+def fetch(source: str, scratch: Path, settings: Settings) -> Fetched:
+    """Read ``source`` into ``scratch`` (local files are hashed in place, not copied).
+
+    Raises:
+        InputError: the source is not a file path, http(s) URL or s3 URI.
+        SourceError: it cannot be read (missing file, HTTP error, unreachable host).
+        AwsError: S3 refused the read.
+    """
+    parts = urlsplit(source)
+    if parts.scheme in ("http", "https"):
+        return _fetch_http(source, scratch, settings)
+    if parts.scheme == "s3":
+        return _fetch_s3(source, scratch, settings)
+    if parts.scheme == "file":
+        return _local(Path(unquote(parts.path)), scratch)
+    if parts.scheme and len(parts.scheme) > 1:
+        raise InputError(
+            f"{source!r}: unsupported scheme {parts.scheme!r} (a path, http(s)://, s3://)",
+            "source",
+        )
+    return _local(Path(source), scratch)
+
+
+def _local(path: Path, scratch: Path) -> Fetched:
+    """Copy into scratch while hashing.
+
+    What lands is exactly what was hashed, even if the original is rewritten meanwhile.
+    """
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    filename = safe_filename(path.name)
+    target = scratch / filename
+    try:
+        stat = path.stat()
+        with path.open("rb") as fh:
+            sha, size = _copy(fh, target, stat.st_size, f"read {path.name}")
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror})") from exc
+    return Fetched(
+        path=target,
+        filename=filename,
+        sha256=sha,
+        size=size,
+        provenance={
+            "source": str(path.resolve()),
+            "kind": "file",
+            "mtime": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
+        },
+    )
+
+
+def _fetch_http(url: str, scratch: Path, settings: Settings) -> Fetched:
+    request = urllib.request.Request(url, headers={"User-Agent": "locxia-orchestrator"})
+    tmp = scratch / "download"
+    try:
+        with urllib.request.urlopen(request, timeout=settings.layers_http_timeout_seconds) as resp:
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            sha, size = _copy(resp, tmp, total, f"download {urlsplit(url).netloc}")
+            headers = {k: resp.headers.get(k) for k in ("ETag", "Last-Modified", "Content-Type")}
+            final = resp.geturl()
+    except urllib.error.HTTPError as exc:
+        raise SourceError(f"GET {redact_url(url)}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SourceError(f"GET {redact_url(url)}: {reason}") from exc
+    if total is not None and size != total:
+        raise SourceError(f"GET {redact_url(url)}: got {size} bytes of {total} (connection cut)")
+    name = urlsplit(final).path.rsplit("/", 1)[-1]
+    filename = _name_with_suffix(safe_filename(unquote(name)), tmp)
+    path = tmp.rename(scratch / filename)
+    provenance = {"source": redact_url(url), "kind": "http", "final_url": redact_url(final)}
+    provenance.update({k.lower(): v for k, v in headers.items() if v})
+    return Fetched(path, filename, sha, size, provenance)
+
+
+def _fetch_s3(uri: str, scratch: Path, settings: Settings) -> Fetched:
+    parts = urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    if not bucket or not key:
+        raise InputError(f"{uri!r}: expected s3://bucket/key", "source")
+    s3 = AwsClients(settings).client("s3", role="read")
+    tmp = scratch / "download"
+    with aws_errors("s3", "GetObject"):
+        obj = s3.get_object(Bucket=bucket, Key=key)
+        body = obj["Body"]
+        try:
+            sha, size = _copy(body, tmp, obj.get("ContentLength"), f"download s3://{bucket}")
+        finally:
+            body.close()
+    filename = _name_with_suffix(safe_filename(key.rsplit("/", 1)[-1]), tmp)
+    path = tmp.rename(scratch / filename)
+    provenance = {
+        "source": uri,
+        "kind": "s3",
+        "etag": obj.get("ETag"),
+        "version_id": obj.get("VersionId"),
+        "last_modified": str(obj.get("LastModified")),
+    }
+    return Fetched(path, filename, sha, size, {k: v for k, v in provenance.items() if v})

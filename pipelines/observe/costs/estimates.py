@@ -1,0 +1,165 @@
+"""Estimates: cost per resource per hour from uptime × the price catalog (``costs.estimates``).
+
+Cost Explorer lags by a day and knows nothing of today; the dashboards still need today's
+spend and a per-resource view. So every complete hour is estimated per resource:
+
+* RDS: class price per hour (× 2 Multi-AZ) while ``available`` (or any running state), plus
+  allocated storage × GB-month price / 730 always (a stopped instance still pays storage);
+* EC2 instance: type price per hour while ``running``;
+* EBS volume: size × GB-month price / 730;
+* S3 bucket: latest ``BucketSizeBytes`` datapoint × GB-month price / 730.
+
+Uptime comes from discovery: a resource counts from the hour it was first seen until it is
+gone, in its last known state. Each run recomputes hours from the older of "CE coverage"
+and "48 h ago", so hours CE has not covered yet are always fresh; older hours stay as they
+were computed. A resource whose class is missing from the catalog gets 0 USD and an
+``unpriced:`` basis (counted in the run) rather than a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from infra.prices import HOURS_PER_MONTH, PriceCatalog
+from pipelines.observe.metrics.resources import Resource
+
+#: Cost Explorer's SERVICE names for each resource type (budgets compare both).
+SERVICE_NAMES = {
+    "ec2:instance": "Amazon Elastic Compute Cloud - Compute",
+    "ec2:volume": "EC2 - Other",
+    "rds:db": "Amazon Relational Database Service",
+    "s3:bucket": "Amazon Simple Storage Service",
+}
+RECOMPUTE_HOURS = 48
+_RUNNING_RDS = {"available", "backing-up", "modifying", "configuring-enhanced-monitoring"}
+_GB = Decimal(1_000_000_000)
+
+
+@dataclass(frozen=True)
+class HourlyCost:
+    """What one resource costs per hour in its current state, and why."""
+
+    usd: Decimal
+    basis: str
+    priced: bool = True
+
+
+def _per_hour(monthly_per_gb: Decimal, gb: Decimal) -> Decimal:
+    return monthly_per_gb * gb / HOURS_PER_MONTH
+
+
+def hourly_cost(r: Resource, catalog: PriceCatalog, bucket_bytes: float | None) -> HourlyCost:
+    """The hourly cost of ``r`` in its last known state."""
+    a = r.attributes
+    if r.type == "rds:db":
+        klass, engine = str(a.get("instance_class")), str(a.get("engine") or "postgres")
+        factor = 2 if a.get("multi_az") else 1
+        price = catalog.get("rds", klass, engine)
+        storage = catalog.get("rds-storage", str(a.get("storage_type") or "gp3"), engine)
+        gb = Decimal(int(a.get("storage_gb") or 0))
+        running = r.state in _RUNNING_RDS
+        if price is None and running:
+            return HourlyCost(Decimal(0), f"unpriced: rds {klass} ({engine})", priced=False)
+        usd = (price.usd * factor if running and price else Decimal(0)) + (
+            _per_hour(storage.usd, gb) * factor if storage else Decimal(0)
+        )
+        state = "running" if running else r.state
+        return HourlyCost(usd, f"rds {klass} x{factor} {state}, {gb} GB")
+    if r.type == "ec2:instance":
+        itype = str(a.get("instance_type"))
+        if r.state != "running":
+            return HourlyCost(Decimal(0), f"ec2 {itype} {r.state}")
+        price = catalog.get("ec2", itype, "linux")
+        if price is None:
+            return HourlyCost(Decimal(0), f"unpriced: ec2 {itype}", priced=False)
+        return HourlyCost(price.usd, f"ec2 {itype} running")
+    if r.type == "ec2:volume":
+        vtype, gb = str(a.get("volume_type") or "gp3"), Decimal(int(a.get("size_gb") or 0))
+        price = catalog.get("ebs", vtype)
+        if price is None:
+            return HourlyCost(Decimal(0), f"unpriced: ebs {vtype}", priced=False)
+        return HourlyCost(_per_hour(price.usd, gb), f"ebs {vtype} {gb} GB")
+    price = catalog.get("s3", "standard")
+    gb = Decimal(str(bucket_bytes or 0)) / _GB
+    if price is None:
+        return HourlyCost(Decimal(0), "unpriced: s3 standard", priced=False)
+    return HourlyCost(_per_hour(price.usd, gb), f"s3 standard {gb:.3f} GB")
+
+
+def _floor_hour(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def covered_until(conn: psycopg.Connection[Any]) -> datetime | None:
+    """End of the last complete day read from Cost Explorer (None before the first read)."""
+    row = conn.execute("SELECT covered_until FROM costs.coverage").fetchone()
+    return row[0] if row else None
+
+
+def estimate(conn: psycopg.Connection[Any], catalog: PriceCatalog, now: datetime) -> dict[str, Any]:
+    """Recompute the recent hours of every observed resource; return the run's details."""
+    end = _floor_hour(now)
+    coverage = covered_until(conn)
+    start = end - timedelta(hours=RECOMPUTE_HOURS)
+    if coverage is not None:
+        start = min(start, coverage)
+    rows = conn.execute(
+        "SELECT id, arn, type, resource_id, name, region, tags, state, attributes, first_seen,"
+        " gone_at FROM metrics.resources WHERE tagged AND (gone_at IS NULL OR gone_at > %s)",
+        (start,),
+    ).fetchall()
+    sizes = _bucket_sizes(conn, now)
+    hours = unpriced = 0
+    with conn.transaction():
+        # The window is recomputed from what is known now: hours estimated earlier for a
+        # resource since found gone (or no longer tagged) must not survive the run.
+        conn.execute("DELETE FROM costs.estimates WHERE hour >= %s AND hour < %s", (start, end))
+        for row in rows:
+            r = Resource(*row[:9])
+            first, gone = _floor_hour(row[9]), row[10]
+            r_start = max(start, first)
+            r_end = min(end, _floor_hour(gone) + timedelta(hours=1)) if gone else end
+            if r_start >= r_end:
+                continue
+            cost = hourly_cost(r, catalog, sizes.get(r.id))
+            unpriced += not cost.priced
+            cur = conn.execute(
+                "INSERT INTO costs.estimates (resource_id, hour, service, usd, basis)"
+                " SELECT %s, h, %s, %s, %s FROM generate_series(%s::timestamptz,"
+                " %s::timestamptz - interval '1 hour', interval '1 hour') AS h"
+                " ON CONFLICT (resource_id, hour) DO UPDATE SET usd = EXCLUDED.usd,"
+                " service = EXCLUDED.service, basis = EXCLUDED.basis, computed_at = now()",
+                (
+                    r.id,
+                    SERVICE_NAMES[r.type],
+                    cost.usd.quantize(Decimal("0.000001")),
+                    cost.basis,
+                    r_start,
+                    r_end,
+                ),
+            )
+            hours += cur.rowcount
+    return {
+        "resources": len(rows),
+        "hours_estimated": hours,
+        "unpriced_resources": unpriced,
+        "ce_covered_until": coverage.isoformat() if coverage else None,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+    }
+
+
+def _bucket_sizes(conn: psycopg.Connection[Any], now: datetime) -> dict[int, float]:
+    """Latest BucketSizeBytes per bucket (S3 publishes it once a day)."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (resource_id) resource_id, value FROM metrics.datapoints"
+        " WHERE metric = 'BucketSizeBytes' AND stat = 'Average' AND ts > %s"
+        " ORDER BY resource_id, ts DESC",
+        (now - timedelta(days=7),),
+    ).fetchall()
+    return {int(r[0]): float(r[1]) for r in rows}

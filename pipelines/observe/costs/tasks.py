@@ -1,0 +1,69 @@
+"""Task functions of the costs side (``fn(ctx, **args) -> dict``), run through the Runner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.jobs.model import TaskContext
+from infra.prices import PriceCatalog
+
+
+def explorer(ctx: TaskContext, days: int | None = None) -> dict[str, Any]:
+    """Re-read Cost Explorer's last days, then refresh estimates and budgets.
+
+    Records ``ce_requests`` and ``estimated_cost_usd`` (0.01 USD per request).
+    """
+    from pipelines.observe.costs.budgets import budget_tag_keys
+    from pipelines.observe.costs.explorer import CostExplorerReader
+
+    now = ctx.now()
+    with ctx.connect() as conn:
+        keys = [ctx.settings.tag_key] + [
+            k for k in budget_tag_keys(conn) if k != ctx.settings.tag_key
+        ]
+        reader = CostExplorerReader(ctx.aws(), conn)
+        report = reader.run(keys, days or ctx.settings.cost_reread_days, now)
+        ctx.details.update(report.details())
+        ctx.details.update(_estimate_and_budgets(ctx, conn))
+    return ctx.details
+
+
+def estimate(ctx: TaskContext) -> dict[str, Any]:
+    """Estimate the hours Cost Explorer has not covered yet, and update budget forecasts."""
+    with ctx.connect() as conn:
+        ctx.details.update(_estimate_and_budgets(ctx, conn))
+    return ctx.details
+
+
+def _estimate_and_budgets(ctx: TaskContext, conn: Any) -> dict[str, Any]:
+    from pipelines.observe.costs.budgets import compute_status
+    from pipelines.observe.costs.estimates import estimate as run_estimates
+
+    now = ctx.now()
+    catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
+    estimates = run_estimates(conn, catalog, now)
+    budgets = compute_status(conn, ctx.settings.tag_key, now)
+    return {
+        "estimates": estimates,
+        "budgets": {
+            b["budget"]: {"status": b["status"], "forecast_usd": float(b["forecast_usd"])}
+            for b in budgets
+        },
+    }
+
+
+def recommend(ctx: TaskContext) -> dict[str, Any]:
+    """Write idle recommendations with their monthly saving."""
+    from pipelines.observe.costs.recommendations import recommend as run
+
+    with ctx.connect() as conn:
+        catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
+        return run(conn, catalog, ctx.now())
+
+
+def prices(ctx: TaskContext) -> dict[str, Any]:
+    """Refresh the price catalog from the AWS Price List API (fails cleanly if unreachable)."""
+    from pipelines.observe.costs.pricing import PriceRefresher
+
+    with ctx.connect() as conn:
+        return PriceRefresher(ctx.aws(), conn, ctx.settings.aws_region).run(ctx.now().date())

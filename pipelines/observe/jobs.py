@@ -1,0 +1,118 @@
+"""The ``observe`` scheduler plugin: its tasks, and the jobs it derives from the params tables.
+
+Jobs (ids prefixed ``observe.``; any of them can be re-timed or disabled with a row of the
+same id in ``params.schedules``):
+
+* ``observe.collect.<policy>`` — one per enabled collection policy, every ``every_seconds``
+  (or ``busy_every_seconds`` when faster: the job wakes at the busy cadence and skips idle
+  resources not due yet). Editing a policy row re-plans within a second (NOTIFY).
+* ``observe.discover`` — hourly.
+* ``observe.streams`` — every 5 minutes, only when ``LOCXIA_METRIC_STREAMS_URI`` is set.
+* ``observe.costs`` — daily at 07:00 UTC (Cost Explorer is refreshed about daily and each
+  request costs 0.01 USD); ``observe.estimate`` — hourly (free: no AWS call);
+  ``observe.recommend`` — daily; ``observe.retention`` — daily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TriggerSpec
+from pipelines.observe.metrics.policies import load_policies
+
+OWNER = "observe"
+
+
+def provide(ctx: PlanContext) -> Iterator[JobSpec]:
+    """Every observe job wanted now.
+
+    Raises:
+        InputError: a collection policy row is invalid (the plan keeps the previous jobs).
+    """
+    policies = load_policies(ctx.conn)
+    ctx.conn.rollback()
+    for p in policies:
+        cadence = f"every {p.every}s" + (
+            f", {p.busy.every_seconds}s when {p.busy.metric} > {p.busy.threshold:g}"
+            if p.busy
+            else ""
+        )
+        yield JobSpec(
+            f"{OWNER}.collect.{p.name}",
+            "metrics.collect",
+            TriggerSpec.every(p.job_every),
+            {"policy": p.name},
+            owner=OWNER,
+            description=f"collect {p.resource_type} metrics ({cadence})",
+        )
+    yield JobSpec(
+        f"{OWNER}.discover",
+        "metrics.discover",
+        TriggerSpec.every(3600),
+        owner=OWNER,
+        description="discover tagged resources",
+    )
+    if ctx.settings.metric_streams_uri:
+        yield JobSpec(
+            f"{OWNER}.streams",
+            "metrics.streams",
+            TriggerSpec.every(300),
+            owner=OWNER,
+            description="ingest Metric Streams files",
+        )
+    daily = [
+        ("costs", "costs.explorer", "0 7 * * *", "read Cost Explorer, estimate, forecast"),
+        ("recommend", "costs.recommend", "30 7 * * *", "idle-resource recommendations"),
+        ("retention", "metrics.retention", "15 3 * * *", "drop expired datapoint partitions"),
+    ]
+    for name, task, cron, text in daily:
+        yield JobSpec(
+            f"{OWNER}.{name}", task, TriggerSpec.crontab(cron), owner=OWNER, description=text
+        )
+    yield JobSpec(
+        f"{OWNER}.estimate",
+        "costs.estimate",
+        TriggerSpec.every(3600),
+        owner=OWNER,
+        description="estimate uncovered hours, budget forecasts",
+    )
+
+
+plugin = Plugin(
+    name=OWNER,
+    tasks=(
+        Task(
+            "metrics.discover",
+            "pipelines.observe.metrics.tasks:discover",
+            "discover tagged resources",
+        ),
+        Task(
+            "metrics.collect",
+            "pipelines.observe.metrics.tasks:collect",
+            "collect CloudWatch metrics",
+        ),
+        Task(
+            "metrics.streams",
+            "pipelines.observe.metrics.tasks:streams",
+            "ingest Metric Streams files",
+        ),
+        Task(
+            "metrics.retention", "pipelines.observe.metrics.tasks:retention", "drop old datapoints"
+        ),
+        Task(
+            "costs.explorer",
+            "pipelines.observe.costs.tasks:explorer",
+            "read Cost Explorer daily costs",
+        ),
+        Task(
+            "costs.estimate", "pipelines.observe.costs.tasks:estimate", "estimate uncovered hours"
+        ),
+        Task("costs.recommend", "pipelines.observe.costs.tasks:recommend", "idle recommendations"),
+        Task(
+            "costs.prices",
+            "pipelines.observe.costs.tasks:prices",
+            "refresh prices (Price List API)",
+        ),
+    ),
+    provide=provide,
+)

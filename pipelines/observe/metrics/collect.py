@@ -1,0 +1,255 @@
+"""Collection: for each policy due, queries → window → batches → fetch → store, recorded.
+
+One run handles one policy or all of them. Per policy: the resources it wins (see
+:func:`~pipelines.observe.metrics.policies.winner`), minus — on scheduled runs of an
+adaptive policy — those not due yet; one query per (resource × metric × statistic); one
+window from the oldest watermark minus the lookback to now; batches of ≤ 500 queries, each
+fetched (all its pages) and written in **its own transaction** together with its watermarks.
+
+A policy that fails (AWS error after retries) is recorded in ``errors`` and the others go on;
+the run then fails with the list, so dashboards see it while the data that could be read is
+kept. Two collections of the same policy never overlap: a session advisory lock per policy
+makes the second one skip it (recorded) instead of racing.
+
+Details recorded in ``ops.runs`` (keys dashboards rely on): ``api_calls``,
+``metrics_requested``, ``datapoints``, ``estimated_cost_usd``; plus ``rows_changed``,
+``queries``, ``batches``, ``resources``, ``skipped_not_due``, ``policies``, ``errors``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from infra.aws import AwsClients
+from infra.errors import AwsError, InputError, JobError
+from infra.settings import Settings
+from pipelines.observe.metrics.batching import Query, batches, build_queries
+from pipelines.observe.metrics.fetch import FetchCounters, fetch_pages
+from pipelines.observe.metrics.policies import Policy, assign, load_policies, load_resources
+from pipelines.observe.metrics.resources import Resource
+from pipelines.observe.metrics.store import DatapointStore, watermarks_of
+from pipelines.observe.metrics.window import Window, window_for
+
+#: Called after each batch with (policy, batches done, batches in total); set by the CLI.
+PROGRESS: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("PROGRESS", default=None)
+
+
+def policy_lock_key(policy: str) -> int:
+    """The advisory lock key of one policy's collection (stable across processes)."""
+    return 0x6C6F_6378_0000_0000 | zlib.crc32(f"collect:{policy}".encode())
+
+
+@dataclass
+class PolicyPlan:
+    """What one policy run will do."""
+
+    policy: Policy
+    resources: list[Resource]
+    queries: list[Query]
+    window: Window | None
+    skipped_not_due: int
+
+
+class Collector:
+    """Collects CloudWatch metrics for the policies of the database at ``url``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        conn: psycopg.Connection[Any],
+        *,
+        now: datetime,
+        details: dict[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.conn = conn
+        self.now = now
+        self.details = details
+        self.counters = FetchCounters()
+        self._client: Any = None
+
+    def _cloudwatch(self) -> Any:
+        if self._client is None:
+            self._client = self.clients.client("cloudwatch")
+        return self._client
+
+    def _record(self) -> None:
+        c = self.counters
+        self.details.update(
+            api_calls=c.api_calls,
+            metrics_requested=c.metrics_requested,
+            datapoints=c.datapoints,
+            estimated_cost_usd=c.estimated_cost_usd,
+            errors=list(c.errors),
+        )
+
+    def run(
+        self, policy: str | None = None, since: datetime | None = None, scheduled: bool = False
+    ) -> dict[str, Any]:
+        """Collect one policy (or every enabled one); return the details recorded.
+
+        Raises:
+            InputError: ``policy`` is unknown or disabled, or a policy row is invalid.
+            JobError: at least one policy failed (the others' data is kept; see ``errors``).
+        """
+        policies = load_policies(self.conn)
+        if policy is not None:
+            chosen = [p for p in policies if p.name == policy]
+            if not chosen:
+                known = ", ".join(p.name for p in policies) or "none"
+                raise InputError(f"no enabled collection policy {policy!r} (enabled: {known})")
+        else:
+            chosen = policies
+        owned = assign(policies, load_resources(self.conn))
+        self.conn.commit()
+        self.details.update(
+            policies={}, queries=0, batches=0, resources=0, rows_changed=0, skipped_not_due=0
+        )
+        self._record()
+        failed: list[str] = []
+        for pol in chosen:
+            try:
+                self._collect_policy(pol, owned[pol.name], since, scheduled)
+            except AwsError as exc:
+                self.conn.rollback()
+                self.counters.errors.append(f"{pol.name}: {exc}")
+                failed.append(pol.name)
+            self._record()
+        if failed:
+            raise JobError(f"collection failed for {', '.join(failed)}: {self.counters.errors[-1]}")
+        return self.details
+
+    def plan(
+        self, policy: Policy, resources: list[Resource], since: datetime | None, scheduled: bool
+    ) -> PolicyPlan:
+        """Resources due, their queries, and the window to read."""
+        all_queries = build_queries(policy, resources)
+        marks = watermarks_of(self.conn, all_queries)
+        skipped = 0
+        if scheduled and policy.busy is not None and since is None:
+            due = self._due(policy, resources, all_queries, marks)
+            skipped = len(resources) - len(due)
+            resources = due
+        queries = build_queries(policy, resources)
+        window = window_for(
+            [marks[q.key][0] if q.key in marks else None for q in queries],
+            period=policy.period,
+            lookback=policy.lookback,
+            backfill=policy.backfill,
+            now=self.now,
+            since=since,
+        )
+        return PolicyPlan(policy, resources, queries, window, skipped)
+
+    def _due(
+        self,
+        policy: Policy,
+        resources: list[Resource],
+        queries: list[Query],
+        marks: dict[tuple[int, str, str, int], tuple[datetime, datetime]],
+    ) -> list[Resource]:
+        """Adaptive cadence: busy resources every ``busy.every_seconds``, idle every ``every``.
+
+        A resource is due when one of its series was never fetched, or when its least
+        recently fetched series is older than its interval (less half a tick: ticks jitter).
+        """
+        assert policy.busy is not None
+        busy = self._busy_resources(policy, [r.id for r in resources])
+        slack = timedelta(seconds=policy.job_every / 2)
+        oldest: dict[int, datetime | None] = {}
+        for q in queries:
+            fetched = marks[q.key][1] if q.key in marks else None
+            seen = oldest.get(q.resource, fetched)
+            oldest[q.resource] = None if seen is None or fetched is None else min(seen, fetched)
+        due: list[Resource] = []
+        for r in resources:
+            every = policy.busy.every_seconds if r.id in busy else policy.every
+            last = oldest.get(r.id)
+            if last is None or self.now - last >= timedelta(seconds=every) - slack:
+                due.append(r)
+        return due
+
+    def _busy_resources(self, policy: Policy, ids: list[int]) -> set[int]:
+        assert policy.busy is not None
+        rows = self.conn.execute(
+            "SELECT DISTINCT ON (resource_id) resource_id, value FROM metrics.datapoints"
+            " WHERE resource_id = ANY(%s) AND metric = %s AND stat = 'Average' AND period = %s"
+            " AND ts >= %s ORDER BY resource_id, ts DESC",
+            (
+                ids,
+                policy.busy.metric,
+                policy.period,
+                self.now - timedelta(seconds=3 * max(policy.every, policy.period)),
+            ),
+        ).fetchall()
+        self.conn.commit()
+        return {int(r[0]) for r in rows if float(r[1]) > policy.busy.threshold}
+
+    def _collect_policy(
+        self, policy: Policy, resources: list[Resource], since: datetime | None, scheduled: bool
+    ) -> None:
+        plan = self.plan(policy, resources, since, scheduled)
+        summary: dict[str, Any] = {
+            "resources": len(plan.resources),
+            "queries": len(plan.queries),
+            "skipped_not_due": plan.skipped_not_due,
+            "batches": 0,
+        }
+        self.details["policies"][policy.name] = summary
+        self.details["skipped_not_due"] += plan.skipped_not_due
+        if plan.window is None or not plan.queries:
+            summary["window"] = None
+            return
+        summary["window"] = [plan.window.start.isoformat(), plan.window.end.isoformat()]
+        if not self._try_lock(policy.name):
+            self.counters.errors.append(f"{policy.name}: skipped, another collection is running")
+            return
+        try:
+            self._fetch_and_store(plan, summary)
+        finally:
+            self._unlock(policy.name)
+
+    def _fetch_and_store(self, plan: PolicyPlan, summary: dict[str, Any]) -> None:
+        store = DatapointStore(self.conn)
+        chunks = list(batches(plan.queries))
+        window = plan.window
+        assert window is not None
+        progress = PROGRESS.get()
+        for done, batch in enumerate(chunks, start=1):
+            with self.conn.transaction():
+                store.begin(window.start, window.end)
+                for series in fetch_pages(
+                    self._cloudwatch(), batch, plan.policy.namespace, window, self.counters
+                ):
+                    store.stage(series)
+                changed = store.merge()
+                store.advance(batch, window.end, plan.policy.name, self.now)
+            summary["batches"] = done
+            self.details["batches"] += 1
+            self.details["rows_changed"] += changed
+            self._record()
+            if progress is not None:
+                progress(plan.policy.name, done, len(chunks))
+        self.details["queries"] += len(plan.queries)
+        self.details["resources"] += len(plan.resources)
+
+    def _try_lock(self, policy: str) -> bool:
+        row = self.conn.execute(
+            "SELECT pg_try_advisory_lock(%s)", (policy_lock_key(policy),)
+        ).fetchone()
+        self.conn.commit()
+        return bool(row and row[0])
+
+    def _unlock(self, policy: str) -> None:
+        self.conn.rollback()
+        self.conn.execute("SELECT pg_advisory_unlock(%s)", (policy_lock_key(policy),))
+        self.conn.commit()

@@ -1,0 +1,67 @@
+"""Task functions of the metrics side (``fn(ctx, **args) -> dict``), run through the Runner.
+
+Each builds its collaborators from the task context (settings, clock, connection, AWS
+clients) and fills ``ctx.details`` as it goes, so a run that fails half-way still records
+what it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.aws import AwsClients
+from infra.jobs.model import TaskContext
+
+
+def discover(ctx: TaskContext) -> dict[str, Any]:
+    """Discover tagged resources (and untagged look-alikes) into ``metrics.resources``."""
+    from pipelines.observe.metrics.discovery import discover as run
+
+    with ctx.connect() as conn:
+        report = run(ctx.settings, ctx.aws(), conn, ctx.now())
+    ctx.details.update(report.details())
+    return report.details()
+
+
+def collect(
+    ctx: TaskContext, policy: str | None = None, since: str | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Collect CloudWatch metrics for one policy (or all enabled ones).
+
+    Args:
+        ctx: the task context.
+        policy: a ``params.collection_policies`` name; all enabled policies when None.
+        since: re-read from this time (``6h``, ``2d``, ISO time) instead of the watermarks.
+        force: on a scheduled run, collect every resource even if adaptive cadence says idle.
+    """
+    from pipelines.observe.metrics.collect import Collector
+    from pipelines.observe.metrics.window import parse_since
+
+    now = ctx.now()
+    start = parse_since(since, now) if since else None
+    clients = AwsClients(ctx.settings, epoch_timestamps=True)
+    with ctx.connect() as conn:
+        collector = Collector(ctx.settings, clients, conn, now=now, details=ctx.details)
+        return collector.run(policy, start, scheduled=ctx.scheduled_at is not None and not force)
+
+
+def streams(ctx: TaskContext) -> dict[str, Any]:
+    """Ingest new CloudWatch Metric Streams files (Firehose JSON in S3)."""
+    from dataclasses import asdict
+
+    from pipelines.observe.metrics.streams import StreamIngester
+
+    with ctx.connect() as conn:
+        report = StreamIngester(ctx.settings, ctx.aws(), conn).run()
+    ctx.details.update(asdict(report))
+    return asdict(report)
+
+
+def retention(ctx: TaskContext, dry_run: bool = False) -> dict[str, Any]:
+    """Drop datapoint partitions older than ``LOCXIA_METRICS_RETENTION_DAYS``."""
+    from pipelines.observe.metrics.retention import prune
+
+    with ctx.connect() as conn:
+        return prune(
+            conn, keep_days=ctx.settings.metrics_retention_days, now=ctx.now(), dry_run=dry_run
+        )

@@ -1,0 +1,176 @@
+"""The ``shape`` plugin: the reconcile job, the drift check, and the tasks the CLI runs.
+
+Two paths start a reconcile: a change to ``params.instances`` wakes it at once (``wake_on``:
+the service runs it within a second of the NOTIFY), and a tick every
+``LOCXIA_RECONCILE_SECONDS`` (30 s by default) catches what no row change announces — schedule
+windows open and close with no row changing at all. A tick costs one SELECT plus a hash when
+nothing changed (see :mod:`pipelines.shape.reconcile`). ``params.schedules`` can override
+its cadence like any planned job (job id ``shape.reconcile``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from infra.aws import AwsClients
+from infra.errors import JobError, LocxiaError
+from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+from infra.settings import Settings
+from pipelines.shape import drift, rds, records
+from pipelines.shape.model import Desired
+from pipelines.shape.plan import parse
+from pipelines.shape.reconcile import Reconciler
+
+
+def after_apply(settings: Settings, desired: Mapping[str, Desired], run_id: int) -> dict[str, Any]:
+    """Stop/start RDS instances (write role), then describe everything and record drift.
+
+    Raises:
+        AwsError: an AWS call failed (the caller records it; the apply stands).
+    """
+    power: dict[str, str] = {}
+    wanted = {n: d for n, d in desired.items() if d.state != "absent"}
+    rds_client = AwsClients(settings).client("rds", role="write")
+    for name, want in sorted(wanted.items()):
+        if want.spec.kind == "rds":
+            done = rds.ensure_power(rds_client, name, want.state)
+            if done:
+                power[name] = done
+    from pipelines.shape.tfvars import render
+
+    expected = render(wanted.values(), settings)["instances"]
+    findings = drift.describe_findings(settings, expected)
+    from infra.db import connect
+
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        counts = drift.record(
+            conn, findings, checked=expected, source="describe", terraform_run_id=run_id
+        )
+    return {"power": power, "drift": counts}
+
+
+def _reconciler(ctx: TaskContext) -> Reconciler:
+    return Reconciler(ctx.settings, now=ctx.now, after_apply=after_apply)
+
+
+def reconcile(
+    ctx: TaskContext, force: bool = False, requested_by: str = "scheduler"
+) -> dict[str, Any]:
+    """Plan and apply what policy allows; hold the rest for approval (the scheduled job)."""
+    rec = _reconciler(ctx)
+    try:
+        outcome = rec.run(
+            mode="apply", requested_by=requested_by, job_run_id=ctx.run_id, force=force
+        )
+    finally:
+        rec.close()
+    return outcome.as_dict()
+
+
+def plan(ctx: TaskContext, requested_by: str = "cli") -> dict[str, Any]:
+    """Plan and decide, never apply (``locxia infra plan``)."""
+    rec = _reconciler(ctx)
+    try:
+        return rec.run(mode="plan", requested_by=requested_by, job_run_id=ctx.run_id).as_dict()
+    finally:
+        rec.close()
+
+
+def approve(ctx: TaskContext, run: int, actor: str) -> dict[str, Any]:
+    """Apply held run ``run`` on behalf of ``actor`` (``locxia infra approve``)."""
+    rec = _reconciler(ctx)
+    try:
+        return rec.approve(run, actor).as_dict()
+    finally:
+        rec.close()
+
+
+def check_drift(ctx: TaskContext, requested_by: str = "scheduler") -> dict[str, Any]:
+    """``plan -refresh-only`` and describe every instance of the last apply; record findings.
+
+    Raises:
+        ReconcileBusy: a reconcile is running (the next tick tries again).
+    """
+    rec = _reconciler(ctx)
+    try:
+        with rec.locked() as conn:
+            expected = (records.last_applied_inputs(conn) or {}).get("instances", {})
+            run_id = records.create(
+                conn,
+                purpose="drift",
+                requested_by=requested_by,
+                inputs_hash="-",
+                inputs={"instances": expected},
+                job_run_id=ctx.run_id,
+            )
+            try:
+                planfile = rec.planfile_for(run_id)
+                rec.ensure_init()
+                rec.tf.plan(planfile, refresh_only=True)
+                refreshed = drift.refresh_findings(parse(rec.tf.show_json(planfile)))
+                planfile.unlink(missing_ok=True)
+                described = drift.describe_findings(ctx.settings, expected)
+            except LocxiaError as exc:
+                records.update(conn, run_id, status="failed", error=str(exc), ended_at="now")
+                raise
+            counts = {
+                "refresh": drift.record(
+                    conn, refreshed, checked=expected, source="refresh", terraform_run_id=run_id
+                ),
+                "describe": drift.record(
+                    conn, described, checked=expected, source="describe", terraform_run_id=run_id
+                ),
+            }
+            records.update(
+                conn,
+                run_id,
+                status="planned",
+                plan_summary=counts,
+                decided_at="now",
+                ended_at="now",
+            )
+    finally:
+        rec.close()
+    return {"terraform_run": run_id, **counts}
+
+
+def provide(ctx: PlanContext) -> Iterable[JobSpec]:
+    """Reconcile and drift jobs, when ``params.instances`` has rows.
+
+    Raises:
+        JobError: rows exist but ``LOCXIA_TERRAFORM_DIR`` is not set (reported by the service).
+    """
+    row = ctx.conn.execute("SELECT count(*) FROM params.instances").fetchone()
+    ctx.conn.rollback()
+    if not row or not row[0]:
+        return
+    if ctx.settings.terraform_dir is None:
+        raise JobError("params.instances has rows but LOCXIA_TERRAFORM_DIR is not set")
+    yield JobSpec(
+        "shape.reconcile",
+        "shape.reconcile",
+        TriggerSpec.every(ctx.settings.reconcile_seconds),
+        owner="shape",
+        description="plan params.instances; apply within policy, hold the rest",
+        wake_on=("instances",),
+    )
+    yield JobSpec(
+        "shape.drift",
+        "shape.drift",
+        TriggerSpec.every(ctx.settings.drift_check_seconds),
+        owner="shape",
+        description="refresh-only plan + describe; record drift",
+    )
+
+
+plugin = Plugin(
+    name="shape",
+    tasks=(
+        Task("shape.reconcile", "pipelines.shape.jobs:reconcile", "plan and apply within policy"),
+        Task("shape.plan", "pipelines.shape.jobs:plan", "plan and decide, never apply"),
+        Task("shape.approve", "pipelines.shape.jobs:approve", "apply a held plan"),
+        Task("shape.drift", "pipelines.shape.jobs:check_drift", "record drift"),
+    ),
+    provide=provide,
+)

@@ -1,0 +1,253 @@
+"""Instances as the orchestrator understands them: validated rows and the desired state now.
+
+``params.instances`` rows (from the database or typed on the command line) are parsed into a
+frozen :class:`InstanceSpec` before anything touches Terraform or AWS; every error names where
+it came from (``params.instances[work-db].storage_gb: ...``). :func:`effective` applies the
+schedule windows at a given time and gives the :class:`Desired` state Terraform must reach.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from infra.errors import InputError
+from pipelines.shape.schedule import Window, open_window, parse_schedule, zone
+
+Kind = Literal["rds", "ec2"]
+State = Literal["present", "stopped", "absent"]
+
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+CLASS = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+){1,2}$")
+ENGINE_VERSION = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,2})?$")
+TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+ENGINES = ("postgres",)
+STORAGE_TYPES = ("gp2", "gp3", "io1")
+MAX_STORAGE_GB = 65536
+MIN_STORAGE_GB = {"rds": 20, "ec2": 8}
+
+#: Columns a person edits (the others are kept by the database).
+EDITABLE = (
+    "kind",
+    "state",
+    "instance_class",
+    "storage_gb",
+    "storage_type",
+    "engine",
+    "engine_version",
+    "multi_az",
+    "protected",
+    "tags",
+    "timezone",
+    "schedule",
+    "note",
+)
+
+
+def where(name: str, column: str | None = None) -> str:
+    """``params.instances[name].column``: the prefix of every message about a row."""
+    return f"params.instances[{name}]" + (f".{column}" if column else "")
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """One validated ``params.instances`` row (shape only; catalog checks are separate)."""
+
+    name: str
+    kind: Kind
+    state: State
+    instance_class: str
+    storage_gb: int
+    storage_type: str = "gp3"
+    engine: str | None = None
+    engine_version: str | None = None
+    multi_az: bool = False
+    protected: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+    timezone: str = "Europe/Paris"
+    schedule: tuple[Window, ...] = ()
+    raw_schedule: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
+    storage_changed_at: datetime | None = None
+    note: str | None = None
+
+    @classmethod
+    def parse(cls, row: Mapping[str, Any]) -> InstanceSpec:
+        """Validate a row (a mapping of column → value, JSON already decoded).
+
+        Raises:
+            InputError: the first invalid column, named.
+        """
+        name = row.get("name")
+        if not isinstance(name, str) or not NAME.match(name) or "--" in name:
+            raise InputError(
+                f"invalid name {name!r}: 2–40 of a-z 0-9 -, starting with a letter, no '--'",
+                "params.instances",
+            )
+        kind = _choice(row.get("kind"), ("rds", "ec2"), name, "kind")
+        state = _choice(
+            row.get("state", "present"), ("present", "stopped", "absent"), name, "state"
+        )
+        klass = row.get("instance_class")
+        if not isinstance(klass, str) or not CLASS.match(klass):
+            raise InputError(f"invalid class {klass!r}", where(name, "instance_class"))
+        if (kind == "rds") != klass.startswith("db."):
+            hint = "RDS classes start with db." if kind == "rds" else "EC2 types have no db."
+            raise InputError(f"{klass!r} does not fit kind {kind} ({hint})", where(name, "kind"))
+        storage = _storage(row.get("storage_gb"), kind, name)
+        storage_type = _choice(row.get("storage_type", "gp3"), STORAGE_TYPES, name, "storage_type")
+        engine, version, multi_az = _engine(row, kind, name)
+        protected = _bool(row.get("protected", False), name, "protected")
+        if protected and state == "absent":
+            raise InputError(
+                "a protected instance is never absent (set protected=false first, knowingly)",
+                where(name, "state"),
+            )
+        tz = row.get("timezone") or "Europe/Paris"
+        zone(str(tz), where(name, "timezone"))
+        raw_schedule = row.get("schedule") or []
+        windows = parse_schedule(raw_schedule, where(name, "schedule"))
+        for window in windows:
+            if window.instance_class is not None and (
+                not CLASS.match(window.instance_class)
+                or (kind == "rds") != window.instance_class.startswith("db.")
+            ):
+                raise InputError(
+                    f"window class {window.instance_class!r} does not fit kind {kind}",
+                    where(name, "schedule"),
+                )
+        return cls(
+            name=name,
+            kind=kind,  # type: ignore[arg-type]
+            state=state,  # type: ignore[arg-type]
+            instance_class=klass,
+            storage_gb=storage,
+            storage_type=storage_type,
+            engine=engine,
+            engine_version=version,
+            multi_az=multi_az,
+            protected=protected,
+            tags=_tags(row.get("tags"), name),
+            timezone=str(tz),
+            schedule=windows,
+            raw_schedule=tuple(raw_schedule),
+            storage_changed_at=row.get("storage_changed_at"),
+            note=row.get("note"),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The editable columns as the database stores them."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "instance_class": self.instance_class,
+            "storage_gb": self.storage_gb,
+            "storage_type": self.storage_type,
+            "engine": self.engine,
+            "engine_version": self.engine_version,
+            "multi_az": self.multi_az,
+            "protected": self.protected,
+            "tags": dict(self.tags),
+            "timezone": self.timezone,
+            "schedule": [dict(w) for w in self.raw_schedule],
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What Terraform must reach for one instance now (schedule windows applied)."""
+
+    spec: InstanceSpec
+    state: State
+    instance_class: str
+    window: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The instance name (the key everywhere: tfvars, plan addresses, drift)."""
+        return self.spec.name
+
+
+def effective(spec: InstanceSpec, now: datetime) -> Desired:
+    """Apply the window open at ``now``; ``absent`` always wins over a window."""
+    if spec.state == "absent":
+        return Desired(spec, "absent", spec.instance_class)
+    window = open_window(spec.schedule, zone(spec.timezone, where(spec.name)), now)
+    if window is None:
+        return Desired(spec, spec.state, spec.instance_class)
+    return Desired(
+        spec,
+        window.state or spec.state,
+        window.instance_class or spec.instance_class,
+        window.label,
+    )
+
+
+def _choice(value: Any, allowed: tuple[str, ...], name: str, column: str) -> str:
+    if value not in allowed:
+        raise InputError(f"{value!r}: expected one of {', '.join(allowed)}", where(name, column))
+    return str(value)
+
+
+def _bool(value: Any, name: str, column: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return value.lower() in ("true", "yes", "on")
+    raise InputError(f"{value!r}: expected true or false", where(name, column))
+
+
+def _storage(value: Any, kind: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(f"{value!r}: expected a whole number of GB", where(name, "storage_gb"))
+    try:
+        gb = int(value)
+    except ValueError as exc:
+        raise InputError(
+            f"{value!r}: expected a whole number of GB", where(name, "storage_gb")
+        ) from exc
+    low = MIN_STORAGE_GB[kind]
+    if not low <= gb <= MAX_STORAGE_GB:
+        raise InputError(
+            f"{gb} GB is outside {low}–{MAX_STORAGE_GB} GB for {kind}", where(name, "storage_gb")
+        )
+    return gb
+
+
+def _engine(row: Mapping[str, Any], kind: str, name: str) -> tuple[str | None, str | None, bool]:
+    engine, version = row.get("engine"), row.get("engine_version")
+    multi_az = _bool(row.get("multi_az", False), name, "multi_az")
+    if kind == "ec2":
+        if engine is not None or version is not None or multi_az:
+            raise InputError("engine, engine_version and multi_az are for RDS only", where(name))
+        return None, None, False
+    if engine not in ENGINES:
+        raise InputError(
+            f"unknown engine {engine!r} (supported: {', '.join(ENGINES)})", where(name, "engine")
+        )
+    if not isinstance(version, str) or not ENGINE_VERSION.match(version):
+        raise InputError(
+            f"invalid engine version {version!r} (e.g. 16 or 16.4)",
+            where(name, "engine_version"),
+        )
+    return str(engine), version, multi_az
+
+
+def _tags(value: Any, name: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise InputError(f"tags must be a JSON object, got {value!r}", where(name, "tags"))
+    out = []
+    for key, val in sorted(value.items()):
+        if not isinstance(key, str) or not TAG_KEY.match(key) or key.lower().startswith("aws:"):
+            raise InputError(f"invalid tag key {key!r}", where(name, "tags"))
+        if not isinstance(val, str) or not TAG_VALUE.match(val):
+            raise InputError(f"tag {key}: invalid value {val!r}", where(name, "tags"))
+        out.append((key, val))
+    return tuple(out)

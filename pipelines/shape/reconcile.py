@@ -1,0 +1,415 @@
+"""Reconcile: rows → desired state now → tfvars → plan → guardrails → cost → apply or hold.
+
+One reconcile at a time per database: a PostgreSQL session advisory lock (released by the
+server if the process dies) guards the Terraform working directory; a second caller gets
+:class:`~infra.errors.ReconcileBusy` at once instead of queueing behind a long apply.
+
+The scheduled job ticks every ``LOCXIA_RECONCILE_SECONDS`` and is cheap when nothing changed:
+it renders the tfvars (one SELECT), hashes them, and stops there when the newest conclusive
+run (applied, no changes, held, rejected) had the same hash. Schedule windows change the
+rendered document when they open or close, so they need no extra trigger.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+
+from infra.db import connect
+from infra.errors import ConfigError, InputError, LocxiaError, ReconcileBusy, TerraformError
+from infra.prices import PriceCatalog
+from infra.settings import Settings
+from pipelines.shape import records, tfvars
+from pipelines.shape.cost import preview
+from pipelines.shape.guardrails import (
+    Finding,
+    Policy,
+    check_changes,
+    cost_increase,
+    decide,
+    too_many_changes,
+)
+from pipelines.shape.model import Desired, effective
+from pipelines.shape.plan import parse
+from pipelines.shape.runner import Backend, EmbeddedTerraform, Terraform, backend_for
+from pipelines.shape.store import load_specs
+from pipelines.shape.validation import check_catalog
+
+SHAPE_LOCK = 0x6C6F6378_73686170  # "locx" "shap": one reconcile or drift check at a time
+PLAN_DIR = ".locxia"
+_INIT_MARKER = "locxia.init"
+
+Mode = Literal["plan", "apply"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile did (also the details of its ``ops.runs`` row)."""
+
+    run_id: int | None
+    status: str
+    decision: str | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    monthly_before: str | None = None
+    monthly_after: str | None = None
+    skipped: str | None = None
+    post_apply: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "terraform_run": self.run_id,
+            "status": self.status,
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "changes": self.changes,
+            "monthly_before": self.monthly_before,
+            "monthly_after": self.monthly_after,
+            "skipped": self.skipped,
+            "post_apply": self.post_apply,
+        }
+
+
+def terraform_dir(settings: Settings) -> Path:
+    """The root module directory.
+
+    Raises:
+        ConfigError: ``LOCXIA_TERRAFORM_DIR`` is not set.
+    """
+    if settings.terraform_dir is None:
+        raise ConfigError(
+            "LOCXIA_TERRAFORM_DIR is not set (the root module to plan, e.g. terraform/live)",
+            setting="LOCXIA_TERRAFORM_DIR",
+        )
+    return settings.terraform_dir
+
+
+class Reconciler:
+    """Plans and applies ``params.instances`` through Terraform, recording every run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        now: Callable[[], datetime],
+        backend: Backend | None = None,
+        after_apply: Callable[[Settings, Mapping[str, Desired], int], dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        self.workdir = terraform_dir(settings)
+        self._own_backend = backend is None
+        self.backend = backend or backend_for(settings)
+        self.tf = Terraform(settings, self.workdir, self.backend)
+        self.after_apply = after_apply
+        self.policy = Policy(
+            settings.shape_max_changes, Decimal(str(settings.shape_auto_apply_usd))
+        )
+
+    def close(self) -> None:
+        """Stop the warm Terraform worker this reconciler started, if any."""
+        if self._own_backend and isinstance(self.backend, EmbeddedTerraform):
+            self.backend.close()
+
+    def _connect(self, autocommit: bool = False) -> psycopg.Connection[Any]:
+        return connect(
+            self.settings.require_database_url(),
+            autocommit=autocommit,
+            application_name="locxia:shape",
+        )
+
+    @contextmanager
+    def locked(self) -> Iterator[psycopg.Connection[Any]]:
+        """Hold the shape lock; yields an autocommit connection for run records.
+
+        Raises:
+            ReconcileBusy: another reconcile or drift check holds it.
+        """
+        conn = self._connect(autocommit=True)
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SHAPE_LOCK,)).fetchone()
+            if not (row and row[0]):
+                raise ReconcileBusy("another reconcile or drift check is running; try later")
+            try:
+                yield conn
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SHAPE_LOCK,))
+        finally:
+            conn.close()
+
+    # --- inputs ----------------------------------------------------------------------------
+    def desired(self) -> tuple[list[Desired], PriceCatalog]:
+        """Every row, validated against the catalog, with schedule windows applied now.
+
+        Raises:
+            InputError: any row is invalid (planning without it would delete its instance).
+        """
+        with self._connect() as conn:
+            specs, errors = load_specs(conn)
+            catalog = PriceCatalog.load(conn, self.settings.aws_region)
+        for spec in specs:
+            try:
+                check_catalog(spec, catalog)
+            except InputError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise InputError("invalid rows, nothing planned: " + "; ".join(errors))
+        now = self.now()
+        return [effective(spec, now) for spec in specs], catalog
+
+    # --- the run ---------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        mode: Mode,
+        requested_by: str,
+        job_run_id: int | None = None,
+        force: bool = False,
+    ) -> Outcome:
+        """Plan, decide, and with ``mode="apply"`` apply what policy allows.
+
+        Args:
+            mode: ``plan`` is a dry run (recorded, never applied); ``apply`` applies when the
+                guardrails allow and holds the plan for approval otherwise.
+            requested_by: who asked (``scheduler`` or a person).
+            job_run_id: the ``ops.runs`` row this work belongs to.
+            force: plan even when the inputs equal the last conclusive run's.
+
+        Raises:
+            ReconcileBusy: another reconcile is running.
+            InputError: a row is invalid.
+            TerraformError: Terraform failed (the run is recorded as failed).
+        """
+        with self.locked() as rec:
+            desired, catalog = self.desired()
+            document = tfvars.render(desired, self.settings)
+            digest = tfvars.inputs_hash(document)
+            if mode == "apply" and not force:
+                last = records.last_conclusive(rec)
+                if last is not None and last["inputs_hash"] == digest:
+                    return Outcome(
+                        last["id"],
+                        last["status"],
+                        skipped=f"inputs unchanged since run {last['id']}",
+                    )
+            records.supersede_held(rec, digest)
+            run_id = records.create(
+                rec,
+                purpose="reconcile",
+                requested_by=requested_by,
+                inputs_hash=digest,
+                inputs=document,
+                job_run_id=job_run_id,
+            )
+            try:
+                return self._plan_and_act(rec, run_id, mode, desired, document, catalog)
+            except LocxiaError as exc:
+                records.update(rec, run_id, status="failed", error=str(exc), ended_at="now")
+                raise
+
+    def _plan_and_act(
+        self,
+        rec: psycopg.Connection[Any],
+        run_id: int,
+        mode: Mode,
+        desired: list[Desired],
+        document: dict[str, Any],
+        catalog: PriceCatalog,
+    ) -> Outcome:
+        started = time.perf_counter()
+        tfvars.write(self.workdir, document)
+        planfile = self.planfile_for(run_id)
+        self.ensure_init()
+        outcome = self.tf.plan(planfile)
+        plan = parse(self.tf.show_json(planfile))
+        by_name = {d.name: d for d in desired}
+        before_power = _powers(records.last_applied_inputs(rec))
+        after_power = {d.name: d.state for d in desired if d.state != "absent"}
+        power_changes = {
+            d.name
+            for d in desired
+            if d.spec.kind == "rds"
+            and d.state != "absent"
+            and before_power.get(d.name, "present") != d.state
+            and d.name in before_power
+        }
+        cost = preview(plan, catalog, before_power, after_power)
+        findings: list[Finding] = check_changes(plan, by_name)
+        findings += [
+            f
+            for f in (
+                too_many_changes(plan, self.policy, power_changes),
+                cost_increase(cost, self.policy),
+            )
+            if f is not None
+        ]
+        decision = decide(findings, outcome.has_changes or bool(power_changes))
+        status = {
+            "no_changes": "no_changes",
+            "rejected": "rejected",
+            "needs_approval": "held",
+            "auto_apply": "applying",
+        }[decision]
+        if mode == "plan" and decision in ("needs_approval", "auto_apply"):
+            status = "planned"
+        records.update(
+            rec,
+            run_id,
+            status=status,
+            decision=decision,
+            reasons=[f.as_json() for f in findings],
+            plan_summary={**plan.summary(), "power": len(power_changes)},
+            changes=[c.as_json() for c in cost.changes],
+            plan_json=None,
+            plan_file=planfile.read_bytes() if status == "held" else None,
+            monthly_cost_before=cost.monthly_before,
+            monthly_cost_after=cost.monthly_after,
+            decided_at="now",
+            plan_seconds=time.perf_counter() - started,
+            ended_at=None if status in ("applying", "held") else "now",
+        )
+        result = Outcome(
+            run_id,
+            status,
+            decision,
+            [f.as_json() for f in findings],
+            [c.as_json() for c in cost.changes],
+            str(cost.monthly_before),
+            str(cost.monthly_after),
+        )
+        if status == "applying":
+            return self._apply(rec, run_id, planfile, by_name, result)
+        planfile.unlink(missing_ok=True)
+        return result
+
+    def _apply(
+        self,
+        rec: psycopg.Connection[Any],
+        run_id: int,
+        planfile: Path,
+        desired: Mapping[str, Desired],
+        result: Outcome,
+    ) -> Outcome:
+        started = time.perf_counter()
+        records.update(rec, run_id, status="applying")
+        try:
+            log = self.tf.apply(planfile)
+        except TerraformError as exc:
+            records.update(
+                rec,
+                run_id,
+                status="failed",
+                error=str(exc),
+                apply_log=str(exc),
+                apply_seconds=time.perf_counter() - started,
+                ended_at="now",
+            )
+            raise
+        finally:
+            planfile.unlink(missing_ok=True)
+        post: dict[str, Any] = {}
+        if self.after_apply is not None:
+            try:
+                post = self.after_apply(self.settings, desired, run_id)
+            except LocxiaError as exc:  # applied is applied; the follow-up failure is recorded
+                post = {"error": str(exc)}
+        records.update(
+            rec,
+            run_id,
+            status="applied",
+            apply_log=log[-20000:],
+            apply_seconds=time.perf_counter() - started,
+            ended_at="now",
+            error=post.get("error"),
+        )
+        return Outcome(
+            run_id,
+            "applied",
+            result.decision,
+            result.reasons,
+            result.changes,
+            result.monthly_before,
+            result.monthly_after,
+            post_apply=post,
+        )
+
+    def approve(self, run_id: int, actor: str) -> Outcome:
+        """Apply a held plan after a person approved it.
+
+        The saved plan is applied exactly; Terraform refuses it if the state moved since.
+
+        Raises:
+            InputError: no such run, it is not held, it has a refusal, or the rows changed
+                since it was planned (it is then marked superseded).
+            ReconcileBusy: another reconcile is running.
+            TerraformError: apply failed (recorded).
+        """
+        with self.locked() as rec:
+            row = records.get(rec, run_id)
+            if row is None or row["purpose"] != "reconcile":
+                raise InputError(f"no reconcile run {run_id} (see `locxia infra status`)")
+            if row["status"] != "held":
+                raise InputError(f"run {run_id} is {row['status']}, not held for approval")
+            desired, _ = self.desired()
+            current = tfvars.inputs_hash(tfvars.render(desired, self.settings))
+            if current != row["inputs_hash"]:
+                records.supersede_held(rec, current)
+                raise InputError(
+                    f"params.instances changed since run {run_id} was planned; it is superseded"
+                    " (run `locxia infra apply` to plan again)"
+                )
+            records.update(rec, run_id, approved_by=actor, approved_at="now")
+            planfile = self.planfile_for(run_id)
+            planfile.write_bytes(bytes(row["plan_file"]))
+            result = Outcome(
+                run_id,
+                "held",
+                row["decision"],
+                row["reasons"],
+                row["changes"],
+                str(row["monthly_cost_before"]),
+                str(row["monthly_cost_after"]),
+            )
+            try:
+                return self._apply(rec, run_id, planfile, {d.name: d for d in desired}, result)
+            finally:
+                records.update(rec, run_id, plan_file=None)
+
+    # --- Terraform working directory -------------------------------------------------------
+    def planfile_for(self, run_id: int) -> Path:
+        """Where the saved plan of run ``run_id`` lives while it is used."""
+        folder = self.workdir / PLAN_DIR
+        folder.mkdir(exist_ok=True)
+        return folder / f"run-{run_id}.tfplan"
+
+    def ensure_init(self) -> None:
+        """``terraform init`` once per working directory and backend configuration."""
+        backend = self.settings.terraform_backend_config
+        wanted = backend.read_text() if backend else ""
+        marker = self.workdir / ".terraform" / _INIT_MARKER
+        if marker.exists() and marker.read_text() == wanted:
+            return
+        self.tf.init()
+        marker.parent.mkdir(exist_ok=True)
+        marker.write_text(wanted)
+
+    def reset_workdir(self) -> None:
+        """Forget the init marker and saved plans (tests and operators after a module move)."""
+        shutil.rmtree(self.workdir / PLAN_DIR, ignore_errors=True)
+        (self.workdir / ".terraform" / _INIT_MARKER).unlink(missing_ok=True)
+
+
+def _powers(inputs: Mapping[str, Any] | None) -> dict[str, str]:
+    if not inputs:
+        return {}
+    return {name: str(entry.get("state")) for name, entry in inputs.get("instances", {}).items()}

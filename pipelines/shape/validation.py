@@ -1,0 +1,100 @@
+"""Rules a row must follow beyond its own shape: the price catalog and the previous row.
+
+The database enforces the same rules (``0020_shape.sql``) so that a change typed in ``psql``
+cannot slip through; checking them here too gives the CLI a precise message *before* writing
+and lets the reconcile refuse a row with the catalog of the configured region and an injected
+clock. AWS itself does not protect us here (and moto even less): RDS storage cannot shrink,
+must grow by at least 10 %, and accepts one storage modification per 6 hours.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from infra.errors import InputError
+from infra.prices import PriceCatalog
+from pipelines.shape.model import InstanceSpec, where
+
+STORAGE_COOLDOWN = timedelta(hours=6)  # RDS: "wait at least six hours" between storage changes
+
+
+def storage_service(kind: str) -> str:
+    """The price-catalog service of an instance's storage."""
+    return "rds-storage" if kind == "rds" else "ebs"
+
+
+def check_catalog(spec: InstanceSpec, catalog: PriceCatalog) -> None:
+    """Every class (base and windows) and the storage type must have a price.
+
+    A class without a price is almost always a typo (``db.r6g.2xlrage``); refusing it also
+    guarantees that every plan has a cost preview.
+
+    Raises:
+        InputError: naming the unknown class or storage type.
+    """
+    variant = spec.engine or "linux"
+    classes = [spec.instance_class] + [w.instance_class for w in spec.schedule if w.instance_class]
+    for klass in classes:
+        if catalog.get(spec.kind, klass, variant) is None:
+            known = sorted(catalog.items(spec.kind, variant))
+            sample = ", ".join(known[:5]) + (", …" if len(known) > 5 else "")
+            raise InputError(
+                f"{klass!r} is not in the {spec.kind} price catalog for {catalog.region}"
+                f" (known: {sample or 'none'})",
+                where(spec.name, "instance_class"),
+            )
+    storage = storage_service(spec.kind)
+    storage_variant = spec.engine or ""
+    if catalog.get(storage, spec.storage_type, storage_variant) is None:  # type: ignore[arg-type]
+        raise InputError(
+            f"storage type {spec.storage_type!r} has no {storage} price in {catalog.region}",
+            where(spec.name, "storage_type"),
+        )
+
+
+def check_change(old: InstanceSpec | None, new: InstanceSpec, now: datetime) -> None:
+    """Rules between the current row and the proposed one.
+
+    Raises:
+        InputError: kind changed, storage shrinks, grows too little (RDS), or changes again
+            within six hours of the last storage change.
+    """
+    if old is None:
+        return
+    if old.kind != new.kind:
+        raise InputError(
+            f"kind cannot change ({old.kind} → {new.kind}); add a new row instead",
+            where(new.name, "kind"),
+        )
+    if new.storage_gb < old.storage_gb:
+        raise InputError(
+            f"cannot shrink {old.storage_gb} → {new.storage_gb} (AWS storage never shrinks)",
+            where(new.name, "storage_gb"),
+        )
+    if new.storage_gb == old.storage_gb:
+        return
+    minimum = -(-old.storage_gb * 11 // 10)  # RDS: an increase is at least 10 % (exact)
+    if new.kind == "rds" and new.storage_gb < minimum:
+        raise InputError(
+            f"RDS storage grows by at least 10 % ({old.storage_gb} → ≥ {minimum})",
+            where(new.name, "storage_gb"),
+        )
+    last = old.storage_changed_at
+    if last is not None and now - last < STORAGE_COOLDOWN:
+        raise InputError(
+            f"storage changed at {last:%Y-%m-%d %H:%M %Z}; AWS allows one change per 6 h"
+            f" (next after {last + STORAGE_COOLDOWN:%H:%M %Z})",
+            where(new.name, "storage_gb"),
+        )
+
+
+def validate(
+    new: InstanceSpec, catalog: PriceCatalog, old: InstanceSpec | None, now: datetime
+) -> None:
+    """All checks a proposed row must pass before it is written.
+
+    Raises:
+        InputError: the first broken rule, naming the column.
+    """
+    check_catalog(new, catalog)
+    check_change(old, new, now)
