@@ -41,7 +41,10 @@ LEADER_LOCK = 0x6C6F6378_6C656164  # "locx" "lead": one leader per database
 PARAMS_CHANNEL = "locxia_params"
 
 HEARTBEAT_S = 5.0
-DEBOUNCE_S = 0.2
+# A burst (a multi-row UPDATE notifies once per row) arrives together at commit; draining what
+# is already received costs no wait. The cap only bounds a pathological flood: whatever is
+# left is handled on the next turn, and a re-plan is idempotent.
+MAX_DRAIN_POLLS = 100
 
 
 @dataclass
@@ -156,8 +159,7 @@ class Service:
         # so querying from inside the loop would deadlock.
         notes = list(conn.notifies(timeout=timeout, stop_after=1))
         if notes:
-            # drain a burst (a multi-row UPDATE notifies once per row) before acting
-            notes += conn.notifies(timeout=DEBOUNCE_S)
+            notes += _drain(conn)
         self.state.notifications += len(notes)
         channels = {note.channel for note in notes}
         if CONTROL_CHANNEL in channels:
@@ -290,6 +292,21 @@ class Service:
             )
         except (psycopg.Error, DatabaseError):
             log.debug("heartbeat not recorded", exc_info=True)
+
+
+def _drain(conn: psycopg.Connection[Any]) -> list[psycopg.Notify]:
+    """Every notification already received, without waiting for more.
+
+    Acting at once matters: ``locxia jobs trigger`` waits for the run it asked for, and a fixed
+    debounce added its full length to every trigger. ``timeout=0`` polls the socket once.
+    """
+    drained: list[psycopg.Notify] = []
+    for _ in range(MAX_DRAIN_POLLS):
+        more = list(conn.notifies(timeout=0))
+        if not more:
+            break
+        drained += more
+    return drained
 
 
 def _table(payload: str) -> str | None:
