@@ -25,7 +25,14 @@ from typing import Any, Literal
 import psycopg
 
 from infra.db import connect
-from infra.errors import ConfigError, InputError, LocxiaError, ReconcileBusy, TerraformError
+from infra.errors import (
+    ConfigError,
+    InputError,
+    LocxiaError,
+    PlanRejected,
+    ReconcileBusy,
+    TerraformError,
+)
 from infra.prices import PriceCatalog
 from infra.settings import Settings
 from pipelines.shape import records, tfvars
@@ -36,6 +43,7 @@ from pipelines.shape.guardrails import (
     check_changes,
     cost_increase,
     decide,
+    refusal,
     too_many_changes,
 )
 from pipelines.shape.model import Desired, effective
@@ -349,8 +357,9 @@ class Reconciler:
         The saved plan is applied exactly; Terraform refuses it if the state moved since.
 
         Raises:
-            InputError: no such run, it is not held, it has a refusal, or the rows changed
-                since it was planned (it is then marked superseded).
+            PlanRejected: the guardrails refused the run (a refusal is final).
+            InputError: no such run, it is not held, or the rows changed since it was planned
+                (it is then marked superseded).
             ReconcileBusy: another reconcile is running.
             TerraformError: apply failed (recorded).
         """
@@ -358,6 +367,7 @@ class Reconciler:
             row = records.get(rec, run_id)
             if row is None or row["purpose"] != "reconcile":
                 raise InputError(f"no reconcile run {run_id} (see `locxia infra status`)")
+            _refuse_rejected(row, run_id)
             if row["status"] != "held":
                 raise InputError(f"run {run_id} is {row['status']}, not held for approval")
             desired, _ = self.desired()
@@ -407,6 +417,14 @@ class Reconciler:
         """Forget the init marker and saved plans (tests and operators after a module move)."""
         shutil.rmtree(self.workdir / PLAN_DIR, ignore_errors=True)
         (self.workdir / ".terraform" / _INIT_MARKER).unlink(missing_ok=True)
+
+
+def _refuse_rejected(row: Mapping[str, Any], run_id: int) -> None:
+    """Raise :class:`PlanRejected` for a run the guardrails rejected, naming the refusals."""
+    if row["status"] != "rejected":
+        return
+    refused = refusal((Finding.from_json(r) for r in row["reasons"] or []), run_id)
+    raise refused or PlanRejected([], "the guardrails rejected it", run_id)
 
 
 def _powers(inputs: Mapping[str, Any] | None) -> dict[str, str]:
