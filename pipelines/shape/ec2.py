@@ -22,18 +22,18 @@ def _root(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def storage_gb(attrs: Mapping[str, Any]) -> int | None:
-    """Root volume size of a planned instance (``aws_instance`` or the stand-in's input)."""
-    value = _root(attrs).get("volume_size", attrs.get("root_volume_gb"))
+    """Root volume size of a planned ``aws_instance``, if known."""
+    value = _root(attrs).get("volume_size")
     return int(value) if isinstance(value, int | float) else None
 
 
 def sizing(attrs: Mapping[str, Any]) -> Sizing:
-    """Sizing from ``aws_instance`` attributes (or the stand-in's)."""
+    """Sizing from ``aws_instance`` attributes."""
     return Sizing(
         kind="ec2",
         instance_class=str(attrs.get("instance_type")),
         storage_gb=storage_gb(attrs) or 0,
-        storage_type=str(_root(attrs).get("volume_type", attrs.get("root_volume_type") or "gp3")),
+        storage_type=str(_root(attrs).get("volume_type") or "gp3"),
     )
 
 

@@ -18,7 +18,7 @@ RUNNING = frozenset({"available", "backing-up", "modifying", "storage-optimizati
 
 
 def sizing(attrs: Mapping[str, Any]) -> Sizing:
-    """Sizing from ``aws_db_instance`` attributes (the stand-in uses the same names)."""
+    """Sizing from ``aws_db_instance`` attributes."""
     return Sizing(
         kind="rds",
         instance_class=str(attrs.get("instance_class")),
