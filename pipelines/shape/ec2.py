@@ -8,10 +8,14 @@ stops, modifies and starts), EBS volumes only grow, the power state is a Terrafo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.aws import aws_errors
 from pipelines.shape.sizing import Observed, Sizing
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
 
 _POWER = {"pending": "present", "running": "present", "stopping": "stopped", "stopped": "stopped"}
 
@@ -43,7 +47,7 @@ def is_protected(attrs: Mapping[str, Any]) -> bool:
 
 
 def describe(
-    client: Any, names: Iterable[str], tag_key: str, tag_value: str
+    client: EC2Client, names: Iterable[str], tag_key: str, tag_value: str
 ) -> dict[str, Observed]:
     """Describe Locxia's instances by Name tag (terminated ones count as ``missing``).
 

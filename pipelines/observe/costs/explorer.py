@@ -16,11 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from infra.aws import AwsClients, aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_ce import CostExplorerClient
+    from mypy_boto3_ce.type_defs import ResultByTimeTypeDef
+
 
 CE_USD_PER_REQUEST = 0.01
 CE_REGION = "us-east-1"  # Cost Explorer has one endpoint
@@ -56,7 +61,7 @@ class CostReport:
 
 
 def parse_groups(
-    results: Iterable[dict[str, Any]], start: date, end: date
+    results: Iterable[ResultByTimeTypeDef], start: date, end: date
 ) -> tuple[dict[CostKey, Decimal], set[CostKey]]:
     """Amounts per (day, service, tag value) in ``[start, end)``, and which are estimated.
 
@@ -117,7 +122,9 @@ class CostExplorerReader:
             report.rows += len(amounts)
         return report
 
-    def _read(self, client: Any, key: str, report: CostReport) -> list[dict[str, Any]]:
+    def _read(
+        self, client: CostExplorerClient, key: str, report: CostReport
+    ) -> list[ResultByTimeTypeDef]:
         """Every page of one grouping (the paginator is not used: the token is in the body)."""
         request: dict[str, Any] = {
             "TimePeriod": {"Start": report.start.isoformat(), "End": report.end.isoformat()},
@@ -125,7 +132,7 @@ class CostExplorerReader:
             "Metrics": [METRIC],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "TAG", "Key": key}],
         }
-        results: list[dict[str, Any]] = []
+        results: list[ResultByTimeTypeDef] = []
         while True:
             with aws_errors("ce", "GetCostAndUsage"):
                 page = client.get_cost_and_usage(**request)

@@ -18,13 +18,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from infra.aws import AwsClients, aws_errors
 from infra.errors import AwsError
 from infra.prices import Price, PriceCatalog, upsert
+
+if TYPE_CHECKING:
+    from mypy_boto3_pricing import PricingClient
+
 
 PRICING_REGION = "us-east-1"
 SOURCE = "pricing-api"
@@ -115,7 +119,7 @@ class PriceRefresher:
         self.region = region
         self.calls = 0
 
-    def _products(self, client: Any, q: ProductQuery) -> Iterator[str]:
+    def _products(self, client: PricingClient, q: ProductQuery) -> Iterator[str]:
         request: dict[str, Any] = {
             "ServiceCode": q.service_code,
             "Filters": [

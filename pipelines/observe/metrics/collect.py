@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -36,6 +36,10 @@ from pipelines.observe.metrics.policies import Policy, assign, load_policies, lo
 from pipelines.observe.metrics.resources import Resource
 from pipelines.observe.metrics.store import DatapointStore, watermarks_of
 from pipelines.observe.metrics.window import Window, window_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
 
 #: Called after each batch with (policy, batches done, batches in total); set by the CLI.
 PROGRESS: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("PROGRESS", default=None)
@@ -75,9 +79,9 @@ class Collector:
         self.now = now
         self.details = details
         self.counters = FetchCounters()
-        self._client: Any = None
+        self._client: CloudWatchClient | None = None
 
-    def _cloudwatch(self) -> Any:
+    def _cloudwatch(self) -> CloudWatchClient:
         if self._client is None:
             self._client = self.clients.client("cloudwatch")
         return self._client

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -37,6 +37,10 @@ from infra.errors import InputError
 from infra.settings import Settings
 from pipelines.observe.metrics.resources import DIMENSIONS
 from pipelines.observe.metrics.store import DatapointStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 
 STREAM_PERIOD = 60  # Metric Streams deliver one-minute aggregates
 _STATS = {"max": "Maximum", "min": "Minimum", "sum": "Sum", "count": "SampleCount"}
@@ -147,7 +151,7 @@ class StreamIngester:
         self.conn.commit()
         return {r[0] for r in rows}
 
-    def _list(self, s3: Any) -> Iterator[tuple[str, str, int]]:
+    def _list(self, s3: S3Client) -> Iterator[tuple[str, str, int]]:
         paginator = s3.get_paginator("list_objects_v2")
         with aws_errors("s3", "ListObjectsV2"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
