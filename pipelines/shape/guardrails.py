@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from infra.errors import PlanRejected
 from pipelines.shape import ec2, rds
@@ -34,6 +34,16 @@ from pipelines.shape.plan import Plan, ResourceChange
 
 Level = Literal["refuse", "approve"]
 Decision = Literal["no_changes", "auto_apply", "needs_approval", "rejected"]
+
+
+class FindingJson(TypedDict):
+    """A finding in ``ops.terraform_runs.reasons`` and in a reconcile's details."""
+
+    rule: str
+    level: str
+    message: str
+    instance: str | None
+    address: str | None
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class Finding:
     instance: str | None = None
     address: str | None = None
 
-    def as_json(self) -> dict[str, str | None]:
+    def as_json(self) -> FindingJson:
         """The JSON stored in ``ops.terraform_runs.reasons``."""
         return {
             "rule": self.rule,

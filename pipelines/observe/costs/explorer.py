@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import psycopg
 
@@ -34,6 +34,19 @@ METRIC = "UnblendedCost"
 CostKey = tuple[date, str, str]  # day, service, tag value
 
 
+class CostReadResult(TypedDict):
+    """What one Cost Explorer read records; ``days`` is ``[start, end)`` as ISO dates.
+
+    ``reporting.observation_costs`` reads ``ce_requests`` and ``estimated_cost_usd``.
+    """
+
+    ce_requests: int
+    estimated_cost_usd: float
+    rows: int
+    tag_keys: list[str]
+    days: list[str]
+
+
 @dataclass
 class CostReport:
     """What one Cost Explorer read did."""
@@ -49,7 +62,7 @@ class CostReport:
         """What the requests cost."""
         return round(self.ce_requests * CE_USD_PER_REQUEST, 2)
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> CostReadResult:
         """The JSON recorded for the run (``ce_requests``, ``estimated_cost_usd``: fixed keys)."""
         return {
             "ce_requests": self.ce_requests,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import psycopg
 
@@ -110,6 +110,15 @@ def on_demand_usd(price_list: list[str]) -> Decimal | None:
     return min(candidates)[1]
 
 
+class PricesResult(TypedDict):
+    """What ``costs.prices`` records: prices refreshed, catalog items the API did not price."""
+
+    region: str
+    refreshed: int
+    not_found: list[str]
+    api_calls: int
+
+
 class PriceRefresher:
     """Refreshes the catalog of one region."""
 
@@ -137,7 +146,7 @@ class PriceRefresher:
                 return
             request["NextToken"] = token
 
-    def run(self, today: date) -> dict[str, Any]:
+    def run(self, today: date) -> PricesResult:
         """Refresh every catalog item the API can price.
 
         Raises:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -56,6 +56,26 @@ class Seen:
         return self.state in GONE_STATES
 
 
+class Lookalike(TypedDict):
+    """An untagged resource that looks like one of ours, and why."""
+
+    arn: str
+    type: str
+    name: str
+    why: str
+
+
+class DiscoverResult(TypedDict):
+    """What ``metrics.discover`` records (``locxia observe discover`` prints every key)."""
+
+    api_calls: int
+    tagged: dict[str, int]
+    new: list[str]
+    gone: list[str]
+    untagged_lookalikes: list[Lookalike]
+    errors: list[str]
+
+
 @dataclass
 class DiscoveryReport:
     """What a discovery run found and changed (recorded in ``ops.runs.details``)."""
@@ -67,7 +87,7 @@ class DiscoveryReport:
     untagged: list[Seen] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> DiscoverResult:
         """The JSON recorded for the run."""
         return {
             "api_calls": self.api_calls,

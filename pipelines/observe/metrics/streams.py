@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 import psycopg
@@ -49,6 +49,19 @@ _RESOURCE_DIMS = {dim for _, dim in DIMENSIONS.values()}
 SeriesKey = tuple[int, str, str]
 
 
+class StreamsResult(TypedDict):
+    """What ``metrics.streams`` records (the fields of :class:`StreamReport`)."""
+
+    files_seen: int
+    files_ingested: int
+    files_already: int
+    records: int
+    datapoints: int
+    skipped_records: int
+    api_calls: int
+    errors: list[str]
+
+
 @dataclass
 class StreamReport:
     """What one ingestion pass did."""
@@ -61,6 +74,19 @@ class StreamReport:
     skipped_records: int = 0
     api_calls: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def details(self) -> StreamsResult:
+        """The JSON recorded for the run."""
+        return StreamsResult(
+            files_seen=self.files_seen,
+            files_ingested=self.files_ingested,
+            files_already=self.files_already,
+            records=self.records,
+            datapoints=self.datapoints,
+            skipped_records=self.skipped_records,
+            api_calls=self.api_calls,
+            errors=list(self.errors),
+        )
 
 
 def parse_records(data: bytes) -> Iterator[dict[str, Any]]:
