@@ -7,19 +7,42 @@ test against a moto server exercises exactly the production path.
 Two roles, by design (see ``terraform/modules/access_roles``): ``read`` observes (CloudWatch,
 tagging, Cost Explorer, describe) and ``write`` shapes (create/modify/delete). When no role ARN
 is set, the caller's own credentials are used for both.
+
+:meth:`AwsClients.client` returns each service's client under its ``boto3-stubs`` type
+(``CloudWatchClient``, ``CostExplorerClient``...), so mypy checks every call and every
+response key. The stubs are a development dependency: they are imported for type checking
+only, never at run time.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from infra.errors import AwsError
 from infra.settings import Settings
 
+if TYPE_CHECKING:
+    import botocore.session
+    from boto3.session import Session
+    from botocore.config import Config
+    from mypy_boto3_ce import CostExplorerClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_pricing import PricingClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
+
 Role = Literal["read", "write"]
+#: The services Locxia calls; :meth:`AwsClients.client` has a typed overload for each.
+Service = Literal[
+    "ce", "cloudwatch", "ec2", "pricing", "rds", "resourcegroupstaggingapi", "s3", "ssm", "sts"
+]
 
 # Throttling is normal under load: the "standard" retry mode backs off exponentially with
 # jitter on ThrottlingException, TooManyRequests, 5xx and transient connection errors.
@@ -65,10 +88,10 @@ class AwsClients:
 
     def __init__(self, settings: Settings, *, epoch_timestamps: bool = False) -> None:
         self._settings = settings
-        self._sessions: dict[Role, Any] = {}
+        self._sessions: dict[Role, Session] = {}
         self._epoch = epoch_timestamps
 
-    def _config(self, max_attempts: int = MAX_ATTEMPTS) -> Any:
+    def _config(self, max_attempts: int = MAX_ATTEMPTS) -> Config:
         from botocore.config import Config
 
         return Config(
@@ -79,13 +102,13 @@ class AwsClients:
             user_agent_extra="locxia-orchestrator",
         )
 
-    def session(self, role: Role = "read") -> Any:
+    def session(self, role: Role = "read") -> Session:
         """The boto3 session for ``role``, assuming the configured role ARN if any."""
         if role not in self._sessions:
             self._sessions[role] = self._build_session(role)
         return self._sessions[role]
 
-    def _build_session(self, role: Role) -> Any:
+    def _build_session(self, role: Role) -> Session:
         import boto3
 
         region = self._settings.aws_region
@@ -95,7 +118,7 @@ class AwsClients:
         # the STS calls keep botocore's datetimes: the credential refresher reads them
         return self._assumed_session(boto3.Session(region_name=region), arn, role)
 
-    def _core(self) -> Any:
+    def _core(self) -> botocore.session.Session:
         """A botocore session, with the epoch timestamp parser when asked for."""
         import botocore.session
         from botocore.parsers import ResponseParserFactory
@@ -107,7 +130,7 @@ class AwsClients:
             core.register_component("response_parser_factory", factory)
         return core
 
-    def _assumed_session(self, base: Any, arn: str, role: Role) -> Any:
+    def _assumed_session(self, base: Session, arn: str, role: Role) -> Session:
         """A session whose credentials come from ``sts:AssumeRole`` and refresh themselves."""
         import boto3
         from botocore.credentials import (
@@ -130,15 +153,97 @@ class AwsClients:
         )
         core = self._core()
         # botocore's documented recipe for refreshable assumed-role credentials sets the
-        # session's private credential slot; there is no public setter for a refresher.
-        core._credentials = DeferredRefreshableCredentials(
+        # session's private credential slot; there is no public setter for a refresher (nor
+        # a declaration of the slot in the stubs).
+        core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
             method="assume-role", refresh_using=fetcher.fetch_credentials
         )
         return boto3.Session(botocore_session=core, region_name=self._settings.aws_region)
 
+    @overload
     def client(
         self,
-        service: str,
+        service: Literal["ce"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> CostExplorerClient: ...
+    @overload
+    def client(
+        self,
+        service: Literal["cloudwatch"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> CloudWatchClient: ...
+    @overload
+    def client(
+        self,
+        service: Literal["ec2"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> EC2Client: ...
+    @overload
+    def client(
+        self,
+        service: Literal["pricing"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> PricingClient: ...
+    @overload
+    def client(
+        self,
+        service: Literal["rds"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> RDSClient: ...
+    @overload
+    def client(
+        self,
+        service: Literal["resourcegroupstaggingapi"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> ResourceGroupsTaggingAPIClient: ...
+    @overload
+    def client(
+        self,
+        service: Literal["s3"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> S3Client: ...
+    @overload
+    def client(
+        self,
+        service: Literal["ssm"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> SSMClient: ...
+    @overload
+    def client(
+        self,
+        service: Literal["sts"],
+        *,
+        role: Role = ...,
+        region: str | None = ...,
+        max_attempts: int = ...,
+    ) -> STSClient: ...
+    def client(
+        self,
+        service: Service,
         *,
         role: Role = "read",
         region: str | None = None,
@@ -147,7 +252,7 @@ class AwsClients:
         """A boto3 client for ``service`` through the endpoint and role from settings.
 
         Args:
-            service: botocore service name.
+            service: botocore service name; the overloads give its ``boto3-stubs`` type.
             role: ``read`` to observe, ``write`` to shape.
             region: another region than the settings' (the Pricing API lives in us-east-1).
             max_attempts: attempts including retries (fewer for optional, best-effort APIs).
@@ -157,7 +262,9 @@ class AwsClients:
             kwargs["region_name"] = region
         if self._settings.aws_endpoint_url:
             kwargs["endpoint_url"] = self._settings.aws_endpoint_url
-        return self.session(role).client(service, **kwargs)
+        # one call for every service: the per-service overloads above carry the types
+        create: Callable[..., Any] = self.session(role).client
+        return create(service, **kwargs)
 
 
 _XML_CODE = re.compile(r"<Code>([^<]+)</Code>")

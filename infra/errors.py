@@ -3,8 +3,8 @@
 Third-party errors (botocore, psycopg, pyogrio, Terraform) are translated into these at the
 boundary where they happen, with ``raise ... from exc`` so the cause survives for debugging.
 Every message is written to stand alone on one line in front of a user: it says what failed
-and, where it helps, what to do. The CLI maps classes to exit codes in one place
-(:mod:`infra.cli.errors`); nothing else decides how an error is shown.
+and, where it helps, what to do. The CLI turns them into exits in one place
+(:func:`infra.cli.main.main`); nothing else decides how an error is shown.
 """
 
 from __future__ import annotations
@@ -94,17 +94,24 @@ class ReconcileBusy(LocxiaError):
 
 
 class PlanRejected(LocxiaError):
-    """A guardrail refused a Terraform plan.
+    """A guardrail refused a Terraform plan, and someone asked to apply it anyway.
+
+    Raised by :meth:`pipelines.shape.reconcile.Reconciler.approve` for a run the guardrails
+    rejected: a refusal is final, no approval overrides it. A reconcile that merely *reaches*
+    a rejection does not raise: it records the run as ``rejected`` and returns its outcome.
 
     Attributes:
         addresses: the resource addresses the refusal is about.
         reason: why, in words a user can act on.
+        run_id: the ``ops.terraform_runs`` id of the refused plan, if known.
     """
 
-    def __init__(self, addresses: list[str], reason: str) -> None:
-        super().__init__(f"plan rejected: {reason} ({', '.join(addresses) or 'no address'})")
+    def __init__(self, addresses: list[str], reason: str, run_id: int | None = None) -> None:
+        what = "plan" if run_id is None else f"plan of terraform run {run_id}"
+        super().__init__(f"{what} rejected: {reason} ({', '.join(addresses) or 'no address'})")
         self.addresses = addresses
         self.reason = reason
+        self.run_id = run_id
 
 
 class LayerError(LocxiaError):

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -101,6 +101,15 @@ def build_scheduler(settings: Settings) -> Any:
     )
 
 
+class PlanDetails(TypedDict):
+    """The details of a ``service.plan`` run (``reporting`` views read every key)."""
+
+    added: list[str]
+    replaced: list[str]
+    removed: list[str]
+    kept: int
+
+
 @dataclass(frozen=True)
 class SyncReport:
     """What one sync changed."""
@@ -114,6 +123,15 @@ class SyncReport:
     def changed(self) -> bool:
         """True when any job was added, replaced or removed."""
         return bool(self.added or self.replaced or self.removed)
+
+    def details(self) -> PlanDetails:
+        """The JSON recorded for the re-plan in ``ops.runs.details``."""
+        return PlanDetails(
+            added=list(self.added),
+            replaced=list(self.replaced),
+            removed=list(self.removed),
+            kept=self.kept,
+        )
 
 
 MANUAL_OWNER = "manual"

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -34,6 +34,9 @@ from infra.jobs.registry import Registry
 from infra.jobs.runner import Runner, install, utcnow
 from infra.jobs.trigger import CONTROL_CHANNEL
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.scheduler import SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +230,7 @@ class Service:
         if report.changed or plan.failures:
             self._record_plan(report, plan.failures)
 
-    def _record_plan(self, report: Any, failures: dict[str, str]) -> None:
+    def _record_plan(self, report: SyncReport, failures: dict[str, str]) -> None:
         """Re-plans that change something are runs too, so Grafana shows why jobs moved."""
         with connect(self.settings.require_database_url(), autocommit=True) as conn:
             conn.execute(
@@ -237,14 +240,7 @@ class Service:
                 (
                     "failed" if failures else "success",
                     "; ".join(f"{k}: {v}" for k, v in failures.items()) or None,
-                    psycopg.types.json.Jsonb(
-                        {
-                            "added": report.added,
-                            "replaced": report.replaced,
-                            "removed": report.removed,
-                            "kept": report.kept,
-                        }
-                    ),
+                    psycopg.types.json.Jsonb(report.details()),
                     socket.gethostname(),
                     os.getpid(),
                 ),

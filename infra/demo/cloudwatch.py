@@ -20,11 +20,14 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from infra.aws import AwsClients, aws_errors
 from infra.demo.estate import DemoResource, Estate
 from infra.demo.loads import busy, noise
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -258,7 +261,9 @@ def put_series(clients: AwsClients, series: Sequence[Series]) -> SeededMetrics:
     calls = 0
     for namespace, batch in _batches(missing):
         with aws_errors("cloudwatch", "PutMetricData"):
-            cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+            cloudwatch.put_metric_data(
+                Namespace=namespace, MetricData=cast("list[MetricDatumTypeDef]", batch)
+            )
         calls += 1
     return SeededMetrics(
         series_put=len(missing),

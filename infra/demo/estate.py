@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from infra.aws import AwsClients, aws_errors
 from infra.errors import DemoError, InputError
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import InstanceTypeType
 
 Kind = Literal["rds", "ec2", "s3"]
 Profile = Literal["batch", "web", "office", "idle"]
@@ -148,7 +151,8 @@ class Created:
         return {"created": self.created, "existing": self.existing, "resources": len(self.ids)}
 
 
-def _aws_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def _aws_tags(tags: Mapping[str, str]) -> list[Any]:
+    """AWS tag list; ``Any`` items: the RDS, EC2 and S3 stubs each declare their own tag type."""
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
@@ -202,7 +206,7 @@ def _create_servers(clients: AwsClients, estate: Estate, out: Created) -> None:
             with aws_errors("ec2", "RunInstances"):
                 reply = ec2.run_instances(
                     ImageId=DEMO_AMI,
-                    InstanceType=resource.size,
+                    InstanceType=cast("InstanceTypeType", resource.size),
                     MinCount=1,
                     MaxCount=1,
                     BlockDeviceMappings=[

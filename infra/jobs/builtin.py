@@ -5,20 +5,40 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from infra.errors import JobError
 from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
 
 
-def noop(ctx: TaskContext, sleep_seconds: float = 0.0) -> dict[str, Any]:
+class NoopResult(TypedDict):
+    """What ``core.noop`` records."""
+
+    slept_seconds: float
+
+
+class ChainResult(TypedDict):
+    """What ``core.chain`` records: how many steps ran, and each step's run id."""
+
+    steps: int
+    step_runs: list[int | None]
+
+
+class PruneRunsResult(TypedDict):
+    """What ``core.prune-runs`` records: rows deleted, and the ISO cutoff used."""
+
+    deleted: int
+    cutoff: str
+
+
+def noop(ctx: TaskContext, sleep_seconds: float = 0.0) -> NoopResult:
     """Do nothing (optionally for a while): a heartbeat, and the unit of orchestration benches."""
     if sleep_seconds:
         time.sleep(sleep_seconds)
     return {"slept_seconds": sleep_seconds}
 
 
-def chain(ctx: TaskContext, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def chain(ctx: TaskContext, steps: Sequence[Mapping[str, Any]]) -> ChainResult:
     """Run ``steps`` (``[{"task": ..., "args": {...}}, ...]``) in order as child runs.
 
     Stops at the first failed step; each step is its own row in ``ops.runs`` whose
@@ -40,7 +60,7 @@ def chain(ctx: TaskContext, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any
     return {"steps": len(done), "step_runs": done}
 
 
-def prune_runs(ctx: TaskContext, keep_days: int | None = None) -> dict[str, Any]:
+def prune_runs(ctx: TaskContext, keep_days: int | None = None) -> PruneRunsResult:
     """Delete finished run records older than ``keep_days`` (default: settings)."""
     days = keep_days or ctx.settings.runs_retention_days
     cutoff = ctx.now() - timedelta(days=days)

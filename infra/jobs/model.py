@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from infra.aws import AwsClients
     from infra.settings import Settings
 
+#: What a task returns: JSON-able keys merged over ``TaskContext.details`` and recorded in
+#: ``ops.runs.details``. Each task declares its own ``TypedDict`` (``CollectResult``...):
+#: plain dicts at run time, so the runner stores them and ``--json`` prints them unchanged,
+#: while mypy checks the keys the report, the dashboards and the CLI read.
+TaskResult = Mapping[str, object]
+#: A task: ``fn(ctx, **args) -> TaskResult | None`` (its arguments are checked by name
+#: against ``args`` before the run is recorded).
+TaskFunction = Callable[..., TaskResult | None]
+
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,79}$")
 JOB_ID = re.compile(r"^[a-z][a-z0-9_.:/-]{0,119}$")
 
@@ -156,7 +165,8 @@ class TaskContext:
     now: Callable[[], datetime]
     run_child: RunChild
     details: dict[str, Any] = field(default_factory=dict)
-    """Filled by the task as it goes; recorded even when the task fails half-way."""
+    """Filled by the task as it goes; recorded even when the task fails half-way (what it
+    returns is merged over it when it succeeds)."""
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         """A new connection to the Locxia database (the caller closes it)."""

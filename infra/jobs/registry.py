@@ -13,13 +13,12 @@ and the jobs that plugin planned before are kept rather than silently dropped.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
 
 from infra.errors import JobError, LocxiaError
-from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TriggerSpec
+from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskFunction, TriggerSpec
 
 ENTRY_POINT_GROUP = "locxia.jobs"
 SCHEDULES_OWNER = "schedules"
@@ -67,7 +66,7 @@ class Registry:
         plugins.extend(extra)
         return cls(plugins)
 
-    def resolve(self, name: str) -> Callable[..., Any]:
+    def resolve(self, name: str) -> TaskFunction:
         """Import and return the function behind task ``name``.
 
         Raises:
@@ -79,7 +78,7 @@ class Registry:
             raise JobError(f"unknown task {name!r} (known: {known})")
         module_name, attr = task.target.split(":", 1)
         try:
-            fn: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+            fn: TaskFunction = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise JobError(f"task {name}: cannot import {task.target}: {exc}") from exc
         return fn

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from infra.db import connect
 from infra.errors import DatabaseError, JobError, LocxiaError
-from infra.jobs.model import RunResult, TaskContext
+from infra.jobs.model import RunChild, RunResult, TaskContext, TaskFunction
 from infra.jobs.registry import Registry
 from infra.settings import Settings
 
@@ -135,7 +135,7 @@ class Runner:
         self._finish(run_id, "success", details, None)
         return RunResult(run_id, "success", details)
 
-    def _child_runner(self, job_id: str, parent_id: int) -> Any:
+    def _child_runner(self, job_id: str, parent_id: int) -> RunChild:
         def run_child(task: str, args: Mapping[str, Any], step: str) -> RunResult:
             return self.run(
                 task, args, job_id=f"{job_id}/{step}", trigger="chain", parent_id=parent_id
@@ -179,7 +179,7 @@ class Runner:
             raise DatabaseError(f"cannot record the end of run {run_id}: {exc}") from exc
 
 
-def _check_arguments(task: str, fn: Callable[..., Any], args: Mapping[str, Any]) -> None:
+def _check_arguments(task: str, fn: TaskFunction, args: Mapping[str, Any]) -> None:
     """Reject arguments the task does not take before a run is recorded."""
     import inspect
 

@@ -10,7 +10,7 @@ has not moved. The CLI runs the same tasks through the recorded runner.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.errors import LocxiaError
 from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
@@ -20,32 +20,70 @@ if TYPE_CHECKING:  # the service imports this plugin at start: keep numpy & co o
     from pipelines.feed import catalog
 
 
-def _outcome(details: dict[str, Any], version: catalog.Version, noop: bool) -> dict[str, Any]:
-    details.update(
-        {
-            "version_id": version.id,
-            "zone": version.zone,
-            "uri": version.uri,
-            "rows": version.rows,
-            "noop": noop,
-        }
+class LayerResult(TypedDict):
+    """What a layer task records: the version it produced (or found) and whether it was new.
+
+    ``noop`` is true when the step had nothing to do (same bytes, same rules, already live);
+    the chained jobs' runs are read by ``details->>'noop'``.
+    """
+
+    version_id: int
+    zone: str
+    uri: str
+    rows: int | None
+    noop: bool
+
+
+class IngestResult(LayerResult):
+    """What ``layers.ingest`` records: the landing version and the layer's profile."""
+
+    profile: dict[str, Any] | None
+
+
+class RefineResult(LayerResult):
+    """What ``layers.refine`` records: the working version and its quality report."""
+
+    quality: dict[str, Any] | None
+
+
+#: What ``layers.publish`` records: the version now served as ``exposure.<name>``.
+PublishResult = LayerResult
+#: What ``layers.rollback`` records: the previous version, served again.
+RollbackResult = LayerResult
+#: What ``layers.transfer-url`` records: the landing version of the copied URL.
+TransferUrlResult = LayerResult
+
+
+class TransferTableResult(TypedDict):
+    """What ``layers.transfer-table`` records: where the rows went, and how many."""
+
+    source: str
+    target: str
+    rows: int
+
+
+def _outcome(details: dict[str, Any], version: catalog.Version, noop: bool) -> LayerResult:
+    """The version's fields, also written into the run's ``details`` as they were before."""
+    result = LayerResult(
+        version_id=version.id, zone=version.zone, uri=version.uri, rows=version.rows, noop=noop
     )
-    return details
+    details.update(result)
+    return result
 
 
 def ingest_task(
     ctx: TaskContext, dataset: str, source: str | None = None, layer: str | None = None
-) -> dict[str, Any]:
+) -> IngestResult:
     """Land ``source`` (or the declared one) for ``dataset``."""
     from pipelines.feed.ingest import ingest
 
     with ctx.connect() as conn:
         done = ingest(conn, ctx.settings, dataset, source, layer, run_id=ctx.run_id)
     ctx.details["profile"] = done.profile
-    return _outcome(ctx.details, done.version, done.noop)
+    return {**_outcome(ctx.details, done.version, done.noop), "profile": done.profile}
 
 
-def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> dict[str, Any]:
+def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> RefineResult:
     """Refine the newest (or given) landing version of ``dataset`` into working."""
     from infra.errors import QualityError
     from pipelines.feed.refine import refine
@@ -57,10 +95,10 @@ def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> d
             ctx.details["quality"] = exc.report
             raise
     ctx.details["quality"] = done.version.quality
-    return _outcome(ctx.details, done.version, done.noop)
+    return {**_outcome(ctx.details, done.version, done.noop), "quality": done.version.quality}
 
 
-def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> dict[str, Any]:
+def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> PublishResult:
     """Publish the newest (or given) working version of ``dataset`` as ``exposure.<name>``."""
     from pipelines.feed.publish import publish
 
@@ -69,7 +107,7 @@ def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> 
     return _outcome(ctx.details, done.version, done.noop)
 
 
-def rollback_task(ctx: TaskContext, dataset: str) -> dict[str, Any]:
+def rollback_task(ctx: TaskContext, dataset: str) -> RollbackResult:
     """Serve the previous published version of ``dataset`` again."""
     from pipelines.feed.publish import rollback
 
@@ -85,7 +123,7 @@ def transfer_table_task(
     table: str,
     target_table: str | None = None,
     replace: bool = False,
-) -> dict[str, Any]:
+) -> TransferTableResult:
     """Copy ``table`` from one PostgreSQL database to another with streamed binary COPY."""
     from pipelines.feed import transfer
 
@@ -102,7 +140,7 @@ def transfer_table_task(
     return {"source": moved.source, "target": moved.target, "rows": moved.rows}
 
 
-def transfer_url_task(ctx: TaskContext, url: str, dataset: str) -> dict[str, Any]:
+def transfer_url_task(ctx: TaskContext, url: str, dataset: str) -> TransferUrlResult:
     """Copy an external URL into the landing zone as-is (checksum and provenance recorded)."""
     from pipelines.feed.ingest import land_url
 

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from infra.aws import AwsClients, aws_errors
@@ -66,7 +66,15 @@ def sniff_suffix(path: Path) -> str:
     return ""
 
 
-def _copy(src: BinaryIO, dest: Path, total: int | None, label: str) -> tuple[str, int]:
+class _Readable(Protocol):
+    """A byte stream: a file, an HTTP response, an S3 object's ``StreamingBody``."""
+
+    def read(self, size: int, /) -> bytes:
+        """Up to ``size`` bytes; ``b""`` at the end."""
+        ...
+
+
+def _copy(src: _Readable, dest: Path, total: int | None, label: str) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with dest.open("wb") as out, step(label, total) as bar:

@@ -11,12 +11,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from infra.prices import PriceCatalog
 from pipelines.shape import ec2, rds
 from pipelines.shape.plan import Plan, ResourceChange
 from pipelines.shape.sizing import Sizing
+
+
+class ChangeJson(TypedDict):
+    """One instance's change in ``ops.terraform_runs.changes`` and in a reconcile's details.
+
+    ``before``/``after`` hold ``instance_class``, ``storage_gb`` and ``state`` (None when the
+    instance does not exist on that side); the monthly costs are decimal strings.
+    """
+
+    instance: str
+    kind: str
+    action: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    monthly_before: str
+    monthly_after: str
+    replace_paths: list[list[Any]]
 
 
 @dataclass(frozen=True)
@@ -32,7 +49,7 @@ class InstanceChange:
     monthly_after: Decimal
     replace_paths: tuple[tuple[Any, ...], ...] = field(default=())
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> ChangeJson:
         """The JSON stored in ``ops.terraform_runs.changes``."""
         return {
             "instance": self.instance,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 
@@ -118,6 +118,14 @@ def refresh_findings(plan: Plan) -> list[DriftFinding]:
     return out
 
 
+class DriftCounts(TypedDict):
+    """Findings still open after a check, opened by it, and resolved by it."""
+
+    open: int
+    new: int
+    resolved: int
+
+
 def record(
     conn: psycopg.Connection[Any],
     findings: Iterable[DriftFinding],
@@ -125,7 +133,7 @@ def record(
     checked: Iterable[str],
     source: str,
     terraform_run_id: int | None,
-) -> dict[str, int]:
+) -> DriftCounts:
     """Open new findings, refresh still-open ones, resolve those no longer seen.
 
     Returns:

@@ -8,10 +8,14 @@ stops, modifies and starts), EBS volumes only grow, the power state is a Terrafo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.aws import aws_errors
 from pipelines.shape.sizing import Observed, Sizing
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
 
 _POWER = {"pending": "present", "running": "present", "stopping": "stopped", "stopped": "stopped"}
 
@@ -22,18 +26,18 @@ def _root(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def storage_gb(attrs: Mapping[str, Any]) -> int | None:
-    """Root volume size of a planned instance (``aws_instance`` or the stand-in's input)."""
-    value = _root(attrs).get("volume_size", attrs.get("root_volume_gb"))
+    """Root volume size of a planned ``aws_instance``, if known."""
+    value = _root(attrs).get("volume_size")
     return int(value) if isinstance(value, int | float) else None
 
 
 def sizing(attrs: Mapping[str, Any]) -> Sizing:
-    """Sizing from ``aws_instance`` attributes (or the stand-in's)."""
+    """Sizing from ``aws_instance`` attributes."""
     return Sizing(
         kind="ec2",
         instance_class=str(attrs.get("instance_type")),
         storage_gb=storage_gb(attrs) or 0,
-        storage_type=str(_root(attrs).get("volume_type", attrs.get("root_volume_type") or "gp3")),
+        storage_type=str(_root(attrs).get("volume_type") or "gp3"),
     )
 
 
@@ -43,7 +47,7 @@ def is_protected(attrs: Mapping[str, Any]) -> bool:
 
 
 def describe(
-    client: Any, names: Iterable[str], tag_key: str, tag_value: str
+    client: EC2Client, names: Iterable[str], tag_key: str, tag_value: str
 ) -> dict[str, Observed]:
     """Describe Locxia's instances by Name tag (terminated ones count as ``missing``).
 

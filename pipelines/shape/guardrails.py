@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, TypedDict
 
+from infra.errors import PlanRejected
 from pipelines.shape import ec2, rds
 from pipelines.shape.cost import Preview
 from pipelines.shape.model import Desired
@@ -33,6 +34,16 @@ from pipelines.shape.plan import Plan, ResourceChange
 
 Level = Literal["refuse", "approve"]
 Decision = Literal["no_changes", "auto_apply", "needs_approval", "rejected"]
+
+
+class FindingJson(TypedDict):
+    """A finding in ``ops.terraform_runs.reasons`` and in a reconcile's details."""
+
+    rule: str
+    level: str
+    message: str
+    instance: str | None
+    address: str | None
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,7 @@ class Finding:
     instance: str | None = None
     address: str | None = None
 
-    def as_json(self) -> dict[str, str | None]:
+    def as_json(self) -> FindingJson:
         """The JSON stored in ``ops.terraform_runs.reasons``."""
         return {
             "rule": self.rule,
@@ -54,6 +65,18 @@ class Finding:
             "instance": self.instance,
             "address": self.address,
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Finding:
+        """A finding read back from ``ops.terraform_runs.reasons`` (see :meth:`as_json`)."""
+        level: Level = "refuse" if doc.get("level") == "refuse" else "approve"
+        return cls(
+            str(doc.get("rule")),
+            level,
+            str(doc.get("message")),
+            doc.get("instance"),
+            doc.get("address"),
+        )
 
 
 @dataclass(frozen=True)
@@ -205,3 +228,16 @@ def decide(findings: Iterable[Finding], has_changes: bool) -> Decision:
     if "approve" in levels:
         return "needs_approval"
     return "auto_apply" if has_changes else "no_changes"
+
+
+def refusal(findings: Iterable[Finding], run_id: int | None = None) -> PlanRejected | None:
+    """The error that says why a plan was refused, or None when no finding refuses it.
+
+    Refusals are final: this is what approving a rejected run raises, with the addresses (or,
+    for findings about no single resource, the instances) the refusals name.
+    """
+    refused = [f for f in findings if f.level == "refuse"]
+    if not refused:
+        return None
+    addresses = sorted({where for f in refused if (where := f.address or f.instance)})
+    return PlanRejected(addresses, "; ".join(f.message for f in refused), run_id)

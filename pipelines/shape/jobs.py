@@ -11,19 +11,28 @@ its cadence like any planned job (job id ``shape.reconcile``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TypedDict
 
 from infra.aws import AwsClients
 from infra.errors import JobError, LocxiaError
 from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
 from infra.settings import Settings
 from pipelines.shape import drift, rds, records
+from pipelines.shape.drift import DriftCounts
 from pipelines.shape.model import Desired
 from pipelines.shape.plan import parse
-from pipelines.shape.reconcile import Reconciler
+from pipelines.shape.reconcile import PostApply, Reconciler, ReconcileResult
 
 
-def after_apply(settings: Settings, desired: Mapping[str, Desired], run_id: int) -> dict[str, Any]:
+class DriftResult(TypedDict):
+    """What ``shape.drift`` records: the check's terraform run and counts per source."""
+
+    terraform_run: int
+    refresh: DriftCounts
+    describe: DriftCounts
+
+
+def after_apply(settings: Settings, desired: Mapping[str, Desired], run_id: int) -> PostApply:
     """Stop/start RDS instances (write role), then describe everything and record drift.
 
     Raises:
@@ -47,7 +56,7 @@ def after_apply(settings: Settings, desired: Mapping[str, Desired], run_id: int)
         counts = drift.record(
             conn, findings, checked=expected, source="describe", terraform_run_id=run_id
         )
-    return {"power": power, "drift": counts}
+    return PostApply(power=power, drift=counts)
 
 
 def _reconciler(ctx: TaskContext) -> Reconciler:
@@ -56,7 +65,7 @@ def _reconciler(ctx: TaskContext) -> Reconciler:
 
 def reconcile(
     ctx: TaskContext, force: bool = False, requested_by: str = "scheduler"
-) -> dict[str, Any]:
+) -> ReconcileResult:
     """Plan and apply what policy allows; hold the rest for approval (the scheduled job)."""
     rec = _reconciler(ctx)
     try:
@@ -68,7 +77,7 @@ def reconcile(
     return outcome.as_dict()
 
 
-def plan(ctx: TaskContext, requested_by: str = "cli") -> dict[str, Any]:
+def plan(ctx: TaskContext, requested_by: str = "cli") -> ReconcileResult:
     """Plan and decide, never apply (``locxia infra plan``)."""
     rec = _reconciler(ctx)
     try:
@@ -77,7 +86,7 @@ def plan(ctx: TaskContext, requested_by: str = "cli") -> dict[str, Any]:
         rec.close()
 
 
-def approve(ctx: TaskContext, run: int, actor: str) -> dict[str, Any]:
+def approve(ctx: TaskContext, run: int, actor: str) -> ReconcileResult:
     """Apply held run ``run`` on behalf of ``actor`` (``locxia infra approve``)."""
     rec = _reconciler(ctx)
     try:
@@ -86,7 +95,7 @@ def approve(ctx: TaskContext, run: int, actor: str) -> dict[str, Any]:
         rec.close()
 
 
-def check_drift(ctx: TaskContext, requested_by: str = "scheduler") -> dict[str, Any]:
+def check_drift(ctx: TaskContext, requested_by: str = "scheduler") -> DriftResult:
     """``plan -refresh-only`` and describe every instance of the last apply; record findings.
 
     Raises:
@@ -132,7 +141,7 @@ def check_drift(ctx: TaskContext, requested_by: str = "scheduler") -> dict[str, 
             )
     finally:
         rec.close()
-    return {"terraform_run": run_id, **counts}
+    return DriftResult(terraform_run=run_id, refresh=counts["refresh"], describe=counts["describe"])
 
 
 def provide(ctx: PlanContext) -> Iterable[JobSpec]:

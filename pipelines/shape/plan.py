@@ -8,25 +8,68 @@ replacement orders. ``resource_drift[]`` lists what changed outside Terraform (r
 
 An instance's **primary** resource is the one named ``this`` inside ``module.rds["<name>"]``
 or ``module.ec2["<name>"]`` — the convention of terraform/modules — so changes map to
-``params.instances`` rows by module key, whatever the resource type (``aws_db_instance``,
-``aws_instance``, or the tests' ``terraform_data`` stand-in, whose attributes are in
-``input``).
+``params.instances`` rows by module key. Its type must have a :class:`ResourceAdapter`: the
+adapter gives its attributes under the AWS provider's names, the only names the rules read.
+:data:`ADAPTERS` holds ``aws_db_instance`` and ``aws_instance`` (read as they are) and the
+demo's stand-in (:mod:`pipelines.shape.standin`), registered here and nowhere else.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from infra.errors import TerraformError
+from pipelines.shape.standin import STANDIN
 
 _MODULE = re.compile(r'^module\.(rds|ec2)\["([^"]+)"\]$')
 PRIMARY_NAME = "this"
-PRIMARY_TYPES = frozenset({"aws_db_instance", "aws_instance", "terraform_data"})
 
 Action = Literal["create", "update", "delete", "replace", "no-op", "read"]
+
+
+class ResourceAdapter(Protocol):
+    """How one Terraform resource type carries an instance's attributes.
+
+    Contract: ``attributes`` returns the values of a ``before``/``after`` object under the AWS
+    provider's attribute names (``aws_db_instance`` for RDS, ``aws_instance`` for EC2), so
+    :mod:`pipelines.shape.rds` and :mod:`pipelines.shape.ec2` need no other vocabulary.
+    """
+
+    @property
+    def resource_type(self) -> str:
+        """The Terraform resource type read (``aws_db_instance``...)."""
+        ...
+
+    def attributes(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``values`` under the AWS provider's attribute names."""
+        ...
+
+
+@dataclass(frozen=True)
+class AwsResource:
+    """A resource of the AWS provider: its attributes already carry the names the rules read."""
+
+    resource_type: str
+
+    def attributes(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``values`` as they are."""
+        return values
+
+
+def adapters(*found: ResourceAdapter) -> Mapping[str, ResourceAdapter]:
+    """Adapters by the resource type they read (the last one wins for a type)."""
+    return {a.resource_type: a for a in found}
+
+
+AWS_ADAPTERS: tuple[ResourceAdapter, ...] = (
+    AwsResource("aws_db_instance"),
+    AwsResource("aws_instance"),
+)
+#: What :func:`parse` reads by default: the AWS provider's instances and the demo's stand-in.
+ADAPTERS = adapters(*AWS_ADAPTERS, STANDIN)
 
 
 @dataclass(frozen=True)
@@ -43,6 +86,8 @@ class ResourceChange:
     kind: Literal["rds", "ec2"] | None = None
     replace_paths: tuple[tuple[Any, ...], ...] = ()
     action_reason: str | None = None
+    adapter: ResourceAdapter | None = field(default=None, compare=False, repr=False)
+    """How this type's attributes read; None for a type no adapter knows."""
 
     @property
     def action(self) -> Action:
@@ -61,19 +106,14 @@ class ResourceChange:
     @property
     def primary(self) -> bool:
         """True for the instance itself (not a companion resource of its module)."""
-        return (
-            self.instance is not None and self.name == PRIMARY_NAME and self.type in PRIMARY_TYPES
-        )
+        return self.instance is not None and self.name == PRIMARY_NAME and self.adapter is not None
 
     def attributes(self, side: Literal["before", "after"]) -> Mapping[str, Any] | None:
-        """Resource attributes; the stand-in's are inside ``input``."""
+        """Resource attributes under the AWS provider's names (through the type's adapter)."""
         values = self.before if side == "before" else self.after
-        if values is None:
-            return None
-        if self.type == "terraform_data":
-            inner = values.get("input")
-            return inner if isinstance(inner, Mapping) else {}
-        return values
+        if values is None or self.adapter is None:
+            return values
+        return self.adapter.attributes(values)
 
 
 @dataclass(frozen=True)
@@ -100,8 +140,12 @@ class Plan:
         return {c.instance for c in self.effective() if c.instance}
 
 
-def parse(doc: Mapping[str, Any]) -> Plan:
+def parse(doc: Mapping[str, Any], known: Mapping[str, ResourceAdapter] = ADAPTERS) -> Plan:
     """Reduce a ``terraform show -json`` document.
+
+    Args:
+        doc: the JSON plan.
+        known: adapters by resource type; a type missing here is never an instance.
 
     Raises:
         TerraformError: not a plan in a format version this code understands.
@@ -110,13 +154,19 @@ def parse(doc: Mapping[str, Any]) -> Plan:
     if not version.startswith("1."):
         raise TerraformError(f"unsupported plan format_version {version!r} (expected 1.x)")
     return Plan(
-        changes=tuple(_change(rc) for rc in doc.get("resource_changes") or []),
-        drift=tuple(_change(rc) for rc in doc.get("resource_drift") or []),
+        changes=_changes(doc.get("resource_changes"), known),
+        drift=_changes(doc.get("resource_drift"), known),
         terraform_version=str(doc.get("terraform_version", "?")),
     )
 
 
-def _change(rc: Mapping[str, Any]) -> ResourceChange:
+def _changes(
+    items: Iterable[Mapping[str, Any]] | None, known: Mapping[str, ResourceAdapter]
+) -> tuple[ResourceChange, ...]:
+    return tuple(_change(rc, known) for rc in items or ())
+
+
+def _change(rc: Mapping[str, Any], known: Mapping[str, ResourceAdapter]) -> ResourceChange:
     change = rc.get("change") or {}
     match = _MODULE.match(str(rc.get("module_address", "")))
     return ResourceChange(
@@ -130,4 +180,5 @@ def _change(rc: Mapping[str, Any]) -> ResourceChange:
         kind=match.group(1) if match else None,  # type: ignore[arg-type]
         replace_paths=tuple(tuple(p) for p in change.get("replace_paths") or ()),
         action_reason=rc.get("action_reason"),
+        adapter=known.get(str(rc.get("type"))),
     )

@@ -9,16 +9,20 @@ instance by itself after 7 days; the next reconcile stops it again).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.aws import aws_errors
 from pipelines.shape.sizing import Observed, Sizing
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+
 
 RUNNING = frozenset({"available", "backing-up", "modifying", "storage-optimization", "upgrading"})
 
 
 def sizing(attrs: Mapping[str, Any]) -> Sizing:
-    """Sizing from ``aws_db_instance`` attributes (the stand-in uses the same names)."""
+    """Sizing from ``aws_db_instance`` attributes."""
     return Sizing(
         kind="rds",
         instance_class=str(attrs.get("instance_class")),
@@ -49,7 +53,7 @@ def final_snapshot_problem(attrs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def describe(client: Any, names: Iterable[str]) -> dict[str, Observed]:
+def describe(client: RDSClient, names: Iterable[str]) -> dict[str, Observed]:
     """Describe each named DB instance (``missing`` when RDS does not know it).
 
     Raises:
@@ -76,7 +80,7 @@ def describe(client: Any, names: Iterable[str]) -> dict[str, Observed]:
     return out
 
 
-def ensure_power(client: Any, name: str, want: str) -> str | None:
+def ensure_power(client: RDSClient, name: str, want: str) -> str | None:
     """Stop or start ``name`` so its status matches ``want``; returns what was done.
 
     Raises:

@@ -20,22 +20,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import psycopg
 
 from infra.db import connect
-from infra.errors import ConfigError, InputError, LocxiaError, ReconcileBusy, TerraformError
+from infra.errors import (
+    ConfigError,
+    InputError,
+    LocxiaError,
+    PlanRejected,
+    ReconcileBusy,
+    TerraformError,
+)
 from infra.prices import PriceCatalog
 from infra.settings import Settings
 from pipelines.shape import records, tfvars
-from pipelines.shape.cost import preview
+from pipelines.shape.cost import ChangeJson, preview
+from pipelines.shape.drift import DriftCounts
 from pipelines.shape.guardrails import (
     Finding,
+    FindingJson,
     Policy,
     check_changes,
     cost_increase,
     decide,
+    refusal,
     too_many_changes,
 )
 from pipelines.shape.model import Desired, effective
@@ -51,6 +61,39 @@ _INIT_MARKER = "locxia.init"
 Mode = Literal["plan", "apply"]
 
 
+class PostApply(TypedDict, total=False):
+    """What followed an apply: RDS power changes and drift counts, or the error that stopped it.
+
+    The apply stands either way; empty when nothing ran after it.
+    """
+
+    power: dict[str, str]
+    drift: DriftCounts
+    error: str
+
+
+class ReconcileResult(TypedDict):
+    """What ``shape.reconcile``, ``shape.plan`` and ``shape.approve`` record.
+
+    ``terraform_run`` is the ``ops.terraform_runs`` id; ``skipped`` says why nothing was
+    planned; costs are decimal strings. ``locxia infra`` prints these keys.
+    """
+
+    terraform_run: int | None
+    status: str
+    decision: str | None
+    reasons: list[FindingJson]
+    changes: list[ChangeJson]
+    monthly_before: str | None
+    monthly_after: str | None
+    skipped: str | None
+    post_apply: PostApply
+
+
+#: Called after a successful apply with the settings, the desired instances and the run id.
+AfterApply = Callable[[Settings, Mapping[str, Desired], int], PostApply]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one reconcile did (also the details of its ``ops.runs`` row)."""
@@ -58,14 +101,14 @@ class Outcome:
     run_id: int | None
     status: str
     decision: str | None = None
-    reasons: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[FindingJson] = field(default_factory=list)
+    changes: list[ChangeJson] = field(default_factory=list)
     monthly_before: str | None = None
     monthly_after: str | None = None
     skipped: str | None = None
-    post_apply: dict[str, Any] = field(default_factory=dict)
+    post_apply: PostApply = field(default_factory=lambda: PostApply())
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ReconcileResult:
         """JSON-ready form."""
         return {
             "terraform_run": self.run_id,
@@ -103,7 +146,7 @@ class Reconciler:
         *,
         now: Callable[[], datetime],
         backend: Backend | None = None,
-        after_apply: Callable[[Settings, Mapping[str, Desired], int], dict[str, Any]] | None = None,
+        after_apply: AfterApply | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
@@ -317,12 +360,12 @@ class Reconciler:
             raise
         finally:
             planfile.unlink(missing_ok=True)
-        post: dict[str, Any] = {}
+        post = PostApply()
         if self.after_apply is not None:
             try:
                 post = self.after_apply(self.settings, desired, run_id)
             except LocxiaError as exc:  # applied is applied; the follow-up failure is recorded
-                post = {"error": str(exc)}
+                post = PostApply(error=str(exc))
         records.update(
             rec,
             run_id,
@@ -349,8 +392,9 @@ class Reconciler:
         The saved plan is applied exactly; Terraform refuses it if the state moved since.
 
         Raises:
-            InputError: no such run, it is not held, it has a refusal, or the rows changed
-                since it was planned (it is then marked superseded).
+            PlanRejected: the guardrails refused the run (a refusal is final).
+            InputError: no such run, it is not held, or the rows changed since it was planned
+                (it is then marked superseded).
             ReconcileBusy: another reconcile is running.
             TerraformError: apply failed (recorded).
         """
@@ -358,6 +402,7 @@ class Reconciler:
             row = records.get(rec, run_id)
             if row is None or row["purpose"] != "reconcile":
                 raise InputError(f"no reconcile run {run_id} (see `locxia infra status`)")
+            _refuse_rejected(row, run_id)
             if row["status"] != "held":
                 raise InputError(f"run {run_id} is {row['status']}, not held for approval")
             desired, _ = self.desired()
@@ -407,6 +452,14 @@ class Reconciler:
         """Forget the init marker and saved plans (tests and operators after a module move)."""
         shutil.rmtree(self.workdir / PLAN_DIR, ignore_errors=True)
         (self.workdir / ".terraform" / _INIT_MARKER).unlink(missing_ok=True)
+
+
+def _refuse_rejected(row: Mapping[str, Any], run_id: int) -> None:
+    """Raise :class:`PlanRejected` for a run the guardrails rejected, naming the refusals."""
+    if row["status"] != "rejected":
+        return
+    refused = refusal((Finding.from_json(r) for r in row["reasons"] or []), run_id)
+    raise refused or PlanRejected([], "the guardrails rejected it", run_id)
 
 
 def _powers(inputs: Mapping[str, Any] | None) -> dict[str, str]:

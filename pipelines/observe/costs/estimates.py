@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 
@@ -101,7 +101,24 @@ def covered_until(conn: psycopg.Connection[Any]) -> datetime | None:
     return row[0] if row else None
 
 
-def estimate(conn: psycopg.Connection[Any], catalog: PriceCatalog, now: datetime) -> dict[str, Any]:
+#: What one estimate pass did; ``from``/``to`` (ISO) bound the hours recomputed (functional
+#: form: ``from`` is a keyword).
+EstimatesResult = TypedDict(
+    "EstimatesResult",
+    {
+        "resources": int,
+        "hours_estimated": int,
+        "unpriced_resources": int,
+        "ce_covered_until": str | None,
+        "from": str,
+        "to": str,
+    },
+)
+
+
+def estimate(
+    conn: psycopg.Connection[Any], catalog: PriceCatalog, now: datetime
+) -> EstimatesResult:
     """Recompute the recent hours of every observed resource; return the run's details."""
     end = _floor_hour(now)
     coverage = covered_until(conn)

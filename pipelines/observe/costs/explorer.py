@@ -16,17 +16,35 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import psycopg
 
 from infra.aws import AwsClients, aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_ce import CostExplorerClient
+    from mypy_boto3_ce.type_defs import ResultByTimeTypeDef
+
 
 CE_USD_PER_REQUEST = 0.01
 CE_REGION = "us-east-1"  # Cost Explorer has one endpoint
 METRIC = "UnblendedCost"
 
 CostKey = tuple[date, str, str]  # day, service, tag value
+
+
+class CostReadResult(TypedDict):
+    """What one Cost Explorer read records; ``days`` is ``[start, end)`` as ISO dates.
+
+    ``reporting.observation_costs`` reads ``ce_requests`` and ``estimated_cost_usd``.
+    """
+
+    ce_requests: int
+    estimated_cost_usd: float
+    rows: int
+    tag_keys: list[str]
+    days: list[str]
 
 
 @dataclass
@@ -44,7 +62,7 @@ class CostReport:
         """What the requests cost."""
         return round(self.ce_requests * CE_USD_PER_REQUEST, 2)
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> CostReadResult:
         """The JSON recorded for the run (``ce_requests``, ``estimated_cost_usd``: fixed keys)."""
         return {
             "ce_requests": self.ce_requests,
@@ -56,7 +74,7 @@ class CostReport:
 
 
 def parse_groups(
-    results: Iterable[dict[str, Any]], start: date, end: date
+    results: Iterable[ResultByTimeTypeDef], start: date, end: date
 ) -> tuple[dict[CostKey, Decimal], set[CostKey]]:
     """Amounts per (day, service, tag value) in ``[start, end)``, and which are estimated.
 
@@ -117,7 +135,9 @@ class CostExplorerReader:
             report.rows += len(amounts)
         return report
 
-    def _read(self, client: Any, key: str, report: CostReport) -> list[dict[str, Any]]:
+    def _read(
+        self, client: CostExplorerClient, key: str, report: CostReport
+    ) -> list[ResultByTimeTypeDef]:
         """Every page of one grouping (the paginator is not used: the token is in the body)."""
         request: dict[str, Any] = {
             "TimePeriod": {"Start": report.start.isoformat(), "End": report.end.isoformat()},
@@ -125,7 +145,7 @@ class CostExplorerReader:
             "Metrics": [METRIC],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "TAG", "Key": key}],
         }
-        results: list[dict[str, Any]] = []
+        results: list[ResultByTimeTypeDef] = []
         while True:
             with aws_errors("ce", "GetCostAndUsage"):
                 page = client.get_cost_and_usage(**request)

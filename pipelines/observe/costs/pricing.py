@@ -18,13 +18,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import psycopg
 
 from infra.aws import AwsClients, aws_errors
 from infra.errors import AwsError
 from infra.prices import Price, PriceCatalog, upsert
+
+if TYPE_CHECKING:
+    from mypy_boto3_pricing import PricingClient
+
 
 PRICING_REGION = "us-east-1"
 SOURCE = "pricing-api"
@@ -106,6 +110,15 @@ def on_demand_usd(price_list: list[str]) -> Decimal | None:
     return min(candidates)[1]
 
 
+class PricesResult(TypedDict):
+    """What ``costs.prices`` records: prices refreshed, catalog items the API did not price."""
+
+    region: str
+    refreshed: int
+    not_found: list[str]
+    api_calls: int
+
+
 class PriceRefresher:
     """Refreshes the catalog of one region."""
 
@@ -115,7 +128,7 @@ class PriceRefresher:
         self.region = region
         self.calls = 0
 
-    def _products(self, client: Any, q: ProductQuery) -> Iterator[str]:
+    def _products(self, client: PricingClient, q: ProductQuery) -> Iterator[str]:
         request: dict[str, Any] = {
             "ServiceCode": q.service_code,
             "Filters": [
@@ -133,7 +146,7 @@ class PriceRefresher:
                 return
             request["NextToken"] = token
 
-    def run(self, today: date) -> dict[str, Any]:
+    def run(self, today: date) -> PricesResult:
         """Refresh every catalog item the API can price.
 
         Raises:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -164,9 +164,18 @@ class Recommender:
         )
 
 
+class RecommendResult(TypedDict):
+    """What ``costs.recommend`` records: open and resolved recommendations, saving per month."""
+
+    open: int
+    resolved: int
+    monthly_saving_usd: float
+    by_kind: dict[str, int]
+
+
 def recommend(
     conn: psycopg.Connection[Any], catalog: PriceCatalog, now: datetime
-) -> dict[str, Any]:
+) -> RecommendResult:
     """Write the current recommendations, resolve the stale ones; return the run's details."""
     found = list(Recommender(conn, catalog, now).find())
     with conn.transaction():

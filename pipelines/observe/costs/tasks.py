@@ -1,14 +1,38 @@
-"""Task functions of the costs side (``fn(ctx, **args) -> dict``), run through the Runner."""
+"""Task functions of the costs side (``fn(ctx, **args) -> TypedDict``), run through the Runner."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.jobs.model import TaskContext
 from infra.prices import PriceCatalog
+from pipelines.observe.costs.explorer import CostReadResult
+
+if TYPE_CHECKING:
+    from pipelines.observe.costs.estimates import EstimatesResult
+    from pipelines.observe.costs.pricing import PricesResult
+    from pipelines.observe.costs.recommendations import RecommendResult
 
 
-def explorer(ctx: TaskContext, days: int | None = None) -> dict[str, Any]:
+class BudgetForecast(TypedDict):
+    """One budget's month: its status (``ok``, ``warn``...) and forecast spend."""
+
+    status: str
+    forecast_usd: float
+
+
+class EstimateResult(TypedDict):
+    """What ``costs.estimate`` records: the estimate pass and each budget's forecast."""
+
+    estimates: EstimatesResult
+    budgets: dict[str, BudgetForecast]
+
+
+class ExplorerResult(CostReadResult, EstimateResult):
+    """What ``costs.explorer`` records: the Cost Explorer read, then the estimate pass."""
+
+
+def explorer(ctx: TaskContext, days: int | None = None) -> ExplorerResult:
     """Re-read Cost Explorer's last days, then refresh estimates and budgets.
 
     Records ``ce_requests`` and ``estimated_cost_usd`` (0.01 USD per request).
@@ -22,20 +46,22 @@ def explorer(ctx: TaskContext, days: int | None = None) -> dict[str, Any]:
             k for k in budget_tag_keys(conn) if k != ctx.settings.tag_key
         ]
         reader = CostExplorerReader(ctx.aws(), conn)
-        report = reader.run(keys, days or ctx.settings.cost_reread_days, now)
-        ctx.details.update(report.details())
-        ctx.details.update(_estimate_and_budgets(ctx, conn))
-    return ctx.details
+        read = reader.run(keys, days or ctx.settings.cost_reread_days, now).details()
+        ctx.details.update(read)
+        refreshed = _estimate_and_budgets(ctx, conn)
+        ctx.details.update(refreshed)
+    return {**read, **refreshed}
 
 
-def estimate(ctx: TaskContext) -> dict[str, Any]:
+def estimate(ctx: TaskContext) -> EstimateResult:
     """Estimate the hours Cost Explorer has not covered yet, and update budget forecasts."""
     with ctx.connect() as conn:
-        ctx.details.update(_estimate_and_budgets(ctx, conn))
-    return ctx.details
+        refreshed = _estimate_and_budgets(ctx, conn)
+    ctx.details.update(refreshed)
+    return refreshed
 
 
-def _estimate_and_budgets(ctx: TaskContext, conn: Any) -> dict[str, Any]:
+def _estimate_and_budgets(ctx: TaskContext, conn: Any) -> EstimateResult:
     from pipelines.observe.costs.budgets import compute_status
     from pipelines.observe.costs.estimates import estimate as run_estimates
 
@@ -52,7 +78,7 @@ def _estimate_and_budgets(ctx: TaskContext, conn: Any) -> dict[str, Any]:
     }
 
 
-def recommend(ctx: TaskContext) -> dict[str, Any]:
+def recommend(ctx: TaskContext) -> RecommendResult:
     """Write idle recommendations with their monthly saving."""
     from pipelines.observe.costs.recommendations import recommend as run
 
@@ -61,7 +87,7 @@ def recommend(ctx: TaskContext) -> dict[str, Any]:
         return run(conn, catalog, ctx.now())
 
 
-def prices(ctx: TaskContext) -> dict[str, Any]:
+def prices(ctx: TaskContext) -> PricesResult:
     """Refresh the price catalog from the AWS Price List API (fails cleanly if unreachable)."""
     from pipelines.observe.costs.pricing import PriceRefresher
 

@@ -11,9 +11,10 @@ the run then fails with the list, so dashboards see it while the data that could
 kept. Two collections of the same policy never overlap: a session advisory lock per policy
 makes the second one skip it (recorded) instead of racing.
 
-Details recorded in ``ops.runs`` (keys dashboards rely on): ``api_calls``,
-``metrics_requested``, ``datapoints``, ``estimated_cost_usd``; plus ``rows_changed``,
-``queries``, ``batches``, ``resources``, ``skipped_not_due``, ``policies``, ``errors``.
+Details recorded in ``ops.runs`` (:class:`CollectResult`; keys dashboards rely on):
+``api_calls``, ``metrics_requested``, ``datapoints``, ``estimated_cost_usd``; plus
+``rows_changed``, ``queries``, ``batches``, ``resources``, ``skipped_not_due``, ``policies``,
+``errors``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import psycopg
 
@@ -37,6 +38,10 @@ from pipelines.observe.metrics.resources import Resource
 from pipelines.observe.metrics.store import DatapointStore, watermarks_of
 from pipelines.observe.metrics.window import Window, window_for
 
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
+
 #: Called after each batch with (policy, batches done, batches in total); set by the CLI.
 PROGRESS: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("PROGRESS", default=None)
 
@@ -44,6 +49,32 @@ PROGRESS: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("PROGR
 def policy_lock_key(policy: str) -> int:
     """The advisory lock key of one policy's collection (stable across processes)."""
     return 0x6C6F_6378_0000_0000 | zlib.crc32(f"collect:{policy}".encode())
+
+
+class PolicySummary(TypedDict):
+    """One policy's part of a collection: ``window`` is ``[start, end]`` (ISO) or None."""
+
+    resources: int
+    queries: int
+    skipped_not_due: int
+    batches: int
+    window: list[str] | None
+
+
+class CollectResult(TypedDict):
+    """What ``metrics.collect`` records; ``reporting.observation_costs`` reads the first four."""
+
+    api_calls: int
+    metrics_requested: int
+    datapoints: int
+    estimated_cost_usd: float
+    errors: list[str]
+    policies: dict[str, PolicySummary]
+    queries: int
+    batches: int
+    resources: int
+    rows_changed: int
+    skipped_not_due: int
 
 
 @dataclass
@@ -57,8 +88,28 @@ class PolicyPlan:
     skipped_not_due: int
 
 
+def _empty_result() -> CollectResult:
+    return CollectResult(
+        api_calls=0,
+        metrics_requested=0,
+        datapoints=0,
+        estimated_cost_usd=0.0,
+        errors=[],
+        policies={},
+        queries=0,
+        batches=0,
+        resources=0,
+        rows_changed=0,
+        skipped_not_due=0,
+    )
+
+
 class Collector:
-    """Collects CloudWatch metrics for the policies of the database at ``url``."""
+    """Collects CloudWatch metrics for the policies of the database at ``url``.
+
+    ``details`` is the run's shared details dict: every change to :attr:`result` is copied
+    into it at once, so a run that fails half-way still records what it did.
+    """
 
     def __init__(
         self,
@@ -74,27 +125,28 @@ class Collector:
         self.conn = conn
         self.now = now
         self.details = details
+        self.result = _empty_result()
         self.counters = FetchCounters()
-        self._client: Any = None
+        self._client: CloudWatchClient | None = None
 
-    def _cloudwatch(self) -> Any:
+    def _cloudwatch(self) -> CloudWatchClient:
         if self._client is None:
             self._client = self.clients.client("cloudwatch")
         return self._client
 
     def _record(self) -> None:
-        c = self.counters
-        self.details.update(
-            api_calls=c.api_calls,
-            metrics_requested=c.metrics_requested,
-            datapoints=c.datapoints,
-            estimated_cost_usd=c.estimated_cost_usd,
-            errors=list(c.errors),
-        )
+        """Counters into :attr:`result`, and the whole result into the shared details."""
+        c, r = self.counters, self.result
+        r["api_calls"] = c.api_calls
+        r["metrics_requested"] = c.metrics_requested
+        r["datapoints"] = c.datapoints
+        r["estimated_cost_usd"] = c.estimated_cost_usd
+        r["errors"] = list(c.errors)
+        self.details.update(r)
 
     def run(
         self, policy: str | None = None, since: datetime | None = None, scheduled: bool = False
-    ) -> dict[str, Any]:
+    ) -> CollectResult:
         """Collect one policy (or every enabled one); return the details recorded.
 
         Raises:
@@ -111,9 +163,7 @@ class Collector:
             chosen = policies
         owned = assign(policies, load_resources(self.conn))
         self.conn.commit()
-        self.details.update(
-            policies={}, queries=0, batches=0, resources=0, rows_changed=0, skipped_not_due=0
-        )
+        self.result = _empty_result()
         self._record()
         failed: list[str] = []
         for pol in chosen:
@@ -126,7 +176,7 @@ class Collector:
             self._record()
         if failed:
             raise JobError(f"collection failed for {', '.join(failed)}: {self.counters.errors[-1]}")
-        return self.details
+        return self.result
 
     def plan(
         self, policy: Policy, resources: list[Resource], since: datetime | None, scheduled: bool
@@ -198,16 +248,17 @@ class Collector:
         self, policy: Policy, resources: list[Resource], since: datetime | None, scheduled: bool
     ) -> None:
         plan = self.plan(policy, resources, since, scheduled)
-        summary: dict[str, Any] = {
-            "resources": len(plan.resources),
-            "queries": len(plan.queries),
-            "skipped_not_due": plan.skipped_not_due,
-            "batches": 0,
-        }
-        self.details["policies"][policy.name] = summary
-        self.details["skipped_not_due"] += plan.skipped_not_due
+        summary = PolicySummary(
+            resources=len(plan.resources),
+            queries=len(plan.queries),
+            skipped_not_due=plan.skipped_not_due,
+            batches=0,
+            window=None,
+        )
+        self.result["policies"][policy.name] = summary
+        self.result["skipped_not_due"] += plan.skipped_not_due
+        self._record()
         if plan.window is None or not plan.queries:
-            summary["window"] = None
             return
         summary["window"] = [plan.window.start.isoformat(), plan.window.end.isoformat()]
         if not self._try_lock(policy.name):
@@ -218,7 +269,7 @@ class Collector:
         finally:
             self._unlock(policy.name)
 
-    def _fetch_and_store(self, plan: PolicyPlan, summary: dict[str, Any]) -> None:
+    def _fetch_and_store(self, plan: PolicyPlan, summary: PolicySummary) -> None:
         store = DatapointStore(self.conn)
         chunks = list(batches(plan.queries))
         window = plan.window
@@ -234,13 +285,14 @@ class Collector:
                 changed = store.merge()
                 store.advance(batch, window.end, plan.policy.name, self.now)
             summary["batches"] = done
-            self.details["batches"] += 1
-            self.details["rows_changed"] += changed
+            self.result["batches"] += 1
+            self.result["rows_changed"] += changed
             self._record()
             if progress is not None:
                 progress(plan.policy.name, done, len(chunks))
-        self.details["queries"] += len(plan.queries)
-        self.details["resources"] += len(plan.resources)
+        self.result["queries"] += len(plan.queries)
+        self.result["resources"] += len(plan.resources)
+        self._record()
 
     def _try_lock(self, policy: str) -> bool:
         row = self.conn.execute(

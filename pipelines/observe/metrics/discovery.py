@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -32,6 +32,7 @@ from pipelines.observe.metrics.resources import (
 )
 
 PAGE_SIZE = 100  # GetResources: ResourcesPerPage 1-100
+_Page = TypeVar("_Page")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,26 @@ class Seen:
         return self.state in GONE_STATES
 
 
+class Lookalike(TypedDict):
+    """An untagged resource that looks like one of ours, and why."""
+
+    arn: str
+    type: str
+    name: str
+    why: str
+
+
+class DiscoverResult(TypedDict):
+    """What ``metrics.discover`` records (``locxia observe discover`` prints every key)."""
+
+    api_calls: int
+    tagged: dict[str, int]
+    new: list[str]
+    gone: list[str]
+    untagged_lookalikes: list[Lookalike]
+    errors: list[str]
+
+
 @dataclass
 class DiscoveryReport:
     """What a discovery run found and changed (recorded in ``ops.runs.details``)."""
@@ -66,7 +87,7 @@ class DiscoveryReport:
     untagged: list[Seen] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> DiscoverResult:
         """The JSON recorded for the run."""
         return {
             "api_calls": self.api_calls,
@@ -98,13 +119,10 @@ class Discovery:
         self.account = ""  # for the ARNs of untagged look-alikes, learnt from what we see
 
     # --- AWS --------------------------------------------------------------------------------
-    def _pages(
-        self, service: str, operation: str, api_name: str, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
-        client = self.clients.client(service)
-        paginator = client.get_paginator(operation)
+    def _counted(self, service: str, api_name: str, pages: Iterable[_Page]) -> Iterator[_Page]:
+        """``pages`` as they arrive, each counted as one API call, errors as :class:`AwsError`."""
         with aws_errors(service, api_name):
-            for page in paginator.paginate(**kwargs):
+            for page in pages:
                 self.report.api_calls += 1
                 yield page
 
@@ -115,15 +133,13 @@ class Discovery:
             AwsError: the tagging API failed (nothing can be discovered without it).
         """
         found: dict[str, dict[str, str]] = {}
-        filters = [{"Key": self.settings.tag_key, "Values": [self.settings.tag_value]}]
-        for page in self._pages(
-            "resourcegroupstaggingapi",
-            "get_resources",
-            "GetResources",
-            TagFilters=filters,
+        tagging = self.clients.client("resourcegroupstaggingapi")
+        pages = tagging.get_paginator("get_resources").paginate(
+            TagFilters=[{"Key": self.settings.tag_key, "Values": [self.settings.tag_value]}],
             ResourceTypeFilters=list(TAGGING_FILTERS),
-            ResourcesPerPage=PAGE_SIZE,
-        ):
+            PaginationConfig={"PageSize": PAGE_SIZE},  # sent as ResourcesPerPage
+        )
+        for page in self._counted("resourcegroupstaggingapi", "GetResources", pages):
             for item in page.get("ResourceTagMappingList", []):
                 found[item["ResourceARN"]] = tag_dict(item.get("Tags"))
                 account = item["ResourceARN"].split(":")[4]
@@ -147,7 +163,8 @@ class Discovery:
         }
 
     def _instances(self) -> Iterator[Seen]:
-        for page in self._pages("ec2", "describe_instances", "DescribeInstances"):
+        pages = self.clients.client("ec2").get_paginator("describe_instances").paginate()
+        for page in self._counted("ec2", "DescribeInstances", pages):
             for reservation in page.get("Reservations", []):
                 owner = reservation.get("OwnerId", "")
                 self.account = self.account or owner
@@ -175,7 +192,8 @@ class Discovery:
                     )
 
     def _volumes(self) -> Iterator[Seen]:
-        for page in self._pages("ec2", "describe_volumes", "DescribeVolumes"):
+        pages = self.clients.client("ec2").get_paginator("describe_volumes").paginate()
+        for page in self._counted("ec2", "DescribeVolumes", pages):
             for vol in page.get("Volumes", []):
                 vid = vol["VolumeId"]
                 tags = tag_dict(vol.get("Tags"))
@@ -197,7 +215,8 @@ class Discovery:
                 )
 
     def _databases(self) -> Iterator[Seen]:
-        for page in self._pages("rds", "describe_db_instances", "DescribeDBInstances"):
+        pages = self.clients.client("rds").get_paginator("describe_db_instances").paginate()
+        for page in self._counted("rds", "DescribeDBInstances", pages):
             for db in page.get("DBInstances", []):
                 ident = db["DBInstanceIdentifier"]
                 yield Seen(

@@ -15,12 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.aws import aws_errors
 from pipelines.observe.metrics.batching import Query
 from pipelines.observe.metrics.policies import USD_PER_METRIC
 from pipelines.observe.metrics.window import Window
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import GetMetricDataOutputTypeDef
 
 
 @dataclass
@@ -55,7 +59,7 @@ def _seconds(values: list[Any]) -> list[float]:
 
 
 def fetch_pages(
-    client: Any,
+    client: CloudWatchClient,
     batch: Sequence[Query],
     namespace: str,
     window: Window,
@@ -85,7 +89,7 @@ def fetch_pages(
 
 
 def _page_series(
-    page: dict[str, Any], batch: Sequence[Query], counters: FetchCounters
+    page: GetMetricDataOutputTypeDef, batch: Sequence[Query], counters: FetchCounters
 ) -> list[Series]:
     out: list[Series] = []
     for message in page.get("Messages") or []:

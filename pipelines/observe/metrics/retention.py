@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import psycopg
 from psycopg import sql
@@ -40,9 +40,18 @@ def partitions(conn: psycopg.Connection[Any]) -> list[Partition]:
     return sorted(out, key=lambda p: p.day)
 
 
+class RetentionResult(TypedDict):
+    """What ``metrics.retention`` records: ``dropped`` or, on a dry run, ``would_drop``."""
+
+    cutoff: str
+    dry_run: bool
+    dropped: NotRequired[list[str]]
+    would_drop: NotRequired[list[str]]
+
+
 def prune(
     conn: psycopg.Connection[Any], *, keep_days: int, now: datetime, dry_run: bool = False
-) -> dict[str, Any]:
+) -> RetentionResult:
     """Drop the partitions entirely older than ``keep_days``; return what was (or would be) done."""
     cutoff = (now - timedelta(days=keep_days)).date()
     old = [p for p in partitions(conn) if p.day + timedelta(days=1) <= cutoff]
@@ -50,8 +59,9 @@ def prune(
         with conn.transaction():
             for part in old:
                 conn.execute(sql.SQL("DROP TABLE metrics.{}").format(sql.Identifier(part.name)))
-    return {
-        "cutoff": cutoff.isoformat(),
-        "dropped" if not dry_run else "would_drop": [p.name for p in old],
-        "dry_run": dry_run,
-    }
+    result = RetentionResult(cutoff=cutoff.isoformat(), dry_run=dry_run)
+    if dry_run:
+        result["would_drop"] = [p.name for p in old]
+    else:
+        result["dropped"] = [p.name for p in old]
+    return result

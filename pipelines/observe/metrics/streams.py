@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 import psycopg
@@ -38,11 +38,28 @@ from infra.settings import Settings
 from pipelines.observe.metrics.resources import DIMENSIONS
 from pipelines.observe.metrics.store import DatapointStore
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
 STREAM_PERIOD = 60  # Metric Streams deliver one-minute aggregates
 _STATS = {"max": "Maximum", "min": "Minimum", "sum": "Sum", "count": "SampleCount"}
 _RESOURCE_DIMS = {dim for _, dim in DIMENSIONS.values()}
 
 SeriesKey = tuple[int, str, str]
+
+
+class StreamsResult(TypedDict):
+    """What ``metrics.streams`` records (the fields of :class:`StreamReport`)."""
+
+    files_seen: int
+    files_ingested: int
+    files_already: int
+    records: int
+    datapoints: int
+    skipped_records: int
+    api_calls: int
+    errors: list[str]
 
 
 @dataclass
@@ -57,6 +74,19 @@ class StreamReport:
     skipped_records: int = 0
     api_calls: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def details(self) -> StreamsResult:
+        """The JSON recorded for the run."""
+        return StreamsResult(
+            files_seen=self.files_seen,
+            files_ingested=self.files_ingested,
+            files_already=self.files_already,
+            records=self.records,
+            datapoints=self.datapoints,
+            skipped_records=self.skipped_records,
+            api_calls=self.api_calls,
+            errors=list(self.errors),
+        )
 
 
 def parse_records(data: bytes) -> Iterator[dict[str, Any]]:
@@ -147,7 +177,7 @@ class StreamIngester:
         self.conn.commit()
         return {r[0] for r in rows}
 
-    def _list(self, s3: Any) -> Iterator[tuple[str, str, int]]:
+    def _list(self, s3: S3Client) -> Iterator[tuple[str, str, int]]:
         paginator = s3.get_paginator("list_objects_v2")
         with aws_errors("s3", "ListObjectsV2"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):

@@ -1,4 +1,4 @@
-"""Task functions of the metrics side (``fn(ctx, **args) -> dict``), run through the Runner.
+"""Task functions of the metrics side (``fn(ctx, **args) -> TypedDict``), run through the Runner.
 
 Each builds its collaborators from the task context (settings, clock, connection, AWS
 clients) and fills ``ctx.details`` as it goes, so a run that fails half-way still records
@@ -7,13 +7,19 @@ what it did.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from infra.aws import AwsClients
 from infra.jobs.model import TaskContext
 
+if TYPE_CHECKING:
+    from pipelines.observe.metrics.collect import CollectResult
+    from pipelines.observe.metrics.discovery import DiscoverResult
+    from pipelines.observe.metrics.retention import RetentionResult
+    from pipelines.observe.metrics.streams import StreamsResult
 
-def discover(ctx: TaskContext) -> dict[str, Any]:
+
+def discover(ctx: TaskContext) -> DiscoverResult:
     """Discover tagged resources (and untagged look-alikes) into ``metrics.resources``."""
     from pipelines.observe.metrics.discovery import discover as run
 
@@ -25,7 +31,7 @@ def discover(ctx: TaskContext) -> dict[str, Any]:
 
 def collect(
     ctx: TaskContext, policy: str | None = None, since: str | None = None, force: bool = False
-) -> dict[str, Any]:
+) -> CollectResult:
     """Collect CloudWatch metrics for one policy (or all enabled ones).
 
     Args:
@@ -45,19 +51,17 @@ def collect(
         return collector.run(policy, start, scheduled=ctx.scheduled_at is not None and not force)
 
 
-def streams(ctx: TaskContext) -> dict[str, Any]:
+def streams(ctx: TaskContext) -> StreamsResult:
     """Ingest new CloudWatch Metric Streams files (Firehose JSON in S3)."""
-    from dataclasses import asdict
-
     from pipelines.observe.metrics.streams import StreamIngester
 
     with ctx.connect() as conn:
         report = StreamIngester(ctx.settings, ctx.aws(), conn).run()
-    ctx.details.update(asdict(report))
-    return asdict(report)
+    ctx.details.update(report.details())
+    return report.details()
 
 
-def retention(ctx: TaskContext, dry_run: bool = False) -> dict[str, Any]:
+def retention(ctx: TaskContext, dry_run: bool = False) -> RetentionResult:
     """Drop datapoint partitions older than ``LOCXIA_METRICS_RETENTION_DAYS``."""
     from pipelines.observe.metrics.retention import prune
 

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from infra.db import connect
-from infra.errors import InputError
+from infra.errors import InputError, PlanRejected
 from infra.settings import Settings
+from pipelines.shape import records
+from pipelines.shape.guardrails import Finding
 from pipelines.shape.reconcile import Reconciler
 from tests.integration.shape.conftest import NOON, WORK_DB
 
@@ -119,6 +121,32 @@ def test_approval_holds_then_applies(
             rec.approve(held.run_id or 0, "carol")
     finally:
         rec.close()
+
+
+def test_approving_a_rejected_run_raises_plan_rejected(reconciler: Reconciler) -> None:
+    refused = Finding("protected", "refuse", "work-db is protected", "work-db", "module.rds.x")
+    with reconciler.locked() as rec:
+        run_id = records.create(
+            rec,
+            purpose="reconcile",
+            requested_by="bob",
+            inputs_hash="h",
+            inputs={},
+            job_run_id=None,
+        )
+        records.update(
+            rec,
+            run_id,
+            status="rejected",
+            decision="rejected",
+            reasons=[refused.as_json()],
+            ended_at="now",
+        )
+    with pytest.raises(PlanRejected) as raised:
+        reconciler.approve(run_id, "carol")
+    assert raised.value.addresses == ["module.rds.x"]
+    assert raised.value.reason == "work-db is protected"
+    assert raised.value.run_id == run_id
 
 
 def test_held_plan_is_superseded_when_rows_change(

@@ -230,3 +230,26 @@ def test_unsupported_plan_format_is_an_error() -> None:
 
     with pytest.raises(TerraformError, match="format_version"):
         parse({"format_version": "2.0"})
+
+
+def test_refusal_names_the_refused_addresses_and_why() -> None:
+    findings = [
+        g.Finding("storage-shrink", "refuse", "work-db storage would shrink", "work-db", "a.this"),
+        g.Finding("cost", "approve", "monthly cost would rise"),
+        g.Finding("protected", "refuse", "vm-1 is protected", "vm-1"),
+    ]
+    error = g.refusal(findings, run_id=7)
+    assert error is not None
+    assert error.addresses == ["a.this", "vm-1"]
+    assert error.reason == "work-db storage would shrink; vm-1 is protected"
+    assert error.run_id == 7
+    assert str(error).startswith("plan of terraform run 7 rejected: work-db storage")
+
+
+def test_no_refusal_without_a_refusing_finding() -> None:
+    assert g.refusal([g.Finding("cost", "approve", "m")]) is None
+
+
+def test_findings_read_back_from_their_json() -> None:
+    finding = g.Finding("final-snapshot", "refuse", "m", "work-db", "a.this")
+    assert g.Finding.from_json(finding.as_json()) == finding
