@@ -22,13 +22,12 @@ is here is the orchestration: who edits what, and which jobs run when.
    left waiting for approval.
 5. **Costs** — a final discovery, the scenario's Cost Explorer days up to two days ago,
    priced from the catalog (queued through moto's static endpoint: moto returns canned
-   results) read by ``costs.explorer``, then
-   ``costs.recommend``: the idle database and the near-idle VM become recommendations.
-6. **Layers** — the data team declares three datasets and feeds small synthetic layers through
-   ``layers.ingest`` → ``layers.refine`` → ``layers.publish``: ``buildings`` (Paris) published
-   twice, ``parcels`` (Lyon) fed by its scheduled chain job, whose second source breaks its
-   ``max_rows`` rule (rejected in landing: stale, a quality failure, a failed run), and
-   ``parks`` (Toulouse), landed but never refined.
+   results) read by ``costs.explorer``, then ``costs.recommend``: the idle database and the
+   near-idle VM become recommendations.
+6. **Layers** (:mod:`tests.support.week_layers`) — the data team declares three datasets and
+   feeds small synthetic layers through ``layers.ingest`` → ``layers.refine`` →
+   ``layers.publish``: ``buildings`` published twice, ``parcels`` rejected by its row rule on
+   its second source, ``parks`` landed but never refined.
 
 Terraform runs are recorded at the real clock (their rows take the database's time); the
 observed week ends at the start of the current hour. The demo (``locxia demo``) needs the
@@ -37,7 +36,6 @@ same story in product code: each step is one small function, in order, in :func:
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,9 +44,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import shapely
-
 from infra.aws import AwsClients
 from infra.db import connect
 from infra.demo.scenario import create_estate, datapoints, explorer, params, resource_ids
@@ -56,13 +51,10 @@ from infra.demo.scenario import week as week_estate
 from infra.demo.scenario.cloudwatch import put_series
 from infra.demo.scenario.datapoints import Series
 from infra.demo.standin import standin_terraform as shipped_standin
-from infra.jobs import Registry
-from infra.jobs.runner import Runner
 from infra.prices import PriceCatalog
 from infra.settings import Settings, load_settings
-from pipelines.feed.jobs import chain_steps
 from pipelines.shape import store
-from tests.support import formats, geodata
+from tests.support.week_layers import feed_layers, run_task
 
 DAYS = 7
 ESTATE = week_estate()
@@ -137,23 +129,6 @@ def week_settings(url: str, endpoint: str, workdir: Path) -> Iterator[Settings]:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def _runner(settings: Settings, at: datetime | None = None) -> Runner:
-    registry = Registry.from_entry_points()
-    return Runner(settings, registry) if at is None else Runner(settings, registry, now=lambda: at)
-
-
-def _run(settings: Settings, task: str, args: dict[str, Any] | None = None, at: Any = None) -> Any:
-    """Run one task through the recording Runner (clock at ``at`` if given); it must succeed."""
-    runner = _runner(settings, at)
-    try:
-        result = runner.run(task, args or {})
-    finally:
-        runner.close()
-    if result.status != "success":
-        raise AssertionError(f"seeding: {task} {args or ''} ended {result.status}: {result.error}")
-    return result
-
-
 def _catalog(settings: Settings) -> PriceCatalog:
     with connect(settings.require_database_url()) as conn:
         return PriceCatalog.load(conn, settings.aws_region)
@@ -167,7 +142,7 @@ def _edit_instance(settings: Settings, name: str, actor: str, **changes: Any) ->
 
 
 def _reconcile(settings: Settings, requested_by: str) -> dict[str, Any]:
-    details: dict[str, Any] = _run(
+    details: dict[str, Any] = run_task(
         settings, "shape.reconcile", {"requested_by": requested_by}
     ).details
     return details
@@ -183,7 +158,7 @@ def create_instances(settings: Settings) -> dict[str, str]:
     held = _reconcile(settings, "alice")
     if held["status"] != "held":
         raise AssertionError(f"seeding: the first plan should wait for approval: {held}")
-    _run(settings, "shape.approve", {"run": held["terraform_run"], "actor": "carol"})
+    run_task(settings, "shape.approve", {"run": held["terraform_run"], "actor": "carol"})
     ids = resource_ids(AwsClients(settings), ESTATE)
     return {r.name: ids[r.name] for r in ESTATE.of("ec2")}
 
@@ -211,11 +186,11 @@ def tune_observation(settings: Settings) -> None:
 
 def observe_week(settings: Settings, start: datetime) -> None:
     """Discovery at the start, then one collection and one estimate per simulated day."""
-    _run(settings, "metrics.discover", at=start)
+    run_task(settings, "metrics.discover", at=start)
     for day in range(1, DAYS + 1):
         at = start + timedelta(days=day)
-        _run(settings, "metrics.collect", at=at)
-        _run(settings, "costs.estimate", at=at)
+        run_task(settings, "metrics.collect", at=at)
+        run_task(settings, "costs.estimate", at=at)
 
 
 # --- 4. infrastructure changes -----------------------------------------------------------------
@@ -223,7 +198,7 @@ def change_infrastructure(settings: Settings) -> dict[str, int]:
     """A resize approved by carol, a storage growth within policy, drift, a pending resize."""
     _edit_instance(settings, "work-db", "alice", instance_class="db.r6g.large")
     held = _reconcile(settings, "alice")
-    _run(settings, "shape.approve", {"run": held["terraform_run"], "actor": "carol"})
+    run_task(settings, "shape.approve", {"run": held["terraform_run"], "actor": "carol"})
 
     _edit_instance(settings, "batch-db", "bob", storage_gb=60)
     auto = _reconcile(settings, "scheduler")
@@ -233,7 +208,7 @@ def change_infrastructure(settings: Settings) -> dict[str, int]:
     AwsClients(settings).client("rds", role="write").modify_db_instance(  # a console click
         DBInstanceIdentifier="batch-db", DBInstanceClass="db.t4g.small", ApplyImmediately=True
     )
-    drift = _run(settings, "shape.drift").details
+    drift = run_task(settings, "shape.drift").details
 
     _edit_instance(settings, "ingest-vm", "bob", instance_class="m6i.xlarge")
     pending = _reconcile(settings, "bob")
@@ -251,7 +226,7 @@ def change_infrastructure(settings: Settings) -> dict[str, int]:
 def read_costs(settings: Settings, end: datetime) -> tuple[date, frozenset[str]]:
     """Discover the week's end state, queue the scenario's Cost Explorer days, read them,
     recommend; returns Cost Explorer's last day and the services it bills."""
-    _run(settings, "metrics.discover", at=end)
+    run_task(settings, "metrics.discover", at=end)
     endpoint = settings.aws_endpoint_url
     if endpoint is None:
         raise AssertionError("seeding needs LOCXIA_AWS_ENDPOINT_URL (the moto server)")
@@ -260,94 +235,9 @@ def read_costs(settings: Settings, end: datetime) -> tuple[date, frozenset[str]]
     origin = datapoints.growth_origin(end, DAYS)
     lines = explorer.cost_lines(ESTATE, _catalog(settings), days, origin)
     explorer.queue(endpoint, explorer.results(lines, today, (settings.tag_key, settings.tag_value)))
-    _run(settings, "costs.explorer", at=end)
-    _run(settings, "costs.recommend", at=end)
+    run_task(settings, "costs.explorer", at=end)
+    run_task(settings, "costs.recommend", at=end)
     return days[-1], frozenset(line.service for line in lines)
-
-
-# --- 6. layers -----------------------------------------------------------------------------------
-#: Where each dataset's features are: (lon, lat) of a city of geodata.CITIES.
-LAYER_CITIES = {"buildings": (2.35, 48.86), "parcels": (4.83, 45.76), "parks": (1.44, 43.60)}
-#: Rows of each file fed; parcels' second file breaks its max_rows rule.
-LAYER_ROWS = {"buildings": 60, "buildings_v2": 75, "parcels": 40, "parcels_v2": 55, "parks": 30}
-PARCELS_MAX_ROWS = 50
-
-
-def city_layer(rows: int, lon: float, lat: float, seed: int) -> pa.Table:
-    """``rows`` synthetic footprints around (lon, lat): a layer with a small, distinct extent."""
-    table = geodata.layer_table(rows * 25, seed=seed, invalid_share=0.02)
-    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-    centres = shapely.centroid(geoms)
-    near = (abs(shapely.get_x(centres) - lon) < 0.6) & (abs(shapely.get_y(centres) - lat) < 0.4)
-    picked = table.filter(pa.array(near)).slice(0, rows)
-    if picked.num_rows != rows:
-        raise AssertionError(f"seeding: only {picked.num_rows} footprints near {lon}, {lat}")
-    return picked
-
-
-def _layer_file(folder: Path, name: str, seed: int) -> str:
-    """Write ``LAYER_ROWS[name]`` footprints of its city to a FlatGeobuf; its file URI."""
-    dataset = name.removesuffix("_v2")
-    lon, lat = LAYER_CITIES[dataset]
-    target = folder / name
-    target.mkdir(parents=True)
-    path, _ = formats.flatgeobuf(city_layer(LAYER_ROWS[name], lon, lat, seed), target)
-    return path.as_uri()
-
-
-def _feed(settings: Settings, dataset: str, source: str) -> None:
-    """What ``locxia ingest``, ``refine`` and ``publish`` do, one recorded task each."""
-    _run(settings, "layers.ingest", {"dataset": dataset, "source": source})
-    _run(settings, "layers.refine", {"dataset": dataset})
-    _run(settings, "layers.publish", {"dataset": dataset})
-
-
-def _scheduled_feed(settings: Settings, dataset: str) -> Any:
-    """One run of the job the service plans for a dataset with a cron (``layers.<name>``)."""
-    runner = _runner(settings)
-    try:
-        return runner.run("core.chain", {"steps": chain_steps(dataset)}, job_id=f"layers.{dataset}")
-    finally:
-        runner.close()
-
-
-def feed_layers(settings: Settings, folder: Path) -> dict[str, int]:
-    """dana declares three datasets; the feed takes each as far as it goes (module docstring)."""
-    files = {name: _layer_file(folder, name, seed) for seed, name in enumerate(LAYER_ROWS, 21)}
-    declare = (
-        "INSERT INTO params.datasets (name, source, rules, cron, note) VALUES (%s, %s, %s, %s, %s)"
-    )
-    with connect(settings.require_database_url()) as conn:
-        conn.execute("SELECT set_config('locxia.actor', 'dana', false)")
-        conn.execute(declare, ("buildings", None, '{"min_rows": 10}', None, "footprints, Paris"))
-        conn.execute(
-            declare,
-            (
-                "parcels",
-                files["parcels"],
-                json.dumps({"max_rows": PARCELS_MAX_ROWS}),
-                "0 5 * * *",
-                "cadastral parcels, Lyon, fed nightly",
-            ),
-        )
-        conn.execute(declare, ("parks", None, "{}", None, "parks, Toulouse"))
-        conn.commit()
-    _feed(settings, "buildings", files["buildings"])
-    _feed(settings, "buildings", files["buildings_v2"])
-    first = _scheduled_feed(settings, "parcels")
-    if first.status != "success":
-        raise AssertionError(f"seeding: the first parcels feed should succeed: {first.error}")
-    with connect(settings.require_database_url()) as conn:  # a new source, audited as dana
-        conn.execute("SELECT set_config('locxia.actor', 'dana', false)")
-        conn.execute(
-            "UPDATE params.datasets SET source = %s WHERE name = 'parcels'", (files["parcels_v2"],)
-        )
-        conn.commit()
-    second = _scheduled_feed(settings, "parcels")
-    if second.status != "failed" or "rows" not in str(second.error):
-        raise AssertionError(f"seeding: parcels v2 should fail its row rule: {second.error}")
-    _run(settings, "layers.ingest", {"dataset": "parks", "source": files["parks"]})
-    return dict(LAYER_ROWS)
 
 
 # --- the whole week ------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from dashboards.grafana.check import Outcome, PgRunner, check_dashboard
 from dashboards.grafana.macros import TimeRange
 from infra.db import connect
 from tests.integration.dashboards.conftest import SeededWeek
-from tests.support.week import BUCKETS, INSTANCES, LAYER_CITIES, PARCELS_MAX_ROWS
+from tests.support.week import BUCKETS, INSTANCES
+from tests.support.week_layers import LAYER_CITIES, PARCELS_MAX_ROWS
 
 pytestmark = pytest.mark.slow
 
