@@ -205,16 +205,22 @@ def week_of_series(
             stamps = window(end.replace(hour=0, minute=0), timedelta(days=days), DAY)
         else:
             stamps = window(end, span or timedelta(days=days), step)
-        for spec in specs(estate, resource):
-            key = f"{resource.name}/{spec.name}"
-            points = tuple(
-                (t, spec.value(resource, busy(resource.profile, t), noise(key, t),
-                               days_since(t, start)))
-                for t in stamps
-            )  # fmt: skip
-            dims = dimensions(resource, ids[resource.name], spec)
-            out.append(Series(resource.name, spec.namespace, spec.name, dims, spec.unit, points))
+        aws_id = ids[resource.name]
+        out += [_series(resource, aws_id, spec, stamps, start) for spec in specs(estate, resource)]
     return out
+
+
+def _series(
+    resource: DemoResource, aws_id: str, spec: MetricSpec, stamps: list[datetime], start: datetime
+) -> Series:
+    """One metric of one resource at ``stamps``, growing quantities counted from ``start``."""
+    key = f"{resource.name}/{spec.name}"
+    points = tuple(
+        (t, spec.value(resource, busy(resource.profile, t), noise(key, t), days_since(t, start)))
+        for t in stamps
+    )
+    dims = dimensions(resource, aws_id, spec)
+    return Series(resource.name, spec.namespace, spec.name, dims, spec.unit, points)
 
 
 def _require_aligned(end: datetime, step: timedelta) -> None:
