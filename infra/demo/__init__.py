@@ -3,9 +3,10 @@
 * :mod:`~infra.demo.database` — ``LOCXIA_DATABASE_URL``, or a private PostgreSQL of its own;
 * :mod:`~infra.demo.motoserver` — moto's server as a child process on 127.0.0.1: the "AWS";
 * :mod:`~infra.demo.standin` — fake credentials, and a guard against real AWS endpoints;
-* :mod:`~infra.demo.estate`, :mod:`~infra.demo.loads`, :mod:`~infra.demo.cloudwatch`,
-  :mod:`~infra.demo.costs` — a believable estate, a week of metrics, a month of costs;
-* :mod:`~infra.demo.params` — the parameter rows describing the estate, the class bump;
+* :mod:`~infra.demo.scenario` — the one scenario: a believable estate, a week of metrics, a
+  month of costs and the parameter rows describing it (and the class bump). The tests build
+  their week (``tests/support/week.py``) and their observe fleet from the same package, at
+  other sizes, so the demo and the tests cannot drift apart;
 * :mod:`~infra.demo.layer` — a synthetic sample layer (swimming pools) and its dataset row;
 * ``infra/demo/terraform`` and :mod:`~infra.demo.shim` — the stand-in root module Terraform
   applies (the AWS provider cannot be downloaded offline) and what its provisioners run;

@@ -23,9 +23,9 @@ from typing import Any
 from infra.db import connect
 from infra.db.setup import upgrade_database
 from infra.demo import motoserver
-from infra.demo.cloudwatch import growth_origin as history_start
 from infra.demo.database import demo_database_url, demo_home
-from infra.demo.params import ACTOR
+from infra.demo.scenario.datapoints import growth_origin as history_start
+from infra.demo.scenario.params import ACTOR
 from infra.demo.standin import demo_settings, fake_credentials, standin_terraform
 from infra.errors import DemoError
 from infra.settings import Settings

@@ -94,7 +94,7 @@ def demo_settings(
     layers``...), reached through the same endpoint; Terraform is the embedded core on
     ``terraform_dir`` (a copy of the stand-in module) with a local state.
     """
-    from infra.demo.estate import default_estate
+    from infra.demo.scenario.estates import default_estate
 
     buckets = default_estate(settings).zone_buckets()
     return settings.model_copy(

@@ -13,9 +13,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from infra.demo import cloudwatch, costs, layer, params
+from infra.demo import layer
 from infra.demo.database import demo_home
-from infra.demo.estate import create_estate, default_estate, resource_ids
+from infra.demo.scenario import (
+    cloudwatch,
+    create_estate,
+    datapoints,
+    default_estate,
+    explorer,
+    params,
+    resource_ids,
+)
 from infra.demo.standin import require_stand_in
 from infra.errors import InputError
 from infra.jobs.model import Plugin, Task, TaskContext
@@ -48,7 +56,7 @@ def metrics(ctx: TaskContext, days: int = 7) -> dict[str, Any]:
     clients = ctx.aws()
     the_estate = default_estate(ctx.settings)
     end = _hour(ctx.now())
-    series = cloudwatch.week_of_series(the_estate, resource_ids(clients, the_estate), end, days)
+    series = datapoints.week_of_series(the_estate, resource_ids(clients, the_estate), end, days)
     seeded = cloudwatch.put_series(clients, series)
     return {**seeded.as_details(), "window_end": end.isoformat(), "days": days}
 
@@ -64,15 +72,14 @@ def cost_explorer(ctx: TaskContext) -> dict[str, Any]:
     today = now.astimezone(UTC).date()
     with ctx.connect() as conn:
         catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
-    days = costs.billing_days(today)
-    lines = costs.cost_lines(the_estate, catalog, days, cloudwatch.growth_origin(_hour(now)))
-    queued = costs.queue_results(
-        ctx.aws(), endpoint, costs.results(lines, today, (the_estate.tag_key, the_estate.tag_value))
-    )
+    days = explorer.billing_days(today)
+    lines = explorer.cost_lines(the_estate, catalog, days, datapoints.growth_origin(_hour(now)))
+    tag = (the_estate.tag_key, the_estate.tag_value)
+    queued = explorer.queue_results(ctx.aws(), endpoint, explorer.results(lines, today, tag))
     total = sum((line.usd for line in lines), start=Decimal(0))
     return {
         "queued": queued,
-        "responses": len(costs.REQUEST_ORDER) if queued else 0,
+        "responses": len(explorer.REQUEST_ORDER) if queued else 0,
         "first_day": days[0].isoformat() if days else None,
         "last_day": (days[-1] if days else today - timedelta(1)).isoformat(),
         "total_usd": float(round(total, 2)),
@@ -90,15 +97,16 @@ def parameters(ctx: TaskContext) -> dict[str, Any]:
     with ctx.connect() as conn:
         catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
         conn.rollback()
-        rows = params.instance_rows(default_estate(ctx.settings))
+        the_estate = default_estate(ctx.settings)
+        rows = params.instance_rows(the_estate)
         edits = params.set_instances(conn, rows, catalog, ctx.now())
-        policies = params.hourly_policies(conn)
-        budgets = params.set_budgets(conn)
+        policies = params.collection_policies(conn, the_estate)
+        budgets = params.set_budgets(conn, the_estate)
     return {
         "instances": edits.as_details(),
         "rows": len(rows),
         "policies_changed": policies,
-        "budgets": len(params.BUDGETS),
+        "budgets": len(the_estate.budgets),
         "budgets_changed": budgets,
     }
 

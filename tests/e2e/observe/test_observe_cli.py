@@ -3,46 +3,36 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from infra.db import connect
+from infra.demo.scenario import DemoResource, Estate
 from tests.e2e.conftest import Run
-from tests.integration.observe.fleet import REGION, TAG, align, client, rds_instance
+from tests.integration.observe.fleet import Fleet, build
 
 pytestmark = pytest.mark.slow
 
-
-def _small_fleet(endpoint: str) -> datetime:
-    """Two tagged RDS with 3 CPU points each, before now."""
-    rds, cw = client(endpoint, "rds"), client(endpoint, "cloudwatch")
-    end = align(datetime.now(UTC), 300)
-    for ident in ("db-a", "db-b"):
-        rds_instance(rds, ident, [TAG])
-        cw.put_metric_data(
-            Namespace="AWS/RDS",
-            MetricData=[
-                {
-                    "MetricName": "CPUUtilization",
-                    "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": ident}],
-                    "Timestamp": end - timedelta(minutes=5 * k),
-                    "Value": float(k),
-                }
-                for k in (1, 2, 3)
-            ],
-        )
-    s3 = client(endpoint, "s3")
-    s3.create_bucket(
-        Bucket="locxia-loose", CreateBucketConfiguration={"LocationConstraint": REGION}
+#: Two tagged RDS and an untagged bucket named like Locxia.
+SMALL = Estate(
+    (
+        DemoResource("rds", "db-a", "db.t4g.micro", 20, "office"),
+        DemoResource("rds", "db-b", "db.t4g.micro", 20, "office"),
+        DemoResource("s3", "locxia-loose", "standard", 1, "idle", tagged=False),
     )
-    return end
+)
+
+
+def _small_fleet(endpoint: str) -> Fleet:
+    """The small estate, with the scenario's 3 points per metric before now."""
+    return build(endpoint, datetime.now(UTC), SMALL)
 
 
 def test_discover_collect_and_the_recorded_run(
     locxia: Run, moto_endpoint: str, db_url: str
 ) -> None:
-    _small_fleet(moto_endpoint)
+    made = _small_fleet(moto_endpoint)
     env = {"LOCXIA_AWS_ENDPOINT_URL": moto_endpoint}
     found = locxia("observe", "discover", env=env)
     assert found.returncode == 0, found.stderr
@@ -61,11 +51,13 @@ def test_discover_collect_and_the_recorded_run(
     assert shown["task"] == "metrics.collect" and shown["status"] == "success"
     assert recorded["api_calls"] == 1 and isinstance(recorded["api_calls"], int)
     assert recorded["metrics_requested"] == 24
-    assert recorded["datapoints"] == 2 * 3 * 2  # CPU only was seeded: Average and Maximum
+    seeded = made.expected(["Average", "Maximum"], [])
+    collected = {k: v for k, v in seeded.items() if k[0] in made.rds}
+    assert recorded["datapoints"] == len(collected) == 2 * 6 * 3 * 2  # Average and Maximum
     assert recorded["estimated_cost_usd"] == pytest.approx(24 * 0.01 / 1000)
     with connect(db_url) as conn:
         count = conn.execute("SELECT count(*) FROM metrics.datapoints").fetchone()
-    assert count == (12,)
+    assert count == (len(collected),)
     again = locxia("observe", "collect", "--policy", "rds-default", env=env)
     assert again.returncode == 0, again.stderr
     assert "Collection (run" in again.stdout and "metrics_requested" in again.stdout

@@ -21,14 +21,8 @@ from dashboards.grafana.check import Outcome, PgRunner, check_dashboard
 from dashboards.grafana.macros import TimeRange
 from infra.db import connect
 from tests.integration.dashboards.conftest import SeededWeek
-from tests.support.week import (
-    BUCKETS,
-    CE_SERVICES,
-    INSTANCES,
-    LAYER_CITIES,
-    PARCELS_MAX_ROWS,
-    ec2_metrics,
-)
+from tests.support.week import BUCKETS, INSTANCES
+from tests.support.week_layers import LAYER_CITIES, PARCELS_MAX_ROWS
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +140,7 @@ def test_costs_panels_show_cost_explorer_estimates_budgets_and_recommendations(
     week = seeded_week.week
     p = Panels(outcomes["locxia-costs"])
     ce_days = {t.date() for t in p.column("Daily cost per service", "time", "A")}
-    assert set(p.column("Daily cost per service", "metric", "A")) == set(CE_SERVICES)
+    assert set(p.column("Daily cost per service", "metric", "A")) == week.ce_services
     assert max(ce_days) == week.ce_last_day
     estimated = p.rows("Daily cost per service", "time", "metric", ref_id="B")
     first_uncovered = datetime.combine(
@@ -224,7 +218,9 @@ def test_cost_of_observing_is_requests_times_price(
 
 
 # --- Resources -----------------------------------------------------------------------------------
-def test_resources_panels_show_each_instance_and_bucket(outcomes: Outcomes) -> None:
+def test_resources_panels_show_each_instance_and_bucket(
+    seeded_week: SeededWeek, outcomes: Outcomes
+) -> None:
     p = Panels(outcomes["locxia-resources"])
     assert p.column("$type", "kind") == ["ec2", "rds"]
     assert p.column("$resource", "name") == sorted(INSTANCES)
@@ -245,11 +241,16 @@ def test_resources_panels_show_each_instance_and_bucket(outcomes: Outcomes) -> N
         f"{n} {d}" for n in INSTANCES for d in ("in", "out")
     }
     # EC2 counts per 5-minute sample become rates per second; RDS rates are kept
-    night = datetime(2026, 1, 1, 1, tzinfo=UTC)
-    iops = p.rows("Read / write IOPS", "metric", "value")
-    assert (
-        max(v for m, v in iops if m == "ingest-vm read") == ec2_metrics(night)["EBSReadOps"] / 300
-    )
+    seeded = {
+        int(t.timestamp()): v / 300 for t, v in seeded_week.week.points("ingest-vm", "EBSReadOps")
+    }
+    iops = p.rows("Read / write IOPS", "time", "metric", "value")
+    shown = {int(t): v for t, m, v in iops if m == "ingest-vm read"}
+    # every seeded hour from the panel's range start on (the first ones may be older than its
+    # last 7 days), each at the seeded value
+    assert set(shown) == {t for t in seeded if t >= min(shown)} and len(shown) >= 6 * 24
+    assert shown == {t: pytest.approx(seeded[t], rel=1e-12) for t in shown}
+    assert max(shown.values()) == pytest.approx(max(seeded[t] for t in shown), rel=1e-12)
     assert max(p.column("CPU", "value")) <= 100
 
     history = p.rows("Resize history", "instance", "summary", "approval")

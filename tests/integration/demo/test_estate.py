@@ -10,8 +10,14 @@ import pytest
 
 from infra.aws import AwsClients
 from infra.db import connect
-from infra.demo import cloudwatch, costs
-from infra.demo.estate import create_estate, default_estate, resource_ids
+from infra.demo.scenario import (
+    cloudwatch,
+    create_estate,
+    datapoints,
+    default_estate,
+    explorer,
+    resource_ids,
+)
 from infra.demo.tasks import plugin
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
@@ -61,7 +67,7 @@ def test_a_week_of_datapoints_reads_back_as_seeded(aws_settings: Settings) -> No
     estate = default_estate(aws_settings)
     create_estate(clients, estate, aws_settings.aws_region)
     ids = resource_ids(clients, estate)
-    series = cloudwatch.week_of_series(estate, ids, END)
+    series = datapoints.week_of_series(estate, ids, END)
     first = cloudwatch.put_series(clients, series)
     second = cloudwatch.put_series(clients, series)
     assert (first.series_put, first.datapoints) == (47, 39 * 168 + 8 * 7)
@@ -101,14 +107,14 @@ def test_cost_explorer_answers_with_the_queued_month(aws_settings: Settings, db_
     today = END.date()
     with connect(db_url) as conn:
         catalog = PriceCatalog.load(conn, aws_settings.aws_region)
-    lines = costs.cost_lines(
-        estate, catalog, costs.billing_days(today), cloudwatch.growth_origin(END)
+    lines = explorer.cost_lines(
+        estate, catalog, explorer.billing_days(today), datapoints.growth_origin(END)
     )
-    payload = costs.results(lines, today)
+    payload = explorer.results(lines, today)
     endpoint = aws_settings.aws_endpoint_url
     assert endpoint is not None
-    assert costs.queue_results(clients, endpoint, payload) is True
-    assert costs.queue_results(clients, endpoint, payload) is False  # queued once only
+    assert explorer.queue_results(clients, endpoint, payload) is True
+    assert explorer.queue_results(clients, endpoint, payload) is False  # queued once only
 
     # The collector reads it as it reads AWS: costs.explorer, grouped by service and tag.
     runner = Runner(aws_settings, Registry.from_entry_points())
@@ -117,8 +123,8 @@ def test_cost_explorer_answers_with_the_queued_month(aws_settings: Settings, db_
     finally:
         runner.close()
     assert result.status == "success", result.error
-    assert result.details["ce_requests"] == len(costs.REQUEST_ORDER)
-    first = max(today - timedelta(days=14), costs.billing_days(today)[0])
+    assert result.details["ce_requests"] == len(explorer.REQUEST_ORDER)
+    first = max(today - timedelta(days=14), explorer.billing_days(today)[0])
     expected: dict[tuple[date, str], Decimal] = {}
     for line in lines:
         if line.day >= first:

@@ -10,18 +10,13 @@ import pytest
 
 from infra.aws import AwsClients
 from infra.db import connect
+from infra.demo.scenario import DemoResource, Estate, explorer
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.settings import Settings
 from pipelines.observe.metrics.collect import Collector
 from tests.integration.observe.conftest import run_discovery, watch_calls
-from tests.integration.observe.fleet import (
-    TAG,
-    client,
-    ec2_instance,
-    rds_instance,
-    seed_cost_explorer,
-)
+from tests.integration.observe.fleet import build, client
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # an injected clock: no test depends on today
 CE_DAYS = [date(2026, 11, 6) + timedelta(days=i) for i in range(14)]  # what a 14-day read asks
@@ -31,8 +26,16 @@ PER_DAY = {
     ("Amazon Simple Storage Service", ""): Decimal("0.50"),
 }
 TEAM_PER_DAY = {("Amazon Relational Database Service", "data"): Decimal("0.75")}
-TEAM = {"Key": "team", "Value": "data"}
-RDS_HOURLY = Decimal("0.019") + Decimal("0.133") * 20 / 730  # db.t4g.micro + 20 GB gp2
+WATCHED = (("usage", "watched"), ("team", "data"))
+#: Two tagged RDS (one idle: no connection all week), one tagged EC2 (stopped by the test).
+ESTATE = Estate(
+    (
+        DemoResource("rds", "idle-db", "db.t4g.micro", 20, "idle", tags=WATCHED),
+        DemoResource("rds", "busy-db", "db.t4g.micro", 20, "office", tags=WATCHED),
+        DemoResource("ec2", "stopped-vm", "t3.micro", 8, "idle"),
+    )
+)
+RDS_HOURLY = Decimal("0.019") + Decimal("0.133") * 20 / 730  # db.t4g.micro + 20 GB gp3
 EBS_GB_MONTH = {"gp2": Decimal("0.116"), "gp3": Decimal("0.0928")}  # the shipped catalog
 
 
@@ -54,23 +57,12 @@ def _ce_page(days: list[date], per_day: dict[tuple[str, str], Decimal], key: str
 
 
 def _fleet(endpoint: str) -> dict[str, Any]:
-    """Two tagged RDS (one idle), one stopped tagged EC2 with its tagged root volume."""
-    rds, ec2, cw = client(endpoint, "rds"), client(endpoint, "ec2"), client(endpoint, "cloudwatch")
-    for ident in ("idle-db", "busy-db"):
-        rds_instance(rds, ident, [TAG, {"Key": "usage", "Value": "watched"}, TEAM])
-        hours = [NOW - timedelta(hours=h) for h in range(1, 7 * 24 + 1)]
-        value = 0.0 if ident == "idle-db" else 3.0
-        data = [
-            {
-                "MetricName": "DatabaseConnections",
-                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": ident}],
-                "Timestamp": ts,
-                "Value": value,
-            }
-            for ts in hours
-        ]
-        cw.put_metric_data(Namespace="AWS/RDS", MetricData=data)
-    iid = ec2_instance(ec2, [TAG], volume_tags=[TAG])
+    """The estate with the scenario's week of datapoints before NOW; its server stopped."""
+    made = build(endpoint, NOW, ESTATE, days=7, step=timedelta(hours=1))
+    assert {v for _, v in made.points("idle-db", "DatabaseConnections")} == {0.0}
+    assert min(v for _, v in made.points("busy-db", "DatabaseConnections")) > 0
+    ec2 = client(endpoint, "ec2")
+    iid = made.ids["stopped-vm"]
     ec2.stop_instances(InstanceIds=[iid])
     volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
     (volume,) = volumes["Volumes"]
@@ -114,7 +106,7 @@ def test_costs_budgets_forecast_and_idle_recommendations(
     first["NextPageToken"] = "page-2"
     second = {"ResultsByTime": _ce_page(CE_DAYS[7:], PER_DAY, "project")}
     team = {"ResultsByTime": _ce_page(CE_DAYS, TEAM_PER_DAY, "team")}
-    seed_cost_explorer(moto_endpoint, [first, second, team])
+    explorer.queue(moto_endpoint, [first, second, team])
 
     runner = Runner(aws_settings, Registry.from_entry_points(), now=lambda: NOW)
     try:

@@ -10,6 +10,7 @@ import pytest
 
 from infra.aws import AwsClients
 from infra.db import connect
+from infra.demo.scenario import DemoResource
 from infra.errors import AwsError
 from infra.prices import PriceCatalog
 from infra.settings import Settings
@@ -17,22 +18,23 @@ from pipelines.observe.costs.pricing import PriceRefresher
 from pipelines.observe.metrics.retention import partitions, prune
 from pipelines.observe.metrics.streams import StreamIngester
 from tests.integration.observe.conftest import datapoints, run_discovery
-from tests.integration.observe.fleet import REGION, TAG, client, ec2_instance
+from tests.integration.observe.fleet import REGION, client, create
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-def _instance(endpoint: str, tags: list[dict[str, str]]) -> str:
-    return ec2_instance(client(endpoint, "ec2"), tags)
+def _server(name: str, tagged: bool = True) -> DemoResource:
+    """A server of the scenario whose root volume carries no tags."""
+    return DemoResource("ec2", name, "t3.micro", 8, "idle", tagged=tagged, volume_tags=False)
 
 
 def test_vanished_resources_are_marked_gone_never_deleted(
     aws_settings: Settings, moto_endpoint: str, db_url: str
 ) -> None:
-    keep, drop = _instance(moto_endpoint, [TAG]), _instance(moto_endpoint, [TAG])
+    bucket = DemoResource("s3", "gone-bucket", "standard", 1, "idle")
+    ids = create(moto_endpoint, _server("keep-vm"), _server("drop-vm"), bucket)
+    keep, drop = ids["keep-vm"], ids["drop-vm"]
     s3 = client(moto_endpoint, "s3")
-    s3.create_bucket(Bucket="gone-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_bucket_tagging(Bucket="gone-bucket", Tagging={"TagSet": [TAG]})
     first = run_discovery(aws_settings, NOW)
     assert first.tagged == {"ec2:instance": 2, "s3:bucket": 1}
     # the root volumes were created without tags: reported, kept as untagged look-alikes
@@ -74,8 +76,8 @@ def _record(instance: str, minute: datetime, value: float, metric: str = "CPUUti
 def test_metric_streams_files_are_ingested_exactly_once(
     aws_settings: Settings, moto_endpoint: str, db_url: str
 ) -> None:
-    tagged = _instance(moto_endpoint, [TAG])
-    stranger = _instance(moto_endpoint, [{"Key": "Name", "Value": "someone-else"}])
+    ids = create(moto_endpoint, _server("tagged-vm"), _server("someone-else", tagged=False))
+    tagged, stranger = ids["tagged-vm"], ids["someone-else"]
     run_discovery(aws_settings, NOW)
     s3 = client(moto_endpoint, "s3")
     s3.create_bucket(Bucket="streams", CreateBucketConfiguration={"LocationConstraint": REGION})

@@ -19,7 +19,7 @@ from dashboards.report import make_report
 from infra.db import connect
 from infra.settings import Settings
 from tests.support.report_html import Parsed, parse
-from tests.support.week import feed_layers
+from tests.support.week_layers import feed_layers
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.demo.estate import DEFAULT_RESOURCES, DemoResource, Estate
+from infra.demo.scenario.estate import DemoResource, Estate
+from infra.demo.scenario.estates import DEFAULT_RESOURCES
 from infra.errors import InputError
 from infra.prices import PriceCatalog, shipped_prices
 

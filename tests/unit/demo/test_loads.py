@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infra.demo.loads import IDLE_LEVEL, busy, noise
+from infra.demo.scenario.loads import IDLE_LEVEL, busy, noise
 
 # 2026-11-24 is a Tuesday; 2026-11-28 a Saturday. Paris is UTC+1 in November.
 TUESDAY_3AM = datetime(2026, 11, 24, 2, tzinfo=UTC)

@@ -5,15 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infra.demo.cloudwatch import (
-    MAX_ITEMS_PER_CALL,
-    Series,
-    _batches,
-    growth_origin,
-    week_of_series,
-)
-from infra.demo.estate import DEFAULT_RESOURCES, Estate
-from infra.demo.loads import LOCAL
+from infra.demo.scenario.cloudwatch import MAX_ITEMS_PER_CALL, _batches
+from infra.demo.scenario.datapoints import Series, growth_origin, week_of_series
+from infra.demo.scenario.estate import Estate
+from infra.demo.scenario.estates import DEFAULT_RESOURCES
+from infra.demo.scenario.loads import LOCAL
 
 ESTATE = Estate(DEFAULT_RESOURCES)
 IDS = {r.name: (f"i-{r.name}" if r.kind == "ec2" else r.name) for r in DEFAULT_RESOURCES}

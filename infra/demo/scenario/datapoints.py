@@ -1,12 +1,14 @@
-"""A week of CloudWatch datapoints for the demo estate, put into the stand-in AWS.
+"""The scenario's CloudWatch datapoints: what AWS would have recorded for the estate.
 
-What AWS would have recorded for these resources: hourly datapoints for RDS (CPU, free
-storage, swap, read/write IOPS, connections) and EC2 (CPU, network in/out, EBS operations),
-daily storage metrics for the buckets — shaped by :mod:`infra.demo.loads`, so days and nights
-differ and the idle database looks idle.
+Datapoints for RDS (CPU, free storage, swap, read/write IOPS, connections, and network
+throughput when the estate says so) and EC2 (CPU, network in/out, EBS operations) every
+``step`` (hourly for the demo and the week, five minutes for the fleet), daily storage metrics
+for the buckets — shaped by :mod:`infra.demo.scenario.loads`, so days and nights differ and
+the idle database looks idle. The same :class:`Series` are put into the stand-in
+(:mod:`~infra.demo.scenario.cloudwatch`) and are what tests expect a collector to store.
 
 Small on purpose: moto is slow at volume (notes: 100 queries × 288 periods took ~13 s), so
-hourly datapoints over seven days (~6,600 in all) keep both seeding and collection quick.
+hourly datapoints over seven days (~6,600 for the demo) keep seeding and collection quick.
 
 Dimensions are put in one canonical order (AWS's documented one, e.g. ``BucketName`` then
 ``StorageType``) because moto matches a multi-dimension query only against data stored in
@@ -16,26 +18,17 @@ the dimensions the other way round and a wrong size) is thereby never matched.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
 
-from infra.aws import AwsClients, aws_errors
-from infra.demo.estate import DemoResource, Estate
-from infra.demo.loads import busy, noise
-
-if TYPE_CHECKING:
-    from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef
+from infra.demo.scenario.estate import DemoResource, Estate
+from infra.demo.scenario.loads import IDLE_LEVEL, busy, noise
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 GIB = 2**30
 OBJECTS_PER_GIB = 120  # raw files of ~8 MiB on average
-# PutMetricData: at most 1,000 metric data items per request (AWS quota); whole series per call
-# so that a call either stores a series or does not, which keeps re-seeding idempotent.
-MAX_ITEMS_PER_CALL = 1000
 
 Value = Callable[[DemoResource, float, float, float], float]
 """(resource, busy 0–1, noise −1..1, days since the window opened) → datapoint value."""
@@ -91,6 +84,13 @@ def _network_out(r: DemoResource, b: float, n: float, _: float) -> float:
     return float(round(per_hour * b * (1 + 0.2 * n)))
 
 
+def _throughput(scale: float) -> Value:
+    def per_second(r: DemoResource, b: float, n: float, _: float) -> float:
+        return round(scale * max(b, IDLE_LEVEL) * (1 + 0.2 * n), 3)
+
+    return per_second
+
+
 def _ebs_ops(scale: float) -> Value:
     def ops(r: DemoResource, b: float, n: float, _: float) -> float:
         return float(round(scale * b * (1 + 0.15 * n)))
@@ -131,7 +131,19 @@ METRICS: Mapping[str, tuple[MetricSpec, ...]] = {
         MetricSpec("AWS/S3", "BucketSizeBytes", "Bytes", _bucket_bytes, "StandardStorage"),
         MetricSpec("AWS/S3", "NumberOfObjects", "Count", _bucket_objects, "AllStorageTypes"),
     ),
+    "ebs": (),  # a volume's own metrics are not part of the scenario
 }
+#: Emitted by RDS instances of an estate with ``rds_network`` (bytes per second).
+RDS_NETWORK = (
+    MetricSpec("AWS/RDS", "NetworkReceiveThroughput", "Bytes/Second", _throughput(2.5e6)),
+    MetricSpec("AWS/RDS", "NetworkTransmitThroughput", "Bytes/Second", _throughput(6e6)),
+)
+
+
+def specs(estate: Estate, resource: DemoResource) -> tuple[MetricSpec, ...]:
+    """The metrics ``resource`` emits in ``estate``."""
+    extra = RDS_NETWORK if resource.kind == "rds" and estate.rds_network else ()
+    return METRICS[resource.kind] + extra
 
 
 @dataclass(frozen=True)
@@ -162,45 +174,61 @@ def dimensions(
     return (("BucketName", aws_id), ("StorageType", spec.storage_type))
 
 
-def window(end: datetime, days: int, step: timedelta) -> list[datetime]:
-    """Timestamps ``end - days`` ≤ t < ``end``, every ``step`` (``end`` must be aligned)."""
-    count = int(timedelta(days=days) / step)
+def window(end: datetime, span: timedelta, step: timedelta) -> list[datetime]:
+    """Timestamps ``end - span`` ≤ t < ``end``, every ``step`` (``end`` must be aligned)."""
+    count = int(span / step)
     return [end - step * (count - i) for i in range(count)]
 
 
 def week_of_series(
-    estate: Estate, ids: Mapping[str, str], end: datetime, days: int = 7
+    estate: Estate,
+    ids: Mapping[str, str],
+    end: datetime,
+    days: int = 7,
+    step: timedelta = HOUR,
+    span: timedelta | None = None,
 ) -> list[Series]:
-    """Every series of the estate over ``days`` days before ``end`` (aware, whole hour).
+    """Every series of the estate, the ``days`` days (or ``span``) before ``end``.
 
-    Hourly points for instances; daily points (at 00:00 UTC) for buckets, as S3 publishes
-    its storage metrics once a day.
+    Points every ``step`` (hourly by default) over ``span`` (default: the ``days``) for
+    instances; daily points (at 00:00 UTC) over the ``days`` for buckets, as S3 publishes
+    its storage metrics once a day. Growing quantities start at :func:`growth_origin`.
 
     Raises:
-        ValueError: ``end`` is not a whole hour in UTC.
+        ValueError: ``end`` is not aware, or not a whole ``step`` (e.g. hour) in UTC.
     """
-    if end.utcoffset() != timedelta(0) or (end.minute, end.second, end.microsecond) != (0, 0, 0):
-        raise ValueError(f"end must be a whole hour in UTC, got {end.isoformat()}")
+    _require_aligned(end, step)
     start = growth_origin(end, days)
     out: list[Series] = []
     for resource in estate.resources:
-        step = DAY if resource.kind == "s3" else HOUR
-        last = end.replace(hour=0) if resource.kind == "s3" else end
-        stamps = window(last, days, step)
-        for spec in METRICS[resource.kind]:
-            key = f"{resource.name}/{spec.name}"
-            points = tuple(
-                (
-                    t,
-                    spec.value(
-                        resource, busy(resource.profile, t), noise(key, t), days_since(t, start)
-                    ),
-                )
-                for t in stamps
-            )
-            dims = dimensions(resource, ids[resource.name], spec)
-            out.append(Series(resource.name, spec.namespace, spec.name, dims, spec.unit, points))
+        if resource.kind == "s3":
+            stamps = window(end.replace(hour=0, minute=0), timedelta(days=days), DAY)
+        else:
+            stamps = window(end, span or timedelta(days=days), step)
+        aws_id = ids[resource.name]
+        out += [_series(resource, aws_id, spec, stamps, start) for spec in specs(estate, resource)]
     return out
+
+
+def _series(
+    resource: DemoResource, aws_id: str, spec: MetricSpec, stamps: list[datetime], start: datetime
+) -> Series:
+    """One metric of one resource at ``stamps``, growing quantities counted from ``start``."""
+    key = f"{resource.name}/{spec.name}"
+    points = tuple(
+        (t, spec.value(resource, busy(resource.profile, t), noise(key, t), days_since(t, start)))
+        for t in stamps
+    )
+    dims = dimensions(resource, aws_id, spec)
+    return Series(resource.name, spec.namespace, spec.name, dims, spec.unit, points)
+
+
+def _require_aligned(end: datetime, step: timedelta) -> None:
+    if end.utcoffset() != timedelta(0):
+        raise ValueError(f"end must be in UTC, got {end.isoformat()}")
+    since_midnight = end - end.replace(hour=0, minute=0, second=0, microsecond=0)
+    if since_midnight % step or DAY % step:
+        raise ValueError(f"end must be a whole {step} in UTC, got {end.isoformat()}")
 
 
 def growth_origin(end: datetime, days: int = 7) -> datetime:
@@ -216,91 +244,3 @@ def growth_origin(end: datetime, days: int = 7) -> datetime:
 def days_since(at: datetime, start: datetime) -> float:
     """Fractional days from ``start`` to ``at`` (negative before it)."""
     return (at - start) / DAY
-
-
-@dataclass(frozen=True)
-class SeededMetrics:
-    """What :func:`put_series` did."""
-
-    series_put: int
-    series_present: int
-    datapoints: int
-    calls: int
-
-    def as_details(self) -> dict[str, Any]:
-        """JSON-able summary for the run record."""
-        return {
-            "series_put": self.series_put,
-            "series_present": self.series_present,
-            "datapoints": self.datapoints,
-            "put_calls": self.calls,
-        }
-
-
-def present_series(clients: AwsClients) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
-    """Keys of every series CloudWatch already holds (dimension order as stored)."""
-    cloudwatch = clients.client("cloudwatch", role="write")
-    keys: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
-    with aws_errors("cloudwatch", "ListMetrics"):
-        for page in cloudwatch.get_paginator("list_metrics").paginate():
-            for metric in page["Metrics"]:
-                dims = tuple((d["Name"], d["Value"]) for d in metric.get("Dimensions", []))
-                keys.add((metric["Namespace"], metric["MetricName"], dims))
-    return keys
-
-
-def put_series(clients: AwsClients, series: Sequence[Series]) -> SeededMetrics:
-    """Put the series CloudWatch does not hold yet (a second run puts nothing).
-
-    Raises:
-        AwsError: a PutMetricData or ListMetrics call failed.
-    """
-    present = present_series(clients)
-    missing = [s for s in series if s.key not in present]
-    cloudwatch = clients.client("cloudwatch", role="write")
-    calls = 0
-    for namespace, batch in _batches(missing):
-        with aws_errors("cloudwatch", "PutMetricData"):
-            cloudwatch.put_metric_data(
-                Namespace=namespace, MetricData=cast("list[MetricDatumTypeDef]", batch)
-            )
-        calls += 1
-    return SeededMetrics(
-        series_put=len(missing),
-        series_present=len(series) - len(missing),
-        datapoints=sum(len(s.points) for s in missing),
-        calls=calls,
-    )
-
-
-def _batches(series: Iterable[Series]) -> Iterable[tuple[str, list[dict[str, Any]]]]:
-    """Per namespace, whole series packed into calls of at most MAX_ITEMS_PER_CALL items."""
-    by_namespace: dict[str, list[Series]] = {}
-    for s in series:
-        by_namespace.setdefault(s.namespace, []).append(s)
-    for namespace, group in by_namespace.items():
-        batch: list[dict[str, Any]] = []
-        for s in group:
-            items = _items(s)
-            if batch and len(batch) + len(items) > MAX_ITEMS_PER_CALL:
-                yield namespace, batch
-                batch = []
-            batch.extend(items)
-        if batch:
-            yield namespace, batch
-
-
-def _items(series: Series) -> list[dict[str, Any]]:
-    dims = [{"Name": n, "Value": v} for n, v in series.dimensions]
-    if len(series.points) > MAX_ITEMS_PER_CALL:
-        raise ValueError(f"{series.resource}/{series.metric}: more points than one call takes")
-    return [
-        {
-            "MetricName": series.metric,
-            "Dimensions": dims,
-            "Timestamp": at,
-            "Value": value if math.isfinite(value) else 0.0,
-            "Unit": series.unit,
-        }
-        for at, value in series.points
-    ]

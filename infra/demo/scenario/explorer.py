@@ -1,9 +1,9 @@
-"""Cost Explorer results for the demo estate, queued in the stand-in AWS.
+"""Cost Explorer results for the scenario's estate, queued in the stand-in AWS.
 
 moto's Cost Explorer answers ``GetCostAndUsage`` from a queue of canned responses, posted to
 ``/moto-api/static/ce/cost-and-usage-results``: each *distinct* request takes the next queued
 result, the same request again gets the same one (results are not filtered by period, filter
-or grouping). So the demo computes what AWS would bill for the estate — the price catalog's
+or grouping). So the scenario computes what AWS would bill for the estate — the price catalog's
 on-demand prices × 24 hours, storage prorated per day — and queues one response per kind of
 request the collector makes, in the order it makes them (:data:`REQUEST_ORDER`): daily, grouped
 by service and by the Locxia tag.
@@ -28,8 +28,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from infra.aws import AwsClients, aws_errors
-from infra.demo.cloudwatch import bucket_gib, days_since
-from infra.demo.estate import DemoResource, Estate
+from infra.demo.scenario.datapoints import bucket_gib, days_since
+from infra.demo.scenario.estate import DemoResource, Estate
 from infra.errors import AwsError, DemoError
 from infra.prices import PriceCatalog
 
@@ -61,10 +61,17 @@ class CostLine:
     usd: Decimal
 
 
-def billing_days(today: date) -> list[date]:
-    """Days Cost Explorer has for the demo: the month to date, and at least the last week."""
+def billing_days(today: date, lag_days: int = 1) -> list[date]:
+    """Days Cost Explorer has: the month to date, at least the last week, up to its lag.
+
+    Args:
+        today: the day it is.
+        lag_days: how many days back Cost Explorer's last day is (1: yesterday; the tests'
+            week uses 2, so that hours past Cost Explorer's last day are estimated).
+    """
     first = min(today.replace(day=1), today - timedelta(days=7))
-    return [first + timedelta(days=i) for i in range((today - first).days)]
+    last = today - timedelta(days=lag_days)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def cost_lines(
@@ -102,6 +109,9 @@ def _daily(
         instance = catalog.require("ec2", resource.size, "linux").usd * hours
         volume = catalog.require("ebs", "gp3").usd * resource.storage_gb / month_days
         return [(SERVICES["ec2"], instance), (SERVICES["ebs"], volume)]
+    if resource.kind == "ebs":
+        volume = catalog.require("ebs", resource.size).usd * resource.storage_gb / month_days
+        return [(SERVICES["ebs"], volume)]
     midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
     gib = Decimal(str(round(bucket_gib(resource, days_since(midnight, origin)), 6)))
     return [(SERVICES["s3"], catalog.require("s3", resource.size).usd * gib / month_days)]
@@ -190,14 +200,20 @@ def queue_results(clients: AwsClients, endpoint: str, payload: list[dict[str, An
             raise
     if current == fingerprint:
         return False
-    _post(endpoint + QUEUE_PATH, {"results": payload})
+    queue(endpoint, payload)
     with aws_errors("ssm", "PutParameter"):
         ssm.put_parameter(Name=MARKER, Value=fingerprint, Type="String", Overwrite=True)
     return True
 
 
-def _post(url: str, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
+def queue(endpoint: str, payload: Sequence[dict[str, Any]]) -> None:
+    """Queue ``payload`` in moto's Cost Explorer at ``endpoint`` (each time it is called).
+
+    Raises:
+        DemoError: the stand-in refused or could not be reached.
+    """
+    url = endpoint + QUEUE_PATH
+    data = json.dumps({"results": list(payload)}).encode()
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json"}
     )

@@ -1,4 +1,4 @@
-"""Load shapes of the demo estate: how busy a resource is at a given time, deterministically.
+"""Load shapes of the scenario's resources: how busy one is at a given time, deterministically.
 
 A shape is a share of the resource's peak (0–1) from the local hour and weekday in Paris,
 where the team works: ``batch`` peaks at night (20:00–06:00, when layers are refined),
@@ -14,7 +14,7 @@ import random
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from infra.demo.estate import Profile
+from infra.demo.scenario.estate import Profile
 
 LOCAL = ZoneInfo("Europe/Paris")
 IDLE_LEVEL = 0.01

@@ -1,17 +1,18 @@
-"""The parameter rows the demo edits, as the team would: instances, collection policies.
+"""The scenario's parameter rows, edited as the team would: instances, policies, budgets.
 
 Each edit goes through the same path as ``locxia params set`` (validated in code, then by the
-database, audited as :data:`ACTOR`), and only when a value differs, so a second demo leaves
-the history of an unchanged row alone.
+database, audited as the ``actor`` given — :data:`ACTOR` for the demo), and only when a value
+differs, so a second run leaves the history of an unchanged row alone.
 
 * ``params.instances`` gets one row per tagged RDS/EC2 instance of the estate, as built —
-  that is what Terraform adopts. The class bump (``work-db`` one size up) is a separate edit,
-  and the rows step puts the built class back first, so every demo shows the same bump.
-* ``params.collection_policies``: the estate's CloudWatch points are hourly over a week, so
-  the RDS and EC2 policies collect hourly points, and they and the S3 policy backfill eight
-  days.
-* ``params.budgets`` (:data:`BUDGETS`): a budget for the whole account and one for RDS, set so
-  that the month's forecast lands near them and the report has a decision to show.
+  that is what Terraform adopts (the demo) or builds (the tests' week). The demo's class bump
+  (``work-db`` one size up) is a separate edit, and the demo's rows step puts the built class
+  back first, so every demo shows the same bump.
+* ``params.collection_policies``: the scenario's CloudWatch points are hourly, so the RDS and
+  EC2 policies collect hourly points; the demo backfills eight days (its week and the day it
+  ends in); an estate whose databases report network has the RDS policy read it too.
+* ``params.budgets``: the estate's budgets (:attr:`~infra.demo.scenario.estate.Estate.budgets`),
+  set so that the month's forecast lands near them and the report has a decision to show.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from infra.demo.estate import DemoResource, Estate
+from infra.demo.scenario.estate import DemoResource, Estate
 from infra.errors import InputError
 from infra.prices import PriceCatalog
 from pipelines.shape import store
@@ -35,12 +36,7 @@ BUMP_TO = "db.r6g.xlarge"
 RDS_ENGINE_VERSION = "16"
 HOUR_S = 3600
 BACKFILL_S = 8 * 86400  # the week of datapoints, and the day it ends in
-#: name → (scope, service, monthly USD, alert %). The estate spends about $23 a day, two thirds
-#: of it on RDS: the account ends the month near 90 % of its budget, RDS just over its own.
-BUDGETS: dict[str, tuple[str, str | None, str, int]] = {
-    "locxia-total": ("total", None, "750.00", 80),
-    "locxia-rds": ("service", "Amazon Relational Database Service", "450.00", 80),
-}
+RDS_NETWORK_METRICS = ["NetworkReceiveThroughput", "NetworkTransmitThroughput"]
 
 
 @dataclass
@@ -82,8 +78,9 @@ def set_instances(
     rows: Mapping[str, Mapping[str, Any]],
     catalog: PriceCatalog,
     now: datetime,
+    actor: str = ACTOR,
 ) -> Edits:
-    """Create or correct each row (only the columns that differ), audited as :data:`ACTOR`.
+    """Create or correct each row (only the columns that differ), audited as ``actor``.
 
     Raises:
         InputError: a row breaks a rule (nothing of that row is written).
@@ -96,7 +93,7 @@ def set_instances(
         if not changes:
             edits.unchanged += 1
             continue
-        store.set_instance(conn, name, changes, actor=ACTOR, catalog=catalog, now=now)
+        store.set_instance(conn, name, changes, actor=actor, catalog=catalog, now=now)
         if current:
             edits.updated += 1
         else:
@@ -126,41 +123,65 @@ def bump_class(
     return before, BUMP_TO
 
 
-def hourly_policies(conn: psycopg.Connection[Any]) -> int:
-    """Collect the demo week: hourly RDS/EC2 points, eight days of backfill; rows changed."""
+def collection_policies(
+    conn: psycopg.Connection[Any],
+    estate: Estate,
+    actor: str = ACTOR,
+    backfill_s: int | None = BACKFILL_S,
+) -> int:
+    """Collect the scenario's points: hourly RDS/EC2, ``backfill_s`` back; rows changed.
+
+    ``backfill_s=None`` leaves the backfill as it is. The RDS policy also reads network
+    throughput when the estate's databases report it.
+    """
+    hour = {"hour": HOUR_S}
     with conn.transaction():
-        conn.execute("SELECT set_config('locxia.actor', %s, true)", (ACTOR,))
+        conn.execute("SELECT set_config('locxia.actor', %s, true)", (actor,))
         changed = conn.execute(
             "UPDATE params.collection_policies SET period_seconds = %(hour)s,"
             " every_seconds = %(hour)s"
             " WHERE name IN ('rds-default', 'ec2-default')"
             " AND (period_seconds, every_seconds) IS DISTINCT FROM (%(hour)s, %(hour)s)",
-            {"hour": HOUR_S},
+            hour,
         ).rowcount
-        changed += conn.execute(
-            "UPDATE params.collection_policies SET backfill_seconds = %(backfill)s"
-            " WHERE name IN ('rds-default', 'ec2-default', 's3-default')"
-            " AND backfill_seconds <> %(backfill)s",
-            {"backfill": BACKFILL_S},
-        ).rowcount
+        if backfill_s is not None:
+            changed += conn.execute(
+                "UPDATE params.collection_policies SET backfill_seconds = %(backfill)s"
+                " WHERE name IN ('rds-default', 'ec2-default', 's3-default')"
+                " AND backfill_seconds <> %(backfill)s",
+                {"backfill": backfill_s},
+            ).rowcount
+        if estate.rds_network:
+            changed += _read_rds_network(conn)
     return changed
 
 
-def set_budgets(conn: psycopg.Connection[Any]) -> int:
-    """Create or correct :data:`BUDGETS` (audited as :data:`ACTOR`); rows changed."""
+def _read_rds_network(conn: psycopg.Connection[Any]) -> int:
+    """Append the network metrics the RDS policy lacks (in order); rows changed."""
+    return conn.execute(
+        "UPDATE params.collection_policies SET metrics = metrics || ARRAY("
+        " SELECT m FROM unnest(%(extra)s::text[]) WITH ORDINALITY AS e(m, i)"
+        " WHERE m <> ALL(metrics) ORDER BY i)"
+        " WHERE name = 'rds-default' AND NOT metrics @> %(extra)s::text[]",
+        {"extra": RDS_NETWORK_METRICS},
+    ).rowcount
+
+
+def set_budgets(conn: psycopg.Connection[Any], estate: Estate, actor: str = ACTOR) -> int:
+    """Create or correct the estate's budgets (audited as ``actor``); rows changed."""
     changed = 0
     with conn.transaction():
-        conn.execute("SELECT set_config('locxia.actor', %s, true)", (ACTOR,))
-        for name, (scope, service, usd, alert) in BUDGETS.items():
+        conn.execute("SELECT set_config('locxia.actor', %s, true)", (actor,))
+        for b in estate.budgets:
             changed += conn.execute(
                 "INSERT INTO params.budgets AS b (name, scope, service, monthly_usd,"
-                " alert_percent, note) VALUES (%s, %s, %s, %s, %s, 'demo budget')"
+                " alert_percent, note) VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET scope = EXCLUDED.scope,"
                 " service = EXCLUDED.service, monthly_usd = EXCLUDED.monthly_usd,"
                 " alert_percent = EXCLUDED.alert_percent, enabled = true"
                 " WHERE (b.scope, b.service, b.monthly_usd, b.alert_percent, b.enabled)"
                 " IS DISTINCT FROM (EXCLUDED.scope, EXCLUDED.service, EXCLUDED.monthly_usd,"
                 " EXCLUDED.alert_percent, true)",
-                (name, scope, service, usd, alert),
+                (b.name, b.scope, b.service, b.monthly_usd, b.alert_percent, b.note),
             ).rowcount
     return changed
