@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from infra.cli.errors import usage
+from infra.cli.errors import UPGRADE_HINT, usage
 from infra.cli.output import console, emit_json, table
 from infra.cli.state import state
 from infra.errors import ConfigError, DashboardError, DatabaseError
@@ -135,6 +135,12 @@ def _check_connection(settings: Settings) -> Any:
 
     url = settings.grafana_database_url or settings.require_database_url()
     conn = connect(url, application_name="locxia:dashboards-check")
+    # Before the role: on a database never migrated, neither the views nor (often) the role
+    # exist, and granting the role would not help.
+    row = conn.execute("SELECT to_regnamespace('reporting') IS NULL").fetchone()
+    if row is None or row[0]:
+        conn.close()
+        raise DatabaseError(f"the database has no reporting views: {UPGRADE_HINT}")
     try:
         conn.execute("SET ROLE locxia_grafana")
         conn.rollback()
