@@ -1,5 +1,6 @@
 """Every command of the app, as the app itself lists them: help, a never-migrated database,
-an unreachable one. No traceback ever, one error line, and only the documented exit codes.
+an unreachable one (and a few as a login without privileges). No traceback ever, one error
+line, no password shown, and only the documented exit codes.
 
 Commands are enumerated from the Typer app (a new command is covered without editing this
 file); each gets minimal valid-looking arguments from :data:`SAMPLES`, by parameter name.
@@ -229,3 +230,33 @@ def test_the_script_says_the_same(cli: Any, args: list[str], never_migrated: str
     outcome = cli(args, never_migrated, process=True)
     no_leak(outcome)
     one_error_line(outcome, "the database is not migrated", "run `locxia db upgrade`")
+
+
+@pytest.fixture
+def unprivileged_url(admin_url: str, db_url: str) -> Iterator[str]:
+    """``db_url`` (migrated) as a login that owns nothing and was granted nothing."""
+    from psycopg import sql
+
+    from infra.db import connect
+
+    role = "locxia_nobody"
+    with connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+            except Exception as exc:  # a shared server may not let tests create roles
+                pytest.skip(f"cannot create a role here: {exc}")
+    parts = db_url.split("://", 1)[1].split("@", 1)[1]
+    yield f"postgresql://{role}:{PASSWORD}@{parts}"
+
+
+@pytest.mark.parametrize(
+    "args", [["runs", "list"], ["jobs", "run", "core.noop"], ["params", "list"]], ids=_id
+)
+def test_a_login_without_privileges_is_told_so(
+    cli: Any, args: list[str], unprivileged_url: str
+) -> None:
+    outcome = cli(args, unprivileged_url)
+    no_leak(outcome)
+    one_error_line(outcome, "PostgreSQL refused: permission denied for ", "use the login")
