@@ -33,6 +33,23 @@ def _table_name(text: str) -> str:
     return text
 
 
+def _source(text: str) -> str:
+    from pipelines.feed.sources import source_kind
+
+    source_kind(text)
+    return text
+
+
+def _remote(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    from infra.errors import InputError
+
+    if urlsplit(text).scheme not in ("http", "https", "s3"):
+        raise InputError(f"{text!r}: expected an http(s):// or s3:// URL")
+    return text
+
+
 def _postgres_url(text: str) -> str:
     from urllib.parse import urlsplit
 
@@ -186,7 +203,12 @@ def _done(details: Mapping[str, Any], verb: str) -> None:
 
 def ingest(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="A file path, an http(s):// URL or an s3:// URI.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A file path, an http(s):// URL or an s3:// URI.", parser=checked_by(_source)
+        ),
+    ],
     dataset: DatasetOpt,
     layer: Annotated[
         str | None, typer.Option("--layer", "-l", help="Layer to read when the file has several.")
@@ -330,7 +352,9 @@ def transfer_table(
 @transfer_app.command("url")
 def transfer_url(
     ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="An http(s):// URL or s3:// URI.")],
+    url: Annotated[
+        str, typer.Argument(help="An http(s):// URL or s3:// URI.", parser=checked_by(_remote))
+    ],
     dataset: DatasetOpt,
     as_json: JsonOpt = False,
 ) -> None:

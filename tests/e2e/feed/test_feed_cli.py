@@ -173,7 +173,7 @@ def usage_error(out: subprocess.CompletedProcess[str], fragment: str) -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_bad_names_everywhere_are_usage_errors(
+def test_bad_names_and_sources_are_usage_errors(
     locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
 ) -> None:
     path, _ = formats.flatgeobuf(layer, tmp_path)
@@ -186,6 +186,10 @@ def test_bad_names_everywhere_are_usage_errors(
         ["transfer", "url", "https://example.org/x.zip", "-d", "x-y"],
     ):
         usage_error(locxia(*command), "is not a safe dataset name")
+    usage_error(locxia("ingest", "ftp://example.org/x.zip", "-d", "x"), "unsupported scheme 'ftp'")
+    usage_error(
+        locxia("transfer", "url", str(path), "-d", "x"), "expected an http(s):// or s3:// URL"
+    )
     usage_error(
         locxia("transfer", "table", "roofs", "--from", db_url, "--to", db_url),
         "expected schema.table",
