@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from infra.cli.errors import UPGRADE_HINT, usage
 from infra.cli.output import console, emit_json, table
 from infra.cli.state import state
 from infra.errors import ConfigError, DashboardError, DatabaseError
@@ -134,6 +135,12 @@ def _check_connection(settings: Settings) -> Any:
 
     url = settings.grafana_database_url or settings.require_database_url()
     conn = connect(url, application_name="locxia:dashboards-check")
+    # Before the role: on a database never migrated, neither the views nor (often) the role
+    # exist, and granting the role would not help.
+    row = conn.execute("SELECT to_regnamespace('reporting') IS NULL").fetchone()
+    if row is None or row[0]:
+        conn.close()
+        raise DatabaseError(f"the database has no reporting views: {UPGRADE_HINT}")
     try:
         conn.execute("SET ROLE locxia_grafana")
         conn.rollback()
@@ -174,25 +181,27 @@ def check(
     from dashboards.grafana.check import PgRunner, check_dashboard
     from dashboards.grafana.macros import MacroError, TimeRange
 
-    settings = state(ctx).settings
     boards = _boards()
     if dashboard:
         unknown = sorted(set(dashboard) - {b["uid"] for b in boards})
         if unknown:
             known = ", ".join(b["uid"] for b in boards)
-            raise DashboardError(f"unknown dashboard uid(s) {', '.join(unknown)} (known: {known})")
+            raise usage(ctx, f"--dashboard: unknown uid(s) {', '.join(unknown)} (known: {known})")
         boards = [b for b in boards if b["uid"] in dashboard]
+    try:
+        wanted = TimeRange.last(last) if last else None
+    except MacroError as exc:
+        raise usage(ctx, f"--last {last!r}: {exc}") from exc
     outcomes = []
-    with _check_connection(settings) as conn:
+    with _check_connection(state(ctx).settings) as conn:
         runner = PgRunner(conn)
         for board in boards:
             try:
-                if last:
-                    time_range = TimeRange.last(last)
-                else:
-                    time_range = TimeRange.from_grafana(board["time"]["from"], board["time"]["to"])
+                time_range = wanted or TimeRange.from_grafana(
+                    board["time"]["from"], board["time"]["to"]
+                )
             except MacroError as exc:
-                raise DashboardError(f"--last {last!r}: {exc}") from exc
+                raise DashboardError(f"dashboard {board['uid']}: time range: {exc}") from exc
             outcomes.extend(check_dashboard(runner, board, time_range))
     _report(outcomes, as_json)
 

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
+from infra.cli.errors import masked
 from infra.cli.output import console, table
 from infra.cli.state import state
 
@@ -95,9 +96,9 @@ def demo(
             report_path=report,
             screenshot_path=shot,
             write_dashboards=write_dashboards,
-            say=lambda m: console.log(escape(m)),
+            say=lambda m: console.log(escape(masked(m))),
         )
-    steps = [(name, escape(line)) for name, line in result.steps]  # lines hold [brackets]
+    steps = [(name, escape(masked(line))) for name, line in result.steps]  # lines hold [brackets]
     console.print(table("What the demo did", ["step", "result"], steps))
     console.print(
         table("Runs the service recorded (ops.runs)", ["job", "status", "runs"], result.runs)
@@ -107,7 +108,7 @@ def demo(
 
 def _next_steps(result: DemoReport) -> Panel:
     """Where to look next: the outputs, the CLI on the demo's database, the docs."""
-    url = result.database_url
+    url = masked(result.database_url)
     lines = [
         f"[bold]report[/bold]      {result.report_path}  (open it in a browser; works offline)",
         f"[bold]dashboards[/bold]  {result.dashboards_dir}  (Grafana JSON; see docs/dashboards.md)",

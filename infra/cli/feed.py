@@ -9,7 +9,6 @@ from the run's details.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -17,12 +16,60 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from infra.cli.errors import checked_by
 from infra.cli.output import console, emit_json, table
+from infra.cli.run import run_task
 from infra.cli.state import state
-from infra.errors import LayerError
+from infra.jobs.model import RunResult
+from pipelines.feed.model import dataset_name
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-DatasetArg = Annotated[str, typer.Argument(help="Dataset name (lowercase, digits, _).")]
+
+
+def _table_name(text: str) -> str:
+    from pipelines.feed.transfer import parse_table
+
+    parse_table(text, "SCHEMA.TABLE")
+    return text
+
+
+def _source(text: str) -> str:
+    from pipelines.feed.sources import source_kind
+
+    source_kind(text)
+    return text
+
+
+def _remote(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    from infra.errors import InputError
+
+    if urlsplit(text).scheme not in ("http", "https", "s3"):
+        raise InputError(f"{text!r}: expected an http(s):// or s3:// URL")
+    return text
+
+
+def _postgres_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    from infra.errors import InputError
+
+    if urlsplit(text).scheme not in ("postgresql", "postgres"):
+        raise InputError("expected a postgresql://[user@]host[:port]/dbname URL")
+    return text
+
+
+# Names and URLs are checked as typed, before anything runs: a bad one is a usage error (2).
+DatasetArg = Annotated[
+    str,
+    typer.Argument(help="Dataset name (lowercase, digits, _).", parser=checked_by(dataset_name)),
+]
+DatasetOpt = Annotated[
+    str,
+    typer.Option("--dataset", "-d", help="Dataset name.", parser=checked_by(dataset_name)),
+]
+PostgresUrl = checked_by(_postgres_url)
 datasets_app = typer.Typer(
     help="Declared datasets and what the feed did with them.", no_args_is_help=True
 )
@@ -92,31 +139,26 @@ def _bars(enabled: bool) -> Iterator[None]:
 
 
 def _run(ctx: typer.Context, task: str, args: Mapping[str, Any], as_json: bool) -> dict[str, Any]:
-    """Run ``task`` recorded in ops.runs; raise its error as one line when it failed."""
-    from infra.jobs import Registry
-    from infra.jobs.runner import Runner
+    """Run ``task`` recorded in ops.runs: its details and run id.
 
-    settings = state(ctx).settings
-    runner = Runner(settings, Registry.from_entry_points())
-    # The runner logs failures for the service's log; here the error is shown once, below.
-    logging.getLogger("infra.jobs.runner").addHandler(logging.NullHandler())
-    try:
-        with _bars(not as_json):
-            result = runner.run(task, {k: v for k, v in args.items() if v is not None})
-    finally:
-        runner.close()
-    details = dict(result.details)
-    if result.status == "failed":
-        quality = details.get("quality")
-        if quality and not as_json:
-            _print_quality(quality)
+    A failed run still shows what it left — the quality report, or with ``--json`` the whole
+    result — before its one error line.
+    """
+
+    def show_failure(result: RunResult) -> None:
+        details = dict(result.details)
         if as_json:
             emit_json(
                 {"run_id": result.run_id, "status": "failed", "error": result.error, **details}
             )
-        raise LayerError(str(result.error))
-    details["run_id"] = result.run_id
-    return details
+        elif details.get("quality"):
+            _print_quality(details["quality"])
+
+    with _bars(not as_json):
+        result = run_task(
+            ctx, task, {k: v for k, v in args.items() if v is not None}, on_failure=show_failure
+        )
+    return {**dict(result.details), "run_id": result.run_id}
 
 
 def _print_quality(report: Mapping[str, Any]) -> None:
@@ -161,8 +203,13 @@ def _done(details: Mapping[str, Any], verb: str) -> None:
 
 def ingest(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="A file path, an http(s):// URL or an s3:// URI.")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A file path, an http(s):// URL or an s3:// URI.", parser=checked_by(_source)
+        ),
+    ],
+    dataset: DatasetOpt,
     layer: Annotated[
         str | None, typer.Option("--layer", "-l", help="Layer to read when the file has several.")
     ] = None,
@@ -253,11 +300,25 @@ def rollback(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = False) 
 @transfer_app.command("table")
 def transfer_table(
     ctx: typer.Context,
-    table_name: Annotated[str, typer.Argument(metavar="SCHEMA.TABLE", help="Table to copy.")],
-    source_url: Annotated[str, typer.Option("--from", help="Source postgresql:// URL.")],
-    target_url: Annotated[str, typer.Option("--to", help="Target postgresql:// URL.")],
+    table_name: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCHEMA.TABLE", help="Table to copy.", parser=checked_by(_table_name)
+        ),
+    ],
+    source_url: Annotated[
+        str, typer.Option("--from", help="Source postgresql:// URL.", parser=PostgresUrl)
+    ],
+    target_url: Annotated[
+        str, typer.Option("--to", help="Target postgresql:// URL.", parser=PostgresUrl)
+    ],
     target_table: Annotated[
-        str | None, typer.Option("--as", help="Target SCHEMA.TABLE (default: the same).")
+        str | None,
+        typer.Option(
+            "--as",
+            help="Target SCHEMA.TABLE (default: the same).",
+            parser=checked_by(_table_name),
+        ),
     ] = None,
     replace: Annotated[bool, typer.Option(help="Replace the target table if it exists.")] = False,
     as_json: JsonOpt = False,
@@ -291,8 +352,10 @@ def transfer_table(
 @transfer_app.command("url")
 def transfer_url(
     ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="An http(s):// URL or s3:// URI.")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
+    url: Annotated[
+        str, typer.Argument(help="An http(s):// URL or s3:// URI.", parser=checked_by(_remote))
+    ],
+    dataset: DatasetOpt,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy an external file into the landing zone as-is (no format check; see ingest).
@@ -330,22 +393,20 @@ def show_dataset(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = Fal
     from infra.db import connect
     from infra.errors import InputError
     from pipelines.feed import catalog
-    from pipelines.feed.model import dataset_name
 
-    name = dataset_name(dataset)
     with connect(state(ctx).settings.require_database_url()) as conn:
         declared = catalog.all_datasets(conn)
-        versions = catalog.versions(conn, name)
-        edges = catalog.lineage(conn, name)
-    row = next((d for d in declared if d["name"] == name), None)
+        versions = catalog.versions(conn, dataset)
+        edges = catalog.lineage(conn, dataset)
+    row = next((d for d in declared if d["name"] == dataset), None)
     if row is None and not versions:
-        raise InputError(f"no dataset {name!r} (see `locxia datasets list`)")
+        raise InputError(f"no dataset {dataset!r} (see `locxia datasets list`)")
     if as_json:
         emit_json({"dataset": row, "versions": [asdict(v) for v in versions], "lineage": edges})
         return
     if row:
         console.print(
-            f"[bold]{name}[/bold] "
+            f"[bold]{dataset}[/bold] "
             + escape(
                 f"source={row['source']} layer={row['layer']} cron={row['cron']}"
                 f" rules={json.dumps(row['rules'])}"

@@ -7,10 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
+from infra.cli.errors import usage, usage_errors
 from infra.cli.output import console, emit_json, table
+from infra.cli.run import failure_line, run_task
 from infra.cli.state import state
 from infra.db import connect
 from infra.errors import InputError, JobError
+from infra.jobs.model import RunResult
 
 app = typer.Typer(help="Planned jobs and registered tasks; run a task now.", no_args_is_help=True)
 runs_app = typer.Typer(
@@ -109,7 +112,7 @@ def list_jobs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @app.command("run")
-def run_task(
+def run_now(
     ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="Task name (see `locxia jobs tasks`).")],
     arg: Annotated[
@@ -118,29 +121,25 @@ def run_task(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one task now, in this process, recorded in ops.runs like a scheduled run."""
-    from infra.jobs.runner import Runner
+    with usage_errors(ctx):
+        args = parse_args(arg or [])
 
-    settings = state(ctx).settings
-    runner = Runner(settings, _registry())
-    try:
-        result = runner.run(task, parse_args(arg or []))
-    finally:
-        runner.close()
-    if as_json:
-        emit_json(
-            {
-                "run_id": result.run_id,
-                "status": result.status,
-                "error": result.error,
-                "details": dict(result.details),
-            }
-        )
-    else:
-        console.print(f"run {result.run_id}: [bold]{result.status}[/bold]")
-        if result.details:
-            console.print_json(json.dumps(dict(result.details), default=str))
-    if result.status == "failed":
-        raise JobError(f"task {task} failed: {result.error}")
+    def show(result: RunResult) -> None:
+        if as_json:
+            emit_json(
+                {
+                    "run_id": result.run_id,
+                    "status": result.status,
+                    "error": result.error,
+                    "details": dict(result.details),
+                }
+            )
+        else:
+            console.print(f"run {result.run_id}: [bold]{result.status}[/bold]")
+            if result.details:
+                console.print_json(json.dumps(dict(result.details), default=str))
+
+    show(run_task(ctx, task, args, on_failure=show))
 
 
 @app.command("trigger")
@@ -174,7 +173,8 @@ def trigger_job(
             + (f" — {run['error']}" if run["error"] else "")
         )
     if run["status"] != "success":
-        raise JobError(f"job {job} run {run['id']} {run['status']}: {run['error']}")
+        ended = RunResult(run["id"], "failed", {}, run["error"] or run["status"])
+        raise JobError(failure_line(job, ended))
 
 
 @runs_app.command("list")
@@ -187,7 +187,7 @@ def list_runs(
 ) -> None:
     """Show the latest runs, newest first."""
     if status and status not in ("running", "success", "failed", "interrupted"):
-        raise InputError(f"--status {status!r}: expected running, success, failed or interrupted")
+        raise usage(ctx, f"--status {status!r}: expected running, success, failed or interrupted")
     settings = state(ctx).settings
     with connect(settings.require_database_url()) as conn:
         rows = conn.execute(

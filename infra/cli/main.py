@@ -1,7 +1,8 @@
-"""The ``locxia`` command: root options, command groups, and the one place errors become exits.
+"""The ``locxia`` command: root options, command groups, and where errors become exits.
 
-Exit codes: 0 success; 1 a domain error (one red line, no traceback); 2 a usage error (bad
-flag or argument, as Click reports it); 130 interrupted by Ctrl-C.
+Exit codes: 0 success; 1 a failure (one red line, no traceback, whatever the error); 2 a
+usage error (bad flag, argument or value, as Click reports it); 130 interrupted by Ctrl-C.
+:mod:`infra.cli.errors` decides which, for every command.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import typer
 
 from infra import __version__
 from infra.cli import dashboards, db, demo, feed, jobs, observe, params, report, serve, shape
+from infra.cli.errors import run_app
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
-from infra.errors import LocxiaError
 
 HELP = """\
 [bold]Locxia[/bold] keeps a geospatial data platform on AWS right-sized, observed and fed,
@@ -101,19 +102,11 @@ app.add_typer(feed.datasets_app, name="datasets")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``locxia`` script; returns the process exit code.
 
-    Click's standalone mode reports usage errors itself (exit 2); domain errors arrive here.
+    Click's standalone mode prints usage errors itself (exit 2); every other error, from any
+    command, is turned into one red line and its exit code by :func:`infra.cli.errors.run_app`
+    — the one place that decides it (``docs/cli.md``).
     """
-    try:
-        app(args=argv, prog_name="locxia")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except LocxiaError as exc:
-        error_line(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        error_line("interrupted")
-        return 130
-    return 0
+    return run_app(lambda: app(args=argv, prog_name="locxia"), error_line)
 
 
 if __name__ == "__main__":

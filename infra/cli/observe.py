@@ -12,9 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from infra.cli.errors import usage, usage_errors
 from infra.cli.output import console, emit_json, table, warn_line
+from infra.cli.run import run_task
 from infra.cli.state import state
-from infra.errors import InputError, JobError
+from infra.errors import ConfigError, InputError
 
 app = typer.Typer(
     help="Observe AWS: tagged resources, CloudWatch metrics and costs into PostgreSQL.",
@@ -26,22 +28,8 @@ RESOURCE_TYPES = ("ec2:instance", "ec2:volume", "rds:db", "s3:bucket")
 
 
 def _run(ctx: typer.Context, task: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Run ``task`` here, recorded in ops.runs; its details, or one line on failure."""
-    import logging
-
-    from infra.jobs import Registry
-    from infra.jobs.runner import Runner
-
-    # The runner logs failures for the service's log; here the error line says it once.
-    logging.getLogger("infra.jobs.runner").addHandler(logging.NullHandler())
-
-    runner = Runner(state(ctx).settings, Registry.from_entry_points())
-    try:
-        result = runner.run(task, dict(args or {}))
-    finally:
-        runner.close()
-    if result.status != "success":
-        raise JobError(f"{result.error} (run {result.run_id})")
+    """Run ``task`` here, recorded in ops.runs: its run id and details."""
+    result = run_task(ctx, task, args)
     return {"run_id": result.run_id, **dict(result.details)}
 
 
@@ -101,7 +89,7 @@ def resources(
 ) -> None:
     """List discovered resources (metrics.resources)."""
     if rtype is not None and rtype not in RESOURCE_TYPES:
-        raise InputError(f"--type {rtype!r}: expected one of {', '.join(RESOURCE_TYPES)}")
+        raise usage(ctx, f"--type {rtype!r}: expected one of {', '.join(RESOURCE_TYPES)}")
     rows = _rows(
         ctx,
         "SELECT id, type, resource_id, name, region, state, tagged, first_seen, last_seen,"
@@ -218,7 +206,8 @@ def collect(
     from pipelines.observe.metrics.window import parse_since
 
     if since is not None:
-        parse_since(since, utcnow())
+        with usage_errors(ctx):
+            parse_since(since, utcnow())
     if policy is not None:
         with _connect(ctx) as conn:
             known = [p.name for p in load_policies(conn)]
@@ -244,7 +233,10 @@ def collect(
 def streams(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Ingest new CloudWatch Metric Streams files from LOCXIA_METRIC_STREAMS_URI (once each)."""
     if not state(ctx).settings.metric_streams_uri:
-        raise InputError("LOCXIA_METRIC_STREAMS_URI is not set (s3://bucket/prefix)")
+        raise ConfigError(
+            "LOCXIA_METRIC_STREAMS_URI is not set (s3://bucket/prefix)",
+            setting="LOCXIA_METRIC_STREAMS_URI",
+        )
     with console.status("ingesting Metric Streams files…"):
         details = _run(ctx, "metrics.streams")
     if as_json:
@@ -275,7 +267,7 @@ def costs(
     ops.runs (ce_requests, estimated_cost_usd). Example: locxia observe costs --days 3
     """
     if estimate_only and days is not None:
-        raise InputError("--days applies to Cost Explorer; it cannot go with --estimate-only")
+        raise usage(ctx, "--days applies to Cost Explorer; it cannot go with --estimate-only")
     task = "costs.estimate" if estimate_only else "costs.explorer"
     with console.status("reading costs…"):
         details = _run(ctx, task, {"days": days} if days else {})

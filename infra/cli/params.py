@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 
 import typer
 
+from infra.cli.errors import checked_by, usage_errors
 from infra.cli.output import console, emit_json, table
-from infra.cli.state import state
+from infra.cli.state import actor, state
 from infra.db import connect
+from pipelines.shape.model import instance_name
 
 app = typer.Typer(
     help="The instances that should exist (params.instances): list, set, history, revert.",
     no_args_is_help=True,
 )
 
+# A malformed name is a usage error (2), before anything is read.
+INSTANCE_NAME = checked_by(instance_name)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 AsOpt = Annotated[
     str | None,
     typer.Option("--as", help="Who is changing it (recorded in the history; default: OS user)."),
 ]
-
-
-def _actor(as_user: str | None) -> str:
-    actor = (as_user or getpass.getuser()).strip()
-    if not actor or len(actor) > 100 or any(not c.isprintable() for c in actor):
-        from infra.errors import InputError
-
-        raise InputError(f"--as {as_user!r}: expected a short printable name")
-    return actor
 
 
 def _catalog(conn: Any, region: str) -> Any:
@@ -95,7 +89,9 @@ def list_instances(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command("set")
 def set_instance(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Instance name (created when new).")],
+    name: Annotated[
+        str, typer.Argument(help="Instance name (created when new).", parser=INSTANCE_NAME)
+    ],
     assignments: Annotated[list[str], typer.Argument(help="column=value pairs.")],
     as_user: AsOpt = None,
     as_json: JsonOpt = False,
@@ -120,24 +116,25 @@ def set_instance(
     from infra.jobs.runner import utcnow
     from pipelines.shape import store
 
+    who = actor(ctx, as_user)
+    with usage_errors(ctx):
+        changes = store.parse_assignments(assignments)
     settings = state(ctx).settings
-    actor = _actor(as_user)
-    changes = store.parse_assignments(assignments)
     with connect(settings.require_database_url(), application_name="locxia:params") as conn:
         catalog = _catalog(conn, settings.aws_region)
         conn.rollback()
-        change = store.set_instance(conn, name, changes, actor=actor, catalog=catalog, now=utcnow())
+        change = store.set_instance(conn, name, changes, actor=who, catalog=catalog, now=utcnow())
     before = change.before.row() if change.before else None
     after = change.after.row()
     diff = {k: [None if before is None else before.get(k), v] for k, v in after.items()}
     diff = {k: v for k, v in diff.items() if v[0] != v[1]}
     if as_json:
-        emit_json({"name": name, "created": before is None, "changed": diff, "by": actor})
+        emit_json({"name": name, "created": before is None, "changed": diff, "by": who})
         return
     if not diff:
         console.print(f"{name}: nothing changed")
         return
-    console.print(f"{name}: {'created' if before is None else 'changed'} by {actor}")
+    console.print(f"{name}: {'created' if before is None else 'changed'} by {who}")
     for column, (old, new) in diff.items():
         console.print(f"  {column}: {_show(old)} → [bold]{_show(new)}[/bold]")
 
@@ -145,7 +142,7 @@ def set_instance(
 @app.command("history")
 def show_history(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Instance name.")],
+    name: Annotated[str, typer.Argument(help="Instance name.", parser=INSTANCE_NAME)],
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
@@ -194,7 +191,7 @@ def show_history(
 @app.command("revert")
 def revert_change(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Instance name.")],
+    name: Annotated[str, typer.Argument(help="Instance name.", parser=INSTANCE_NAME)],
     change: Annotated[
         int | None, typer.Option("--change", help="History id to undo (default: the latest).")
     ] = None,
@@ -209,13 +206,13 @@ def revert_change(
     from infra.jobs.runner import utcnow
     from pipelines.shape import store
 
+    who = actor(ctx, as_user)
     settings = state(ctx).settings
-    actor = _actor(as_user)
     with connect(settings.require_database_url(), application_name="locxia:params") as conn:
         catalog = _catalog(conn, settings.aws_region)
         conn.rollback()
-        result = store.revert(conn, name, change, actor=actor, catalog=catalog, now=utcnow())
-    console.print(f"{name}: reverted by {actor}")
+        result = store.revert(conn, name, change, actor=who, catalog=catalog, now=utcnow())
+    console.print(f"{name}: reverted by {who}")
     before = result.before.row() if result.before else {}
     for column, value in result.after.row().items():
         if before.get(column) != value:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from infra.cli.errors import usage_errors
 from infra.cli.output import console, emit_json
 from infra.cli.state import state
 from infra.errors import InputError
@@ -56,10 +57,10 @@ def report(
     from dashboards.report import make_report, screenshot
     from dashboards.report.model import Period
 
-    settings = state(ctx).settings
-    url = settings.require_database_url()
     today = datetime.now(UTC).date()
-    period = Period.parse(month, today) if month is not None else Period.containing(today)
+    with usage_errors(ctx):
+        period = Period.parse(month, today) if month is not None else Period.containing(today)
+    url = state(ctx).settings.require_database_url()
     _existing_parent(out, "--out")
     if shot is not None:
         from dashboards.report.browser import find_chromium

@@ -6,16 +6,16 @@ started here appears in ``ops.runs`` and ``ops.terraform_runs`` like a scheduled
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 
 import typer
 
 from infra.cli.output import console, emit_json, table
-from infra.cli.state import state
+from infra.cli.run import run_task
+from infra.cli.state import actor, state
 from infra.db import connect
-from infra.errors import InputError, JobError
+from infra.errors import JobError
 
 app = typer.Typer(
     help="Shape AWS from params.instances through Terraform: plan, apply, approve, status, drift.",
@@ -28,26 +28,9 @@ AsOpt = Annotated[
 ]
 
 
-def _actor(as_user: str | None) -> str:
-    actor = (as_user or getpass.getuser()).strip()
-    if not actor or len(actor) > 100 or any(not c.isprintable() for c in actor):
-        raise InputError(f"--as {as_user!r}: expected a short printable name")
-    return actor
-
-
 def _run_task(ctx: typer.Context, task: str, args: dict[str, Any]) -> dict[str, Any]:
-    from infra.jobs import Registry
-    from infra.jobs.runner import Runner
-
-    runner = Runner(state(ctx).settings, Registry.from_entry_points())
-    try:
-        with console.status(f"{task}: Terraform is working…"):
-            result = runner.run(task, args)
-    finally:
-        runner.close()
-    if result.status == "failed":
-        raise JobError(f"{task} failed (run {result.run_id}): {result.error}")
-    return dict(result.details)
+    with console.status(f"{task}: Terraform is working…"):
+        return dict(run_task(ctx, task, args).details)
 
 
 def _show(details: dict[str, Any], as_json: bool) -> None:
@@ -100,7 +83,7 @@ def plan(ctx: typer.Context, as_user: AsOpt = None, as_json: JsonOpt = False) ->
 
     Example: locxia infra plan --json
     """
-    _show(_run_task(ctx, "shape.plan", {"requested_by": _actor(as_user)}), as_json)
+    _show(_run_task(ctx, "shape.plan", {"requested_by": actor(ctx, as_user)}), as_json)
 
 
 @app.command("apply")
@@ -119,7 +102,9 @@ def apply(
 
     Example: locxia infra apply
     """
-    details = _run_task(ctx, "shape.reconcile", {"force": force, "requested_by": _actor(as_user)})
+    details = _run_task(
+        ctx, "shape.reconcile", {"force": force, "requested_by": actor(ctx, as_user)}
+    )
     _show(details, as_json)
     if details.get("status") == "rejected":
         raise JobError(f"terraform run {details['terraform_run']} rejected by the guardrails")
@@ -136,7 +121,7 @@ def approve(
 
     Example: locxia infra approve 42 --as alice
     """
-    _show(_run_task(ctx, "shape.approve", {"run": run, "actor": _actor(as_user)}), as_json)
+    _show(_run_task(ctx, "shape.approve", {"run": run, "actor": actor(ctx, as_user)}), as_json)
 
 
 @app.command("status")
@@ -211,7 +196,7 @@ def drift(ctx: typer.Context, as_user: AsOpt = None, as_json: JsonOpt = False) -
 
     Example: locxia infra drift
     """
-    details = _run_task(ctx, "shape.drift", {"requested_by": _actor(as_user)})
+    details = _run_task(ctx, "shape.drift", {"requested_by": actor(ctx, as_user)})
     if as_json:
         emit_json(details)
         return

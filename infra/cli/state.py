@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
+from infra.cli.errors import usage
 from infra.settings import Settings, load_settings
 
 
@@ -32,3 +34,15 @@ def state(ctx: typer.Context) -> CliState:
         obj = CliState()
         ctx.find_root().obj = obj
     return obj
+
+
+def actor(ctx: typer.Context, as_user: str | None) -> str:
+    """Who is acting, as recorded in histories and runs: ``--as NAME``, else the OS user.
+
+    Raises:
+        typer.BadParameter: not a short printable name (a usage error, exit 2).
+    """
+    name = (as_user or getpass.getuser()).strip()
+    if not name or len(name) > 100 or any(not c.isprintable() for c in name):
+        raise usage(ctx, f"--as {as_user!r}: expected a short printable name")
+    return name

@@ -301,6 +301,7 @@ def run_demo(
         DemoError: moto is not installed, or a step failed.
         ReportError: the report cannot be written, or (with a screenshot) rendered cleanly.
     """
+    from infra.cli.run import failure_line
     from infra.demo.tasks import plugin
     from infra.jobs import Registry
     from infra.jobs.runner import Runner, utcnow
@@ -334,7 +335,7 @@ def run_demo(
                 by = history if step.at_history_start else runner
                 result = by.run(step.task, step.args, job_id=f"demo.{step.name}")
                 if result.status != "success":
-                    raise DemoError(f"demo step {step.name} ({step.task}) failed: {result.error}")
+                    raise DemoError(failure_line(step.task, result, job_id=f"demo.{step.name}"))
                 _step(out, say, step.name, step.describe(result.details))
         finally:
             runner.close()

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 from infra.aws import AwsClients, aws_errors
@@ -112,19 +112,32 @@ def fetch(source: str, scratch: Path, settings: Settings) -> Fetched:
         SourceError: it cannot be read (missing file, HTTP error, unreachable host).
         AwsError: S3 refused the read.
     """
-    parts = urlsplit(source)
-    if parts.scheme in ("http", "https"):
+    kind = source_kind(source)
+    if kind == "http":
         return _fetch_http(source, scratch, settings)
-    if parts.scheme == "s3":
+    if kind == "s3":
         return _fetch_s3(source, scratch, settings)
-    if parts.scheme == "file":
-        return _local(Path(unquote(parts.path)), scratch)
-    if parts.scheme and len(parts.scheme) > 1:
-        raise InputError(
-            f"{source!r}: unsupported scheme {parts.scheme!r} (a path, http(s)://, s3://)",
-            "source",
-        )
+    if kind == "file":
+        return _local(Path(unquote(urlsplit(source).path)), scratch)
     return _local(Path(source), scratch)
+
+
+def source_kind(source: str) -> Literal["http", "s3", "file", "path"]:
+    """What ``source`` names, from its form alone (nothing is read).
+
+    Raises:
+        InputError: a URL whose scheme is not http(s), s3 or file.
+    """
+    scheme = urlsplit(source).scheme
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme in ("s3", "file"):
+        return "s3" if scheme == "s3" else "file"
+    if scheme and len(scheme) > 1:  # one letter: a Windows drive, i.e. a path
+        raise InputError(
+            f"{source!r}: unsupported scheme {scheme!r} (a path, http(s)://, s3://)", "source"
+        )
+    return "path"
 
 
 def _local(path: Path, scratch: Path) -> Fetched:

@@ -48,6 +48,19 @@ EDITABLE = (
 )
 
 
+def instance_name(value: Any, origin: str = "params.instances") -> str:
+    """Return ``value`` if it is a valid instance name (it becomes a Terraform key and a tag).
+
+    Raises:
+        InputError: not 2–40 of a-z 0-9 -, starting with a letter, with no ``--``.
+    """
+    if not isinstance(value, str) or not NAME.match(value) or "--" in value:
+        raise InputError(
+            f"invalid name {value!r}: 2–40 of a-z 0-9 -, starting with a letter, no '--'", origin
+        )
+    return value
+
+
 def where(name: str, column: str | None = None) -> str:
     """``params.instances[name].column``: the prefix of every message about a row."""
     return f"params.instances[{name}]" + (f".{column}" if column else "")
@@ -81,12 +94,7 @@ class InstanceSpec:
         Raises:
             InputError: the first invalid column, named.
         """
-        name = row.get("name")
-        if not isinstance(name, str) or not NAME.match(name) or "--" in name:
-            raise InputError(
-                f"invalid name {name!r}: 2–40 of a-z 0-9 -, starting with a letter, no '--'",
-                "params.instances",
-            )
+        name = instance_name(row.get("name"))
         kind = _choice(row.get("kind"), ("rds", "ec2"), name, "kind")
         state = _choice(
             row.get("state", "present"), ("present", "stopped", "absent"), name, "state"

@@ -69,9 +69,30 @@ def test_bad_settings_give_one_line_and_exit_1(
     assert "Traceback" not in out.stderr
 
 
-def test_usage_errors_exit_2(locxia: Run) -> None:
-    assert locxia("db", "frobnicate").returncode == 2
-    assert locxia("runs", "list", "--limit", "0").returncode == 2
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("db", "frobnicate"), "No such command"),
+        (("runs", "list", "--limit", "0"), "--limit"),
+        (("runs", "list", "--status", "odd"), "--status 'odd': expected running"),
+        (("jobs", "run", "core.noop", "-a", "bad"), "--arg 'bad': expected key=value"),
+    ],
+    ids=["unknown-command", "out-of-range", "unknown-status", "not-key-value"],
+)
+def test_usage_errors_exit_2(locxia: Run, args: tuple[str, ...], fragment: str) -> None:
+    out = locxia(*args)
+    assert out.returncode == 2, out.stderr
+    assert "Usage: locxia" in out.stderr and fragment in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_never_migrated_database_says_to_upgrade(locxia: Run, empty_db_url: str) -> None:
+    out = locxia("runs", "list", env={"LOCXIA_DATABASE_URL": empty_db_url})
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        'error: the database is not migrated or out of date (relation "ops.runs" does not'
+        " exist): run `locxia db upgrade` (`locxia db status` shows what is pending)"
+    ]
 
 
 def test_run_a_task_and_list_it(locxia: Run) -> None:
@@ -87,10 +108,17 @@ def test_run_a_task_and_list_it(locxia: Run) -> None:
 def test_domain_errors_are_one_red_line(locxia: Run) -> None:
     for args in (
         ("jobs", "run", "nope"),
-        ("jobs", "run", "core.noop", "-a", "bad"),
+        ("jobs", "run", "core.noop", "-a", "nope=1"),
         ("runs", "show", "999999"),
-        ("runs", "list", "--status", "odd"),
     ):
         out = locxia(*args)
         assert out.returncode == 1, args
         assert out.stderr.startswith("error:") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_failed_run_is_shown_then_one_line(locxia: Run) -> None:
+    out = locxia("jobs", "run", "core.chain", "-a", 'steps=[{"task": "nope"}]')
+    assert out.returncode == 1
+    assert out.stdout.startswith("run ") and "failed" in out.stdout
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("error: core.chain failed (run ")

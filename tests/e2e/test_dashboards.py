@@ -108,10 +108,10 @@ def test_check_proves_every_panel_on_a_seeded_week(
     assert all("$__" not in o["sql"] for o in outcomes)
 
 
-def test_check_rejects_unknown_dashboards_and_ranges(locxia: Run) -> None:
+def test_check_rejects_unknown_dashboards_and_ranges_as_usage(locxia: Run) -> None:
     unknown = locxia("dashboards", "check", "-d", "nope")
-    assert unknown.returncode == 1
-    assert "unknown dashboard uid(s) nope" in _error_line(unknown.stderr)
+    assert unknown.returncode == 2
+    assert "unknown uid(s) nope" in unknown.stderr and "Usage: locxia" in unknown.stderr
     bad = locxia("dashboards", "check", "--last", "soon")
-    assert bad.returncode == 1
-    assert "--last 'soon'" in _error_line(bad.stderr)
+    assert bad.returncode == 2
+    assert "--last 'soon'" in bad.stderr and "Usage: locxia" in bad.stderr

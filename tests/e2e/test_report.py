@@ -14,22 +14,30 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["--month", "2026-13"], "--month: '2026-13' is not a month between 2000-01 and 2100-12"),
-        (["--month", "next"], "--month: 'next' is not a month: expected YYYY-MM, e.g. 2026-11"),
-        (["--month", "2099-01"], "--month: 2099-01 has not started yet (today is"),
-        (["--out", "/nonexistent/r.html"], "--out: directory /nonexistent does not exist"),
+        (
+            ["--month", "2026-13"],
+            2,
+            "--month: '2026-13' is not a month between 2000-01 and 2100-12",
+        ),
+        (["--month", "next"], 2, "--month: 'next' is not a month: expected YYYY-MM, e.g. 2026-11"),
+        (["--month", "2099-01"], 2, "--month: 2099-01 has not started yet (today is"),
+        (["--out", "/nonexistent/r.html"], 1, "--out: directory /nonexistent does not exist"),
     ],
     ids=["month-13", "word", "future", "no-directory"],
 )
-def test_bad_input_is_one_line_and_writes_nothing(
-    locxia: Run, tmp_path: Path, args: list[str], message: str
+def test_bad_input_is_reported_once_and_writes_nothing(
+    locxia: Run, tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
+    """A bad month is a usage error (2); a missing directory, a failure (1, one red line)."""
     out = locxia("report", *args, "--png", str(tmp_path / "png"))
-    assert out.returncode == 1
-    [line] = out.stderr.strip().splitlines()
-    assert line.startswith(f"error: {message}")
+    assert out.returncode == code, out.stderr
+    if code == 1:
+        [line] = out.stderr.strip().splitlines()
+        assert line.startswith(f"error: {message}")
+    else:
+        assert out.stderr.startswith("Usage: locxia report") and message in out.stderr
     assert list(tmp_path.iterdir()) == []
 
 

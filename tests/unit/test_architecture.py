@@ -93,7 +93,7 @@ def test_every_module_sits_in_a_known_room() -> None:
         ("infra.service", "pipelines.observe.jobs", False),
         ("infra.jobs.model", "dashboards.report", False),
         ("infra.settings", "infra.cli.output", False),
-        ("infra.aws", "infra.demo.estate", False),
+        ("infra.aws", "infra.demo.scenario.aws", False),
         ("pipelines.feed.refine", "infra.errors", True),
         ("pipelines.feed.refine", "pipelines.feed.wkb", True),
         ("pipelines.feed.catalog", "pipelines.observe.costs.estimates", False),

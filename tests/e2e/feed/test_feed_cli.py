@@ -147,11 +147,6 @@ def test_bad_layers_stop_in_landing(
 BAD_AT_INGEST = {
     "broken-zip": (lambda t, d: _broken_zip(t, d), "bad", "broken zip archive"),
     "truncated-gpkg": (lambda t, d: _truncated_gpkg(t, d), "bad", "truncated.gpkg: cannot read"),
-    "dotdot-name": (
-        lambda t, d: formats.flatgeobuf(t, d)[0],
-        "../../etc",
-        "'../../etc' is not a safe dataset name",
-    ),
     "missing-file": (lambda t, d: d / "nope.gpkg", "bad", "nope.gpkg: no such file"),
 }
 
@@ -172,9 +167,41 @@ def test_bad_sources_never_land(
     assert versions == (0,) and declared == (0,)
 
 
-def test_bad_names_everywhere(locxia: Run) -> None:
-    for command in (["refine", "../../etc"], ["publish", "Bati"], ["rollback", "a;b"]):
-        one_error_line(locxia(*command), "is not a safe dataset name")
+def usage_error(out: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Usage: locxia" in out.stderr and fragment in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_names_and_sources_are_usage_errors(
+    locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
+) -> None:
+    path, _ = formats.flatgeobuf(layer, tmp_path)
+    for command in (
+        ["ingest", str(path), "--dataset", "../../etc"],
+        ["refine", "../../etc"],
+        ["publish", "Bati"],
+        ["rollback", "a;b"],
+        ["datasets", "show", "9lives"],
+        ["transfer", "url", "https://example.org/x.zip", "-d", "x-y"],
+    ):
+        usage_error(locxia(*command), "is not a safe dataset name")
+    usage_error(locxia("ingest", "ftp://example.org/x.zip", "-d", "x"), "unsupported scheme 'ftp'")
+    usage_error(
+        locxia("transfer", "url", str(path), "-d", "x"), "expected an http(s):// or s3:// URL"
+    )
+    usage_error(
+        locxia("transfer", "table", "roofs", "--from", db_url, "--to", db_url),
+        "expected schema.table",
+    )
+    usage_error(
+        locxia("transfer", "table", "a.b", "--from", db_url, "--to", "mysql://x/y"),
+        "Invalid value for '--to': expected a postgresql://",
+    )
+    assert files_in(zones(tmp_path)["landing"]) == []
+    assert not (tmp_path / "etc").exists()
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.runs").fetchone() == (0,)
 
 
 def _copying(db_url: str) -> bool:
@@ -266,10 +293,6 @@ def test_datasets_show_unknown_and_transfer_table_cli(
         assert json.loads(moved.stdout)["rows"] == len(layer)
         one_error_line(locxia(*args), "exposure.roofs exists in the target (use --replace)")
         assert locxia(*args, "--replace").returncode == 0
-        one_error_line(
-            locxia("transfer", "table", "roofs", "--from", db_url, "--to", target),
-            "expected schema.table",
-        )
     finally:
         pg.drop_db(admin_url, target)
     with connect(db_url) as conn:

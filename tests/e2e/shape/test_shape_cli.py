@@ -34,19 +34,25 @@ def test_params_set_history_revert(locxia: Run) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "fragment"),
+    ("args", "code", "fragment"),
     [
-        (["work-db", *CREATE[:-1], "engine_version=16;drop"], "engine_version"),
-        (["bad'name", *CREATE], "invalid name"),
-        (["work-db", *CREATE, "colour=red"], "not an editable column"),
-        (["work-db", *CREATE, "schedule=[oops"], "schedule: invalid JSON"),
+        (["work-db", *CREATE[:-1], "engine_version=16;drop"], 1, "engine_version"),
+        (["bad'name", *CREATE], 2, "invalid name"),
+        (["work-db", *CREATE, "colour=red"], 2, "not an editable column"),
+        (["work-db", *CREATE, "schedule=[oops"], 2, "schedule: invalid JSON"),
+        (["work-db", *CREATE, "--as", "\t"], 2, "expected a short printable name"),
     ],
-    ids=["injection-in-version", "quote-in-name", "unknown-column", "bad-json"],
+    ids=["injection-in-version", "quote-in-name", "unknown-column", "bad-json", "blank-actor"],
 )
-def test_bad_input_is_one_red_line(locxia: Run, args: list[str], fragment: str) -> None:
+def test_bad_input_is_reported_once(locxia: Run, args: list[str], code: int, fragment: str) -> None:
+    """The row's rules are failures (1, one red line); the command line's, usage errors (2)."""
     out = locxia("params", "set", *args)
-    assert out.returncode == 1
-    assert fragment in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert out.returncode == code, out.stderr
+    assert fragment in out.stderr and "Traceback" not in out.stderr
+    if code == 1:
+        assert len(out.stderr.strip().splitlines()) == 1
+    else:
+        assert out.stderr.startswith("Usage: locxia params set")
     assert json.loads(locxia("params", "list", "--json").stdout)["instances"] == []
 
 

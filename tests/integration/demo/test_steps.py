@@ -147,7 +147,7 @@ def test_the_demo_stops_at_the_first_failing_step(
     with pytest.raises(DemoError) as caught:
         run.run_demo(home, seconds=1, say=said.append)
     message = str(caught.value)
-    assert message.startswith("demo step publish (layers.publish) failed: ")
+    assert message.startswith("demo.publish (layers.publish) failed (run ")
     assert "\n" not in message
     pid = next(int(line.split("pid ")[1].split(")")[0]) for line in said if "moto server" in line)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
