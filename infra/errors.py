@@ -4,14 +4,16 @@ Third-party errors (botocore, psycopg, pyogrio, Terraform) are translated into t
 boundary where they happen, with ``raise ... from exc`` so the cause survives for debugging.
 Every message is written to stand alone on one line in front of a user: it says what failed
 and, where it helps, what to do. The CLI turns them into exits in one place
-(:func:`infra.cli.main.main`); nothing else decides how an error is shown.
+(:mod:`infra.cli.errors`): exit 1 for every error here, exit 2 when a command's own argument
+fails validation (an :class:`InputError` raised while parsing it); nothing else decides how an
+error is shown.
 """
 
 from __future__ import annotations
 
 
 class LocxiaError(Exception):
-    """Base of every error Locxia raises deliberately (shown as one line, exit code 1)."""
+    """Base of every error Locxia raises deliberately (shown as one line; exit 1 from the CLI)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -45,6 +45,11 @@ UPGRADE_HINT = "run `locxia db upgrade` (`locxia db status` shows what is pendin
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+@", re.I)
 _KV_PASSWORD = re.compile(r"\b(?P<head>password\s*=\s*)('[^']*'|\S+)", re.I)
 
+#: How the Runner records those errors (``ClassName: message``), for runs that failed inside.
+_NOT_MIGRATED_RECORDED = re.compile(
+    r"^(UndefinedTable|UndefinedColumn|UndefinedFunction|UndefinedObject|InvalidSchemaName): "
+)
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,18 @@ def masked(text: str) -> str:
         text: anything about to be printed that may hold a connection string.
     """
     return _KV_PASSWORD.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>***@", text))
+
+
+def recorded_line(error: str) -> str:
+    """A run's recorded error as one line, with the upgrade hint when the schema is behind.
+
+    A task that meets a table a newer migration creates fails *inside* its run: the Runner
+    records ``UndefinedTable: relation ... does not exist``, which says nothing of the cure.
+    """
+    line = one_line(error)
+    if _NOT_MIGRATED_RECORDED.match(line):
+        return f"{line} (the database is behind the code: {UPGRADE_HINT})"
+    return line
 
 
 def _database_cause(exc: BaseException) -> psycopg.Error | None:

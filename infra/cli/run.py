@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from infra.cli.errors import one_line
+from infra.cli.errors import recorded_line
 from infra.cli.state import state
 from infra.errors import JobError
 from infra.jobs.model import RunResult
@@ -46,7 +46,7 @@ def failure_line(task: str, result: RunResult, *, job_id: str | None = None) -> 
         line of the error, passwords masked.
     """
     who = task if job_id in (None, task) else f"{job_id} ({task})"
-    error = one_line(result.error or "") or "no error recorded"
+    error = recorded_line(result.error or "") or "no error recorded"
     return f"{who} failed (run {result.run_id}): {error}"
 
 

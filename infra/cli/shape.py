@@ -7,6 +7,7 @@ started here appears in ``ops.runs`` and ``ops.terraform_runs`` like a scheduled
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +16,7 @@ from infra.cli.output import console, emit_json, table
 from infra.cli.run import run_task
 from infra.cli.state import actor, state
 from infra.db import connect
-from infra.errors import JobError
+from infra.errors import PlanRejected
 
 app = typer.Typer(
     help="Shape AWS from params.instances through Terraform: plan, apply, approve, status, drift.",
@@ -107,7 +108,7 @@ def apply(
     )
     _show(details, as_json)
     if details.get("status") == "rejected":
-        raise JobError(f"terraform run {details['terraform_run']} rejected by the guardrails")
+        raise rejection(details)
 
 
 @app.command("approve")
@@ -201,3 +202,12 @@ def drift(ctx: typer.Context, as_user: AsOpt = None, as_json: JsonOpt = False) -
         emit_json(details)
         return
     console.print(json.dumps(details, indent=2, default=str))
+
+
+def rejection(details: Mapping[str, Any]) -> PlanRejected:
+    """The error a rejected reconcile ends ``locxia infra apply`` with: what refused, where."""
+    from pipelines.shape.guardrails import Finding, refusal
+
+    run_id = details.get("terraform_run")
+    findings = [Finding.from_json(f) for f in details.get("reasons") or []]
+    return refusal(findings, run_id) or PlanRejected([], "by the guardrails", run_id)

@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from infra.db import connect
+from infra.db.connection import redact_url
 from infra.db.setup import upgrade_database
 from infra.demo import motoserver
 from infra.demo.database import demo_database_url, demo_home
@@ -310,7 +311,7 @@ def run_demo(
     url, out.own_cluster = demo_database_url(settings)
     out.database_url = url
     _step(out, say, "database", ("its own local PostgreSQL" if out.own_cluster
-                                  else "LOCXIA_DATABASE_URL") + f": {url}")  # fmt: skip
+                                  else "LOCXIA_DATABASE_URL") + f": {redact_url(url)}")  # fmt: skip
     with connect(url, application_name="locxia:demo") as conn:
         upgraded = upgrade_database(conn)
         conn.execute(DEMO_SCHEDULES)

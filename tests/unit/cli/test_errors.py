@@ -125,3 +125,12 @@ def test_a_failed_run_is_one_line_wherever_it_ran() -> None:
     assert failure_line("x", RunResult(3, "failed", {}, None)) == (
         "x failed (run 3): no error recorded"
     )
+
+
+def test_a_run_that_met_a_missing_table_is_told_to_upgrade() -> None:
+    from infra.cli.errors import recorded_line
+
+    line = recorded_line('UndefinedTable: relation "costs.focus" does not exist\nLINE 1: ...')
+    assert line.startswith('UndefinedTable: relation "costs.focus" does not exist (')
+    assert "locxia db upgrade" in line and "\n" not in line
+    assert recorded_line("AwsError: throttled") == "AwsError: throttled"
