@@ -106,16 +106,21 @@ def test_runs_of_a_dead_leader_are_marked_interrupted(settings: Settings, db_url
     assert rows == {"orphan": "interrupted", "cli": "running"}
 
 
-def test_trigger_runs_a_planned_job_now_without_moving_it(service: Service, db_url: str) -> None:
-    from infra.jobs.trigger import request_run, wait_for_run
-
+def _schedule_yearly(service: Service, db_url: str, job: str) -> None:
+    """Plan ``job`` (a no-op due once a year) and wait until the service has it."""
     with connect(db_url) as conn:
         conn.execute(
-            "INSERT INTO params.schedules (job, task, cron) VALUES ('t.yearly', 'core.noop',"
-            " '0 0 1 1 *')"
+            "INSERT INTO params.schedules (job, task, cron) VALUES (%s, 'core.noop', '0 0 1 1 *')",
+            (job,),
         )
         conn.commit()
     wait_for(lambda: service.state.replans >= 2)
+
+
+def test_trigger_runs_a_planned_job_now_without_moving_it(service: Service, db_url: str) -> None:
+    from infra.jobs.trigger import request_run, wait_for_run
+
+    _schedule_yearly(service, db_url, "t.yearly")
     with connect(db_url, autocommit=True) as conn:
         run = wait_for_run(conn, "t.yearly", request_run(conn, "t.yearly"), timeout=10)
         unknown_after = request_run(conn, "t.nope")
@@ -136,13 +141,7 @@ def test_trigger_without_a_leader_says_so(db_url: str) -> None:
 
 def test_a_notify_from_a_read_only_role_runs_nothing(service: Service, db_url: str) -> None:
     """NOTIFY cannot be restricted; the payload must never be trusted."""
-    with connect(db_url) as conn:
-        conn.execute(
-            "INSERT INTO params.schedules (job, task, cron) VALUES ('t.yearly', 'core.noop',"
-            " '0 0 1 1 *')"
-        )
-        conn.commit()
-    wait_for(lambda: service.state.replans >= 2)
+    _schedule_yearly(service, db_url, "t.yearly")
     seen = service.state.notifications
     with connect(db_url, autocommit=True) as conn:
         conn.execute("SET ROLE locxia_grafana")
@@ -202,13 +201,7 @@ def test_a_trigger_is_acted_on_without_a_debounce(service: Service, db_url: str)
     """Trigger → done of a no-op job stays well under the 200 ms a fixed debounce added."""
     from infra.jobs.trigger import request_run, wait_for_run
 
-    with connect(db_url) as conn:
-        conn.execute(
-            "INSERT INTO params.schedules (job, task, cron) VALUES ('t.now', 'core.noop',"
-            " '0 0 1 1 *')"
-        )
-        conn.commit()
-    wait_for(lambda: service.state.replans >= 2)
+    _schedule_yearly(service, db_url, "t.now")
     took = []
     with connect(db_url, autocommit=True) as conn:
         for _ in range(5):
