@@ -86,6 +86,21 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def hwm_kib(pid: int | str = "self") -> int:
+    """A process's own peak RSS (``VmHWM``, KiB); 0 once it is gone.
+
+    Not ``getrusage().ru_maxrss``: on Linux that survives ``execve``, so a child started by a
+    large benchmark process would report its parent's size.
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def pss_mib(pid: int) -> float:
     """Proportional set size of one process, MiB (Linux ``smaps_rollup``)."""
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.common import bench_database, median
+from bench.common import bench_database, hwm_kib, median
 
 NAME = "layers"
 TITLE = "Feed: refine and publish 500k building footprints (issue 5)"
@@ -39,16 +39,6 @@ ROWS = int(os.environ.get("LOCXIA_BENCH_LAYER_ROWS", "500000"))
 REPEAT = int(os.environ.get("LOCXIA_BENCH_REPEAT", "3"))
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _hwm_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -61,7 +51,7 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, _hwm_kib(proc.pid))
+        peak = max(peak, hwm_kib(proc.pid))
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:

@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import ROOT, bench_database, median
+from bench.common import ROOT, bench_database, hwm_kib, median
 from infra.db import connect
 from infra.db.localcluster import find_bindir
 
@@ -132,7 +131,7 @@ def child(url: str, total: int) -> None:
                 store.merge()
                 store.advance(batch, end_dt, "bench", end_dt)
     seconds = time.perf_counter() - began
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = hwm_kib()
     sys.stdout.write(json.dumps({"seconds": seconds, "peak_kib": peak}) + "\n")
 
 
