@@ -1,10 +1,12 @@
 """``locxia serve``: one leader runs the scheduler, the others stand by.
 
-Leadership is a PostgreSQL session advisory lock held on a dedicated connection. When the
-leader dies — even by SIGKILL — its connection closes, the server releases the lock, and the
-first standby to poll (every ``leader_poll_seconds``) takes over with the same persistent job
-store. No clock-based lease, no split brain: the database is the single arbiter, and
-``ops.runs``' unique (job, tick) guards the rare overlap during a network partition.
+Leadership is the session lock ``leader`` of :mod:`infra.db.locks`, taken by the backend of a
+dedicated connection; no other login can take it (an advisory lock could be held by any
+login, Grafana's included). When the leader dies — even by SIGKILL — its connection closes,
+its backend leaves ``pg_stat_activity``, and the first standby to poll (every
+``leader_poll_seconds``) takes over with the same persistent job store. No clock-based lease,
+no split brain: the database is the single arbiter, and ``ops.runs``' unique (job, tick)
+guards the rare overlap during a network partition.
 
 The leader LISTENs on ``locxia_params``: a change to any parameter table re-plans the jobs
 within a second (debounced), and a periodic re-plan catches anything NOTIFY cannot (a change
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from infra import __version__
-from infra.db import connect
+from infra.db import connect, locks
 from infra.errors import DatabaseError, LocxiaError
 from infra.jobs.model import PlanContext
 from infra.jobs.registry import Registry
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEADER_LOCK = 0x6C6F6378_6C656164  # "locx" "lead": one leader per database
 PARAMS_CHANNEL = "locxia_params"
 
 HEARTBEAT_S = 5.0
@@ -128,8 +129,7 @@ class Service:
         return self._conn
 
     def _try_lock(self, conn: psycopg.Connection[Any]) -> bool:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
-        return bool(row and row[0])
+        return locks.try_lock(conn, locks.LEADER)
 
     # --- leading -------------------------------------------------------------------------
     def _lead(self, conn: psycopg.Connection[Any]) -> None:
@@ -261,7 +261,7 @@ class Service:
             self._holds_lock = False
             if self._conn is not None and not self._conn.closed and not self._conn.broken:
                 try:
-                    self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK,))
+                    locks.unlock(self._conn, locks.LEADER)
                     self._conn.execute("UNLISTEN *")
                 except psycopg.Error:
                     log.debug("unlock", exc_info=True)

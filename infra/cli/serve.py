@@ -21,10 +21,10 @@ def serve(
 ) -> None:
     """Run the scheduler: plan jobs from the parameter tables and run them, recorded.
 
-    Start as many as you like against one database: one leads (PostgreSQL advisory lock), the
-    others stand by and take over within seconds if it dies. A change to any params.* table
-    re-plans the jobs within a second (LISTEN locxia_params). SIGTERM or Ctrl-C stops cleanly,
-    letting running jobs finish.
+    Start as many as you like against one database: one leads (a lock only its login can
+    take), the others stand by and take over within seconds if it dies. A change to any
+    params.* table re-plans the jobs within a second (LISTEN locxia_params). SIGTERM or Ctrl-C
+    stops cleanly, letting running jobs finish.
     """
     from infra import logs
     from infra.db import connect, migrate

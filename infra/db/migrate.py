@@ -2,8 +2,12 @@
 
 Files live in ``infra/db/migrations`` and are named ``NNNN_what.sql``; the number is the
 version. Applied versions are recorded in ``ops.schema_migrations`` with a SHA-256 of the file,
-so editing a migration that already ran is detected instead of silently diverging. Upgrades
-hold an advisory lock: two services starting at once do not race each other's DDL.
+so editing a migration that already ran is detected instead of silently diverging. Two
+services starting at once do not race each other's DDL: each migration's transaction first
+locks the ledger table (``SHARE ROW EXCLUSIVE``, which conflicts with itself) and applies the
+migration only if the ledger does not list it yet. Only a login that may write the ledger can
+take that lock, so no other login can stall an upgrade (an advisory lock, which any login may
+hold, could); it also works on an empty database, where the ledger is created first.
 
 Version numbers are unique, not necessarily contiguous; a pending version lower than an
 applied one (two branches merged) is applied like any other pending one.
@@ -24,8 +28,10 @@ import psycopg
 
 from infra.errors import MigrationError
 
-# pg_advisory_lock key for migrations: "locxia:migrate" folded into a bigint (stable constant).
-MIGRATION_LOCK = 0x6C6F6378_6D696772
+# LOCK TABLE in any mode stronger than ROW EXCLUSIVE "requires table-level UPDATE, DELETE, or
+# TRUNCATE privileges" (https://www.postgresql.org/docs/15/sql-lock.html): the ledger's owner.
+_LEDGER_LOCK = "LOCK TABLE ops.schema_migrations IN SHARE ROW EXCLUSIVE MODE"
+_LEDGER_ATTEMPTS = 5
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 State = Literal["applied", "pending", "modified", "unknown"]
@@ -139,27 +145,53 @@ def upgrade(conn: psycopg.Connection[Any]) -> Iterator[Migration]:
     """
     if conn.autocommit:
         raise MigrationError("upgrade needs a connection in transaction mode")
-    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     conn.commit()
-    try:
-        statuses = status(conn)
-        _check_history(statuses)
-        pending = {s.version for s in statuses if s.state == "pending"}
-        for mig in shipped():
-            if mig.version in pending:
-                _apply(conn, mig)
-                yield mig
-    finally:
-        conn.rollback()
-        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-        conn.commit()
+    _create_ledger(conn)
+    statuses = status(conn)
+    _check_history(statuses)
+    pending = {s.version for s in statuses if s.state == "pending"}
+    for mig in shipped():
+        if mig.version in pending and _apply(conn, mig):
+            yield mig
 
 
-def _apply(conn: psycopg.Connection[Any], mig: Migration) -> None:
+def _create_ledger(conn: psycopg.Connection[Any]) -> None:
+    """Create schema ``ops`` and the ledger if missing, committed, before anything is locked.
+
+    Two upgrades of an empty database may both try: ``IF NOT EXISTS`` does not make
+    concurrent creation safe (the loser fails on a catalog unique index), so the loser tries
+    again and then finds the winner's.
+    """
+    for attempt in range(_LEDGER_ATTEMPTS):
+        try:
+            with conn.transaction():
+                found = conn.execute("SELECT to_regclass('ops.schema_migrations')").fetchone()
+                if found is None or found[0] is None:
+                    _ensure_ledger(conn)
+            return
+        except (
+            psycopg.errors.UniqueViolation,
+            psycopg.errors.DuplicateSchema,
+            psycopg.errors.DuplicateTable,
+        ) as exc:
+            if attempt == _LEDGER_ATTEMPTS - 1:
+                raise MigrationError(f"cannot create the migration ledger: {exc}") from exc
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise MigrationError(f"cannot create the migration ledger: {first}") from exc
+
+
+def _apply(conn: psycopg.Connection[Any], mig: Migration) -> bool:
+    """Apply ``mig`` unless another upgrade did meanwhile; True when this call applied it."""
     started = time.perf_counter()
     try:
         with conn.transaction():
-            _ensure_ledger(conn)
+            conn.execute(_LEDGER_LOCK)
+            done = conn.execute(
+                "SELECT 1 FROM ops.schema_migrations WHERE version = %s", (mig.version,)
+            ).fetchone()
+            if done is not None:
+                return False
             conn.execute(mig.sql.encode())  # bytes: no %-placeholder parsing in plain DDL
             conn.execute(
                 "INSERT INTO ops.schema_migrations (version, name, checksum, duration_ms)"
@@ -169,3 +201,4 @@ def _apply(conn: psycopg.Connection[Any], mig: Migration) -> None:
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise MigrationError(f"migration {mig.version:04d}_{mig.name} failed: {first}") from exc
+    return True

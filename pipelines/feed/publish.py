@@ -1,6 +1,7 @@
 """working → exposure: stream GeoParquet into PostGIS, index, and swap in atomically.
 
-One transaction does it all, under a per-dataset advisory lock:
+One transaction does it all, under a per-dataset transaction lock (:mod:`infra.db.locks`, which
+no other login can take):
 
 1. drop any leftover ``exposure_staging.<name>__v<id>`` table (there can be none after a
    crash, since nothing below commits before step 5, but an older release or a manual load
@@ -31,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from infra.db import connect
+from infra.db import connect, locks
 from infra.errors import InputError, PublishError
 from infra.settings import Settings
 from pipelines.feed import catalog
@@ -52,8 +53,8 @@ def table_uri(name: str) -> str:
     return f"postgis:{LIVE}.{name}"
 
 
-def _lock_key(name: str) -> str:
-    return f"locxia:publish:{name}"
+def _lock_name(name: str) -> str:
+    return f"publish:{name}"
 
 
 @contextmanager
@@ -62,9 +63,7 @@ def _locked(settings: Settings, name: str) -> Iterator[psycopg.Connection[Any]]:
     with connect(settings.require_database_url(), application_name="locxia:publish") as conn:
         try:
             conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_lock_key(name),)
-            )
+            locks.lock_for_transaction(conn, _lock_name(name))
         except psycopg.errors.LockNotAvailable as exc:
             raise PublishError(f"{name}: another publish or rollback is running") from exc
         yield conn

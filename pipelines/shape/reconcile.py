@@ -1,7 +1,8 @@
 """Reconcile: rows → desired state now → tfvars → plan → guardrails → cost → apply or hold.
 
-One reconcile at a time per database: a PostgreSQL session advisory lock (released by the
-server if the process dies) guards the Terraform working directory; a second caller gets
+One reconcile at a time per database: the session lock ``shape`` of :mod:`infra.db.locks`
+(free again as soon as the holding process dies; no other login can take it) guards the
+Terraform working directory; a second caller gets
 :class:`~infra.errors.ReconcileBusy` at once instead of queueing behind a long apply.
 
 The scheduled job ticks every ``LOCXIA_RECONCILE_SECONDS`` and is cheap when nothing changed:
@@ -24,7 +25,7 @@ from typing import Any, Literal, TypedDict
 
 import psycopg
 
-from infra.db import connect
+from infra.db import connect, locks
 from infra.errors import (
     ConfigError,
     InputError,
@@ -54,7 +55,6 @@ from pipelines.shape.runner import Backend, EmbeddedTerraform, Terraform, backen
 from pipelines.shape.store import load_specs
 from pipelines.shape.validation import check_catalog
 
-SHAPE_LOCK = 0x6C6F6378_73686170  # "locx" "shap": one reconcile or drift check at a time
 PLAN_DIR = ".locxia"
 _INIT_MARKER = "locxia.init"
 
@@ -180,13 +180,12 @@ class Reconciler:
         """
         conn = self._connect(autocommit=True)
         try:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SHAPE_LOCK,)).fetchone()
-            if not (row and row[0]):
+            if not locks.try_lock(conn, locks.SHAPE):
                 raise ReconcileBusy("another reconcile or drift check is running; try later")
             try:
                 yield conn
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (SHAPE_LOCK,))
+                locks.unlock(conn, locks.SHAPE)
         finally:
             conn.close()
 

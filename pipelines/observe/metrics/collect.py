@@ -8,8 +8,8 @@ fetched (all its pages) and written in **its own transaction** together with its
 
 A policy that fails (AWS error after retries) is recorded in ``errors`` and the others go on;
 the run then fails with the list, so dashboards see it while the data that could be read is
-kept. Two collections of the same policy never overlap: a session advisory lock per policy
-makes the second one skip it (recorded) instead of racing.
+kept. Two collections of the same policy never overlap: a session lock per policy
+(:mod:`infra.db.locks`) makes the second one skip it (recorded) instead of racing.
 
 Details recorded in ``ops.runs`` (:class:`CollectResult`; keys dashboards rely on):
 ``api_calls``, ``metrics_requested``, ``datapoints``, ``estimated_cost_usd``; plus
@@ -19,7 +19,6 @@ Details recorded in ``ops.runs`` (:class:`CollectResult`; keys dashboards rely o
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import psycopg
 
 from infra.aws import AwsClients
+from infra.db import locks
 from infra.errors import AwsError, InputError, JobError
 from infra.settings import Settings
 from pipelines.observe.metrics.batching import Query, batches, build_queries
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
 PROGRESS: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("PROGRESS", default=None)
 
 
-def policy_lock_key(policy: str) -> int:
-    """The advisory lock key of one policy's collection (stable across processes)."""
-    return 0x6C6F_6378_0000_0000 | zlib.crc32(f"collect:{policy}".encode())
+def policy_lock(policy: str) -> str:
+    """The name of the session lock of one policy's collection."""
+    return f"collect:{policy}"
 
 
 class PolicySummary(TypedDict):
@@ -295,13 +295,9 @@ class Collector:
         self._record()
 
     def _try_lock(self, policy: str) -> bool:
-        row = self.conn.execute(
-            "SELECT pg_try_advisory_lock(%s)", (policy_lock_key(policy),)
-        ).fetchone()
         self.conn.commit()
-        return bool(row and row[0])
+        return locks.try_lock(self.conn, policy_lock(policy))
 
     def _unlock(self, policy: str) -> None:
         self.conn.rollback()
-        self.conn.execute("SELECT pg_advisory_unlock(%s)", (policy_lock_key(policy),))
-        self.conn.commit()
+        locks.unlock(self.conn, policy_lock(policy))
