@@ -146,3 +146,25 @@ def test_transfer_table_between_databases(
         transfer.copy_table(source, other_db, "exposure.nope")
     with pytest.raises(InputError, match="schema.table"):
         transfer.copy_table(source, other_db, "exposure.roofs; drop table x")
+
+
+def test_a_grafana_login_holding_the_old_key_cannot_stop_a_publish(
+    canonical: pa.Table,
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    tmp_path: Path,
+    admin_url: str,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12: `pg_advisory_lock(hashtextextended('locxia:publish:roofs', 0))` as Grafana."""
+    from tests.support.squatter import squatting
+
+    monkeypatch.setattr("pipelines.feed.publish.LOCK_TIMEOUT", "2s")
+    with squatting(admin_url, db_url, monkeypatch, datasets=["roofs"]) as foreign:
+        assert "publish:roofs" in foreign.held
+        first = feed(conn, settings, canonical.slice(0, 30), tmp_path / "a")
+        feed(conn, settings, canonical.slice(30, 10), tmp_path / "b")
+        assert live_ids(conn) == (31, 10)
+        assert rollback(conn, settings, "roofs").id == first
+        assert live_ids(conn) == (1, 30)

@@ -209,3 +209,16 @@ def test_a_trigger_is_acted_on_without_a_debounce(service: Service, db_url: str)
             wait_for_run(conn, "t.now", request_run(conn, "t.now"), timeout=10)
             took.append(time.monotonic() - start)
     assert sorted(took)[2] < 0.15, took
+
+
+def test_a_grafana_login_holding_the_old_keys_cannot_stop_the_leader(
+    settings: Settings, admin_url: str, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: `SELECT pg_advisory_lock(<leader key>)` as Grafana stopped every service."""
+    from tests.support.squatter import squatting
+
+    with squatting(admin_url, db_url, monkeypatch) as foreign, serving(settings) as svc:
+        assert "leader" in foreign.held
+        assert svc.state.role == "leader"
+        _schedule_yearly(svc, db_url, "t.after-squat")
+        assert svc._scheduler.get_job("t.after-squat") is not None

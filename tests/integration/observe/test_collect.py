@@ -174,3 +174,26 @@ def test_invalid_credentials_give_one_clear_error(
     )
     assert "\n" not in message and "<?xml" not in message
     assert details["api_calls"] == 0 and details["errors"]
+
+
+def test_a_grafana_login_holding_the_old_keys_cannot_stop_a_collection(
+    aws_settings: Settings,
+    fleet: Fleet,
+    now: datetime,
+    db_url: str,
+    admin_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12: the per-policy and partition advisory keys were free for any login to hold."""
+    from tests.support.squatter import squatting
+
+    run_discovery(aws_settings, now)
+    short_windows(db_url, rds_stats=ALL_STATS)
+    with connect(db_url) as conn:
+        policies = [r[0] for r in conn.execute("SELECT name FROM params.collection_policies")]
+    days = [(now - timedelta(days=d)).date() for d in range(-1, 3)]
+    with squatting(admin_url, db_url, monkeypatch, policies=policies, days=days) as foreign:
+        assert len(foreign.held) == 3 + len(policies) + len(days)
+        _, details = collect(aws_settings, now)
+    assert details["errors"] == []
+    assert datapoints(db_url) == fleet.expected(ALL_STATS, DEFAULT_STATS)

@@ -217,3 +217,23 @@ def test_power_states_rds_by_api_and_ec2_by_window(
     assert db_change["action"] == "power"
     assert float(db_change["monthly_after"]) > float(stopped_cost["batch-db"])
     assert _db(rds_client, "batch-db")["DBInstanceStatus"] == "available"
+
+
+def test_a_grafana_login_holding_the_old_key_cannot_stop_a_reconcile(
+    reconciler: Reconciler,
+    edit: Callable[..., Any],
+    rds_client: Any,
+    shape_settings: Settings,
+    admin_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12: `pg_advisory_lock(<shape key>)` as Grafana made every reconcile busy."""
+    from tests.support.squatter import squatting
+
+    edit("work-db", **WORK_DB)
+    url = shape_settings.require_database_url()
+    with squatting(admin_url, url, monkeypatch) as foreign:
+        assert "shape" in foreign.held
+        created = reconciler.run(mode="apply", requested_by="alice")
+    assert created.status == "applied", created
+    assert _db(rds_client, "work-db")["DBInstanceClass"] == "db.t4g.large"
