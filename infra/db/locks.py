@@ -84,11 +84,12 @@ def try_lock(conn: psycopg.Connection[Any], name: str) -> bool:
     _require_idle(conn)
     # A plain read first: standbys poll every fraction of a second, and a lock held by a live
     # backend needs no row lock, no transaction id and no WAL to be refused.
-    with conn.transaction():
-        seen = conn.execute(
-            f"SELECT l.holder_pid IS NOT NULL AND {_ALIVE} FROM ops.locks l WHERE l.name = %s",
-            (name,),
-        ).fetchone()
+    look = f"SELECT l.holder_pid IS NOT NULL AND {_ALIVE} FROM ops.locks l WHERE l.name = %s"
+    if conn.autocommit:  # one round trip, as pg_try_advisory_lock was
+        seen = conn.execute(look, (name,)).fetchone()
+    else:
+        with conn.transaction():
+            seen = conn.execute(look, (name,)).fetchone()
     if seen is not None and seen[0]:
         return False
     with conn.transaction():
@@ -96,11 +97,12 @@ def try_lock(conn: psycopg.Connection[Any], name: str) -> bool:
             conn.execute(
                 "INSERT INTO ops.locks (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (name,)
             )
-        # Lock the row first, then look at pg_stat_activity: a competitor that took the lock
-        # meanwhile has committed by the time the row lock is granted, and the activity
-        # snapshot (cached per transaction) is read after that, never before.
+        # Lock the row first, in a statement of its own, then look at pg_stat_activity: a
+        # competitor that took the lock meanwhile has committed by the time the row lock is
+        # granted, and this transaction's activity snapshot (read once, at its first use) is
+        # read after that. One UPDATE doing both would read the activity before waiting for
+        # the row, and might not see a competitor that connected in between.
         conn.execute("SELECT 1 FROM ops.locks WHERE name = %s FOR UPDATE", (name,))
-        conn.execute("SELECT pg_stat_clear_snapshot()")
         taken = conn.execute(
             "UPDATE ops.locks l SET holder_pid = a.pid, holder_roleid = a.usesysid,"
             " holder_started = a.backend_start, holder = %s, taken_at = clock_timestamp()"
