@@ -53,7 +53,7 @@ def connect(
 
     Args:
         url: a ``postgresql://`` URL (libpq syntax, so ``?sslmode=`` etc. work).
-        autocommit: open in autocommit mode (LISTEN, advisory session locks, DDL tools).
+        autocommit: open in autocommit mode (LISTEN, session locks, DDL tools).
         application_name: shown in ``pg_stat_activity``.
         **kwargs: passed to :func:`psycopg.connect` (e.g. ``row_factory``).
 
