@@ -123,6 +123,21 @@ class Outcome:
         }
 
 
+def try_shape_lock(conn: psycopg.Connection[Any]) -> bool:
+    """Take the shape lock on ``conn`` (autocommit) if free; True when taken.
+
+    Held for the whole of every reconcile, approval and drift check, and released by the
+    server when their process dies: holding it proves none of them is running.
+    """
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SHAPE_LOCK,)).fetchone()
+    return bool(row and row[0])
+
+
+def release_shape_lock(conn: psycopg.Connection[Any]) -> None:
+    """Release the shape lock taken by :func:`try_shape_lock` on ``conn``."""
+    conn.execute("SELECT pg_advisory_unlock(%s)", (SHAPE_LOCK,))
+
+
 def terraform_dir(settings: Settings) -> Path:
     """The root module directory.
 
@@ -180,13 +195,12 @@ class Reconciler:
         """
         conn = self._connect(autocommit=True)
         try:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SHAPE_LOCK,)).fetchone()
-            if not (row and row[0]):
+            if not try_shape_lock(conn):
                 raise ReconcileBusy("another reconcile or drift check is running; try later")
             try:
                 yield conn
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (SHAPE_LOCK,))
+                release_shape_lock(conn)
         finally:
             conn.close()
 
