@@ -35,7 +35,7 @@ def _fill(url: str) -> None:
     with connect(url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO ops.runs (job_id, task, trigger, status, started_at, ended_at, host, pid)"
-            " SELECT 'bench.' || (i % 50), 'core.noop', 'manual', 'success',"
+            " SELECT 'bench.' || (i %% 50), 'core.noop', 'manual', 'success',"
             "        now() - i * interval '1 minute', now() - i * interval '1 minute', %s, i"
             "   FROM generate_series(1, %s) i",
             (me.host, FINISHED),
@@ -99,7 +99,8 @@ def run() -> str:
         f"{FINISHED:,} finished runs in `ops.runs`; {REPEAT} sweeps after one cold call;"
         " medians.\n\n"
         "| Situation | Sweep (ms) |\n|---|---:|\n"
-        f"| first sweep of a process (what a CLI command pays) | {first * 1000:.1f} |\n"
+        "| first sweep of a process, opening the record connection the run then reuses"
+        f" | {first * 1000:.1f} |\n"
         f"| nothing to sweep | {median(idle) * 1000:.2f} |\n"
         f"| {RUNNING} running runs, all alive (this process, another host's fresh beats)"
         f" | {median(busy) * 1000:.2f} |\n\n"
