@@ -88,6 +88,7 @@ class Service:
     def run(self) -> None:
         """Stand by or lead until :attr:`stop` is set; always leave the scheduler stopped."""
         log.info("locxia serve %s starting as %s", __version__, self.id)
+        self._sweep()  # standbys too: a killed CLI run is marked without waiting to lead
         try:
             while not self.stop.is_set():
                 try:
@@ -137,14 +138,7 @@ class Service:
         self._holds_lock = True
         conn.execute(f"LISTEN {PARAMS_CHANNEL}")
         conn.execute(f"LISTEN {CONTROL_CHANNEL}")
-        orphans = conn.execute(
-            "UPDATE ops.runs SET status = 'interrupted', ended_at = clock_timestamp(),"
-            " error = 'the service running it stopped before it ended'"
-            " WHERE status = 'running' AND (trigger IN ('schedule', 'event') OR (trigger = 'chain'"
-            " AND parent_id IN (SELECT id FROM ops.runs WHERE trigger = 'schedule')))"
-        ).rowcount
-        if orphans:
-            log.warning("marked %d run(s) of a previous leader as interrupted", orphans)
+        self._sweep()  # runs of a previous leader (or of killed CLI runs), and leftovers
         install(self._runner)
         factory = self._scheduler_factory or _default_scheduler
         self._scheduler = factory(self.settings)
@@ -171,7 +165,23 @@ class Service:
             self.replan()
             self._next_replan = time.monotonic() + self.settings.replan_seconds
         self._wake({_table(n.payload) for n in notes if n.channel == PARAMS_CHANNEL})
+        if time.monotonic() >= self._next_sweep:
+            self._sweep()
         self._beat(conn)
+
+    def _sweep(self) -> None:
+        """Mark orphaned runs interrupted and sweep leftovers; never stops the service.
+
+        Runs at leadership and then every grace period (3 heartbeat intervals), so a run of a
+        dead process on another host is marked once its heartbeat is that old.
+        """
+        from infra.jobs.liveness import grace_seconds
+
+        self._next_sweep = time.monotonic() + grace_seconds(self.settings)
+        try:
+            self._runner.sweep()
+        except LocxiaError as exc:
+            log.error("sweeping interrupted runs failed: %s", exc)
 
     def _wake(self, tables: set[str | None]) -> None:
         """Run at once the jobs that asked to wake on a change of one of ``tables``.
@@ -271,6 +281,7 @@ class Service:
     _wake_on: dict[str, set[str]] = {}  # noqa: RUF012 - replaced, never mutated in place
     _next_beat: float = 0.0
     _next_replan: float = 0.0
+    _next_sweep: float = 0.0
 
     def _beat(self, conn: psycopg.Connection[Any], force: bool = False) -> None:
         if not force and time.monotonic() < self._next_beat:

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often a standby tries to become leader"
     )
     job_workers: int = Field(default=4, ge=1, le=64, description="Jobs run at once")
+    run_heartbeat_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="How often a running run proves it is alive; 3 missed beats mark it"
+        " interrupted (same value on every host)",
+    )
     runs_retention_days: int = Field(default=90, ge=1, description="Keep ops.runs this long")
     metrics_retention_days: int = Field(
         default=90, ge=1, le=3650, description="Keep metrics.datapoints partitions this long"

@@ -6,6 +6,10 @@ one, and a failed run always reads the same: ``TASK failed (run ID): ERROR``
 (:func:`failure_line`, which the demo uses for its steps too). What could not even start —
 an unknown task, arguments it does not take, a database that refuses the run's record —
 is raised by the Runner and shown by :mod:`infra.cli.errors` like any other error.
+
+Before the task starts, runs left ``running`` by killed processes are marked ``interrupted``
+and each feature sweeps its leftovers (:mod:`infra.jobs.liveness`): one indexed query when
+there is nothing to sweep.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ def run_task(
 
     runner = Runner(state(ctx).settings, Registry.from_entry_points())
     try:
+        runner.sweep()  # runs and leftovers of killed processes, before this one starts
         result = runner.run(task, dict(args or {}))
     finally:
         runner.close()

@@ -195,12 +195,39 @@ class PlanContext:
 
 
 @dataclass(frozen=True)
+class SweepContext:
+    """What a plugin's ``sweep`` receives to clean the leftovers of killed processes.
+
+    Called by :func:`infra.jobs.liveness.sweep` after orphaned runs were marked
+    ``interrupted``, so a feature can trust ``ops.runs.status``: a run still ``running`` has
+    a live process (or a fresh heartbeat on another host).
+    """
+
+    settings: Settings
+    conn: psycopg.Connection[Any]
+    """Autocommit connection to the Locxia database."""
+    host: str
+    """This machine's host name (as recorded in ``ops.runs.host``)."""
+    pid: int
+    """This process."""
+    alive: Callable[[int, str | None], bool]
+    """``alive(pid, token)``: whether that process still runs on this host (unknown → True)."""
+
+
+#: A plugin's cleanup: returns counts (``{"terraform_runs_failed": 1, "bytes": 4096}``),
+#: logged when not all zero. Must be cheap when there is nothing to clean (it runs before
+#: every CLI task) and must never redo work (no re-apply, no re-publish).
+Sweep = Callable[[SweepContext], Mapping[str, int]]
+
+
+@dataclass(frozen=True)
 class Plugin:
-    """A feature's contribution to the scheduler: its tasks and how it plans jobs."""
+    """A feature's contribution to the scheduler: its tasks, how it plans jobs, its sweep."""
 
     name: str
     tasks: tuple[Task, ...]
     provide: Callable[[PlanContext], Iterable[JobSpec]] | None = None
+    sweep: Sweep | None = None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ an exception escaping into the scheduler thread.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import traceback
 from collections.abc import Callable, Mapping
@@ -26,7 +24,8 @@ from psycopg.types.json import Jsonb
 
 from infra.db import connect
 from infra.errors import DatabaseError, JobError, LocxiaError
-from infra.jobs.model import RunChild, RunResult, TaskContext, TaskFunction
+from infra.jobs.liveness import ProcessIdentity, SweepReport, sweep
+from infra.jobs.model import RunChild, RunResult, TaskContext, TaskFunction, TaskResult
 from infra.jobs.registry import Registry
 from infra.settings import Settings
 
@@ -65,7 +64,8 @@ class Runner:
         self.registry = registry
         self.now = now
         self._local = threading.local()
-        self._host = socket.gethostname()
+        self._me = ProcessIdentity.current()
+        self._beats = Heartbeats(settings)
 
     def _conn(self) -> psycopg.Connection[Any]:
         """A per-thread autocommit connection for run records, reopened when broken."""
@@ -85,6 +85,19 @@ class Runner:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    def sweep(self) -> SweepReport:
+        """Mark runs whose process is gone ``interrupted`` and run every plugin's sweep.
+
+        Uses this thread's record connection (one indexed query when nothing is orphaned).
+
+        Raises:
+            DatabaseError: the runs could not be read or marked.
+        """
+        try:
+            return sweep(self._conn(), self.settings, self.registry.plugins.values(), me=self._me)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot sweep interrupted runs: {exc}") from exc
 
     def run(
         self,
@@ -122,7 +135,7 @@ class Runner:
             run_child=self._child_runner(job_id, run_id),
         )
         try:
-            returned = fn(ctx, **args)
+            returned = self._call(fn, ctx, run_id, args)
         except (KeyboardInterrupt, SystemExit):
             self._finish(run_id, "interrupted", ctx.details, "interrupted by a signal")
             raise
@@ -134,6 +147,16 @@ class Runner:
         details = {**ctx.details, **(returned or {})}
         self._finish(run_id, "success", details, None)
         return RunResult(run_id, "success", details)
+
+    def _call(
+        self, fn: TaskFunction, ctx: TaskContext, run_id: int, args: Mapping[str, Any]
+    ) -> TaskResult | None:
+        """The task itself, with the run's heartbeat beating exactly while it runs."""
+        self._beats.add(run_id)
+        try:
+            return fn(ctx, **args)
+        finally:
+            self._beats.discard(run_id)
 
     def _child_runner(self, job_id: str, parent_id: int) -> RunChild:
         def run_child(task: str, args: Mapping[str, Any], step: str) -> RunResult:
@@ -156,9 +179,19 @@ class Runner:
                 self._conn()
                 .execute(
                     "INSERT INTO ops.runs (job_id, task, trigger, scheduled_at, parent_id,"
-                    " host, pid) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " host, pid, process, heartbeat_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())"
                     " ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id",
-                    (job_id, task, trigger, scheduled_at, parent_id, self._host, os.getpid()),
+                    (
+                        job_id,
+                        task,
+                        trigger,
+                        scheduled_at,
+                        parent_id,
+                        self._me.host,
+                        self._me.pid,
+                        self._me.token,
+                    ),
                 )
                 .fetchone()
             )
@@ -177,6 +210,78 @@ class Runner:
             )
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot record the end of run {run_id}: {exc}") from exc
+
+
+class Heartbeats:
+    """Refreshes ``ops.runs.heartbeat_at`` of the runs a Runner has in flight.
+
+    One daemon thread per Runner (not per run: the service runs several at once), started
+    when a run begins and ending when none is left, with its own connection opened at the
+    first beat — a run shorter than one interval costs no connection at all. A beat that
+    fails (database restarting) is logged and retried at the next interval: a heartbeat
+    never fails the task it watches. See :mod:`infra.jobs.liveness` for who reads it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.interval = settings.run_heartbeat_seconds
+        self._ids: set[int] = set()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.beats = 0
+
+    def add(self, run_id: int) -> None:
+        """Beat for ``run_id`` until :meth:`discard`."""
+        with self._cond:
+            self._ids.add(run_id)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="locxia-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def discard(self, run_id: int) -> None:
+        """Stop beating for ``run_id`` (its end is being recorded)."""
+        with self._cond:
+            self._ids.discard(run_id)
+            if not self._ids:
+                self._cond.notify_all()
+
+    def _loop(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            while True:
+                with self._cond:
+                    if self._ids:
+                        self._cond.wait(self.interval)
+                    ids = sorted(self._ids)
+                    if not ids:
+                        self._thread = None
+                        return
+                conn = self._beat(conn, ids)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _beat(
+        self, conn: psycopg.Connection[Any] | None, ids: list[int]
+    ) -> psycopg.Connection[Any] | None:
+        try:
+            if conn is None or conn.closed or conn.broken:
+                conn = connect(
+                    self.settings.require_database_url(),
+                    autocommit=True,
+                    application_name="locxia:heartbeat",
+                )
+            conn.execute(
+                "UPDATE ops.runs SET heartbeat_at = clock_timestamp()"
+                " WHERE id = ANY(%s) AND status = 'running'",
+                (ids,),
+            )
+            self.beats += 1
+        except Exception:  # never let a heartbeat kill or fail the task
+            log.warning("heartbeat of run(s) %s not recorded; retrying", ids, exc_info=True)
+        return conn
 
 
 def _check_arguments(task: str, fn: TaskFunction, args: Mapping[str, Any]) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.errors import LocxiaError
 from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+from pipelines.feed import scratch
 from pipelines.feed.model import Dataset
 
 if TYPE_CHECKING:  # the service imports this plugin at start: keep numpy & co out of it
@@ -213,4 +214,5 @@ plugin = Plugin(
         ),
     ),
     provide=provide,
+    sweep=scratch.sweep,
 )

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -21,6 +19,9 @@ from urllib.parse import unquote, urlsplit
 from infra.aws import AwsClients, aws_errors
 from infra.errors import InputError, SourceError
 from infra.settings import Settings
+from pipelines.feed.scratch import scratch_dir
+
+__all__ = ["FileZone", "S3Zone", "Zone", "check_key", "safe_filename", "scratch_dir", "zone"]
 
 
 def check_key(key: str) -> str:
@@ -230,16 +231,3 @@ def zone(settings: Settings, name: str) -> Zone:
     if uri.startswith("s3://"):
         return S3Zone(name, uri, AwsClients(settings))
     return FileZone(name, uri)
-
-
-@contextmanager
-def scratch_dir(settings: Settings, prefix: str) -> Iterator[Path]:
-    """A private temporary directory (under ``LOCXIA_LAYERS_TMP_DIR`` if set), always removed."""
-    base = settings.layers_tmp_dir
-    if base is not None:
-        base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"locxia-{prefix}-", dir=base))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)

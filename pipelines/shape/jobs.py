@@ -17,7 +17,7 @@ from infra.aws import AwsClients
 from infra.errors import JobError, LocxiaError
 from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
 from infra.settings import Settings
-from pipelines.shape import drift, rds, records
+from pipelines.shape import drift, rds, records, sweep
 from pipelines.shape.drift import DriftCounts
 from pipelines.shape.model import Desired
 from pipelines.shape.plan import parse
@@ -182,4 +182,5 @@ plugin = Plugin(
         Task("shape.drift", "pipelines.shape.jobs:check_drift", "record drift"),
     ),
     provide=provide,
+    sweep=sweep.sweep,
 )

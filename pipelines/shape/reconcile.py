@@ -123,6 +123,20 @@ class Outcome:
         }
 
 
+def try_shape_lock(conn: psycopg.Connection[Any]) -> bool:
+    """Take the shape lock on ``conn`` (autocommit) if free; True when taken.
+
+    Held for the whole of every reconcile, approval and drift check, and free again as soon as
+    their session ends: holding it proves none of them is running.
+    """
+    return locks.try_lock(conn, locks.SHAPE)
+
+
+def release_shape_lock(conn: psycopg.Connection[Any]) -> None:
+    """Release the shape lock taken by :func:`try_shape_lock` on ``conn``."""
+    locks.unlock(conn, locks.SHAPE)
+
+
 def terraform_dir(settings: Settings) -> Path:
     """The root module directory.
 
@@ -180,12 +194,12 @@ class Reconciler:
         """
         conn = self._connect(autocommit=True)
         try:
-            if not locks.try_lock(conn, locks.SHAPE):
+            if not try_shape_lock(conn):
                 raise ReconcileBusy("another reconcile or drift check is running; try later")
             try:
                 yield conn
             finally:
-                locks.unlock(conn, locks.SHAPE)
+                release_shape_lock(conn)
         finally:
             conn.close()
 

@@ -159,6 +159,25 @@ class Terraform:
             raise TerraformError("terraform show printed something else than a JSON object")
         return doc
 
+    def state_json(self) -> dict[str, Any]:
+        """``terraform show -json`` without a plan file: the current state, decoded.
+
+        Terraform records a resource in the state once its provider returned the result of
+        applying it ("JSON Output Format", state representation: ``values.root_module``), so
+        this is what an apply killed half-way actually did.
+
+        Raises:
+            TerraformError: show failed or did not print JSON.
+        """
+        _, out = self._run(["show", "-json", "-no-color"])
+        try:
+            doc = json.loads(out)
+        except json.JSONDecodeError as exc:
+            raise TerraformError(f"terraform show printed no JSON state: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise TerraformError("terraform show printed something else than a JSON object")
+        return doc
+
     def apply(self, planfile: Path) -> str:
         """``terraform apply PLANFILE``: exactly the saved plan, nothing re-planned.
 

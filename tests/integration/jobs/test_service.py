@@ -90,11 +90,22 @@ def test_leader_records_itself_and_stops_cleanly(service: Service, db_url: str) 
         )
 
 
-def test_runs_of_a_dead_leader_are_marked_interrupted(settings: Settings, db_url: str) -> None:
+def test_runs_of_a_dead_process_are_marked_interrupted_when_leading(
+    settings: Settings, db_url: str
+) -> None:
+    import subprocess
+
+    from infra.jobs.liveness import ProcessIdentity
+
+    me = ProcessIdentity.current()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
     with connect(db_url) as conn:
         conn.execute(
-            "INSERT INTO ops.runs (job_id, task, trigger, scheduled_at) VALUES"
-            " ('orphan', 'core.noop', 'schedule', now()), ('cli', 'core.noop', 'manual', NULL)"
+            "INSERT INTO ops.runs (job_id, task, trigger, scheduled_at, host, pid, process)"
+            " VALUES ('orphan', 'core.noop', 'schedule', now(), %s, %s, NULL),"
+            " ('cli', 'core.noop', 'manual', NULL, %s, %s, %s)",
+            (me.host, dead.pid, me.host, me.pid, me.token),
         )
         conn.commit()
     with serving(settings), connect(db_url) as conn:
