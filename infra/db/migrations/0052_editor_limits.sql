@@ -10,7 +10,9 @@
 --   * cadences, collection periods and budgets are bounded by ops.editor_limits for logins
 --     that do not own the table; the owner (the service's login) may exceed them.
 -- Editors have no privilege on schema ops: they can read neither table's rows through it
--- nor write them. The trigger functions are SECURITY DEFINER with a fixed search_path.
+-- nor write them. The trigger functions are SECURITY DEFINER with search_path pg_catalog,
+-- pg_temp (temporary objects last) and every relation schema-qualified, as PostgreSQL
+-- advises: https://www.postgresql.org/docs/current/sql-createfunction.html#SQL-CREATEFUNCTION-SECURITY
 
 CREATE TABLE ops.schedulable_tasks (
     task         text PRIMARY KEY CHECK (task ~ '^[a-z][a-z0-9_.-]{0,79}$'),
@@ -51,12 +53,13 @@ INSERT INTO ops.editor_limits (name, value, note) VALUES
 -- the service and `locxia db upgrade` run as the owner; editors do not.
 -- session_user, not current_user: inside a SECURITY DEFINER function current_user is the owner.
 CREATE FUNCTION ops.owner_session(tbl regclass) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT pg_has_role(session_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = tbl
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'MEMBER')
+      FROM pg_catalog.pg_class c WHERE c.oid = tbl
 $$;
 
 CREATE FUNCTION ops.editor_limit(limit_name text) RETURNS numeric
-LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT value FROM ops.editor_limits WHERE name = limit_name
 $$;
 
@@ -64,7 +67,7 @@ $$;
 -- infra.jobs.model.ArgSchema.check: declared keys only, JSON type, enum, range, whole-string
 -- pattern; "steps" (core.chain) holds 1-20 {task, args} whose tasks are schedulable too.
 CREATE FUNCTION ops.schedule_args_error(p_task text, p_args jsonb, p_depth integer)
-RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     schema  jsonb;
     k       text;
@@ -141,7 +144,7 @@ $$;
 
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION ops.schedules_guard() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     where_  text := format('params.schedules[%s]', NEW.job);
     err     text;
@@ -181,7 +184,7 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON params.schedules
 
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION ops.collection_policies_guard() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     where_      text := format('params.collection_policies[%s]', NEW.name);
     min_period  numeric := ops.editor_limit('collection_policies.min_period_seconds');
@@ -220,7 +223,7 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON params.collection_policies
 
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION ops.budgets_guard() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     where_   text := format('params.budgets[%s]', NEW.name);
     ceiling  numeric := ops.editor_limit('budgets.max_monthly_usd');

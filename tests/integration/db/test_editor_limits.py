@@ -149,6 +149,34 @@ def test_cadence_limits_bind_editors_not_the_owner(
     as_editor.execute("UPDATE params.schedules SET note = 'owner''s' WHERE job = 'u.fast'")
 
 
+def test_an_editor_cannot_pass_for_the_owner_with_a_temporary_table(
+    as_owner: psycopg.Connection[Any], editor_url: str
+) -> None:
+    """pg_temp is searched first unless listed: the guards list it last and qualify pg_class.
+
+    0003 revokes TEMPORARY from PUBLIC; an operator may grant it back to a login.
+    """
+    as_owner.execute(
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(
+            sql.Identifier(as_owner.info.dbname), sql.Identifier(EDITOR)
+        )
+    )
+    with connect(editor_url, autocommit=True) as as_editor:
+        _impersonate_the_owner(as_editor)
+
+
+def _impersonate_the_owner(as_editor: psycopg.Connection[Any]) -> None:
+    as_editor.execute("CREATE TEMP TABLE pg_class (oid oid, relowner oid)")
+    as_editor.execute(
+        "INSERT INTO pg_temp.pg_class SELECT 'params.schedules'::regclass, oid"
+        " FROM pg_catalog.pg_roles WHERE rolname = current_user"
+    )
+    with pytest.raises(psycopg.errors.CheckViolation, match="below the editor limit of 60"):
+        as_editor.execute(
+            "INSERT INTO params.schedules (job, task, every_seconds) VALUES ('u.f', 'core.noop', 1)"
+        )
+
+
 def test_one_second_collection_periods_are_refused_for_editors(
     as_editor: psycopg.Connection[Any], as_owner: psycopg.Connection[Any]
 ) -> None:
