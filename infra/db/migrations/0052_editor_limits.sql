@@ -251,6 +251,36 @@ $$;
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON params.budgets
     FOR EACH ROW EXECUTE FUNCTION ops.budgets_guard();
 
+-- ---------------------------------------------------------------------------------------------
+-- A dataset's source is fetched by the service with its own credentials and network, like
+-- layers.transfer-url: an editor may only name a source under a prefix the owner lists here
+-- (none by default), never a local file or an address the editor picks.
+CREATE TABLE ops.editor_sources (
+    prefix  text PRIMARY KEY CHECK (prefix ~ '^(https?|s3)://[^/?#@]+/'),
+    note    text NOT NULL
+);
+COMMENT ON TABLE ops.editor_sources IS
+    'Source prefixes (scheme://host/...) under which editors may point params.datasets.source';
+
+CREATE FUNCTION ops.datasets_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF ops.owner_session(TG_RELID) OR NEW.source IS NULL
+       OR (TG_OP = 'UPDATE' AND NEW.source IS NOT DISTINCT FROM OLD.source) THEN
+        RETURN NEW;
+    END IF;
+    IF NOT EXISTS (SELECT FROM ops.editor_sources WHERE starts_with(NEW.source, prefix)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation',
+            MESSAGE = format('params.datasets[%s].source: %s is not under a prefix editors may '
+                             'use (editor limit: ops.editor_sources)', NEW.name, NEW.source);
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON params.datasets
+    FOR EACH ROW EXECUTE FUNCTION ops.datasets_guard();
+
+REVOKE ALL ON FUNCTION ops.datasets_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops.owner_session(regclass), ops.editor_limit(text),
     ops.schedule_args_error(text, jsonb, integer), ops.schedules_guard(),
     ops.collection_policies_guard(), ops.budgets_guard() FROM PUBLIC;

@@ -283,3 +283,27 @@ def test_an_editor_edits_params_instances(
         as_editor.execute("UPDATE params.instances SET instance_class = 't3.nonesuch'")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         as_editor.execute("SELECT * FROM costs.daily")
+
+
+def test_an_editor_cannot_point_a_dataset_at_any_url_or_file(
+    as_editor: psycopg.Connection[Any], as_owner: psycopg.Connection[Any]
+) -> None:
+    """A scheduled dataset is fetched with the service's credentials, like transfer-url."""
+    insert = "INSERT INTO params.datasets (name, source, cron) VALUES (%s, %s, '0 3 * * *')"
+    for source in (
+        "file:///etc/passwd",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://data.example.org.evil.test/roads.gpkg",
+    ):
+        message = _refused(as_editor, insert, "roads", source)
+        assert message == (
+            f"params.datasets[roads].source: {source} is not under a prefix editors may use"
+            " (editor limit: ops.editor_sources)"
+        )
+    as_owner.execute(
+        "INSERT INTO ops.editor_sources (prefix, note) VALUES ('https://data.example.org/', 'x')"
+    )
+    as_editor.execute(insert, ("roads", "https://data.example.org/roads.gpkg"))
+    as_editor.execute("UPDATE params.datasets SET note = 'ok' WHERE name = 'roads'")
+    as_owner.execute(insert, ("local", "file:///srv/data/local.gpkg"))  # the owner may
+    as_editor.execute("UPDATE params.datasets SET cron = '0 4 * * *' WHERE name = 'local'")
