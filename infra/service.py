@@ -229,7 +229,7 @@ class Service:
             plan = self.registry.plan(PlanContext(self.settings, conn, self.now()))
         for owner, error in plan.failures.items():
             log.error("planning %s failed (its jobs are kept as they were): %s", owner, error)
-        report = sync_jobs(self._scheduler, plan.jobs, keep_owners=plan.failures)
+        report = sync_jobs(self._scheduler, plan.jobs, keep_owners=plan.keep_owners)
         wake: dict[str, set[str]] = {}
         for spec in plan.jobs:
             for table in spec.wake_on:

@@ -41,6 +41,10 @@ NOT_MIGRATED = frozenset({"42P01", "42703", "42883", "42704", "3F000"})
 INSUFFICIENT_PRIVILEGE = "42501"
 
 UPGRADE_HINT = "run `locxia db upgrade` (`locxia db status` shows what is pending)"
+PRIVILEGE_HINT = (
+    "use the login that owns the Locxia schema, the one that ran `locxia db upgrade`, or"
+    " grant this one the privilege"
+)
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+@", re.I)
 _KV_PASSWORD = re.compile(r"\b(?P<head>password\s*=\s*)('[^']*'|\S+)", re.I)
@@ -49,6 +53,7 @@ _KV_PASSWORD = re.compile(r"\b(?P<head>password\s*=\s*)('[^']*'|\S+)", re.I)
 _NOT_MIGRATED_RECORDED = re.compile(
     r"^(UndefinedTable|UndefinedColumn|UndefinedFunction|UndefinedObject|InvalidSchemaName): "
 )
+_PRIVILEGE_RECORDED = re.compile(r"^InsufficientPrivilege: ")
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -80,11 +85,14 @@ def recorded_line(error: str) -> str:
     """A run's recorded error as one line, with the upgrade hint when the schema is behind.
 
     A task that meets a table a newer migration creates fails *inside* its run: the Runner
-    records ``UndefinedTable: relation ... does not exist``, which says nothing of the cure.
+    records ``UndefinedTable: relation ... does not exist``, which says nothing of the cure;
+    a privilege the login lacks is recorded as ``InsufficientPrivilege: ...``.
     """
     line = one_line(error)
     if _NOT_MIGRATED_RECORDED.match(line):
         return f"{line} (the database is behind the code: {UPGRADE_HINT})"
+    if _PRIVILEGE_RECORDED.match(line):
+        return f"{line} ({PRIVILEGE_HINT})"
     return line
 
 
@@ -121,10 +129,7 @@ def database_line(error: psycopg.Error) -> str | None:
     if error.sqlstate in NOT_MIGRATED:
         return f"the database is not migrated or out of date ({primary}): {UPGRADE_HINT}"
     if error.sqlstate == INSUFFICIENT_PRIVILEGE:
-        return (
-            f"PostgreSQL refused: {primary} (use the login that owns the Locxia schema, the"
-            " one that ran `locxia db upgrade`, or grant this one the privilege)"
-        )
+        return f"PostgreSQL refused: {primary} ({PRIVILEGE_HINT})"
     return None
 
 

@@ -1,4 +1,10 @@
-"""How the CLI talks: Rich tables for people, ``--json`` for scripts, one red line for errors."""
+r"""How the CLI talks: Rich tables for people, ``--json`` for scripts, one red line for errors.
+
+Every string the CLI prints for people goes through :class:`SafeConsole`, so a control
+character held in data (a note with ``ESC [2J``, a ``CR`` that rewrites the line, a ``BEL``)
+is shown as ``\x1b``, ``\x0d``... and never acted on by the terminal. ``--json`` output is
+escaped by the JSON encoder itself (``\u001b``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,38 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+#: C0 controls but tab and newline (layout, not commands), DEL, and the C1 controls
+#: (``\x9b`` is a CSI by itself on terminals that honour 8-bit controls) → ``\xNN``.
+_VISIBLE = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x00, 0x20), *range(0x7F, 0xA0))
+    if code not in (0x09, 0x0A)
+}
+
+
+def visible(text: str) -> str:
+    r"""``text`` with every terminal control character written out as ``\xNN``."""
+    return text.translate(_VISIBLE)
+
+
+class SafeConsole(Console):
+    """A Rich console that never passes a control character from data to the terminal.
+
+    Rich turns every string it prints (``print("...")``, table cells, titles) into a
+    :class:`~rich.text.Text` through :meth:`render_str`; escaping there, before the markup is
+    parsed, covers all of them (Rich itself drops only BEL, BS, VT, FF and CR, silently, and
+    lets ESC through). Rich's own styling is added after, as segments, so it is unaffected.
+    """
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """The string, control characters made visible, then rendered as Rich would."""
+        return super().render_str(visible(text), **kwargs)
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 def emit_json(obj: Any) -> None:

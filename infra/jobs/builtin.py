@@ -8,7 +8,16 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 from infra.errors import JobError
-from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+from infra.jobs.model import (
+    Arg,
+    ArgSchema,
+    JobSpec,
+    PlanContext,
+    Plugin,
+    Task,
+    TaskContext,
+    TriggerSpec,
+)
 
 
 class NoopResult(TypedDict):
@@ -87,9 +96,26 @@ def provide_jobs(ctx: PlanContext) -> Iterable[JobSpec]:
 plugin = Plugin(
     name="core",
     tasks=(
-        Task("core.noop", "infra.jobs.builtin:noop", "do nothing; for heartbeats and tests"),
-        Task("core.chain", "infra.jobs.builtin:chain", "run several tasks in order"),
-        Task("core.prune-runs", "infra.jobs.builtin:prune_runs", "expire old run records"),
+        Task(
+            "core.noop",
+            "infra.jobs.builtin:noop",
+            "do nothing; for heartbeats and tests",
+            schedulable=ArgSchema({"sleep_seconds": Arg("number", minimum=0, maximum=60)}),
+        ),
+        # A chain is schedulable only with steps that are themselves schedulable.
+        Task(
+            "core.chain",
+            "infra.jobs.builtin:chain",
+            "run several tasks in order",
+            schedulable=ArgSchema({"steps": Arg("steps", required=True)}),
+        ),
+        # Re-timed only: a row choosing keep_days could erase the run history.
+        Task(
+            "core.prune-runs",
+            "infra.jobs.builtin:prune_runs",
+            "expire old run records",
+            schedulable=ArgSchema(),
+        ),
     ),
     provide=provide_jobs,
 )

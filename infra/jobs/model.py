@@ -131,13 +131,155 @@ class JobSpec:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+ArgType = Literal["string", "integer", "number", "boolean", "steps"]
+#: Most steps a scheduled chain may hold (a chain's steps cannot be chains themselves).
+MAX_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument a ``params.schedules`` row may give a task, and what its value may be.
+
+    ``pattern`` must match the whole string and mean the same to Python's ``re`` and to
+    PostgreSQL's regular expressions (the database checks it too): keep to character
+    classes, ``{m,n}`` and alternation. ``steps`` is a list of
+    ``{"task": ..., "args": {...}}`` whose every task is itself schedulable (used by
+    ``core.chain``), so a chain cannot smuggle in a task that is not.
+    """
+
+    type: ArgType
+    required: bool = False
+    enum: tuple[str | int, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    pattern: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The form stored in ``ops.schedulable_tasks.args_schema`` (read by the trigger)."""
+        out: dict[str, Any] = {"type": self.type, "required": self.required}
+        for key in ("enum", "minimum", "maximum", "pattern"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = list(value) if key == "enum" else value
+        return out
+
+
+@dataclass(frozen=True)
+class ArgSchema:
+    """What a scheduled row may pass to a task: the allowed keys and their values.
+
+    A task without one (``Task.schedulable is None``) can never be named by a row of
+    ``params.schedules``; a task with an empty one can be scheduled or re-timed, with no
+    arguments. The same rules run twice: here when planning, and in the database (the
+    trigger of migration 0052 reads them from ``ops.schedulable_tasks``).
+    """
+
+    args: Mapping[str, Arg] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"args": {name: rule}}`` as stored in the catalog."""
+        return {"args": {name: arg.as_json() for name, arg in sorted(self.args.items())}}
+
+    def check(
+        self,
+        args: Mapping[str, Any],
+        *,
+        new_job: bool,
+        schema_of: Callable[[str], ArgSchema | None],
+        depth: int = 0,
+    ) -> None:
+        """Refuse ``args`` unless every key is declared and every value fits its rule.
+
+        Args:
+            args: the row's arguments.
+            new_job: the row adds a job (required arguments must be given); a row that
+                re-times a planned job only adds to the planned arguments.
+            schema_of: the schema of another task (for ``steps``), None if not schedulable.
+            depth: how deep in a chain this is (a step cannot hold steps).
+
+        Raises:
+            JobError: naming the first argument that breaks a rule.
+        """
+        for name in sorted(args):
+            if name not in self.args:
+                allowed = ", ".join(sorted(self.args)) or "none"
+                raise JobError(f"argument {name!r} is not allowed (allowed: {allowed})")
+            _check_value(name, self.args[name], args[name], schema_of, depth)
+        if new_job:
+            missing = sorted(n for n, a in self.args.items() if a.required and n not in args)
+            if missing:
+                raise JobError(f"argument {missing[0]!r} is required")
+
+
+def _check_value(
+    name: str,
+    rule: Arg,
+    value: Any,
+    schema_of: Callable[[str], ArgSchema | None],
+    depth: int,
+) -> None:
+    kinds: dict[str, tuple[type, ...]] = {
+        "string": (str,),
+        "integer": (int,),
+        "number": (int, float),
+        "boolean": (bool,),
+        "steps": (list,),
+    }
+    if (
+        isinstance(value, bool)
+        and rule.type != "boolean"
+        or not isinstance(value, kinds[rule.type])
+    ):
+        raise JobError(f"argument {name!r} must be a {rule.type}")
+    if rule.enum is not None and value not in rule.enum:
+        raise JobError(f"argument {name!r}: {value!r} is not one of {list(rule.enum)}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if rule.minimum is not None and value < rule.minimum:
+            raise JobError(f"argument {name!r}: {value} is below {rule.minimum:g}")
+        if rule.maximum is not None and value > rule.maximum:
+            raise JobError(f"argument {name!r}: {value} is above {rule.maximum:g}")
+    if (
+        rule.pattern is not None
+        and isinstance(value, str)
+        and not re.fullmatch(rule.pattern, value)
+    ):
+        raise JobError(f"argument {name!r}: {value!r} does not match {rule.pattern}")
+    if rule.type == "steps":
+        steps: list[Any] = value if isinstance(value, list) else []
+        if depth > 0:
+            raise JobError(f"argument {name!r}: a step cannot hold steps")
+        if not 1 <= len(steps) <= MAX_STEPS:
+            raise JobError(f"argument {name!r}: 1 to {MAX_STEPS} steps")
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict) or set(step) - {"task", "args"}:
+                raise JobError(f"argument {name!r}[{i}]: expected {{task, args}}")
+            task, step_args = step.get("task"), step.get("args", {})
+            schema = schema_of(task) if isinstance(task, str) else None
+            if schema is None:
+                raise JobError(f"argument {name!r}[{i}]: task {task!r} is not schedulable")
+            if not isinstance(step_args, dict):
+                raise JobError(f"argument {name!r}[{i}]: args must be an object")
+            try:
+                schema.check(step_args, new_job=True, schema_of=schema_of, depth=depth + 1)
+            except JobError as exc:
+                raise JobError(f"argument {name!r}[{i}] ({task}): {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Task:
-    """A named unit of work; ``target`` is ``"module:function"``, imported only when run."""
+    """A named unit of work; ``target`` is ``"module:function"``, imported only when run.
+
+    ``schedulable`` says whether a row of ``params.schedules`` may name the task, and with
+    which arguments. None (the default) means never: the task runs only when a plugin plans
+    it or a person runs it (``locxia jobs run``, ``locxia infra approve``...), so a task
+    that spends above the guardrails, approves, or reaches a URL or database given in its
+    arguments is simply never declared schedulable.
+    """
 
     name: str
     target: str
     summary: str
+    schedulable: ArgSchema | None = None
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):

@@ -13,7 +13,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.errors import LocxiaError
-from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+from infra.jobs.model import (
+    Arg,
+    ArgSchema,
+    JobSpec,
+    PlanContext,
+    Plugin,
+    Task,
+    TaskContext,
+    TriggerSpec,
+)
 from pipelines.feed import scratch
 from pipelines.feed.model import Dataset
 
@@ -150,6 +159,13 @@ def transfer_url_task(ctx: TaskContext, url: str, dataset: str) -> TransferUrlRe
     return _outcome(ctx.details, done.version, done.noop)
 
 
+#: A scheduled feed step names a declared dataset, nothing else: its source, layer and
+#: version come from ``params.datasets`` and the catalog, never from a schedule row.
+DATASET_ONLY = ArgSchema(
+    {"dataset": Arg("string", required=True, pattern=r"^[a-z][a-z0-9_]{0,39}$")}
+)
+
+
 def chain_steps(name: str) -> list[dict[str, Any]]:
     """The steps that feed one dataset end to end."""
     return [
@@ -198,9 +214,26 @@ def provide(ctx: PlanContext) -> Iterable[JobSpec]:
 plugin = Plugin(
     name="feed",
     tasks=(
-        Task("layers.ingest", "pipelines.feed.jobs:ingest_task", "land a layer's raw bytes"),
-        Task("layers.refine", "pipelines.feed.jobs:refine_task", "landing → working"),
-        Task("layers.publish", "pipelines.feed.jobs:publish_task", "working → exposure"),
+        Task(
+            "layers.ingest",
+            "pipelines.feed.jobs:ingest_task",
+            "land a layer's raw bytes",
+            schedulable=DATASET_ONLY,
+        ),
+        Task(
+            "layers.refine",
+            "pipelines.feed.jobs:refine_task",
+            "landing → working",
+            schedulable=DATASET_ONLY,
+        ),
+        Task(
+            "layers.publish",
+            "pipelines.feed.jobs:publish_task",
+            "working → exposure",
+            schedulable=DATASET_ONLY,
+        ),
+        # Never schedulable: rollback changes what is served; the transfers reach a URL or
+        # databases named in their arguments, with the service's credentials.
         Task("layers.rollback", "pipelines.feed.jobs:rollback_task", "serve the previous layer"),
         Task(
             "layers.transfer-table",

@@ -17,10 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TriggerSpec
+from infra.jobs.model import Arg, ArgSchema, JobSpec, PlanContext, Plugin, Task, TriggerSpec
 from pipelines.observe.metrics.policies import load_policies
 
 OWNER = "observe"
+
+#: What ``params.schedules`` may do with observe's tasks: re-time them, and collect one
+#: policy by name. ``since`` and ``force`` (wider, costlier reads) and Cost Explorer's
+#: ``days`` (0.01 USD per request) stay with people running the CLI.
+NO_ARGS = ArgSchema()
+POLICY = ArgSchema({"policy": Arg("string", pattern=r"^[a-z][a-z0-9_-]{0,62}$")})
 
 
 def provide(ctx: PlanContext) -> Iterator[JobSpec]:
@@ -85,33 +91,49 @@ plugin = Plugin(
             "metrics.discover",
             "pipelines.observe.metrics.tasks:discover",
             "discover tagged resources",
+            schedulable=NO_ARGS,
         ),
         Task(
             "metrics.collect",
             "pipelines.observe.metrics.tasks:collect",
             "collect CloudWatch metrics",
+            schedulable=POLICY,
         ),
         Task(
             "metrics.streams",
             "pipelines.observe.metrics.tasks:streams",
             "ingest Metric Streams files",
+            schedulable=NO_ARGS,
         ),
         Task(
-            "metrics.retention", "pipelines.observe.metrics.tasks:retention", "drop old datapoints"
+            "metrics.retention",
+            "pipelines.observe.metrics.tasks:retention",
+            "drop old datapoints",
+            schedulable=NO_ARGS,
         ),
         Task(
             "costs.explorer",
             "pipelines.observe.costs.tasks:explorer",
             "read Cost Explorer daily costs",
+            schedulable=NO_ARGS,
         ),
         Task(
-            "costs.estimate", "pipelines.observe.costs.tasks:estimate", "estimate uncovered hours"
+            "costs.estimate",
+            "pipelines.observe.costs.tasks:estimate",
+            "estimate uncovered hours",
+            schedulable=NO_ARGS,
         ),
-        Task("costs.recommend", "pipelines.observe.costs.tasks:recommend", "idle recommendations"),
+        Task(
+            "costs.recommend",
+            "pipelines.observe.costs.tasks:recommend",
+            "idle recommendations",
+            schedulable=NO_ARGS,
+        ),
         Task(
             "costs.prices",
             "pipelines.observe.costs.tasks:prices",
             "refresh prices (Price List API)",
+            schedulable=NO_ARGS,
         ),
     ),
     provide=provide,

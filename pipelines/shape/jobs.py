@@ -15,7 +15,7 @@ from typing import TypedDict
 
 from infra.aws import AwsClients
 from infra.errors import JobError, LocxiaError
-from infra.jobs.model import JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+from infra.jobs.model import ArgSchema, JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
 from infra.settings import Settings
 from pipelines.shape import drift, rds, records, sweep
 from pipelines.shape.drift import DriftCounts
@@ -176,10 +176,23 @@ def provide(ctx: PlanContext) -> Iterable[JobSpec]:
 plugin = Plugin(
     name="shape",
     tasks=(
-        Task("shape.reconcile", "pipelines.shape.jobs:reconcile", "plan and apply within policy"),
+        # Reconcile and drift may be re-timed, without arguments: ``force`` and
+        # ``requested_by`` are for people at the CLI. ``shape.approve`` applies what the
+        # guardrails held and ``shape.plan`` is a CLI verb: neither is ever schedulable.
+        Task(
+            "shape.reconcile",
+            "pipelines.shape.jobs:reconcile",
+            "plan and apply within policy",
+            schedulable=ArgSchema(),
+        ),
         Task("shape.plan", "pipelines.shape.jobs:plan", "plan and decide, never apply"),
         Task("shape.approve", "pipelines.shape.jobs:approve", "apply a held plan"),
-        Task("shape.drift", "pipelines.shape.jobs:check_drift", "record drift"),
+        Task(
+            "shape.drift",
+            "pipelines.shape.jobs:check_drift",
+            "record drift",
+            schedulable=ArgSchema(),
+        ),
     ),
     provide=provide,
     sweep=sweep.sweep,

@@ -43,6 +43,7 @@ _CONSTRAINTS = {
     "ec2_has_no_engine": "engine: engine, engine_version and multi_az are for RDS only",
     "rds_min_storage": "storage_gb: RDS needs at least 20 GB",
     "class_matches_kind": "kind: RDS classes start with db., EC2 types do not",
+    "note_is_printable": "note: control characters are not allowed",
 }
 
 

@@ -80,3 +80,19 @@ def server_versions(url: str) -> str:
             "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
         ).fetchone()
     return f"PostgreSQL {pg[0] if pg else '?'}, PostGIS {gis[0] if gis else 'not installed'}"
+
+
+def login_in_role(admin_url: str, db_url: str, login: str, role: str) -> str:
+    """``db_url`` as ``login``, a LOGIN role granted only ``role`` (created when missing).
+
+    Roles are cluster-wide: the login is created once and kept, like the roles of 0001.
+    """
+    with connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone():
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                    sql.Identifier(login), sql.Identifier(role)
+                )
+            )
+    parts = urlsplit(db_url)
+    return urlunsplit(parts._replace(netloc=f"{login}@{parts.hostname}:{parts.port}"))

@@ -80,3 +80,49 @@ def test_infra_plan_and_apply_through_the_cli(
     assert [r["status"] for r in status["runs"]] == ["applied", "planned"]
     runs = json.loads(locxia("runs", "list", "--json", env=env).stdout)
     assert {r["task"] for r in runs} >= {"shape.plan", "shape.reconcile"}
+
+
+def test_an_editor_login_edits_instances_end_to_end(
+    locxia: Run, admin_url: str, db_url: str
+) -> None:
+    """A LOGIN granted only locxia_editor: set, list, history, revert; refusals in one line."""
+    from tests.support import pg
+
+    editor = {
+        "LOCXIA_DATABASE_URL": pg.login_in_role(admin_url, db_url, "e2e_editor", "locxia_editor")
+    }
+    created = locxia("params", "set", "work-db", *CREATE, "--as", "alice", env=editor)
+    assert created.returncode == 0, created.stderr
+    changed = locxia("params", "set", "work-db", "instance_class=db.r6g.2xlarge", env=editor)
+    assert changed.returncode == 0 and "db.t4g.large → db.r6g.2xlarge" in changed.stdout
+    for args in (["list"], ["history", "work-db"], ["revert", "work-db"]):
+        out = locxia("params", *args, env=editor)
+        assert out.returncode == 0 and out.stderr == "", (args, out.stderr)
+    listed = json.loads(locxia("params", "list", "--json", env=editor).stdout)["instances"]
+    assert [(r["name"], r["instance_class"]) for r in listed] == [("work-db", "db.t4g.large")]
+    refused = locxia("runs", "list", env=editor)  # ops is not the editors' business
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert refused.stderr.startswith("error: PostgreSQL refused: permission denied for schema ops")
+
+
+def test_control_characters_never_reach_the_terminal(locxia: Run, db_url: str) -> None:
+    """Refused in new notes by the database; escaped on output if already stored."""
+    assert locxia("params", "set", "work-db", *CREATE).returncode == 0
+    refused = locxia("params", "set", "work-db", "note=ok\x1b[2J\rforged")
+    assert refused.returncode == 1, refused.stderr
+    assert "note: control characters are not allowed" in refused.stderr
+    assert "\x1b" not in refused.stderr
+    from infra.db import connect
+
+    with connect(db_url) as conn:  # a note stored before the database refused them
+        conn.execute(
+            "INSERT INTO params.history (table_name, op, row_key, old_row, new_row, changed_by)"
+            " SELECT 'instances', 'UPDATE', 'work-db', new_row, new_row || %s, %s"
+            " FROM params.history WHERE row_key = 'work-db'",
+            (json.dumps({"note": "a\x1b[2J\x1b]0;owned\x07b\rforged"}), "mallory\x1b[31m"),
+        )
+        conn.commit()
+    shown = locxia("params", "history", "work-db")
+    assert shown.returncode == 0, shown.stderr
+    assert not {c for c in shown.stdout if c != "\n" and (ord(c) < 0x20 or ord(c) == 0x7F)}
+    assert "\\x1b[2J" in shown.stdout and "\\x0dforged" in shown.stdout

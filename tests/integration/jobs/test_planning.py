@@ -71,8 +71,17 @@ def test_a_failing_plugin_is_reported_and_isolated(settings: Settings) -> None:
     assert {j.id for j in plan.jobs} == {"core.prune-runs", "fake.a", "fake.b"}
 
 
+def _slip_in(url: str, sql: str) -> None:
+    """Write rows the database would refuse: as if written before migration 0052."""
+    with connect(url) as conn:
+        conn.execute("ALTER TABLE params.schedules DISABLE TRIGGER guard")
+        conn.execute(sql)
+        conn.execute("ALTER TABLE params.schedules ENABLE TRIGGER guard")
+        conn.commit()
+
+
 def test_a_bad_schedule_row_does_not_hide_good_ones(settings: Settings, db_url: str) -> None:
-    _schedule(
+    _slip_in(
         db_url,
         "INSERT INTO params.schedules (job, task, every_seconds, cron, timezone) VALUES"
         " ('user.bad', 'core.nope', 5, NULL, 'UTC'),"
@@ -83,6 +92,52 @@ def test_a_bad_schedule_row_does_not_hide_good_ones(settings: Settings, db_url: 
     assert "user.good" in {j.id for j in plan.jobs}
     assert "params.schedules[user.bad]: unknown task 'core.nope'" in plan.failures["schedules"]
     assert "params.schedules[user.badzone]" in plan.failures["schedules"]
+
+
+def test_rows_that_slipped_past_the_database_are_skipped_and_reported(
+    settings: Settings, db_url: str
+) -> None:
+    """The planner's own check: privileged tasks, undeclared args, a planned job's task."""
+    _slip_in(
+        db_url,
+        "INSERT INTO params.schedules (job, task, every_seconds, args) VALUES"
+        """ ('user.approve', 'shape.approve', 60, '{"run": 8, "actor": "cfo"}'),"""
+        """ ('user.url', 'layers.transfer-url', 60, '{"url": "http://x/", "dataset": "a"}'),"""
+        """ ('user.copy', 'layers.transfer-table', 60, '{"source_url": "postgresql://a/b","""
+        """   "target_url": "postgresql://c/d", "table": "t"}'),"""
+        """ ('user.chain', 'core.chain', 60,"""
+        """   '{"steps": [{"task": "core.noop"}, {"task": "shape.approve"}]}'),"""
+        """ ('user.source', 'layers.ingest', 60, '{"dataset": "a", "source": "file:///etc"}'),"""
+        """ ('fake.a', 'metrics.discover', 30, '{}'),"""
+        """ ('fake.b', 'core.noop', 60, '{"sleep_seconds": 1e9}'),"""
+        """ ('user.ok', 'layers.ingest', 60, '{"dataset": "roads"}')""",
+    )
+    plan = _plan(settings, FAKE)
+    jobs = {j.id: j for j in plan.jobs}
+    failures = plan.failures["schedules"]
+    for job in ("user.approve", "user.url", "user.copy"):
+        assert job not in jobs
+        assert f"params.schedules[{job}]: task " in failures and "is not schedulable" in failures
+    assert "user.chain" not in jobs and "user.source" not in jobs
+    assert "'steps'[1]: task 'shape.approve' is not schedulable" in failures
+    assert "argument 'source' is not allowed (allowed: dataset)" in failures
+    # A planned job keeps its task, arguments and cadence when its row is refused.
+    assert jobs["fake.a"].task == "core.noop" and jobs["fake.a"].trigger == TriggerSpec.every(60)
+    assert "job fake.a is planned with task core.noop; a row may only re-time it" in failures
+    assert jobs["fake.b"].args == {"sleep_seconds": 0}
+    assert jobs["user.ok"].args == {"dataset": "roads"}
+    assert not any(j.task in {"shape.approve", "layers.transfer-url"} for j in plan.jobs)
+
+
+def test_a_row_retimes_a_planned_job_keeping_its_arguments(settings: Settings, db_url: str) -> None:
+    _schedule(
+        db_url,
+        "INSERT INTO params.schedules (job, task, every_seconds, args) VALUES"
+        """ ('fake.b', 'core.noop', 120, '{}')""",
+    )
+    jobs = {j.id: j for j in _plan(settings, FAKE).jobs}
+    assert jobs["fake.b"].trigger == TriggerSpec.every(120)
+    assert jobs["fake.b"].args == {"sleep_seconds": 0} and jobs["fake.b"].owner == "fake"
 
 
 @pytest.fixture
@@ -119,3 +174,29 @@ def test_sync_keeps_jobs_of_owners_that_failed(scheduler: BackgroundScheduler) -
     sync_jobs(scheduler, [JobSpec("y.a", "core.noop", TriggerSpec.every(60), owner="y")])
     report = sync_jobs(scheduler, [], keep_owners=["y"])
     assert report.removed == () and [j.id for j in scheduler.get_jobs()] == ["y.a"]
+
+
+def test_a_job_scheduled_before_the_upgrade_is_removed_when_its_row_is_rejected(
+    scheduler: BackgroundScheduler, settings: Settings, db_url: str
+) -> None:
+    """The job store persists jobs: one planned from a row the planner now rejects goes."""
+    sync_jobs(
+        scheduler,
+        [
+            JobSpec("t.approve", "shape.approve", TriggerSpec.every(60), {"run": 8}),
+            JobSpec("t.tick", "core.noop", TriggerSpec.every(60)),
+        ],
+    )
+    with connect(db_url) as conn:
+        conn.execute("ALTER TABLE params.schedules DISABLE TRIGGER guard")
+        conn.execute(
+            "INSERT INTO params.schedules (job, task, every_seconds, args) VALUES"
+            " ('t.approve', 'shape.approve', 60, '{\"run\": 8}'), ('t.tick', 'core.noop', 60, '{}')"
+        )
+        conn.execute("ALTER TABLE params.schedules ENABLE TRIGGER guard")
+        conn.commit()
+        plan = Registry.from_entry_points().plan(PlanContext(settings, conn, NOW))
+    assert "schedules" in plan.failures and "schedules" not in plan.keep_owners
+    report = sync_jobs(scheduler, plan.jobs, keep_owners=plan.keep_owners)
+    assert "t.approve" in report.removed
+    assert scheduler.get_job("t.approve") is None and scheduler.get_job("t.tick") is not None

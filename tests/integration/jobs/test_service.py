@@ -233,3 +233,35 @@ def test_a_grafana_login_holding_the_old_keys_cannot_stop_the_leader(
         assert svc.state.role == "leader"
         _schedule_yearly(svc, db_url, "t.after-squat")
         assert svc._scheduler.get_job("t.after-squat") is not None
+
+
+def test_a_row_that_slipped_in_never_runs(settings: Settings, db_url: str) -> None:
+    """Scheduled before the database refused it (the job store keeps it across restarts),
+    a privileged row is dropped at the next plan and never runs; the good row beside it does.
+    """
+    with connect(db_url) as conn:
+        conn.execute("ALTER TABLE params.schedules DISABLE TRIGGER guard")
+        conn.execute(
+            "INSERT INTO params.schedules (job, task, every_seconds, args) VALUES"
+            " ('t.approve', 'shape.approve', 1, '{\"run\": 8, \"actor\": \"cfo\"}'),"
+            " ('t.chain', 'core.chain', 1, '{\"steps\": [{\"task\": \"shape.approve\"}]}'),"
+            " ('t.tick', 'core.noop', 1, '{}')"
+        )
+        conn.execute("ALTER TABLE params.schedules ENABLE TRIGGER guard")
+        conn.commit()
+    with serving(settings) as svc:
+        wait_for(lambda: _count(db_url, "t.tick") >= 2, timeout=10)
+        assert (
+            "params.schedules[t.approve]: task shape.approve is not schedulable"
+            in (svc.state.last_plan_failures["schedules"])
+        )
+    with connect(db_url) as conn:
+        ran = conn.execute(
+            "SELECT count(*) FROM ops.runs WHERE job_id IN ('t.approve', 't.chain')"
+            " OR task = 'shape.approve'"
+        ).fetchone()
+        recorded = conn.execute(
+            "SELECT error FROM ops.runs WHERE job_id = 'service.plan' AND status = 'failed'"
+        ).fetchone()
+    assert ran == (0,)
+    assert recorded is not None and "t.chain" in recorded[0]

@@ -134,3 +134,31 @@ def test_a_run_that_met_a_missing_table_is_told_to_upgrade() -> None:
     assert line.startswith('UndefinedTable: relation "costs.focus" does not exist (')
     assert "locxia db upgrade" in line and "\n" not in line
     assert recorded_line("AwsError: throttled") == "AwsError: throttled"
+
+
+def test_a_run_refused_a_privilege_says_which_login_to_use() -> None:
+    from infra.cli.errors import recorded_line
+
+    line = failure_line(
+        "costs.explorer",
+        RunResult(4, "failed", {}, "InsufficientPrivilege: permission denied for table daily\n"),
+    )
+    assert line.startswith(
+        "costs.explorer failed (run 4): InsufficientPrivilege: permission denied for table daily"
+        " (use the login that owns the Locxia schema"
+    )
+    assert "\n" not in line
+    assert recorded_line("InsufficientPrivilegeX") == "InsufficientPrivilegeX"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [pg.InsufficientPrivilege("permission denied for schema costs"), pg.InsufficientPrivilege("")],
+)
+def test_every_permission_error_is_one_line_and_exit_1(error: psycopg.Error) -> None:
+    shown: list[str] = []
+    for exc in (error, _wrapped(error)):
+        assert run_app(lambda exc=exc: _raise(exc), shown.append) == 1
+    assert len(shown) == 2 and all(
+        "\n" not in s and s.startswith("PostgreSQL refused") for s in shown
+    )
