@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from infra.cli.output import console, emit_json, table
 from infra.cli.run import run_task
@@ -156,8 +157,11 @@ def approve(
         )  # fmt: skip
         return
     console.print(
-        f"terraform run {run} approved by login {approved.login} (as {approved.label}); the"
-        " service applies it at its next reconcile (`locxia infra status` shows it)"
+        escape(
+            f"terraform run {run} approved by login {approved.login} (as {approved.label});"
+            " the service applies it at its next reconcile (`locxia infra status` shows it)"
+        ),
+        highlight=False,
     )
 
 
