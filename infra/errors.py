@@ -116,6 +116,16 @@ class PlanRejected(LocxiaError):
         self.run_id = run_id
 
 
+class ApprovalRefused(LocxiaError):
+    """The database refused to record an approval, or an apply found none recorded.
+
+    Approvals are recorded by ``ops.approve_plan`` (migration 0053) for the login of the
+    session: it needs the ``locxia_approver`` role and must not have changed an instance the
+    plan changes. The message is final and names the run and the login; the CLI shows it as
+    is (exit 1), not as a generic privilege error.
+    """
+
+
 class LayerError(LocxiaError):
     """A geospatial layer cannot move to its next zone (read, check, write or publish failed)."""
 

@@ -9,9 +9,10 @@ Python traceback reaches a user, whatever the state of the database:
   They are raised as Click's ``BadParameter`` (:func:`usage`, :func:`usage_errors`,
   :func:`checked_by`) so Click prints them like its own, usage line included.
 * **failure, exit 1** — a well-formed command that could not be done: a
-  :class:`~infra.errors.LocxiaError`, a PostgreSQL error anywhere (:func:`database_line`
-  turns it into a line that says what to do), a file the system refused, or — a bug — any
-  other exception, whose traceback ``--verbose`` logs.
+  :class:`~infra.errors.LocxiaError` (an :class:`~infra.errors.ApprovalRefused` shows the
+  database's refusal as is, never the generic privilege advice), a PostgreSQL error
+  anywhere (:func:`database_line` turns it into a line that says what to do), a file the
+  system refused, or — a bug — any other exception, whose traceback ``--verbose`` logs.
 * **interrupted, exit 130** — Ctrl-C (and SIGTERM during ``locxia demo``).
 
 Every line goes through :func:`one_line`, which keeps the first line of a message and masks
@@ -29,7 +30,7 @@ from typing import TypeVar
 import psycopg
 import typer
 
-from infra.errors import InputError, LocxiaError
+from infra.errors import ApprovalRefused, InputError, LocxiaError
 
 USAGE = 2
 FAILURE = 1
@@ -144,6 +145,10 @@ def describe(exc: BaseException) -> str:
         that advice (:func:`database_line`). Otherwise a Locxia error's own message, a system
         error's reason and file, or for anything else (a bug) its type and message.
     """
+    if isinstance(exc, ApprovalRefused):
+        # The database's own refusal (role, author) already names the run and the login; the
+        # generic "grant this one the privilege" advice would invite the wrong fix.
+        return one_line(str(exc))
     cause = _database_cause(exc)
     if cause is not None:
         advice = database_line(cause)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -65,8 +66,14 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 
 def error_line(message: str) -> None:
-    """The one red line every domain error becomes."""
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    """The one red line every domain error becomes.
+
+    The message is printed as text, not Rich markup: ``params.instances[work-db]`` must not
+    lose its ``[work-db]`` to the markup parser.
+    """
+    err_console.print(
+        f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
+    )
 
 
 def warn_line(message: str) -> None:

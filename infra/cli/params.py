@@ -23,7 +23,10 @@ INSTANCE_NAME = checked_by(instance_name)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 AsOpt = Annotated[
     str | None,
-    typer.Option("--as", help="Who is changing it (recorded in the history; default: OS user)."),
+    typer.Option(
+        "--as",
+        help="A label recorded in the history beside your database login (default: OS user).",
+    ),
 ]
 
 
@@ -148,6 +151,9 @@ def show_history(
 ) -> None:
     """Who changed what on one instance, newest first (ids are for `params revert`).
 
+    "login" is the database login that made the change (recorded by the database; "(not
+    recorded)" before migration 0053); "as" is the --as label it gave, when different.
+
     Example: locxia params history work-db
     """
     from pipelines.shape.store import history
@@ -159,6 +165,7 @@ def show_history(
         {
             "id": e.id,
             "op": e.op,
+            "login": e.login,
             "by": e.changed_by,
             "at": e.changed_at,
             "changes": {k: list(v) for k, v in e.diff().items()},
@@ -171,12 +178,13 @@ def show_history(
     console.print(
         table(
             f"History of {name}",
-            ["id", "op", "by", "at", "changes"],
+            ["id", "op", "login", "as", "at", "changes"],
             [
                 (
                     r["id"],
                     r["op"],
-                    r["by"],
+                    r["login"] or "(not recorded)",
+                    None if r["by"] == r["login"] else r["by"],
                     r["at"].isoformat(timespec="seconds"),
                     "; ".join(
                         f"{k}: {_show(o)} → {_show(n)}" for k, (o, n) in r["changes"].items()

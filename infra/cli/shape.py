@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from infra.cli.output import console, emit_json, table
 from infra.cli.run import run_task
@@ -72,6 +73,14 @@ def _show(details: dict[str, Any], as_json: bool) -> None:
         console.print(f"approve with: locxia infra approve {details['terraform_run']}")
 
 
+def _approver(run: Mapping[str, Any]) -> str | None:
+    """``login`` or ``login (as label)``; a label alone for approvals recorded before 0053."""
+    login, label = run.get("approved_login"), run.get("approved_by")
+    if login is None:
+        return label
+    return login if label in (None, login) else f"{login} (as {label})"
+
+
 def _shape(side: dict[str, Any] | None) -> str | None:
     if side is None:
         return None
@@ -115,14 +124,45 @@ def apply(
 def approve(
     ctx: typer.Context,
     run: Annotated[int, typer.Argument(help="Held terraform run id (see `infra status`).")],
-    as_user: AsOpt = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option(
+            "--as", help="A label recorded beside your login (default: OS user); not an identity."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Approve a held plan and apply it now, exactly as planned (recorded as you).
+    """Approve a held plan as your database login, then apply it exactly as planned.
 
-    Example: locxia infra approve 42 --as alice
+    The database records the approval (ops.approve_plan): your login needs the
+    locxia_approver role and must not have changed an instance the plan changes. A login
+    that may also apply (the service's) applies it now; otherwise the service applies it at
+    its next reconcile.
+
+    Example: locxia infra approve 42 --as "alice (on call)"
     """
-    _show(_run_task(ctx, "shape.approve", {"run": run, "actor": actor(ctx, as_user)}), as_json)
+    from pipelines.shape import approval
+
+    label = actor(ctx, as_user)
+    with connect(state(ctx).settings.require_database_url(), autocommit=True) as conn:
+        approved = approval.record(conn, run, label)
+        can_apply = approval.may_apply(conn)
+    if can_apply:
+        _show(_run_task(ctx, "shape.approve", {"run": run}), as_json)
+        return
+    if as_json:
+        emit_json(
+            {"terraform_run": run, "status": "held", "approved_login": approved.login,
+             "approved_by": approved.label, "applied_by": "service"}
+        )  # fmt: skip
+        return
+    console.print(
+        escape(
+            f"terraform run {run} approved by login {approved.login} (as {approved.label});"
+            " the service applies it at its next reconcile (`locxia infra status` shows it)"
+        ),
+        highlight=False,
+    )
 
 
 @app.command("status")
@@ -168,7 +208,7 @@ def status(
                     r["status"],
                     r["decision"],
                     r["requested_by"],
-                    r["approved_by"],
+                    _approver(r),
                     None
                     if r["monthly_cost_before"] is None
                     else f"{r['monthly_cost_before']} → {r['monthly_cost_after']}",

@@ -168,7 +168,8 @@ def _approve_line(d: Mapping[str, Any]) -> str:
     post = d.get("post_apply") or {}
     drift = post.get("drift") or {}
     return (
-        f"terraform run {d['approved']} approved by {ACTOR} → {d.get('status')};"
+        f"terraform run {d['approved']} approved by login {d.get('login')} (as {d.get('label')})"
+        f" → {d.get('status')};"
         f" described after apply: {drift.get('open', 0)} open drift finding(s)"
     )
 

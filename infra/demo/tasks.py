@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from infra.demo import layer
+from infra.db import connect
+from infra.demo import layer, logins
 from infra.demo.database import demo_home
 from infra.demo.scenario import (
     cloudwatch,
@@ -125,11 +126,19 @@ def bump(ctx: TaskContext) -> dict[str, Any]:
 
 
 def approve_held(ctx: TaskContext) -> dict[str, Any]:
-    """Approve the newest reconcile run held for approval, if any, as ``locxia-demo``.
+    """Approve the newest reconcile run held for approval, if any, then apply it.
 
-    The approval is the one ``locxia infra approve RUN`` gives: the saved plan is applied
-    exactly, and refused if the rows changed since it was planned.
+    Separation of duties holds in the demo too: the rows were written by the demo's own login,
+    which may not approve what it caused, so the approval is recorded by the database for the
+    demo's approver login (:data:`~infra.demo.logins.APPROVER`, member of
+    ``locxia_approver`` and nothing else), labelled ``locxia-demo``; the apply then runs with
+    the demo's login, as ``locxia infra approve RUN`` does for a login that may apply.
+
+    Raises:
+        DemoError: the demo's login cannot create the approver login.
+        ApprovalRefused: the database refused the approval.
     """
+    from pipelines.shape import approval
     from pipelines.shape.jobs import approve
 
     with ctx.connect() as conn:
@@ -139,8 +148,14 @@ def approve_held(ctx: TaskContext) -> dict[str, Any]:
         ).fetchone()
     if row is None:
         return {"approved": None, "status": "nothing held"}
-    outcome = approve(ctx, int(row[0]), params.ACTOR)
-    return {"approved": int(row[0]), **outcome}
+    run_id = int(row[0])
+    url = ctx.settings.require_database_url()
+    with connect(
+        url, autocommit=True, application_name="locxia:demo", **logins.approver(url)
+    ) as conn:
+        recorded = approval.record(conn, run_id, params.ACTOR)
+    outcome = approve(ctx, run_id)
+    return {"approved": run_id, "login": recorded.login, "label": recorded.label, **outcome}
 
 
 def sample_layer(ctx: TaskContext) -> dict[str, Any]:

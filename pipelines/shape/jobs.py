@@ -86,11 +86,16 @@ def plan(ctx: TaskContext, requested_by: str = "cli") -> ReconcileResult:
         rec.close()
 
 
-def approve(ctx: TaskContext, run: int, actor: str) -> ReconcileResult:
-    """Apply held run ``run`` on behalf of ``actor`` (``locxia infra approve``)."""
+def approve(ctx: TaskContext, run: int) -> ReconcileResult:
+    """Apply held run ``run`` if the database recorded its approval (``locxia infra approve``).
+
+    It takes no "who": an approval is recorded only by ``ops.approve_plan`` for the login that
+    ran it (:mod:`pipelines.shape.approval`), so arguments cannot approve anything; a run
+    without a recorded approval fails with :class:`~infra.errors.ApprovalRefused`.
+    """
     rec = _reconciler(ctx)
     try:
-        return rec.approve(run, actor).as_dict()
+        return rec.approve(run).as_dict()
     finally:
         rec.close()
 
@@ -186,7 +191,7 @@ plugin = Plugin(
             schedulable=ArgSchema(),
         ),
         Task("shape.plan", "pipelines.shape.jobs:plan", "plan and decide, never apply"),
-        Task("shape.approve", "pipelines.shape.jobs:approve", "apply a held plan"),
+        Task("shape.approve", "pipelines.shape.jobs:approve", "apply an approved held plan"),
         Task(
             "shape.drift",
             "pipelines.shape.jobs:check_drift",

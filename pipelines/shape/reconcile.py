@@ -7,7 +7,10 @@ Terraform working directory; a second caller gets
 
 The scheduled job ticks every ``LOCXIA_RECONCILE_SECONDS`` and is cheap when nothing changed:
 it renders the tfvars (one SELECT), hashes them, and stops there when the newest conclusive
-run (applied, no changes, held, rejected) had the same hash. Schedule windows change the
+run (applied, no changes, held, rejected) had the same hash. A held run of the same inputs
+whose approval the database recorded (``ops.approve_plan``, :mod:`pipelines.shape.approval`)
+is applied instead: that is how an approver login without the service's privileges gets its
+approval applied. Schedule windows change the
 rendered document when they open or close, so they need no extra trigger.
 """
 
@@ -27,6 +30,7 @@ import psycopg
 
 from infra.db import connect, locks
 from infra.errors import (
+    ApprovalRefused,
     ConfigError,
     InputError,
     LocxiaError,
@@ -250,6 +254,9 @@ class Reconciler:
             desired, catalog = self.desired()
             document = tfvars.render(desired, self.settings)
             digest = tfvars.inputs_hash(document)
+            approved = records.approved_held(rec, digest) if mode == "apply" else None
+            if approved is not None:  # approved by a login without the service's privileges
+                return self._apply_approved(rec, approved)
             if mode == "apply" and not force:
                 last = records.last_conclusive(rec)
                 if last is not None and last["inputs_hash"] == digest:
@@ -399,49 +406,60 @@ class Reconciler:
             post_apply=post,
         )
 
-    def approve(self, run_id: int, actor: str) -> Outcome:
-        """Apply a held plan after a person approved it.
+    def approve(self, run_id: int) -> Outcome:
+        """Apply held run ``run_id`` now, if the database recorded its approval.
 
-        The saved plan is applied exactly; Terraform refuses it if the state moved since.
+        Who approved is not an argument: only ``ops.approve_plan`` records an approval, for
+        the login that ran it (:mod:`pipelines.shape.approval`); this applies it with the
+        service's privileges. The saved plan is applied exactly; Terraform refuses it if the
+        state moved since.
 
         Raises:
             PlanRejected: the guardrails refused the run (a refusal is final).
+            ApprovalRefused: no approval of the run is recorded (nothing applied).
             InputError: no such run, it is not held, or the rows changed since it was planned
                 (it is then marked superseded).
             ReconcileBusy: another reconcile is running.
             TerraformError: apply failed (recorded).
         """
         with self.locked() as rec:
-            row = records.get(rec, run_id)
-            if row is None or row["purpose"] != "reconcile":
-                raise InputError(f"no reconcile run {run_id} (see `locxia infra status`)")
-            _refuse_rejected(row, run_id)
-            if row["status"] != "held":
-                raise InputError(f"run {run_id} is {row['status']}, not held for approval")
-            desired, _ = self.desired()
-            current = tfvars.inputs_hash(tfvars.render(desired, self.settings))
-            if current != row["inputs_hash"]:
-                records.supersede_held(rec, current)
-                raise InputError(
-                    f"params.instances changed since run {run_id} was planned; it is superseded"
-                    " (run `locxia infra apply` to plan again)"
-                )
-            records.update(rec, run_id, approved_by=actor, approved_at="now")
-            planfile = self.planfile_for(run_id)
-            planfile.write_bytes(bytes(row["plan_file"]))
-            result = Outcome(
-                run_id,
-                "held",
-                row["decision"],
-                row["reasons"],
-                row["changes"],
-                str(row["monthly_cost_before"]),
-                str(row["monthly_cost_after"]),
+            return self._apply_approved(rec, run_id)
+
+    def _apply_approved(self, rec: psycopg.Connection[Any], run_id: int) -> Outcome:
+        row = records.get(rec, run_id)
+        if row is None or row["purpose"] != "reconcile":
+            raise InputError(f"no reconcile run {run_id} (see `locxia infra status`)")
+        _refuse_rejected(row, run_id)
+        if row["status"] != "held":
+            raise InputError(f"run {run_id} is {row['status']}, not held for approval")
+        if row["approved_login"] is None:
+            raise ApprovalRefused(
+                f"run {run_id}: no approval recorded by the database; a login with the"
+                f" locxia_approver role approves it with `locxia infra approve {run_id}`"
             )
-            try:
-                return self._apply(rec, run_id, planfile, {d.name: d for d in desired}, result)
-            finally:
-                records.update(rec, run_id, plan_file=None)
+        desired, _ = self.desired()
+        current = tfvars.inputs_hash(tfvars.render(desired, self.settings))
+        if current != row["inputs_hash"]:
+            records.supersede_held(rec, current)
+            raise InputError(
+                f"params.instances changed since run {run_id} was planned; it is superseded"
+                " (run `locxia infra apply` to plan again)"
+            )
+        planfile = self.planfile_for(run_id)
+        planfile.write_bytes(bytes(row["plan_file"]))
+        result = Outcome(
+            run_id,
+            "held",
+            row["decision"],
+            row["reasons"],
+            row["changes"],
+            str(row["monthly_cost_before"]),
+            str(row["monthly_cost_after"]),
+        )
+        try:
+            return self._apply(rec, run_id, planfile, {d.name: d for d in desired}, result)
+        finally:
+            records.update(rec, run_id, plan_file=None)
 
     # --- Terraform working directory -------------------------------------------------------
     def planfile_for(self, run_id: int) -> Path:

@@ -3,6 +3,9 @@
 Statuses: ``planning`` → ``planned`` (dry run) | ``no_changes`` | ``rejected`` | ``held``
 (waiting for ``locxia infra approve``) | ``applying`` → ``applied`` | ``failed``; a held run
 whose inputs changed before anyone approved it becomes ``superseded``.
+
+The approval columns (``approved_login``, ``approved_by``, ``approved_at``) are not written from
+here: only ``ops.approve_plan`` records them (see :mod:`pipelines.shape.approval`).
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ _COLUMNS = frozenset(
         "plan_file",
         "monthly_cost_before",
         "monthly_cost_after",
-        "approved_by",
-        "approved_at",
         "apply_log",
         "error",
         "decided_at",
@@ -38,7 +39,8 @@ _COLUMNS = frozenset(
     }
 )
 SUMMARY_COLUMNS = (
-    "id, purpose, status, decision, requested_by, approved_by, inputs_hash, plan_summary,"
+    "id, purpose, status, decision, requested_by, approved_by, approved_login, inputs_hash,"
+    " plan_summary,"
     " monthly_cost_before, monthly_cost_after, reasons, changes, error, started_at,"
     " decided_at, ended_at, plan_seconds, apply_seconds"
 )
@@ -121,6 +123,16 @@ def last_applied_inputs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
         " AND purpose = 'reconcile' ORDER BY id DESC LIMIT 1"
     ).fetchone()
     return None if row is None else dict(row[0])
+
+
+def approved_held(conn: psycopg.Connection[Any], inputs_hash: str) -> int | None:
+    """The oldest held run of these inputs whose approval the database recorded, if any."""
+    row = conn.execute(
+        "SELECT id FROM ops.terraform_runs WHERE purpose = 'reconcile' AND status = 'held'"
+        " AND approved_login IS NOT NULL AND inputs_hash = %s ORDER BY id LIMIT 1",
+        (inputs_hash,),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def supersede_held(conn: psycopg.Connection[Any], keep_hash: str) -> int:

@@ -1,7 +1,8 @@
 """Reading and editing ``params.instances``, and its audited history.
 
 Every write happens in one transaction that first sets ``locxia.actor`` (the history trigger
-of migration 0001 records it as ``changed_by``), validates the whole proposed row in code, then
+records it as ``changed_by``, a label, beside ``login``, the authenticated ``session_user``
+that no setting can change — migration 0053), validates the whole proposed row in code, then
 lets the database check it again. A rejected change leaves no row and no history behind.
 """
 
@@ -180,11 +181,16 @@ def _check_message(exc: psycopg.errors.CheckViolation, name: str) -> str:
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One audited change of a row."""
+    """One audited change of a row.
+
+    ``login`` is the authenticated login that made it (None for changes recorded before
+    migration 0053); ``changed_by`` is only the label it gave (``--as``, ``locxia.actor``).
+    """
 
     id: int
     op: str
     changed_by: str
+    login: str | None
     changed_at: datetime
     old_row: dict[str, Any] | None
     new_row: dict[str, Any] | None
@@ -198,7 +204,7 @@ class HistoryEntry:
 def history(conn: psycopg.Connection[Any], name: str, limit: int = 50) -> list[HistoryEntry]:
     """Changes of row ``name``, newest first (from ``params.history``)."""
     rows = conn.execute(
-        "SELECT id, op, changed_by, changed_at, old_row, new_row FROM params.history"
+        "SELECT id, op, changed_by, login, changed_at, old_row, new_row FROM params.history"
         " WHERE table_name = 'instances' AND row_key = %s ORDER BY id DESC LIMIT %s",
         (name, limit),
     ).fetchall()

@@ -96,6 +96,9 @@ def _check_database(url: str, demos: int) -> None:
             "SELECT status, decision, approved_by, inputs #>> '{instances,work-db,instance_class}'"
             " FROM ops.terraform_runs WHERE purpose = 'reconcile' ORDER BY id"
         ).fetchall()
+        approvers = conn.execute(
+            "SELECT DISTINCT approved_login FROM ops.terraform_runs WHERE approved_at IS NOT NULL"
+        ).fetchall()
         row = conn.execute(
             "SELECT instance_class FROM params.instances WHERE name = 'work-db'"
         ).fetchone()
@@ -128,6 +131,8 @@ def _check_database(url: str, demos: int) -> None:
         ("applied", "auto_apply", None),
     ] * demos
     assert [r[3] for r in runs[-2:]] == ["db.r6g.large", "db.r6g.xlarge"]
+    # approved by the demo's approver login, not by the login that wrote the rows
+    assert approvers == [("locxia_demo_approver",)]
     assert row == ("db.r6g.xlarge",) and bumps == (demos,)
     assert exposure == (2996, 0, 2154)
     assert versions == [

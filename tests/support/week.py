@@ -54,6 +54,7 @@ from infra.demo.standin import standin_terraform as shipped_standin
 from infra.prices import PriceCatalog
 from infra.settings import Settings, load_settings
 from pipelines.shape import store
+from tests.support.logins import approve
 from tests.support.week_layers import feed_layers, run_task
 
 DAYS = 7
@@ -158,7 +159,8 @@ def create_instances(settings: Settings) -> dict[str, str]:
     held = _reconcile(settings, "alice")
     if held["status"] != "held":
         raise AssertionError(f"seeding: the first plan should wait for approval: {held}")
-    run_task(settings, "shape.approve", {"run": held["terraform_run"], "actor": "carol"})
+    approve(settings.require_database_url(), held["terraform_run"], "carol")
+    run_task(settings, "shape.approve", {"run": held["terraform_run"]})
     ids = resource_ids(AwsClients(settings), ESTATE)
     return {r.name: ids[r.name] for r in ESTATE.of("ec2")}
 
@@ -198,7 +200,8 @@ def change_infrastructure(settings: Settings) -> dict[str, int]:
     """A resize approved by carol, a storage growth within policy, drift, a pending resize."""
     _edit_instance(settings, "work-db", "alice", instance_class="db.r6g.large")
     held = _reconcile(settings, "alice")
-    run_task(settings, "shape.approve", {"run": held["terraform_run"], "actor": "carol"})
+    approve(settings.require_database_url(), held["terraform_run"], "carol")
+    run_task(settings, "shape.approve", {"run": held["terraform_run"]})
 
     _edit_instance(settings, "batch-db", "bob", storage_gb=60)
     auto = _reconcile(settings, "scheduler")

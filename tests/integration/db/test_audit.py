@@ -61,3 +61,30 @@ def test_change_is_notified_to_listeners(db_url: str) -> None:
         notes = list(listener.notifies(timeout=5, stop_after=1))
     assert len(notes) == 1
     assert json.loads(notes[0].payload) == {"table": "schedules", "op": "INSERT", "key": "a.b"}
+
+
+def test_the_login_is_recorded_whatever_the_label_says(db_url: str) -> None:
+    """``SET locxia.actor`` (or ``--as``) is a label: the history keeps the real login beside it."""
+    from tests.support.logins import as_login, login
+
+    login(db_url, "mallory")
+    with connect(db_url) as conn:
+        owner = conn.execute("SELECT session_user").fetchone()
+        conn.execute("SET locxia.actor = 'cfo'")
+        conn.execute(
+            "INSERT INTO params.schedules (job, task, every_seconds) VALUES ('a.b', 'core.noop', 5)"
+        )
+        # a login of its own, allowed to edit this one table and nothing else
+        conn.execute("GRANT USAGE ON SCHEMA params TO mallory")
+        conn.execute("GRANT SELECT, UPDATE ON params.schedules TO mallory")
+        conn.commit()
+    with as_login(db_url, "mallory") as conn:
+        conn.execute("SET locxia.actor = 'cfo'")
+        conn.execute("UPDATE params.schedules SET every_seconds = 10 WHERE job = 'a.b'")
+        conn.commit()
+    with connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT op, changed_by, login FROM params.history ORDER BY id"
+        ).fetchall()
+    assert owner is not None
+    assert rows == [("INSERT", "cfo", owner[0]), ("UPDATE", "cfo", "mallory")]

@@ -14,6 +14,7 @@ from pipelines.shape import records
 from pipelines.shape.guardrails import Finding
 from pipelines.shape.reconcile import Reconciler
 from tests.integration.shape.conftest import NOON, WORK_DB
+from tests.support.logins import approve
 
 pytestmark = pytest.mark.slow
 
@@ -112,13 +113,15 @@ def test_approval_holds_then_applies(
         assert rds_client.describe_db_instances()["DBInstances"] == []
         # a tick with the same inputs does not plan again while it waits
         assert rec.run(mode="apply", requested_by="scheduler").skipped
-        approved = rec.approve(held.run_id or 0, "carol")
+        approve(strict.require_database_url(), held.run_id or 0, "carol", label="cfo")
+        approved = rec.approve(held.run_id or 0)
         assert approved.status == "applied"
         assert _db(rds_client, "work-db")["DBInstanceClass"] == "db.t4g.large"
         row = _run_row(strict, held.run_id or 0)
-        assert row["approved_by"] == "carol" and row["plan_file"] is None
+        assert (row["approved_login"], row["approved_by"]) == ("carol", "cfo")
+        assert row["plan_file"] is None
         with pytest.raises(InputError, match="not held"):
-            rec.approve(held.run_id or 0, "carol")
+            rec.approve(held.run_id or 0)
     finally:
         rec.close()
 
@@ -143,7 +146,7 @@ def test_approving_a_rejected_run_raises_plan_rejected(reconciler: Reconciler) -
             ended_at="now",
         )
     with pytest.raises(PlanRejected) as raised:
-        reconciler.approve(run_id, "carol")
+        reconciler.approve(run_id)
     assert raised.value.addresses == ["module.rds.x"]
     assert raised.value.reason == "work-db is protected"
     assert raised.value.run_id == run_id
@@ -158,8 +161,9 @@ def test_held_plan_is_superseded_when_rows_change(
         edit("work-db", **WORK_DB)
         held = rec.run(mode="apply", requested_by="bob")
         edit("work-db", instance_class="db.t4g.medium")
+        approve(strict.require_database_url(), held.run_id or 0, "carol")
         with pytest.raises(InputError, match="superseded"):
-            rec.approve(held.run_id or 0, "carol")
+            rec.approve(held.run_id or 0)
         assert _run_row(strict, held.run_id or 0)["status"] == "superseded"
     finally:
         rec.close()
