@@ -18,8 +18,10 @@ alone, so re-planning every few seconds never postpones an interval job.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -46,10 +48,15 @@ class RecordingThreadPoolExecutor(BaseExecutor):  # type: ignore[misc]
     :data:`infra.jobs.runner.SCHEDULED_AT` in the worker thread around ``run_job``.
     """
 
-    def __init__(self, max_workers: int = 4) -> None:
+    def __init__(self, max_workers: int = 4, stop_grace_seconds: float | None = None) -> None:
         super().__init__()
         self._max_workers = max_workers
+        self._grace = stop_grace_seconds
         self._pool: ThreadPoolExecutor | None = None
+        self._running: set[Future[Any]] = set()
+        self._running_lock = threading.Lock()
+        #: runs still going when :meth:`shutdown` gave up waiting for them
+        self.unfinished = 0
 
     def start(self, scheduler: Any, alias: str) -> None:
         """Create the pool when the scheduler starts."""
@@ -57,9 +64,19 @@ class RecordingThreadPoolExecutor(BaseExecutor):  # type: ignore[misc]
         self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="locxia-job")
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop accepting runs; with ``wait``, let running ones finish."""
-        if self._pool is not None:
-            self._pool.shutdown(wait)
+        """Stop accepting runs and drop queued ones; with ``wait``, let running ones finish.
+
+        The wait lasts at most ``stop_grace_seconds`` (unbounded when None); the runs still
+        going then are counted in :attr:`unfinished`, and left to their threads.
+        """
+        if self._pool is None:
+            return
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if wait:
+            with self._running_lock:
+                running = list(self._running)
+            _, not_done = wait_for_futures(running, timeout=self._grace)
+            self.unfinished = len(not_done)
 
     def _do_submit_job(self, job: Any, run_times: list[Any]) -> None:
         assert self._pool is not None
@@ -72,13 +89,29 @@ class RecordingThreadPoolExecutor(BaseExecutor):  # type: ignore[misc]
                 SCHEDULED_AT.reset(token)
 
         def done(future: Any) -> None:
+            with self._running_lock:
+                self._running.discard(future)
+            if future.cancelled():  # queued when the scheduler shut down: never started
+                return
             exc = future.exception()
             if exc is not None:
                 self._run_job_error(job.id, exc, exc.__traceback__)
             else:
                 self._run_job_success(job.id, future.result())
 
-        self._pool.submit(call).add_done_callback(done)
+        future = self._pool.submit(call)
+        with self._running_lock:
+            self._running.add(future)
+        future.add_done_callback(done)
+
+
+def unfinished_runs(scheduler: Any) -> int:
+    """Runs the scheduler's executor left running when its shutdown stopped waiting."""
+    try:
+        executor = scheduler._lookup_executor("default")
+    except Exception:  # no such executor (a test's scheduler)
+        return 0
+    return int(getattr(executor, "unfinished", 0))
 
 
 def build_scheduler(settings: Settings) -> Any:
@@ -91,7 +124,11 @@ def build_scheduler(settings: Settings) -> Any:
     )
     return BackgroundScheduler(
         jobstores={"default": store},
-        executors={"default": RecordingThreadPoolExecutor(settings.job_workers)},
+        executors={
+            "default": RecordingThreadPoolExecutor(
+                settings.job_workers, stop_grace_seconds=settings.stop_grace_seconds
+            )
+        },
         job_defaults={
             "coalesce": True,
             "max_instances": 1,

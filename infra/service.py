@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from infra import __version__
+from infra import __version__, children
 from infra.db import connect, locks
 from infra.errors import DatabaseError, LocxiaError
 from infra.jobs.model import PlanContext
@@ -83,6 +83,8 @@ class Service:
         self._scheduler: Any = None
         self._conn: psycopg.Connection[Any] | None = None
         self._runner = Runner(settings, registry, now=now)
+        #: jobs still running when the stop's grace (``stop_grace_seconds``) ran out
+        self.unfinished_jobs = 0
 
     # --- the loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -102,10 +104,21 @@ class Service:
                     self._lose_leadership()
                     self.stop.wait(self.settings.leader_poll_seconds)
         finally:
+            if self.stop.is_set():
+                # Children that run work for a job (the Terraform core) get their own graceful
+                # stop now, so the jobs waiting on them end within the grace.
+                children.interrupt_all()
             self._lose_leadership(wait=True)
             self._mark("stopped")
             if self._conn is not None:
                 self._conn.close()
+            children.reset()
+            if self.unfinished_jobs:
+                log.error(
+                    "%d job(s) still running after %.0fs; leaving them",
+                    self.unfinished_jobs,
+                    self.settings.stop_grace_seconds,
+                )
             log.info("locxia serve stopped")
 
     def _step(self) -> None:
@@ -257,11 +270,15 @@ class Service:
             )
 
     def _lose_leadership(self, wait: bool = False) -> None:
+        """Stop the scheduler; with ``wait``, for at most ``stop_grace_seconds`` of running jobs."""
         if self._scheduler is not None:
+            from infra.scheduler import unfinished_runs
+
             try:
                 self._scheduler.shutdown(wait=wait)
             except Exception:  # already stopped, or its store's connection is gone
                 log.debug("scheduler shutdown", exc_info=True)
+            self.unfinished_jobs = unfinished_runs(self._scheduler)
             self._scheduler = None
         install(None)
         self._runner.close()

@@ -117,6 +117,15 @@ class Settings(BaseSettings):
         description="How often a running run proves it is alive; 3 missed beats mark it"
         " interrupted (same value on every host)",
     )
+    # 30 s is Kubernetes' default terminationGracePeriodSeconds (pod lifecycle docs, "Termination
+    # of Pods"); systemd waits TimeoutStopSec (90 s by default, systemd-system.conf
+    # DefaultTimeoutStopSec) before SIGKILL: keep that above this grace.
+    stop_grace_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM/SIGINT, how long serve waits for running jobs before it exits",
+    )
     runs_retention_days: int = Field(default=90, ge=1, description="Keep ops.runs this long")
     metrics_retention_days: int = Field(
         default=90, ge=1, le=3650, description="Keep metrics.datapoints partitions this long"

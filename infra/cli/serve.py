@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Annotated
@@ -21,10 +23,13 @@ def serve(
 ) -> None:
     """Run the scheduler: plan jobs from the parameter tables and run them, recorded.
 
-    Start as many as you like against one database: one leads (a lock only its login can
-    take), the others stand by and take over within seconds if it dies. A change to any
-    params.* table re-plans the jobs within a second (LISTEN locxia_params). SIGTERM or Ctrl-C
-    stops cleanly, letting running jobs finish.
+    Start as many as you like against one database: one leads (a lock only its login can take),
+    the others stand by and take over within seconds if it dies. A change to any params.* table
+    re-plans the jobs within a second (LISTEN locxia_params). SIGTERM or Ctrl-C stops cleanly:
+    running jobs get LOCXIA_STOP_GRACE_SECONDS (30 s) to finish, a running Terraform command
+    gets its own graceful stop at once (the apply in flight ends and writes its state), and
+    serve exits 0; if jobs are still running when the grace runs out, it says so and exits 1
+    without waiting for them (a Terraform command left running finishes on its own).
     """
     from infra import logs
     from infra.db import connect, migrate
@@ -51,4 +56,16 @@ def serve(
         timer = threading.Timer(for_seconds, stop.set)
         timer.daemon = True
         timer.start()
-    Service(settings, Registry.from_entry_points(), stop=stop).run()
+    service = Service(settings, Registry.from_entry_points(), stop=stop)
+    service.run()
+    if service.unfinished_jobs:
+        # Their threads would hold the interpreter's exit (it joins the job threads), so the
+        # grace would not bound the stop: exit now; the next start marks their runs.
+        print(
+            f"locxia serve: {service.unfinished_jobs} job(s) still running after"
+            f" {settings.stop_grace_seconds:g}s; stopped without them",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(1)

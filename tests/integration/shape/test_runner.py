@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import TerraformLocked
+from infra.errors import TerraformError, TerraformLocked
 from infra.settings import Settings
 from pipelines.shape import tfvars
 from pipelines.shape.runner import BinaryTerraform, EmbeddedTerraform, Terraform
@@ -91,3 +91,55 @@ def test_a_locked_state_is_reported_not_unlocked(standin_dir: Path, settings: Se
     finally:
         os.close(fd)
     assert state.exists()
+
+
+SLOW_MODULE = """
+resource "terraform_data" "slow" {
+  input = "x"
+  provisioner "local-exec" {
+    command = "sleep 30"
+  }
+}
+resource "terraform_data" "after" {
+  input = terraform_data.slow.id
+}
+"""
+
+
+def test_a_stop_during_an_apply_is_terraforms_graceful_stop(tmp_path: Path) -> None:
+    """What `serve` does to a running apply when asked to stop: one SIGINT, state written."""
+    import threading
+    import time
+
+    from infra import children
+    from pipelines.shape.runner import run_in_child
+
+    (tmp_path / "main.tf").write_text(SLOW_MODULE)
+    assert run_in_child([f"-chdir={tmp_path}", "init", "-no-color"])[0] == 0
+    result: dict[str, tuple[int, str, str]] = {}
+    apply = threading.Thread(
+        target=lambda: result.setdefault(
+            "apply", run_in_child([f"-chdir={tmp_path}", "apply", "-auto-approve", "-no-color"])
+        )
+    )
+    apply.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / ".terraform.tfstate.lock.info").exists():  # the apply has begun
+            assert time.monotonic() < deadline, "the apply never started"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert children.interrupt_all() == 1
+        apply.join(20)
+        assert not apply.is_alive(), "the apply ignored its graceful stop"
+        assert time.monotonic() - started < 20
+        with pytest.raises(TerraformError, match="not started: this process is stopping"):
+            Terraform(Settings(), tmp_path, EmbeddedTerraform()).apply(tmp_path / "none")
+    finally:
+        children.reset()
+    rc, out, err = result["apply"]
+    assert rc == 1 and "Interrupt received" in out
+    state = json.loads((tmp_path / "terraform.tfstate").read_text())  # whole, valid JSON
+    assert [r["name"] for r in state["resources"]] == ["slow"]  # recorded, `after` never begun
+    assert state["resources"][0]["instances"][0].get("status") == "tainted"
