@@ -272,7 +272,9 @@ def refine(
         _print_quality(details["quality"])
         for clash in details["quality"].get("column_collisions") or []:
             renamed = ", ".join(f"{s!r} → {d!r}" for s, d in clash["renamed"].items())
-            console.print(escape(f"{clash['line']}: renamed {renamed}"), highlight=False)
+            console.print(
+                escape(f"{clash['line']}: renamed {renamed}"), highlight=False, soft_wrap=True
+            )
     _done(details, "refined")
 
 

@@ -149,13 +149,14 @@ def local_path(source: str) -> Path | None:
 
 
 def directory_refusal(path: Path) -> str:
-    """Why a directory cannot be ingested, and what to give instead, as one line.
+    """Why a directory cannot be ingested, and what to give instead (raised with the path).
 
     A landing version is one file: its bytes, their SHA-256 and its provenance. A directory
     has none of these, and which of its files would be "the layer" is a guess, so it is
-    refused. When it holds files of the accepted formats, the line names them and shows the
-    command for one; loose Shapefile parts are to be zipped with their sidecar files (the
-    form the Shapefile is accepted in, see ``formats.list_layers``).
+    refused. When it holds files of the accepted formats, the line names them; loose
+    Shapefile parts are to be zipped with their sidecar files (.dbf, .shx, .prj, .cpg: the
+    form a Shapefile is accepted in, see ``formats.list_layers``). Short, since Click's
+    frame wraps long lines.
     """
     try:
         names = sorted(p.name for p in path.iterdir() if p.is_file())
@@ -165,18 +166,15 @@ def directory_refusal(path: Path) -> str:
     shapes = [n for n in names if _is_shp(n)]
     if ingestible:
         shown = ", ".join(ingestible[:4]) + (", ..." if len(ingestible) > 4 else "")
-        return (
-            f"{path} is a directory: ingest its files one at a time ({shown}),"
-            f" e.g. locxia ingest {path / ingestible[0]} -d NAME"
-        )
+        return f"is a directory: ingest its files one at a time, -d NAME each ({shown})"
     if shapes:
         stem = shapes[0][:-4]
         return (
-            f"{path} is a directory: zip each Shapefile with its .dbf, .shx, .prj and .cpg,"
-            f" then ingest the zip (e.g. zip {stem}.zip {stem}.*)"
+            "is a directory: zip each Shapefile with its .dbf, .shx, .prj and .cpg, then"
+            f" ingest the zip (zip {stem}.zip {stem}.*)"
         )
     accepted = ", ".join(s for s in KNOWN_SUFFIXES if s != ".shp")
-    return f"{path} is a directory: ingest takes one file ({accepted}) or an http(s)/s3 URL"
+    return f"is a directory: ingest takes one file ({accepted}) or an http(s):// or s3:// URL"
 
 
 def _is_shp(name: str) -> bool:
@@ -191,7 +189,7 @@ def check_local(source: str) -> None:
     """
     path = local_path(source)
     if path is not None and path.is_dir():
-        raise InputError(directory_refusal(path))
+        raise InputError(directory_refusal(path), str(path))
 
 
 def _local(path: Path, scratch: Path) -> Fetched:
@@ -204,7 +202,7 @@ def _local(path: Path, scratch: Path) -> Fetched:
         SourceError: it is missing or cannot be read.
     """
     if path.is_dir():
-        raise InputError(directory_refusal(path))
+        raise InputError(directory_refusal(path), str(path))
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     filename = safe_filename(path.name)
