@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from infra.cli.errors import UPGRADE_HINT, usage
+from infra.cli.errors import UPGRADE_HINT, name_of, usage
 from infra.cli.output import console, emit_json, table
 from infra.cli.state import state
 from infra.errors import ConfigError, DashboardError, DatabaseError
@@ -163,7 +163,10 @@ def check(
         ),
     ] = None,
     dashboard: Annotated[
-        list[str] | None, typer.Option("--dashboard", "-d", help="Only this dashboard uid.")
+        list[str] | None,
+        typer.Option(
+            "--dashboard", "-d", help="Only this dashboard uid.", parser=name_of("dashboard uid")
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

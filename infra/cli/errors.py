@@ -31,6 +31,7 @@ import psycopg
 import typer
 
 from infra.errors import ApprovalRefused, InputError, LocxiaError
+from infra.names import required_name
 
 USAGE = 2
 FAILURE = 1
@@ -263,3 +264,23 @@ def checked_by(check: Callable[[str], T]) -> Callable[[str], T]:
             raise typer.BadParameter(one_line(message)) from exc
 
     return parse
+
+
+def name_of(what: str, check: Callable[[str], str] | None = None) -> Callable[[str], str]:
+    """The Typer ``parser`` of every argument or option that names rows: the one place.
+
+    An empty or blank value (``locxia params set "$NAME"`` with ``NAME`` unset) is a usage
+    error (exit 2) before the command runs, whatever the kind of name; ``check`` then
+    applies the kind's own rules (:func:`pipelines.shape.model.instance_name`...).
+
+    Args:
+        what: what the value is (``instance name``, ``job name``, ``run status``...), for
+            the message.
+        check: the kind's own validator, raising :class:`~infra.errors.InputError`.
+    """
+
+    def parse(text: str) -> str:
+        required_name(text, what)
+        return check(text) if check is not None else text
+
+    return checked_by(parse)

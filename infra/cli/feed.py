@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from infra.cli.errors import checked_by
+from infra.cli.errors import checked_by, name_of
 from infra.cli.output import console, emit_json, table
 from infra.cli.run import run_task
 from infra.cli.state import state
@@ -34,9 +34,10 @@ def _table_name(text: str) -> str:
 
 
 def _source(text: str) -> str:
-    from pipelines.feed.sources import source_kind
+    from pipelines.feed.sources import check_local, source_kind
 
     source_kind(text)
+    check_local(text)  # a directory is refused here, before a run is recorded
     return text
 
 
@@ -63,11 +64,15 @@ def _postgres_url(text: str) -> str:
 # Names and URLs are checked as typed, before anything runs: a bad one is a usage error (2).
 DatasetArg = Annotated[
     str,
-    typer.Argument(help="Dataset name (lowercase, digits, _).", parser=checked_by(dataset_name)),
+    typer.Argument(
+        help="Dataset name (lowercase, digits, _).", parser=name_of("dataset name", dataset_name)
+    ),
 ]
 DatasetOpt = Annotated[
     str,
-    typer.Option("--dataset", "-d", help="Dataset name.", parser=checked_by(dataset_name)),
+    typer.Option(
+        "--dataset", "-d", help="Dataset name.", parser=name_of("dataset name", dataset_name)
+    ),
 ]
 PostgresUrl = checked_by(_postgres_url)
 datasets_app = typer.Typer(
@@ -206,12 +211,19 @@ def ingest(
     source: Annotated[
         str,
         typer.Argument(
-            help="A file path, an http(s):// URL or an s3:// URI.", parser=checked_by(_source)
+            help="A file path, an http(s):// URL or an s3:// URI.",
+            parser=name_of("source", _source),
         ),
     ],
     dataset: DatasetOpt,
     layer: Annotated[
-        str | None, typer.Option("--layer", "-l", help="Layer to read when the file has several.")
+        str | None,
+        typer.Option(
+            "--layer",
+            "-l",
+            help="Layer to read when the file has several.",
+            parser=name_of("layer name"),
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -239,7 +251,7 @@ def refine(
     ctx: typer.Context,
     dataset: DatasetArg,
     version: Annotated[
-        int | None, typer.Option(help="Landing version id (default: newest).")
+        int | None, typer.Option(min=1, help="Landing version id (default: newest).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -258,6 +270,11 @@ def refine(
         return
     if details.get("quality"):
         _print_quality(details["quality"])
+        for clash in details["quality"].get("column_collisions") or []:
+            renamed = ", ".join(f"{s!r} → {d!r}" for s, d in clash["renamed"].items())
+            console.print(
+                escape(f"{clash['line']}: renamed {renamed}"), highlight=False, soft_wrap=True
+            )
     _done(details, "refined")
 
 
@@ -265,7 +282,7 @@ def publish(
     ctx: typer.Context,
     dataset: DatasetArg,
     version: Annotated[
-        int | None, typer.Option(help="Working version id (default: newest).")
+        int | None, typer.Option(min=1, help="Working version id (default: newest).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -303,7 +320,7 @@ def transfer_table(
     table_name: Annotated[
         str,
         typer.Argument(
-            metavar="SCHEMA.TABLE", help="Table to copy.", parser=checked_by(_table_name)
+            metavar="SCHEMA.TABLE", help="Table to copy.", parser=name_of("table name", _table_name)
         ),
     ],
     source_url: Annotated[
@@ -317,7 +334,7 @@ def transfer_table(
         typer.Option(
             "--as",
             help="Target SCHEMA.TABLE (default: the same).",
-            parser=checked_by(_table_name),
+            parser=name_of("table name", _table_name),
         ),
     ] = None,
     replace: Annotated[bool, typer.Option(help="Replace the target table if it exists.")] = False,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from infra.cli.errors import usage, usage_errors
+from infra.cli.errors import name_of, usage, usage_errors
 from infra.cli.output import console, emit_json, table
 from infra.cli.run import failure_line, run_task
 from infra.cli.state import state
@@ -114,7 +114,10 @@ def list_jobs(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command("run")
 def run_now(
     ctx: typer.Context,
-    task: Annotated[str, typer.Argument(help="Task name (see `locxia jobs tasks`).")],
+    task: Annotated[
+        str,
+        typer.Argument(help="Task name (see `locxia jobs tasks`).", parser=name_of("task name")),
+    ],
     arg: Annotated[
         list[str] | None, typer.Option("--arg", "-a", help="key=value (JSON values allowed).")
     ] = None,
@@ -145,7 +148,10 @@ def run_now(
 @app.command("trigger")
 def trigger_job(
     ctx: typer.Context,
-    job: Annotated[str, typer.Argument(help="Planned job id (see `locxia jobs list`).")],
+    job: Annotated[
+        str,
+        typer.Argument(help="Planned job id (see `locxia jobs list`).", parser=name_of("job name")),
+    ],
     wait: Annotated[bool, typer.Option(help="Wait for the run to end and show it.")] = True,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait at most.")] = 600,
     as_json: JsonOpt = False,
@@ -180,13 +186,17 @@ def trigger_job(
 @runs_app.command("list")
 def list_runs(
     ctx: typer.Context,
-    job: Annotated[str | None, typer.Option(help="Only this job (prefix match).")] = None,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    job: Annotated[
+        str | None, typer.Option(help="Only this job (prefix match).", parser=name_of("job name"))
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status.", parser=name_of("run status"))
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the latest runs, newest first."""
-    if status and status not in ("running", "success", "failed", "interrupted"):
+    if status is not None and status not in ("running", "success", "failed", "interrupted"):
         raise usage(ctx, f"--status {status!r}: expected running, success, failed or interrupted")
     settings = state(ctx).settings
     with connect(settings.require_database_url()) as conn:

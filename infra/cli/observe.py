@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from infra.cli.errors import usage, usage_errors
+from infra.cli.errors import name_of, usage, usage_errors
 from infra.cli.output import console, emit_json, table, warn_line
 from infra.cli.run import run_task
 from infra.cli.state import state
@@ -80,7 +80,12 @@ def discover(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def resources(
     ctx: typer.Context,
     rtype: Annotated[
-        str | None, typer.Option("--type", help="Only this type (ec2:instance, rds:db…).")
+        str | None,
+        typer.Option(
+            "--type",
+            help="Only this type (ec2:instance, rds:db…).",
+            parser=name_of("resource type"),
+        ),
     ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Include gone resources and untagged look-alikes.")
@@ -185,7 +190,13 @@ def _progress() -> Iterator[None]:
 def collect(
     ctx: typer.Context,
     policy: Annotated[
-        str | None, typer.Option("--policy", "-p", help="Only this policy (default: all).")
+        str | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Only this policy (default: all).",
+            parser=name_of("collection policy name"),
+        ),
     ] = None,
     since: Annotated[
         str | None,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from infra.cli.errors import checked_by, usage_errors
+from infra.cli.errors import name_of, usage_errors
 from infra.cli.output import console, emit_json, table
 from infra.cli.state import actor, state
 from infra.db import connect
@@ -18,8 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# A malformed name is a usage error (2), before anything is read.
-INSTANCE_NAME = checked_by(instance_name)
+# An empty, blank or malformed name is a usage error (2), before anything is read.
+INSTANCE_NAME = name_of("instance name", instance_name)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 AsOpt = Annotated[
     str | None,

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from infra.errors import JobError
+from infra.names import required_name
 
 LEADER_FRESH_S = 30
 REQUEST_TTL_S = 600
@@ -25,8 +26,10 @@ def request_run(conn: psycopg.Connection[Any], job_id: str) -> int:
     """Record the request and wake the leader; return the highest run id before it.
 
     Raises:
+        InputError: ``job_id`` is empty or blank (nothing is recorded).
         JobError: no live leader.
     """
+    required_name(job_id, "job name")
     leader = conn.execute(
         "SELECT id FROM ops.services WHERE role = 'leader'"
         " AND heartbeat_at > now() - make_interval(secs => %s)",

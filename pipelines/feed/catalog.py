@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from infra.names import required_name
 from pipelines.feed.model import Dataset
 
 COLUMNS = (
@@ -106,7 +107,12 @@ def find(
     fingerprint: str | None = None,
     parent_id: int | None = None,
 ) -> Version | None:
-    """The newest version matching every given criterion."""
+    """The newest version matching every given criterion.
+
+    Raises:
+        InputError: ``dataset`` is empty or blank.
+    """
+    required_name(dataset, "dataset name")
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             f"SELECT {COLUMNS} FROM ops.dataset_versions WHERE dataset = %(d)s AND zone = %(z)s"
@@ -127,8 +133,36 @@ def find(
     return _version(row) if row else None
 
 
+def missing_version(
+    conn: psycopg.Connection[Any], dataset: str, zone: str, version_id: int, shown: int = 5
+) -> str:
+    """Why ``version_id`` cannot be used as a ``zone`` version of ``dataset``, as one line.
+
+    Names what the id is when it exists elsewhere (another zone or dataset) and the latest
+    ids that do exist, so ``--version`` can be corrected without another command.
+    """
+    required_name(dataset, "dataset name")
+    rows = conn.execute(
+        "SELECT id FROM ops.dataset_versions WHERE dataset = %s AND zone = %s"
+        " ORDER BY id DESC LIMIT %s",
+        (dataset, zone, shown),
+    ).fetchall()
+    other = get(conn, version_id)
+    line = f"{dataset} has no {zone} version {version_id}"
+    if other is not None:
+        line += f" (version {version_id} is a {other.zone} version of {other.dataset})"
+    if rows:
+        return line + f"; latest {zone} versions of {dataset}: {', '.join(str(r[0]) for r in rows)}"
+    return line + f"; {dataset} has no {zone} version at all"
+
+
 def versions(conn: psycopg.Connection[Any], dataset: str) -> list[Version]:
-    """Every version of ``dataset``, newest first."""
+    """Every version of ``dataset``, newest first.
+
+    Raises:
+        InputError: ``dataset`` is empty or blank.
+    """
+    required_name(dataset, "dataset name")
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             f"SELECT {COLUMNS} FROM ops.dataset_versions WHERE dataset = %s ORDER BY id DESC",
@@ -223,7 +257,12 @@ def add_edge(
 
 
 def lineage(conn: psycopg.Connection[Any], dataset: str) -> list[dict[str, Any]]:
-    """Every edge of ``dataset``, oldest first."""
+    """Every edge of ``dataset``, oldest first (a dataset, or ``schema.table`` of a transfer).
+
+    Raises:
+        InputError: ``dataset`` is empty or blank.
+    """
+    required_name(dataset, "dataset name")
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT id, step, from_version_id, from_uri, to_version_id, to_uri, rows,"
@@ -236,8 +275,10 @@ def load_dataset(conn: psycopg.Connection[Any], name: str) -> Dataset | None:
     """The declared dataset ``name``, validated (``None`` when not declared).
 
     Raises:
-        InputError: the row's rules are invalid (naming the rule).
+        InputError: ``name`` is empty or blank, or the row's rules are invalid (naming the
+            rule).
     """
+    required_name(name, "dataset name")
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             "SELECT name, source, layer, rules, cron, timezone, enabled FROM params.datasets"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.names import required_name
 from infra.settings import Settings
 from pipelines.feed import catalog
 from pipelines.feed.formats import Profile, profile
@@ -97,11 +98,17 @@ def ingest(
     """Land ``source`` (default: the dataset's declared source) as a version of ``name``.
 
     Raises:
-        InputError: bad dataset name, or no source given nor declared.
+        InputError: bad dataset name, a blank source or layer, or no source given nor
+            declared.
         SourceError: the source cannot be fetched.
         FormatError: the file is not a readable layer (or the layer is ambiguous).
     """
     name = dataset_name(name)
+    # Only None means "the declared one": an empty string is a mistake, never a default.
+    if source is not None:
+        required_name(source, "source", "ingest")
+    if layer is not None:
+        required_name(layer, "layer name", "ingest")
     declared = catalog.load_dataset(conn, name) or Dataset(name)
     conn.rollback()
     explicit_layer = layer

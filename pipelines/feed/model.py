@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from infra.errors import InputError
+from infra.names import required_name
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 ZONES = ("landing", "working", "exposure")
@@ -35,8 +36,9 @@ def dataset_name(value: str, where: str = "dataset") -> str:
     """Return ``value`` if it is a safe dataset name (it becomes a table and a zone folder).
 
     Raises:
-        InputError: not a lowercase identifier of at most 40 characters.
+        InputError: empty or blank; not a lowercase identifier of at most 40 characters.
     """
+    required_name(value, "dataset name", where)
     if not isinstance(value, str) or not NAME.match(value):
         raise InputError(
             f"{value!r} is not a safe dataset name (a lowercase letter, then a-z, 0-9 or _,"

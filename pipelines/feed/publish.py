@@ -37,6 +37,7 @@ from infra.errors import InputError, PublishError
 from infra.settings import Settings
 from pipelines.feed import catalog
 from pipelines.feed.catalog import Outcome
+from pipelines.feed.columns import collisions
 from pipelines.feed.geoparquet import BBOX, GEOMETRY
 from pipelines.feed.memory import trim
 from pipelines.feed.model import dataset_name
@@ -101,6 +102,24 @@ def _columns_ddl(parquet: pq.ParquetFile, columns: list[str]) -> sql.Composed:
     return sql.SQL(", ").join(parts)
 
 
+def check_column_names(columns: list[str]) -> None:
+    """Refuse columns PostgreSQL would store under one name, before any table is created.
+
+    Refine already gives every column a unique name of at most 63 bytes
+    (:mod:`pipelines.feed.columns`); this is the same check where the table is made, for a
+    working file written by an earlier release or by hand.
+
+    Raises:
+        PublishError: naming the source columns and the identifier they would share.
+    """
+    clashes = collisions(columns, taken=("fid",))
+    if clashes:
+        raise PublishError(
+            f"{clashes[0].line()}: refusing to create the table (refine names such columns"
+            " apart; see docs/feed.md)"
+        )
+
+
 def copy_parquet(
     conn: psycopg.Connection[Any], path: Any, schema_name: str, table: str, batch_rows: int
 ) -> int:
@@ -114,6 +133,7 @@ def copy_parquet(
     # pre_buffer would keep every column chunk read so far: memory would grow with the file
     parquet = pq.ParquetFile(path, pre_buffer=False)
     columns = [n for n in parquet.schema_arrow.names if n != BBOX]
+    check_column_names(columns)
     target = sql.Identifier(schema_name, table)
     conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, _columns_ddl(parquet, columns)))
     encoder = ArrowToPostgresBinaryEncoder(_select(parquet.schema_arrow, columns))
@@ -188,13 +208,19 @@ def publish(
     """
     name = dataset_name(name)
     working = (
-        catalog.get(conn, version_id)
-        if version_id
-        else catalog.find(conn, name, "working", statuses=("ready",))
+        catalog.find(conn, name, "working", statuses=("ready",))
+        if version_id is None
+        else catalog.get(conn, version_id)
     )
-    conn.rollback()
     if working is None or working.dataset != name or working.zone != "working":
-        raise InputError(f"{name}: nothing in working (run `locxia refine` first)", "publish")
+        missing = (
+            f"{name}: nothing in working (run `locxia refine` first)"
+            if version_id is None
+            else catalog.missing_version(conn, name, "working", version_id)
+        )
+        conn.rollback()
+        raise InputError(missing, "publish")
+    conn.rollback()
     started, clock = datetime.now(UTC), time.perf_counter()
     with scratch_dir(settings, "publish") as scratch, _locked(settings, name) as tx:
         live = catalog.find(tx, name, "exposure", statuses=("published",))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from infra.errors import FormatError, InputError, QualityError, SourceError
 from infra.settings import Settings
 from pipelines.feed import catalog, quality
 from pipelines.feed.catalog import Outcome
+from pipelines.feed.columns import column_names
 from pipelines.feed.formats import LayerReader, open_layer
 from pipelines.feed.geoparquet import BBOX, GEOMETRY, KEY, SortedWriter, bbox_type, geo_metadata
 from pipelines.feed.memory import trim
@@ -66,6 +67,7 @@ class Refined:
     row_groups: int
     bbox: list[float] | None
     geometry_types: list[str]
+    renamed: dict[str, str] = field(default_factory=dict)
 
 
 def _fail_fast(dataset: str, rule: str, detail: str, context: dict[str, Any]) -> QualityError:
@@ -93,11 +95,24 @@ class BatchRefiner:
         self.context["bounds"] = list(self.bounds)
         self.geometry_column = reader.geometry_column
         self._check_columns(reader.fields)
-        self.renames = {
-            f: (f"{f}_1" if f in RESERVED else f)
-            for f in reader.fields
-            if f != reader.geometry_column
-        }
+        attributes = [f for f in reader.fields if f != reader.geometry_column]
+        try:
+            self.columns = column_names(attributes, RESERVED)
+        except ValueError as exc:
+            raise _fail_fast(self.dataset, "column_names", str(exc), self.context) from exc
+        self.renames = self.columns.final
+        if self.columns.renamed:
+            self.context["renamed_columns"] = self.columns.renamed
+        if self.columns.collisions:
+            self.context["column_collisions"] = [
+                {
+                    "columns": list(c.sources),
+                    "postgresql_name": c.stored,
+                    "renamed": {s: self.renames[s] for s in c.sources if s in self.renames},
+                    "line": c.line(),
+                }
+                for c in self.columns.collisions
+            ]
 
     def _source_crs(self, reader: LayerReader) -> Any:
         declared = self.rules.crs
@@ -288,6 +303,8 @@ def refine_file(
                 _collect(pending.popleft(), refiner, writer, bar)
     tally = refiner.tally
     checks = quality.evaluate(tally, rules, refiner.bounds)
+    if refiner.columns.renamed:
+        checks.append(_renamed_check(refiner))
     report = quality.report(dataset, tally, checks, rules, refiner.context)
     failed = quality.failures(checks)
     if failed:
@@ -296,17 +313,33 @@ def refine_file(
     with step(f"sort and write {dataset}", None):
         groups = writer.write(target, geo_metadata(target_crs().to_json_dict(), types, tally.bbox))
     report["row_groups"] = groups
-    return Refined(target, report, tally.rows_out, groups, tally.bbox, types)
+    return Refined(
+        target, report, tally.rows_out, groups, tally.bbox, types, refiner.columns.renamed
+    )
+
+
+def _renamed_check(refiner: BatchRefiner) -> quality.Check:
+    """A passing check that says which columns were renamed, and why (shown by the CLI)."""
+    why = [c.line() for c in refiner.columns.collisions]
+    mapping = ", ".join(f"{src!r} → {dst!r}" for src, dst in refiner.columns.renamed.items())
+    return quality.Check("column_names", True, "; ".join([*why, f"renamed {mapping}"]))
 
 
 def _landing(conn: Any, name: str, version_id: int | None) -> catalog.Version:
-    landing = (
-        catalog.get(conn, version_id)
-        if version_id
-        else catalog.find(conn, name, "landing", statuses=("landed", "refined", "rejected"))
-    )
+    """The landing version to refine: ``version_id`` (None: the newest) of dataset ``name``.
+
+    Raises:
+        InputError: no such landing version of ``name`` (the line lists the latest ones), or
+            nothing in landing at all.
+    """
+    if version_id is None:
+        newest = catalog.find(conn, name, "landing", statuses=("landed", "refined", "rejected"))
+        if newest is None:
+            raise InputError(f"{name}: nothing in landing (run `locxia ingest` first)", "refine")
+        return newest
+    landing = catalog.get(conn, version_id)
     if landing is None or landing.dataset != name or landing.zone != "landing":
-        raise InputError(f"{name}: nothing in landing (run `locxia ingest` first)", "refine")
+        raise InputError(catalog.missing_version(conn, name, "landing", version_id), "refine")
     return landing
 
 
@@ -379,7 +412,11 @@ def refine(
         geometry_types=result.geometry_types,
         layer=landing.layer,
         quality=result.report,
-        provenance={"key": key, "rules_digest": dataset.rules.digest},
+        provenance={
+            "key": key,
+            "rules_digest": dataset.rules.digest,
+            **({"renamed_columns": renamed} if (renamed := result.renamed) else {}),
+        },
         run_id=run_id,
     )
     version = catalog.insert(conn, new)

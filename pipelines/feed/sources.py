@@ -108,7 +108,7 @@ def fetch(source: str, scratch: Path, settings: Settings) -> Fetched:
     """Read ``source`` into ``scratch`` (local files are hashed in place, not copied).
 
     Raises:
-        InputError: the source is not a file path, http(s) URL or s3 URI.
+        InputError: the source is not a file path, http(s) URL or s3 URI, or is a directory.
         SourceError: it cannot be read (missing file, HTTP error, unreachable host).
         AwsError: S3 refused the read.
     """
@@ -117,9 +117,9 @@ def fetch(source: str, scratch: Path, settings: Settings) -> Fetched:
         return _fetch_http(source, scratch, settings)
     if kind == "s3":
         return _fetch_s3(source, scratch, settings)
-    if kind == "file":
-        return _local(Path(unquote(urlsplit(source).path)), scratch)
-    return _local(Path(source), scratch)
+    path = local_path(source)
+    assert path is not None
+    return _local(path, scratch)
 
 
 def source_kind(source: str) -> Literal["http", "s3", "file", "path"]:
@@ -140,11 +140,69 @@ def source_kind(source: str) -> Literal["http", "s3", "file", "path"]:
     return "path"
 
 
+def local_path(source: str) -> Path | None:
+    """The local path ``source`` names (a path or a ``file://`` URL), else None."""
+    kind = source_kind(source)
+    if kind == "file":
+        return Path(unquote(urlsplit(source).path))
+    return Path(source) if kind == "path" else None
+
+
+def directory_refusal(path: Path) -> str:
+    """Why a directory cannot be ingested, and what to give instead (raised with the path).
+
+    A landing version is one file: its bytes, their SHA-256 and its provenance. A directory
+    has none of these, and which of its files would be "the layer" is a guess, so it is
+    refused. When it holds files of the accepted formats, the line names them; loose
+    Shapefile parts are to be zipped with their sidecar files (.dbf, .shx, .prj, .cpg: the
+    form a Shapefile is accepted in, see ``formats.list_layers``). Short, since Click's
+    frame wraps long lines.
+    """
+    try:
+        names = sorted(p.name for p in path.iterdir() if p.is_file())
+    except OSError:
+        names = []
+    ingestible = [n for n in names if n.lower().endswith(KNOWN_SUFFIXES) and not _is_shp(n)]
+    shapes = [n for n in names if _is_shp(n)]
+    if ingestible:
+        shown = ", ".join(ingestible[:4]) + (", ..." if len(ingestible) > 4 else "")
+        return f"is a directory: ingest its files one at a time, -d NAME each ({shown})"
+    if shapes:
+        stem = shapes[0][:-4]
+        return (
+            "is a directory: zip each Shapefile with its .dbf, .shx, .prj and .cpg, then"
+            f" ingest the zip (zip {stem}.zip {stem}.*)"
+        )
+    accepted = ", ".join(s for s in KNOWN_SUFFIXES if s != ".shp")
+    return f"is a directory: ingest takes one file ({accepted}) or an http(s):// or s3:// URL"
+
+
+def _is_shp(name: str) -> bool:
+    return name.lower().endswith(".shp")
+
+
+def check_local(source: str) -> None:
+    """Refuse a local source that is a directory, before anything runs or is recorded.
+
+    Raises:
+        InputError: ``source`` names a directory (:func:`directory_refusal` says what to do).
+    """
+    path = local_path(source)
+    if path is not None and path.is_dir():
+        raise InputError(directory_refusal(path), str(path))
+
+
 def _local(path: Path, scratch: Path) -> Fetched:
     """Copy into scratch while hashing.
 
     What lands is exactly what was hashed, even if the original is rewritten meanwhile.
+
+    Raises:
+        InputError: ``path`` is a directory.
+        SourceError: it is missing or cannot be read.
     """
+    if path.is_dir():
+        raise InputError(directory_refusal(path), str(path))
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     filename = safe_filename(path.name)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from infra.errors import InputError
+from infra.names import required_name
 from pipelines.shape.schedule import Window, open_window, parse_schedule, zone
 
 Kind = Literal["rds", "ec2"]
@@ -52,8 +53,10 @@ def instance_name(value: Any, origin: str = "params.instances") -> str:
     """Return ``value`` if it is a valid instance name (it becomes a Terraform key and a tag).
 
     Raises:
-        InputError: not 2–40 of a-z 0-9 -, starting with a letter, with no ``--``.
+        InputError: empty or blank; not 2–40 of a-z 0-9 -, starting with a letter, with no
+            ``--``.
     """
+    required_name(value, "instance name", origin)
     if not isinstance(value, str) or not NAME.match(value) or "--" in value:
         raise InputError(
             f"invalid name {value!r}: 2–40 of a-z 0-9 -, starting with a letter, no '--'", origin

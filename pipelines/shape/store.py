@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from infra.errors import DatabaseError, InputError
 from infra.prices import PriceCatalog
-from pipelines.shape.model import EDITABLE, InstanceSpec, where
+from pipelines.shape.model import EDITABLE, InstanceSpec, instance_name, where
 from pipelines.shape.validation import validate
 
 COLUMNS = ("name", *EDITABLE, "storage_changed_at")
@@ -49,13 +49,19 @@ _CONSTRAINTS = {
 
 
 def load_rows(conn: psycopg.Connection[Any], name: str | None = None) -> list[dict[str, Any]]:
-    """Raw rows (all, or one by name), ordered by name."""
+    """Raw rows (all when ``name`` is None, else the one named), ordered by name.
+
+    Raises:
+        InputError: ``name`` is empty, blank or malformed: only None means "every row".
+    """
+    if name is not None:
+        instance_name(name)
     query = sql.SQL("SELECT {} FROM params.instances {} ORDER BY name").format(
         sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
-        sql.SQL("WHERE name = %s") if name else sql.SQL(""),
+        sql.SQL("") if name is None else sql.SQL("WHERE name = %s"),
     )
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, (name,) if name else ()).fetchall()
+        return cur.execute(query, () if name is None else (name,)).fetchall()
 
 
 def load_specs(conn: psycopg.Connection[Any]) -> tuple[list[InstanceSpec], list[str]]:
@@ -123,9 +129,11 @@ def set_instance(
     ``conn`` must not be inside a transaction (the write is its own transaction).
 
     Raises:
-        InputError: the proposed row breaks a rule (nothing is written).
+        InputError: ``name`` is empty, blank or malformed, or the proposed row breaks a rule
+            (nothing is written).
         DatabaseError: the database refused it for another reason.
     """
+    instance_name(name)
     try:
         with conn.transaction():
             _set_actor(conn, actor)
@@ -202,7 +210,12 @@ class HistoryEntry:
 
 
 def history(conn: psycopg.Connection[Any], name: str, limit: int = 50) -> list[HistoryEntry]:
-    """Changes of row ``name``, newest first (from ``params.history``)."""
+    """Changes of row ``name``, newest first (from ``params.history``).
+
+    Raises:
+        InputError: ``name`` is empty, blank or malformed.
+    """
+    instance_name(name)
     rows = conn.execute(
         "SELECT id, op, changed_by, login, changed_at, old_row, new_row FROM params.history"
         " WHERE table_name = 'instances' AND row_key = %s ORDER BY id DESC LIMIT %s",

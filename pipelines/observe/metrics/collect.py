@@ -30,6 +30,7 @@ import psycopg
 from infra.aws import AwsClients
 from infra.db import locks
 from infra.errors import AwsError, InputError, JobError
+from infra.names import required_name
 from infra.settings import Settings
 from pipelines.observe.metrics.batching import Query, batches, build_queries
 from pipelines.observe.metrics.fetch import FetchCounters, fetch_pages
@@ -153,6 +154,8 @@ class Collector:
             InputError: ``policy`` is unknown or disabled, or a policy row is invalid.
             JobError: at least one policy failed (the others' data is kept; see ``errors``).
         """
+        if policy is not None:
+            required_name(policy, "collection policy name", "metrics.collect")
         policies = load_policies(self.conn)
         if policy is not None:
             chosen = [p for p in policies if p.name == policy]

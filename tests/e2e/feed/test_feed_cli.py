@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import shapely
+from psycopg import sql
 
 from infra.db import connect
 from tests.conftest import locxia_bin
@@ -300,3 +301,146 @@ def test_datasets_show_unknown_and_transfer_table_cli(
             "SELECT dataset, rows FROM ops.lineage WHERE step = 'transfer'"
         ).fetchall()
     assert edges == [("exposure.roofs", len(layer))] * 2
+
+
+def usage_line(out: subprocess.CompletedProcess[str]) -> str:
+    """The one message line of a usage error (exit 2), inside Click's frame."""
+    assert out.returncode == 2, out.stdout + out.stderr
+    skip = ("Usage:", "Try '", "╭", "╰")
+    lines = [ln.strip(" │") for ln in out.stderr.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(skip)]
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    return lines[0]
+
+
+def test_a_directory_is_refused_with_what_to_ingest(
+    locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
+) -> None:
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    formats.flatgeobuf(layer, layers)
+    formats.geojson(layer, layers)
+    (layers / "README.txt").write_text("not a layer")
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    _write_loose_shapefile(layer, shapes)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = usage_line(locxia("ingest", str(layers), "-d", "roads"))
+    assert line == (
+        "Invalid value for 'source': is a directory: ingest its files one at a time,"
+        " -d NAME each (layer.fgb, layer.geojson)"
+    )
+    line = usage_line(locxia("ingest", layers.as_uri(), "-d", "roads"))
+    assert "is a directory: ingest its files one at a time" in line
+    line = usage_line(locxia("ingest", str(shapes), "-d", "roads"))
+    assert line.endswith(
+        "is a directory: zip each Shapefile with its .dbf, .shx, .prj and .cpg, then ingest"
+        " the zip (zip buildings.zip buildings.*)"
+    )
+    line = usage_line(locxia("ingest", str(empty), "-d", "roads"))
+    assert line.endswith(
+        "is a directory: ingest takes one file (.gpkg, .zip, .geojson, .json, .fgb, .parquet,"
+        " .geoparquet, .csv) or an http(s):// or s3:// URL"
+    )
+    assert files_in(zones(tmp_path)["landing"]) == []
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.runs").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM params.datasets").fetchone() == (0,)
+
+
+def _write_loose_shapefile(table: pa.Table, folder: Path) -> None:
+    import pyogrio
+
+    pyogrio.write_arrow(
+        table,
+        folder / "buildings.shp",
+        driver="ESRI Shapefile",
+        geometry_name="geometry",
+        geometry_type="Unknown",
+        crs="EPSG:4326",
+    )
+
+
+def test_an_unknown_version_names_the_versions_that_exist(
+    locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
+) -> None:
+    first, second, other = (tmp_path / d for d in ("a", "b", "c"))
+    for folder in (first, second, other):
+        folder.mkdir()
+    formats.flatgeobuf(layer, first)
+    formats.flatgeobuf(layer.slice(0, 30), second)
+    formats.flatgeobuf(layer.slice(0, 20), other)
+    ids = []
+    for folder, name in ((first, "roads"), (second, "roads"), (other, "other")):
+        landed = locxia("ingest", str(folder / "layer.fgb"), "-d", name, "--json")
+        assert landed.returncode == 0, landed.stderr
+        ids.append(json.loads(landed.stdout)["version_id"])
+    out = locxia("refine", "roads", "--version", "999999")
+    one_error_line(
+        out,
+        f"roads has no landing version 999999; latest landing versions of roads:"
+        f" {ids[1]}, {ids[0]}",
+    )
+    out = locxia("refine", "roads", "--version", str(ids[2]))
+    one_error_line(out, f"(version {ids[2]} is a landing version of other)")
+    out = locxia("publish", "roads", "--version", "999999")
+    one_error_line(out, "roads has no working version 999999; roads has no working version")
+    with connect(db_url) as conn:
+        zones_seen = conn.execute("SELECT DISTINCT zone FROM ops.dataset_versions").fetchall()
+    assert zones_seen == [("landing",)]
+    assert files_in(zones(tmp_path)["working"]) == []
+
+
+#: 31 "é" (2 bytes each) and "x": 63 bytes in 32 characters, then what tells them apart.
+SHARED = "é" * 31 + "x"
+LONG_A, LONG_B = SHARED + "_nord", SHARED + "_sud"
+LONG_ALONE = "z" * 70
+
+
+def test_columns_that_postgresql_would_merge_are_renamed_at_refine(
+    locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
+) -> None:
+    n = len(layer)
+    table = (
+        layer.append_column(LONG_A, pa.array([f"a{i}" for i in range(n)]))
+        .append_column(LONG_B, pa.array([f"b{i}" for i in range(n)]))
+        .append_column(LONG_ALONE, pa.array([f"z{i}" for i in range(n)]))
+    )
+    path, _ = formats.flatgeobuf(table, tmp_path)
+    assert locxia("ingest", str(path), "-d", "long_names").returncode == 0
+    refined = locxia("refine", "long_names")
+    assert refined.returncode == 0, refined.stderr
+    notice = [ln for ln in refined.stdout.splitlines() if ln.startswith("columns ")]
+    assert len(notice) == 1, refined.stdout
+    assert (
+        f"columns {LONG_A!r} and {LONG_B!r} would be the same PostgreSQL column {SHARED!r}"
+        " (PostgreSQL keeps 63 bytes of a name): renamed" in notice[0]
+    )
+    published = locxia("publish", "long_names")
+    assert published.returncode == 0, published.stdout + published.stderr
+    with connect(db_url) as conn:
+        renamed = conn.execute(
+            "SELECT provenance->'renamed_columns' FROM ops.dataset_versions"
+            " WHERE dataset = 'long_names' AND zone = 'working'"
+        ).fetchone()
+        assert renamed is not None
+        mapping = renamed[0]
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = 'exposure' AND table_name = 'long_names'"
+            ).fetchall()
+        ]
+        assert set(mapping) == {LONG_A, LONG_B, LONG_ALONE}
+        assert mapping[LONG_ALONE] == "z" * 63
+        assert {mapping[LONG_A], mapping[LONG_B]} <= set(columns)
+        for source, prefix in ((LONG_A, "a"), (LONG_B, "b")):
+            assert len(mapping[source].encode()) <= 63 and mapping[source] != SHARED
+            values = conn.execute(
+                sql.SQL("SELECT {} FROM exposure.long_names ORDER BY id LIMIT 1").format(
+                    sql.Identifier(mapping[source])
+                )
+            ).fetchone()
+            assert values is not None and values[0].startswith(prefix)

@@ -22,7 +22,8 @@ from pipelines.feed.model import Dataset, Rules, dataset_name
     ],
 )
 def test_unsafe_dataset_names_are_refused(name: str) -> None:
-    with pytest.raises(InputError, match="not a safe dataset name"):
+    expected = "the dataset name is empty" if name == "" else "not a safe dataset name"
+    with pytest.raises(InputError, match=expected):
         dataset_name(name)
 
 
