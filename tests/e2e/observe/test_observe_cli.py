@@ -161,3 +161,26 @@ def test_the_commands_that_need_no_aws_show_their_tables(locxia: Run, db_url: st
     assert parts == (6,)  # the dry run dropped nothing
     done = json.loads(locxia("observe", "prune", "--json").stdout)
     assert len(done["dropped"]) == 6
+
+
+def test_a_thousand_untagged_volumes_make_one_warning_line_and_stay_in_the_run(
+    locxia: Run, moto_endpoint: str
+) -> None:
+    from tests.support.observe_load import create_servers
+
+    create_servers(moto_endpoint, 1000)  # root volumes without tags: 1,000 look-alikes
+    found = locxia("observe", "discover", env={"LOCXIA_AWS_ENDPOINT_URL": moto_endpoint})
+    assert found.returncode == 0, found.stderr
+    warnings = [line for line in found.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, warnings[:5]
+    summary, pointer = warnings
+    assert summary.startswith(
+        "warning: 1,000 untagged look-alike ec2:volumes: attached to a tagged instance (vol-"
+    )
+    assert summary.endswith(" and 997 more)")
+    run_id = pointer.rsplit(" ", 1)[1]
+    assert pointer == f"warning: every look-alike: locxia runs show {run_id}"
+    assert "0 retried attempt(s)" in found.stdout
+    shown = json.loads(locxia("runs", "show", run_id).stdout)
+    listed = shown["details"]["untagged_lookalikes"]
+    assert len(listed) == 1000 and {item["type"] for item in listed} == {"ec2:volume"}
