@@ -90,6 +90,30 @@ class AwsClients:
         self._settings = settings
         self._sessions: dict[Role, Session] = {}
         self._epoch = epoch_timestamps
+        self.retries: dict[str, int] = {}
+        """HTTP attempts botocore's retry handler repeated, by ``service:Operation``, over every
+        client of this factory (see :meth:`_count_retries`); the callers' own call counters
+        see one call whatever the attempts."""
+
+    @property
+    def retry_count(self) -> int:
+        """Every retried attempt of every client of this factory so far."""
+        return sum(self.retries.values())
+
+    def _count_retries(self, request: Any, event_name: str = "", **_: Any) -> None:
+        """``request-created`` handler: an attempt after the first of one call is a retry.
+
+        botocore builds a new request for every attempt and, before each, sets the shared
+        request context's ``retries.attempt`` (1 for the first); the handler sees throttled,
+        5xx and connection-error retries alike, whether the call succeeds in the end or not
+        (``ResponseMetadata.RetryAttempts`` exists only on a success).
+        """
+        context = getattr(request, "context", None) or {}
+        if int((context.get("retries") or {}).get("attempt", 1)) > 1:
+            # request-created.<service id>.<Operation>
+            parts = [*event_name.split(".", 2), "", ""]
+            key = f"{parts[1]}:{parts[2]}"
+            self.retries[key] = self.retries.get(key, 0) + 1
 
     def _config(self, max_attempts: int = MAX_ATTEMPTS) -> Config:
         from botocore.config import Config
@@ -105,7 +129,9 @@ class AwsClients:
     def session(self, role: Role = "read") -> Session:
         """The boto3 session for ``role``, assuming the configured role ARN if any."""
         if role not in self._sessions:
-            self._sessions[role] = self._build_session(role)
+            session = self._build_session(role)
+            session.events.register("request-created", self._count_retries)
+            self._sessions[role] = session
         return self._sessions[role]
 
     def _build_session(self, role: Role) -> Session:

@@ -66,12 +66,18 @@ def discover(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     counts = details.get("tagged") or {}
     console.print(table("Tagged resources", ["type", "count"], sorted(counts.items())))
+    from pipelines.observe.metrics.discovery import lookalike_summary
+
     console.print(
         f"{len(details['new'])} new, {len(details['gone'])} gone, "
-        f"{details['api_calls']} API call(s) — run {details['run_id']}"
+        f"{details['api_calls']} API call(s) ({details['aws_retries']} retried attempt(s))"
+        f" — run {details['run_id']}"
     )
-    for item in details["untagged_lookalikes"]:
-        warn_line(f"untagged look-alike {item['type']} {item['name']}: {item['why']}")
+    summary = lookalike_summary(details["untagged_lookalikes"])
+    for line in summary:
+        warn_line(line)
+    if len(summary) < len(details["untagged_lookalikes"]):
+        warn_line(f"every look-alike: locxia runs show {details['run_id']}")
     for error in details["errors"]:
         warn_line(error)
 
@@ -232,7 +238,14 @@ def collect(
     if as_json:
         emit_json(details)
         return
-    keys = ["api_calls", "metrics_requested", "datapoints", "rows_changed", "estimated_cost_usd"]
+    keys = [
+        "api_calls",
+        "aws_retries",
+        "metrics_requested",
+        "datapoints",
+        "rows_changed",
+        "estimated_cost_usd",
+    ]
     console.print(
         table(f"Collection (run {details['run_id']})", keys, [[details[k] for k in keys]])
     )
@@ -287,7 +300,8 @@ def costs(
         return
     if not estimate_only:
         console.print(
-            f"Cost Explorer: {details['ce_requests']} request(s), "
+            f"Cost Explorer: {details['ce_requests']} request(s)"
+            f" ({details['aws_retries']} retried attempt(s)), "
             f"{details['estimated_cost_usd']:.2f} USD, {details['rows']} row(s)"
         )
     _show_budgets(ctx)

@@ -95,8 +95,13 @@ def _collect_line(d: Mapping[str, Any]) -> str:
     return (
         f"{d.get('datapoints', 0):,} datapoints stored from {d.get('metrics_requested', 0)} metrics"
         f" requested in {d.get('api_calls', 0)} GetMetricData call(s)"
-        f" (≈ $ {d.get('estimated_cost_usd', 0):.4f} of API)"
+        f"{_retried(d)} (≈ $ {d.get('estimated_cost_usd', 0):.4f} of API)"
     )
+
+
+def _retried(d: Mapping[str, Any]) -> str:
+    """The attempts botocore retried, when there were any (``aws_retries``)."""
+    return f" ({d['aws_retries']} attempt(s) retried)" if d.get("aws_retries") else ""
 
 
 def _explorer_line(d: Mapping[str, Any]) -> str:

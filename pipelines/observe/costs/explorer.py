@@ -41,6 +41,7 @@ class CostReadResult(TypedDict):
     """
 
     ce_requests: int
+    aws_retries: int
     estimated_cost_usd: float
     rows: int
     tag_keys: list[str]
@@ -54,6 +55,7 @@ class CostReport:
     start: date
     end: date
     ce_requests: int = 0
+    aws_retries: int = 0
     rows: int = 0
     tag_keys: list[str] = field(default_factory=list)
 
@@ -66,6 +68,7 @@ class CostReport:
         """The JSON recorded for the run (``ce_requests``, ``estimated_cost_usd``: fixed keys)."""
         return {
             "ce_requests": self.ce_requests,
+            "aws_retries": self.aws_retries,
             "estimated_cost_usd": self.estimated_cost_usd,
             "rows": self.rows,
             "tag_keys": self.tag_keys,
@@ -105,6 +108,7 @@ class CostExplorerReader:
     def __init__(self, clients: AwsClients, conn: psycopg.Connection[Any]) -> None:
         self.clients = clients
         self.conn = conn
+        self._retries_before = clients.retry_count
 
     def run(self, tag_keys: list[str], days: int, now: datetime) -> CostReport:
         """Re-read the last ``days`` complete days for each tag key.
@@ -150,6 +154,7 @@ class CostExplorerReader:
             with aws_errors("ce", "GetCostAndUsage"):
                 page = client.get_cost_and_usage(**request)
             report.ce_requests += 1
+            report.aws_retries = self.clients.retry_count - self._retries_before
             results.extend(page.get("ResultsByTime", []))
             token = page.get("NextPageToken")
             if not token:

@@ -13,6 +13,7 @@ kept. Two collections of the same policy never overlap: a session lock per polic
 
 Details recorded in ``ops.runs`` (:class:`CollectResult`; keys dashboards rely on):
 ``api_calls``, ``metrics_requested``, ``datapoints``, ``estimated_cost_usd``; plus
+``aws_retries`` (attempts botocore's retry handler repeated: not calls, not billed again),
 ``rows_changed``, ``queries``, ``batches``, ``resources``, ``skipped_not_due``, ``policies``,
 ``errors``.
 """
@@ -66,6 +67,7 @@ class CollectResult(TypedDict):
     """What ``metrics.collect`` records; ``reporting.observation_costs`` reads the first four."""
 
     api_calls: int
+    aws_retries: int
     metrics_requested: int
     datapoints: int
     estimated_cost_usd: float
@@ -92,6 +94,7 @@ class PolicyPlan:
 def _empty_result() -> CollectResult:
     return CollectResult(
         api_calls=0,
+        aws_retries=0,
         metrics_requested=0,
         datapoints=0,
         estimated_cost_usd=0.0,
@@ -129,6 +132,7 @@ class Collector:
         self.result = _empty_result()
         self.counters = FetchCounters()
         self._client: CloudWatchClient | None = None
+        self._retries_before = clients.retry_count
 
     def _cloudwatch(self) -> CloudWatchClient:
         if self._client is None:
@@ -139,6 +143,7 @@ class Collector:
         """Counters into :attr:`result`, and the whole result into the shared details."""
         c, r = self.counters, self.result
         r["api_calls"] = c.api_calls
+        r["aws_retries"] = self.clients.retry_count - self._retries_before
         r["metrics_requested"] = c.metrics_requested
         r["datapoints"] = c.datapoints
         r["estimated_cost_usd"] = c.estimated_cost_usd

@@ -69,6 +69,7 @@ class DiscoverResult(TypedDict):
     """What ``metrics.discover`` records (``locxia observe discover`` prints every key)."""
 
     api_calls: int
+    aws_retries: int
     tagged: dict[str, int]
     new: list[str]
     gone: list[str]
@@ -81,6 +82,7 @@ class DiscoveryReport:
     """What a discovery run found and changed (recorded in ``ops.runs.details``)."""
 
     api_calls: int = 0
+    aws_retries: int = 0
     tagged: dict[str, int] = field(default_factory=dict)
     new: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
@@ -91,6 +93,7 @@ class DiscoveryReport:
         """The JSON recorded for the run."""
         return {
             "api_calls": self.api_calls,
+            "aws_retries": self.aws_retries,
             "tagged": self.tagged,
             "new": self.new,
             "gone": self.gone,
@@ -99,6 +102,32 @@ class DiscoveryReport:
             ],
             "errors": self.errors,
         }
+
+
+#: Names quoted in a look-alike summary line; the run's details keep the whole list.
+SUMMARY_EXAMPLES = 3
+
+
+def lookalike_summary(items: Iterable[Lookalike], examples: int = SUMMARY_EXAMPLES) -> list[str]:
+    """One warning line per kind of look-alike (type and reason), with a count and examples.
+
+    An estate whose instances were created without volume tags has one untagged root volume
+    per instance: a line per resource would bury everything else a run prints (1,000 lines
+    for 1,000 instances). Kinds keep the order of their first resource; a kind of one keeps
+    the resource's own line.
+    """
+    kinds: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        kinds.setdefault((item["type"], item["why"]), []).append(item["name"])
+    lines = []
+    for (rtype, why), names in kinds.items():
+        if len(names) == 1:
+            lines.append(f"untagged look-alike {rtype} {names[0]}: {why}")
+            continue
+        shown = ", ".join(names[:examples])
+        more = f" and {len(names) - examples:,} more" if len(names) > examples else ""
+        lines.append(f"{len(names):,} untagged look-alike {rtype}s: {why} ({shown}{more})")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -327,11 +356,13 @@ def discover(
         AwsError: the tagging API failed (the table is left as it was).
     """
     disco = Discovery(settings, clients)
+    retries_before = clients.retry_count
     tagged = disco.tagged_arns()
     described = disco.describe_all()
     seen = disco.resolve(tagged, described)
     failed_types = [t for t, d in described.items() if d.by_id is None]
     report = disco.report
+    report.aws_retries = clients.retry_count - retries_before
     with conn.transaction():
         report.new, newly_gone = _upsert(conn, seen, now)
         report.gone = sorted(

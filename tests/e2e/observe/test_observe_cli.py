@@ -161,3 +161,50 @@ def test_the_commands_that_need_no_aws_show_their_tables(locxia: Run, db_url: st
     assert parts == (6,)  # the dry run dropped nothing
     done = json.loads(locxia("observe", "prune", "--json").stdout)
     assert len(done["dropped"]) == 6
+
+
+def test_a_thousand_untagged_volumes_make_one_warning_line_and_stay_in_the_run(
+    locxia: Run, moto_endpoint: str
+) -> None:
+    from tests.support.observe_load import create_servers
+
+    create_servers(moto_endpoint, 1000)  # root volumes without tags: 1,000 look-alikes
+    found = locxia("observe", "discover", env={"LOCXIA_AWS_ENDPOINT_URL": moto_endpoint})
+    assert found.returncode == 0, found.stderr
+    warnings = [line for line in found.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, warnings[:5]
+    summary, pointer = warnings
+    assert summary.startswith(
+        "warning: 1,000 untagged look-alike ec2:volumes: attached to a tagged instance (vol-"
+    )
+    assert summary.endswith(" and 997 more)")
+    run_id = pointer.rsplit(" ", 1)[1]
+    assert pointer == f"warning: every look-alike: locxia runs show {run_id}"
+    assert "0 retried attempt(s)" in found.stdout
+    shown = json.loads(locxia("runs", "show", run_id).stdout)
+    listed = shown["details"]["untagged_lookalikes"]
+    assert len(listed) == 1000 and {item["type"] for item in listed} == {"ec2:volume"}
+
+
+def test_collect_shows_the_retried_attempts_beside_the_calls(
+    locxia: Run, moto_endpoint: str
+) -> None:
+    from tests.support.faultproxy import Faults, Rule, fault_proxy
+
+    _small_fleet(moto_endpoint)
+    assert (
+        locxia("observe", "discover", env={"LOCXIA_AWS_ENDPOINT_URL": moto_endpoint}).returncode
+        == 0
+    )
+    faults = Faults([Rule("throttle", share=1.0, operation="GetMetricData", limit=2)])
+    with fault_proxy(moto_endpoint, faults) as url:
+        ran = locxia(
+            "observe", "collect", "-p", "rds-default", env={"LOCXIA_AWS_ENDPOINT_URL": url}
+        )
+    assert ran.returncode == 0, ran.stderr
+    assert faults.injected["throttle"] == 2
+    header = next(line for line in ran.stdout.splitlines() if "api_calls" in line)
+    values = next(line for line in ran.stdout.splitlines() if line.startswith("│"))
+    shown = dict(zip(header.strip("┃ ").split("┃"), values.strip("│ ").split("│"), strict=True))
+    shown = {k.strip(): v.strip() for k, v in shown.items()}
+    assert shown["api_calls"] == "1" and shown["aws_retries"] == "2"
