@@ -26,6 +26,7 @@ from psycopg import sql
 
 from infra.db import connect
 from tests.conftest import locxia_bin
+from tests.e2e.test_every_command import cli  # noqa: F401  (the in-process CLI fixture)
 from tests.support import pg
 
 RECORD_ENV = "LOCXIA_RELIABILITY_RECORD"

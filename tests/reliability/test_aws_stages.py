@@ -182,11 +182,14 @@ def test_kill_9_inside_the_stage(
     assert (lost, duplicated) == (0, 0)
     # the re-run is the next CLI start: the killed run is swept, never left `running`
     assert left == [], f"records left as if still running: {left}"
-    assert count(
-        db_url,
-        "SELECT count(*) FROM ops.runs WHERE task = %s AND status = 'interrupted'",
-        TASKS[stage],
-    ) == 1
+    assert (
+        count(
+            db_url,
+            "SELECT count(*) FROM ops.runs WHERE task = %s AND status = 'interrupted'",
+            TASKS[stage],
+        )
+        == 1
+    )
 
 
 #: (name, rules): AWS on a bad day, each seeded.
