@@ -30,6 +30,9 @@ from tests.e2e.test_every_command import cli  # noqa: F401  (the in-process CLI 
 from tests.support import pg
 
 RECORD_ENV = "LOCXIA_RELIABILITY_RECORD"
+#: ``1``: every kill point (``make reliability``); otherwise the subset that keeps `make test`
+#: within its time budget (the first and the deepest point of each stage).
+FULL_ENV = "LOCXIA_RELIABILITY_FULL"
 #: The schemas the product writes (with the zone directories: everything "written").
 SCHEMAS = ("params", "ops", "metrics", "costs", "exposure")
 
@@ -59,6 +62,13 @@ class Outcome(Protocol):
         group: str | None = None,
         case: str | None = None,
     ) -> None: ...
+
+
+def kill_points(points: Sequence[Any], quick: set[str], key: Callable[[Any], str]) -> list[Any]:
+    """All ``points`` with $LOCXIA_RELIABILITY_FULL=1, else those whose id is in ``quick``."""
+    if os.environ.get(FULL_ENV) == "1":
+        return list(points)
+    return [p for p in points if key(p) in quick]
 
 
 @pytest.fixture

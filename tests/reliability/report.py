@@ -5,6 +5,7 @@ docs/benchmarks.md.
 Each case of the suite appends one JSON line to ``$LOCXIA_RELIABILITY_RECORD`` (see
 tests/reliability/conftest.py); this module points that variable at a temporary file, runs
 pytest on tests/reliability, and turns the lines into tables, with the machine and the date.
+Every kill point runs here ($LOCXIA_RELIABILITY_FULL=1); `make test` runs a subset of them.
 A case that failed is shown as such: the document is what the suite measured, not a goal.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine
-from tests.reliability.conftest import RECORD_ENV
+from tests.reliability.conftest import FULL_ENV, RECORD_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "reliability.md"
@@ -48,7 +49,7 @@ def run_suite(pytest_args: list[str]) -> tuple[list[dict[str, Any]], int]:
     """Run tests/reliability recording each case; the cases and pytest's exit code."""
     with tempfile.TemporaryDirectory(prefix="locxia-reliability-") as tmp:
         record = Path(tmp) / "cases.jsonl"
-        env = {**os.environ, RECORD_ENV: str(record)}
+        env = {**os.environ, RECORD_ENV: str(record), FULL_ENV: "1"}
         args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         done = subprocess.run(
             [*args, str(ROOT / "tests" / "reliability"), *pytest_args], env=env, cwd=ROOT

@@ -18,7 +18,15 @@ import boto3
 import pytest
 
 from infra.demo.standin import SHIM, STANDIN_MODULE
-from tests.reliability.conftest import Outcome, count, kill_when, run_ok, stuck, wait_until
+from tests.reliability.conftest import (
+    Outcome,
+    count,
+    kill_points,
+    kill_when,
+    run_ok,
+    stuck,
+    wait_until,
+)
 from tests.support.faultproxy import Faults, Rule, fault_proxy
 
 pytestmark = pytest.mark.slow
@@ -57,7 +65,10 @@ KILL_POINTS: list[tuple[str, Callable[[str, Faults], bool]]] = [
 ]
 
 
-@pytest.mark.parametrize(("point", "ready"), KILL_POINTS, ids=[p for p, _ in KILL_POINTS])
+RUN = kill_points(KILL_POINTS, {"run-applying", "second-create-in-flight"}, lambda p: str(p[0]))
+
+
+@pytest.mark.parametrize(("point", "ready"), RUN, ids=[p for p, _ in RUN])
 def test_kill_9_inside_apply(
     cli_env: dict[str, str],
     db_url: str,

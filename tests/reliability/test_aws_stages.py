@@ -22,6 +22,7 @@ from tests.integration.observe.fleet import REGION, build
 from tests.reliability.conftest import (
     Outcome,
     count,
+    kill_points,
     kill_when,
     lost_and_duplicated,
     rows,
@@ -130,9 +131,19 @@ KILL_POINTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("stage", "point", "calls"), KILL_POINTS, ids=[f"{s}-{p}" for s, p, _ in KILL_POINTS]
+RUN = kill_points(
+    KILL_POINTS,
+    {
+        "discover-first-call-in-flight",
+        "collect-run-recorded",
+        "collect-second-call-in-flight",
+        "costs-call-in-flight",
+    },
+    lambda p: f"{p[0]}-{p[1]}",
 )
+
+
+@pytest.mark.parametrize(("stage", "point", "calls"), RUN, ids=[f"{s}-{p}" for s, p, _ in RUN])
 def test_kill_9_inside_the_stage(
     aws: Aws,
     db_url: str,

@@ -15,6 +15,7 @@ import pytest
 from tests.reliability.conftest import (
     Outcome,
     count,
+    kill_points,
     kill_when,
     lost_and_duplicated,
     rows,
@@ -94,16 +95,23 @@ def _files(home: Path) -> int:
 KILL_POINTS = [
     ("ingest", "run-recorded", "run", False),
     ("ingest", "bytes-in-scratch", "*", False),
+    ("refine", "run-recorded", "run", False),
     ("refine", "spill-in-scratch", "*.arrow", False),
+    ("publish", "run-recorded", "run", False),
     ("publish", "first-publish-mid-copy", "copy", False),
     ("publish", "republish-mid-copy", "copy", True),
 ]
 
 
-@pytest.mark.parametrize(
-    ("stage", "point", "observed", "republish"),
+RUN = kill_points(
     KILL_POINTS,
-    ids=[f"{s}-{p}" for s, p, *_ in KILL_POINTS],
+    {"ingest-bytes-in-scratch", "refine-spill-in-scratch", "publish-republish-mid-copy"},
+    lambda p: f"{p[0]}-{p[1]}",
+)
+
+
+@pytest.mark.parametrize(
+    ("stage", "point", "observed", "republish"), RUN, ids=[f"{s}-{p}" for s, p, *_ in RUN]
 )
 def test_kill_9_inside_the_stage(
     cli_env: dict[str, str],
