@@ -30,6 +30,8 @@ from tests.e2e.test_every_command import cli  # noqa: F401  (the in-process CLI 
 from tests.support import pg
 
 RECORD_ENV = "LOCXIA_RELIABILITY_RECORD"
+# Read once at import: the in-process CLI fixture clears every LOCXIA_* variable of a test.
+_RECORD_PATH = os.environ.get(RECORD_ENV)
 #: ``1``: every kill point (``make reliability``); otherwise the subset that keeps `make test`
 #: within its time budget (the first and the deepest point of each stage).
 FULL_ENV = "LOCXIA_RELIABILITY_FULL"
@@ -47,6 +49,7 @@ class Case:
     survived: int
     lost: int = 0
     duplicated: int = 0
+    left: int = 0
     note: str = ""
 
 
@@ -58,6 +61,7 @@ class Outcome(Protocol):
         survived: int,
         lost: int = 0,
         duplicated: int = 0,
+        left: int = 0,
         note: str = "",
         group: str | None = None,
         case: str | None = None,
@@ -73,7 +77,8 @@ def kill_points(points: Sequence[Any], quick: set[str], key: Callable[[Any], str
 
 @pytest.fixture
 def outcome(request: pytest.FixtureRequest) -> Outcome:
-    """Record what this case tried and what survived (appended to $LOCXIA_RELIABILITY_RECORD)."""
+    """Record what this case tried and what survived (appended to $LOCXIA_RELIABILITY_RECORD):
+    rows lost, rows duplicated, records or files left behind as if still working."""
     module = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
 
     def record(
@@ -82,15 +87,23 @@ def outcome(request: pytest.FixtureRequest) -> Outcome:
         survived: int,
         lost: int = 0,
         duplicated: int = 0,
+        left: int = 0,
         note: str = "",
         group: str | None = None,
         case: str | None = None,
     ) -> None:
-        path = os.environ.get(RECORD_ENV)
+        path = _RECORD_PATH
         if not path:
             return
         line = Case(
-            group or module, case or request.node.name, tries, survived, lost, duplicated, note
+            group or module,
+            case or request.node.name,
+            tries,
+            survived,
+            lost,
+            duplicated,
+            left,
+            note,
         )
         with open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(asdict(line)) + "\n")

@@ -31,7 +31,8 @@ INTRO = {
     "kill -9": "A real `locxia` process killed with SIGKILL at an observed point inside the "
     "stage, then the same command run again; compared row for row with a fault-free run "
     "into a twin database. Survived: nothing lost or duplicated, no partial table, no "
-    "double apply, and no record left `running`/`applying` (nor scratch) after the next start.",
+    "double apply, and nothing left behind (a record `running`/`applying`, scratch of the "
+    "dead process) once the next command or service has started.",
     "database under serve": "`locxia serve` with a job ticking every second while its "
     "PostgreSQL is stopped (`pg_ctl stop -m fast`) and started again. Tries: ticks recorded; "
     "lost: ticks missing while the database answered; duplicated: ticks run twice.",
@@ -71,8 +72,8 @@ def render(cases: list[dict[str, Any]], when: datetime, where: str) -> str:
         "",
         f"_Run {when:%Y-%m-%d %H:%M} UTC on {where}._",
         "",
-        "| group | cases | tries | survived | lost | duplicated |",
-        "|---|---|---|---|---|---|",
+        "| group | cases | tries | survived | lost | duplicated | left behind |",
+        "|---|---|---|---|---|---|---|",
     ]
     names = sorted(groups, key=lambda g: (ORDER.index(g) if g in ORDER else len(ORDER), g))
     for name in names:
@@ -80,7 +81,7 @@ def render(cases: list[dict[str, Any]], when: datetime, where: str) -> str:
         out.append(
             f"| {name} | {len(rows)} | {sum(r['tries'] for r in rows)}"
             f" | {sum(r['survived'] for r in rows)} | {sum(r['lost'] for r in rows)}"
-            f" | {sum(r['duplicated'] for r in rows)} |"
+            f" | {sum(r['duplicated'] for r in rows)} | {sum(r.get('left', 0) for r in rows)} |"
         )
     for name in names:
         rows = groups[name]

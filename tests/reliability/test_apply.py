@@ -123,6 +123,7 @@ def test_kill_9_inside_apply(
         survived=int(estate == (["work-db"], ["work-vm"]) and not doubled and not left),
         lost=missing,
         duplicated=doubled,
+        left=len(left),
         group="kill -9",
         case=f"apply: {point}",
         note=f"stuck records: {len(left)}" if left else "",

@@ -186,6 +186,7 @@ def test_kill_9_inside_the_stage(
         survived=int(lost == duplicated == 0 and not left),
         lost=lost,
         duplicated=duplicated,
+        left=len(left),
         group="kill -9",
         case=f"{stage}: {point}",
         note=f"stuck records: {len(left)}" if left else "",

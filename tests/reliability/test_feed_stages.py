@@ -186,6 +186,7 @@ def test_kill_9_inside_the_stage(
         survived=int(lost == duplicated == extra_files == 0 and not left and not stale),
         lost=lost,
         duplicated=duplicated + max(extra_files, 0),
+        left=len(left) + len(stale),
         group="kill -9",
         case=f"{stage}: {point}",
         note="; ".join(

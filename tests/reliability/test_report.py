@@ -23,6 +23,7 @@ CASES = [
         "survived": 0,
         "lost": 0,
         "duplicated": 2,
+        "left": 1,
         "note": "stuck records: 1",
     },
     {
@@ -49,8 +50,8 @@ CASES = [
 def test_totals_and_failures_are_shown() -> None:
     text = render(CASES, datetime(2026, 12, 5, 14, 0, tzinfo=UTC), "a machine")
     assert "_Run 2026-12-05 14:00 UTC on a machine._" in text
-    assert "| kill -9 | 2 | 2 | 1 | 0 | 2 |" in text
-    assert "| bad input | 2 | 2 | 1 | 0 | 0 |" in text
-    assert "| apply: y | 1 | 0 | 0 | 2 | stuck records: 1 |" in text
+    assert "| kill -9 | 2 | 2 | 1 | 0 | 2 | 1 |" in text
+    assert "| bad input | 2 | 2 | 1 | 0 | 0 | 0 |" in text
+    assert "| apply: y | 1 | 0 | 0 | 2 | 1 | stuck records: 1 |" in text
     assert "- row: budget: see the test" in text
     assert text.index("## kill -9") < text.index("## bad input")

@@ -207,6 +207,7 @@ def test_kill_9_of_serve_mid_job(cli_env: dict[str, str], db_url: str, outcome: 
         tries=1,
         survived=int(not orphans and not scheduled),
         duplicated=len(scheduled),
+        left=orphans,
         group="kill -9",
         case="serve: mid-job",
         note=f"stuck records: {orphans}" if orphans else "",
