@@ -101,12 +101,12 @@ def render(cases: list[dict[str, Any]], when: datetime, where: str) -> str:
                 out += [f"- {r['case']}: {r['note'].strip() or 'see the test'}" for r in failed]
             continue
         out += [
-            "| case | tries | survived | lost | duplicated | notes |",
-            "|---|---|---|---|---|---|",
+            "| case | tries | survived | lost | duplicated | left behind | notes |",
+            "|---|---|---|---|---|---|---|",
         ]
         out += [
             f"| {r['case']} | {r['tries']} | {r['survived']} | {r['lost']} | {r['duplicated']}"
-            f" | {r['note']} |"
+            f" | {r.get('left', 0)} | {r['note']} |"
             for r in rows
         ]
     return "\n".join(out) + "\n"
