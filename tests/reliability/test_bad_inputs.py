@@ -393,7 +393,9 @@ def _run_case(
         check(result, code)
         assert written == [], f"written by a refused command: {written}"
     except AssertionError:
-        outcome(tries=1, survived=0, group="bad input", case=case, note=result.stderr[:120])
+        shown = "traceback shown; " if TRACEBACK in result.stdout + result.stderr else ""
+        note = shown + (result.stderr.strip().splitlines() or ["(no error line)"])[-1][:120]
+        outcome(tries=1, survived=0, group="bad input", case=case, note=note)
         raise
     outcome(tries=1, survived=1, group="bad input", case=case)
 
