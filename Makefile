@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap demo screenshot test lint unit bench clean
+.PHONY: bootstrap demo screenshot test lint unit bench reliability clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	VENV=$(VENV) scripts/bootstrap.sh
@@ -33,6 +33,10 @@ unit: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
+
+# Runs tests/reliability (kills, restarts, AWS faults, bad inputs) and writes docs/reliability.md.
+reliability: $(VENV)/.installed
+	$(BIN)/python -m tests.reliability.report
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

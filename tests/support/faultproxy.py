@@ -311,7 +311,10 @@ def _handler(target: str, faults: Faults) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client was killed mid-request
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _relay
 

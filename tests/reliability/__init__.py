@@ -1,0 +1,1 @@
+"""The reliability suite: kills, restarts, injected AWS faults and bad inputs, with invariants."""
