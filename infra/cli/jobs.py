@@ -41,6 +41,22 @@ def parse_args(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _check_types(task: str, args: dict[str, Any]) -> None:
+    """A value of the wrong type is a usage error (exit 2), caught before a run is recorded.
+
+    An unknown task is left to the run itself, which names the tasks that exist (exit 1).
+    """
+    from infra.jobs.runner import argument_type_errors
+
+    try:
+        fn = _registry().resolve(task)
+    except JobError:
+        return
+    wrong = argument_type_errors(fn, args)
+    if wrong:
+        raise InputError(f"--arg: {'; '.join(wrong)}")
+
+
 def _registry() -> Any:
     from infra.jobs import Registry
 
@@ -126,6 +142,7 @@ def run_now(
     """Run one task now, in this process, recorded in ops.runs like a scheduled run."""
     with usage_errors(ctx):
         args = parse_args(arg or [])
+        _check_types(task, args)
 
     def show(result: RunResult) -> None:
         if as_json:

@@ -285,13 +285,87 @@ class Heartbeats:
 
 
 def _check_arguments(task: str, fn: TaskFunction, args: Mapping[str, Any]) -> None:
-    """Reject arguments the task does not take before a run is recorded."""
+    """Reject arguments the task does not take, or of the wrong type, before a run is recorded."""
     import inspect
 
     try:
         inspect.signature(fn).bind(None, **args)
     except TypeError as exc:
         raise JobError(f"task {task}: bad arguments {sorted(args)}: {exc}") from exc
+    wrong = argument_type_errors(fn, args)
+    if wrong:
+        raise JobError(f"task {task}: {'; '.join(wrong)}")
+
+
+#: JSON values a plain annotation accepts (a bool is not a number here, whatever Python says).
+_JSON_TYPES: dict[Any, tuple[type, ...]] = {
+    int: (int,),
+    float: (int, float),
+    str: (str,),
+    bool: (bool,),
+    dict: (dict,),
+    list: (list,),
+}
+
+
+def argument_type_errors(fn: TaskFunction, args: Mapping[str, Any]) -> list[str]:
+    """One message per argument whose JSON value cannot be what the task's annotation says.
+
+    Only plain annotations are checked (``int``, ``float``, ``str``, ``bool``, ``Mapping``,
+    ``Sequence`` and their ``X | None``): enough to stop ``--arg sleep_seconds={`` (a string)
+    from reaching a task that computes with it, without a schema language of its own.
+    """
+    import collections.abc
+    import types
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an annotation that cannot be resolved is not the caller's fault
+        return []
+    wrong: list[str] = []
+    for name, value in args.items():
+        hint = hints.get(name)
+        if hint is None:
+            continue
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        accepted: list[type] = []
+        for option in options:
+            if option is type(None):
+                accepted.append(type(None))
+                continue
+            origin = typing.get_origin(option) or option
+            if origin in (collections.abc.Mapping, dict):
+                origin = dict
+            elif origin in (collections.abc.Sequence, list, tuple):
+                origin = list
+            if origin not in _JSON_TYPES:
+                accepted = []
+                break
+            accepted.extend(_JSON_TYPES[origin])
+        if not accepted:
+            continue
+        if isinstance(value, bool) and bool not in accepted:
+            ok = False
+        else:
+            ok = isinstance(value, tuple(accepted))
+        if not ok:
+            wanted = " or ".join(sorted({t.__name__ for t in accepted}))
+            wrong.append(f"{name} must be {wanted}, got {json_type(value)} {value!r}"[:200])
+    return wrong
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (for messages)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _describe_failure(exc: Exception, details: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
