@@ -116,10 +116,15 @@ def test_control_characters_never_reach_the_terminal(locxia: Run, db_url: str) -
 
     with connect(db_url) as conn:  # a note stored before the database refused them
         conn.execute(
-            "INSERT INTO params.history (table_name, op, row_key, old_row, new_row, changed_by)"
-            " SELECT 'instances', 'UPDATE', 'work-db', new_row, new_row || %s, %s"
+            "INSERT INTO params.history"
+            " (table_name, op, row_key, old_row, new_row, changed_by, login)"
+            " SELECT 'instances', 'UPDATE', 'work-db', new_row, new_row || %s, %s, %s"
             " FROM params.history WHERE row_key = 'work-db'",
-            (json.dumps({"note": "a\x1b[2J\x1b]0;owned\x07b\rforged"}), "mallory\x1b[31m"),
+            (
+                json.dumps({"note": "a\x1b[2J\x1b]0;owned\x07b\rforged"}),
+                "mallory\x1b[31m",
+                "eve\x1b[32m",
+            ),
         )
         conn.commit()
     shown = locxia("params", "history", "work-db")
