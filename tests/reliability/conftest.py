@@ -241,3 +241,19 @@ def run_ok(args: Sequence[str], env: dict[str, str], timeout: float = 300) -> st
     )
     assert done.returncode == 0, f"locxia {' '.join(args)}: {done.stderr}"
     return done.stdout
+
+
+def sessions_gone(db_url: str, timeout: float = 30) -> None:
+    """Wait until a killed process's connections have left the server (no other client)."""
+    wait_until(
+        lambda: (
+            count(
+                db_url,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            )
+            == 0
+        ),
+        timeout,
+        "the killed process's sessions to end",
+    )

@@ -24,8 +24,8 @@ from tests.reliability.conftest import (
     kill_points,
     kill_when,
     run_ok,
+    sessions_gone,
     stuck,
-    wait_until,
 )
 from tests.support.faultproxy import Faults, Rule, fault_proxy
 
@@ -98,18 +98,7 @@ def test_kill_9_inside_apply(
     killed, again = Faults(delays), Faults([])
     with fault_proxy(moto_endpoint, killed) as url:
         kill_when(["infra", "apply"], env(url), lambda: ready(db_url, killed), timeout=240)
-    wait_until(
-        lambda: (
-            count(
-                db_url,
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-            )
-            == 0
-        ),
-        30,
-        "the killed process's sessions to end",
-    )
+    sessions_gone(db_url)
     with fault_proxy(moto_endpoint, again) as url:
         run_ok(["infra", "apply"], env(url))
 

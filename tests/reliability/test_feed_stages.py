@@ -20,8 +20,8 @@ from tests.reliability.conftest import (
     lost_and_duplicated,
     rows,
     run_ok,
+    sessions_gone,
     stuck,
-    wait_until,
 )
 from tests.support import geodata
 
@@ -159,18 +159,7 @@ def test_kill_9_inside_the_stage(
     partial = exposed and count(db_url, "SELECT count(*) FROM exposure.roofs") != previous
     assert not partial, "a half-published table is visible in exposure"
 
-    wait_until(
-        lambda: (
-            count(
-                db_url,
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-            )
-            == 0
-        ),
-        30,
-        "the killed process's sessions to end",
-    )
+    sessions_gone(db_url)
     run_ok(steps[stage], env)
 
     lost, duplicated = lost_and_duplicated(rows(twin_url, VERSIONS), rows(db_url, VERSIONS))

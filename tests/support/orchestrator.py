@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from infra.db import connect
 from infra.jobs import Registry
@@ -16,12 +17,16 @@ from infra.service import Service
 from infra.settings import Settings
 from tests.support.tasks import plugin
 
+T = TypeVar("T")
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0) -> T:
+    """Poll ``predicate`` every 50 ms until it returns something true, and return that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        value = predicate()
+        if value:
+            return value
         time.sleep(0.05)
     raise AssertionError(f"condition not met within {timeout}s")
 

@@ -21,25 +21,10 @@ from infra.demo.standin import standin_terraform
 from infra.settings import Settings
 from pipelines.shape import tfvars
 from pipelines.shape.runner import EmbeddedTerraform, Terraform
+from tests.integration.shape.test_runner import DOC  # one EC2 instance, nothing else
 
 pytestmark = pytest.mark.slow
 
-DOC = {
-    "instances": {
-        "vm-1": {
-            "kind": "ec2",
-            "state": "present",
-            "instance_class": "m6i.large",
-            "storage_gb": 20,
-            "storage_type": "gp3",
-            "protected": False,
-            "tags": {},
-        },
-    },
-    "region": "eu-west-3",
-    "tag_key": "project",
-    "tag_value": "locxia",
-}
 
 # Demo B, in a process of its own as a second `locxia demo` would be: plan and apply at once.
 OTHER_DEMO = """

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,9 @@ from pipelines.shape.reconcile import Reconciler, try_shape_lock
 from pipelines.shape.runner import EmbeddedTerraform
 from tests.conftest import locxia_bin
 from tests.integration.shape.conftest import NOON, WORK_DB
+from tests.support.orchestrator import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def _tf_row(settings: Settings, run_id: int | None = None) -> dict[str, Any] | None:
@@ -126,8 +116,10 @@ def test_an_apply_killed_after_terraform_finished_is_reconciled_to_applied(
         text=True,
     )
     try:
-        row = wait_for(lambda: (r := _tf_row(shape_settings)) and r["status"] == "applying" and r)
-        workers = wait_for(lambda: _descendants(cli.pid))  # the core applying, in its worker
+        row = wait_for(
+            lambda: (r := _tf_row(shape_settings)) and r["status"] == "applying" and r, 120
+        )
+        workers = wait_for(lambda: _descendants(cli.pid), 120)  # the core applying, in its worker
         os.kill(cli.pid, signal.SIGKILL)  # the CLI dies; its Terraform worker goes on
         cli.communicate(timeout=30)
     finally:
