@@ -209,7 +209,8 @@ def test_demo_starts_and_stops_its_own_postgres(locxia: Run, demo_dir: Path) -> 
         assert "its own local PostgreSQL" in out.stdout
         assert (demo_dir / "postgres" / "PG_VERSION").exists()
         assert (demo_dir / "report.html").exists() and (demo_dir / "moto.log").exists()
-        assert (demo_dir / "terraform" / "terraform.tfstate").exists()
+        # one stand-in workdir per demo process (decision 50)
+        assert list((demo_dir / "terraform").glob("run-*/terraform.tfstate"))
         assert (demo_dir / "samples" / "swimming_pools.gpkg").exists()
         assert sorted(p.name for p in (demo_dir / "dashboards").iterdir())
         url = re.search(r"postgresql://[^\s│]+", out.stdout)
