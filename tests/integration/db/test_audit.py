@@ -72,7 +72,8 @@ def test_the_login_is_recorded_whatever_the_label_says(db_url: str) -> None:
         owner = conn.execute("SELECT session_user").fetchone()
         conn.execute("SET locxia.actor = 'cfo'")
         conn.execute(
-            "INSERT INTO params.schedules (job, task, every_seconds) VALUES ('a.b', 'core.noop', 60)"
+            "INSERT INTO params.schedules (job, task, every_seconds)"
+            " VALUES ('a.b', 'core.noop', 60)"
         )
         # a login of its own, allowed to edit this one table and nothing else
         conn.execute("GRANT USAGE ON SCHEMA params TO mallory")
