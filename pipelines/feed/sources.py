@@ -256,7 +256,7 @@ def _fetch_s3(uri: str, scratch: Path, settings: Settings) -> Fetched:
     bucket, key = parts.netloc, parts.path.lstrip("/")
     if not bucket or not key:
         raise InputError(f"{uri!r}: expected s3://bucket/key", "source")
-    s3 = AwsClients(settings).client("s3", role="read")
+    s3 = AwsClients(settings).client("s3", role="feed")
     tmp = scratch / "download"
     with aws_errors("s3", "GetObject"):
         obj = s3.get_object(Bucket=bucket, Key=key)

@@ -144,7 +144,7 @@ class FileZone:
 
 
 class S3Zone:
-    """A zone under ``s3://bucket/prefix``, reached through :class:`AwsClients` (write role)."""
+    """A zone under ``s3://bucket/prefix``, reached through :class:`AwsClients` (feed role)."""
 
     def __init__(self, name: str, uri: str, clients: AwsClients) -> None:
         parts = urlsplit(uri)
@@ -157,7 +157,7 @@ class S3Zone:
 
     def _s3(self) -> object:
         if self._client is None:
-            self._client = self._clients.client("s3", role="write")
+            self._client = self._clients.client("s3", role="feed")
         return self._client
 
     def _object_key(self, key: str) -> str:

@@ -294,6 +294,18 @@ class Discovery:
         self.report.api_calls += 1
         return str(loc or "us-east-1")
 
+    def _bucket_region_or_error(self, name: str) -> str:
+        """The bucket's region, or ``""`` with the failure recorded.
+
+        One bucket the role may not ask (a tagged bucket outside the zones, a bucket deleted
+        meanwhile) must not fail the whole discovery run.
+        """
+        try:
+            return self.bucket_region(name)
+        except AwsError as exc:
+            self.report.errors.append(f"s3:bucket {name}: {exc}")
+            return ""
+
     # --- merging ----------------------------------------------------------------------------
     def resolve(
         self, tagged: dict[str, dict[str, str]], described: dict[ResourceType, _Described]
@@ -311,7 +323,7 @@ class Discovery:
             state = info.state if info else ("deleted" if by_id is not None else None)
             region = parsed.region or (info.region if info and info.region else "")
             if parsed.type == "s3:bucket" and not region:
-                region = self.bucket_region(parsed.resource_id)
+                region = self._bucket_region_or_error(parsed.resource_id)
             out.append(
                 Seen(
                     arn=arn,

