@@ -71,6 +71,24 @@ class AwsError(LocxiaError):
         self.code = code
 
 
+class UnregisteredCall(AwsError):
+    """A call absent from :mod:`infra.aws.registry` for the session's role, refused unsent.
+
+    The registry is the list the role policies are tested against: a call missing from it
+    would be an AccessDenied on AWS that no test saw coming.
+    """
+
+    def __init__(self, service: str, operation: str, role: str) -> None:
+        super().__init__(
+            f"{service}:{operation} with the {role} role is not in the registry of AWS calls"
+            " (infra/aws/registry.py): register it with the IAM actions it needs",
+            service,
+            operation,
+            "UnregisteredCall",
+        )
+        self.role = role
+
+
 class JobError(LocxiaError):
     """A scheduled task is unknown, misconfigured or failed in a way the scheduler must record."""
 

@@ -27,7 +27,10 @@ HOURS_PER_MONTH = Decimal(730)  # AWS's own convention for monthly estimates
 SHIPPED_SOURCE = "shipped:approximate public price list"
 SHIPPED_DATE = date(2026, 11, 1)
 
-Service = Literal["rds", "rds-storage", "ec2", "ebs", "s3"]
+Service = Literal[
+    "rds", "rds-storage", "rds-iops", "rds-throughput", "ec2", "ebs", "ebs-iops", "ebs-throughput",
+    "s3",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ class PriceCatalog:
     def monthly(
         self, service: Service, item: str, variant: str = "", quantity: Decimal | int = 1
     ) -> Decimal:
-        """Monthly USD for ``quantity`` units (instances for hourly rows, GB for GB-month).
+        """Monthly USD for ``quantity`` units: instances (hourly rows), GB, IOPS or MiBps.
 
         Raises:
             InputError: the item is unknown.

@@ -80,7 +80,12 @@ class Settings(BaseSettings):
         default=None, description="IAM role assumed to observe (CloudWatch, tagging, CE)"
     )
     write_role_arn: str | None = Field(
-        default=None, description="IAM role assumed to shape (create/modify/delete)"
+        default=None,
+        description="IAM role assumed to shape (create/modify/delete); Terraform's S3 backend"
+        " and AWS provider assume it too",
+    )
+    feed_role_arn: str | None = Field(
+        default=None, description="IAM role assumed to read and write the zone buckets (feed)"
     )
     tag_key: str = Field(default="project", description="Tag key marking Locxia resources")
     tag_value: str = Field(default="locxia", description="Tag value marking Locxia resources")
@@ -177,6 +182,12 @@ class Settings(BaseSettings):
     reconcile_seconds: int = Field(
         default=30, ge=5, description="How often the reconcile job compares rows with the last run"
     )
+    shape_power_wait_seconds: int = Field(
+        default=1800,
+        ge=0,
+        le=14400,
+        description="How long an apply waits for a stopped database it modifies to start",
+    )
     drift_check_seconds: int = Field(
         default=3600, ge=60, description="How often the drift check describes the instances"
     )
@@ -250,7 +261,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: expected s3://bucket/prefix")
         return value.rstrip("/")
 
-    @field_validator("read_role_arn", "write_role_arn")
+    @field_validator("read_role_arn", "write_role_arn", "feed_role_arn")
     @classmethod
     def _check_arn(cls, value: str | None) -> str | None:
         if not value:

@@ -64,7 +64,9 @@ def list_instances(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"instances": rows, "invalid_rows": errors})
         return
-    columns = ["name", "kind", "state", "class", "storage", "engine", "protected", "now"]
+    columns = [
+        "name", "kind", "state", "class", "storage", "engine", "protected", "windows (UTC)", "now"
+    ]  # fmt: skip
     console.print(
         table(
             "Instances (params.instances)",
@@ -78,6 +80,7 @@ def list_instances(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                     f"{r['storage_gb']} GB {r['storage_type']}",
                     r["engine"] and f"{r['engine']} {r['engine_version']}",
                     "yes" if r["protected"] else "no",
+                    _windows(r),
                     f"{r['effective_state']} {r['effective_class']}"
                     + (f" ({r['open_window']})" if r["open_window"] else ""),
                 )
@@ -87,6 +90,16 @@ def list_instances(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     )
     for error in errors:
         console.print(f"[red]invalid row:[/red] {error}")
+
+
+def _windows(row: dict[str, Any]) -> str | None:
+    """``maint sun:03:00-sun:04:00, backup 01:00-01:30``: what the row sets, if anything."""
+    parts = [
+        f"{label} {row[column]}"
+        for label, column in (("maint", "maintenance_window"), ("backup", "backup_window"))
+        if row.get(column)
+    ]
+    return ", ".join(parts) or None
 
 
 @app.command("set")
@@ -102,8 +115,9 @@ def set_instance(
     """Create or change one instance; validated, then recorded in the history as you.
 
     Columns: kind state instance_class (or class) storage_gb (or storage) storage_type
-    engine engine_version multi_az protected tags schedule timezone note; tag.KEY=VALUE
-    sets one tag.
+    engine engine_version multi_az protected tags schedule timezone maintenance_window
+    backup_window note; tag.KEY=VALUE sets one tag. Windows are UTC, AWS's formats
+    (maintenance_window=sun:03:00-sun:04:00, backup_window=01:00-01:30; empty clears).
 
     Examples:
       locxia params set work-db instance_class=db.r6g.2xlarge

@@ -46,7 +46,12 @@ def _show(details: dict[str, Any], as_json: bool) -> None:
         f"terraform run [bold]{details['terraform_run']}[/bold]: {details['status']}"
         f" (decision: {details.get('decision')})"
     )
-    changes = [c for c in details.get("changes") or [] if c["action"] != "no-op"]
+    changes = [
+        c for c in details.get("changes") or [] if c["action"] != "no-op" or c.get("importing")
+    ]
+    imports = sum(1 for c in changes if c.get("importing"))
+    if imports:
+        console.print(f"{imports} to import (instances AWS has and Terraform's state had not)")
     if changes:
         console.print(
             table(
@@ -55,7 +60,7 @@ def _show(details: dict[str, Any], as_json: bool) -> None:
                 [
                     (
                         c["instance"],
-                        c["action"],
+                        c["action"] + (" (import)" if c.get("importing") else ""),
                         _shape(c["before"]),
                         _shape(c["after"]),
                         f"{c['monthly_before']} → {c['monthly_after']}",
@@ -70,7 +75,26 @@ def _show(details: dict[str, Any], as_json: bool) -> None:
         colour = "red" if reason["level"] == "refuse" else "yellow"
         console.print(f"[{colour}]{reason['rule']}:[/{colour}] {reason['message']}")
     if details.get("status") == "held":
-        console.print(f"approve with: locxia infra approve {details['terraform_run']}")
+        run = details["terraform_run"]
+        if _only_timed(details.get("reasons") or []):
+            console.print(f"waits as said above; to apply at once: locxia infra approve {run}")
+        else:
+            console.print(f"approve with: locxia infra approve {run}")
+
+
+def _only_timed(reasons: list[Mapping[str, Any]]) -> bool:
+    from pipelines.shape.downtime import only_timed
+
+    return only_timed(reasons)
+
+
+def _plan_counts(summary: Mapping[str, Any] | None) -> str | None:
+    """``2 to import, 1 to update`` from a run's ``plan_summary`` (None before planning)."""
+    if not summary:
+        return None
+    order = ("import", "create", "update", "replace", "delete", "power")
+    parts = [f"{summary[k]} to {k}" for k in order if summary.get(k)]
+    return ", ".join(parts) or "no changes"
 
 
 def _approver(run: Mapping[str, Any]) -> str | None:
@@ -165,21 +189,99 @@ def approve(
     )
 
 
+@app.command("rebuild")
+def rebuild_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The RDS instance (params.instances name).")],
+    from_snapshot: Annotated[
+        str, typer.Option("--from-snapshot", help="DB snapshot to restore it from.")
+    ],
+    as_user: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Request a rebuild of NAME from a snapshot; another login approves it.
+
+    The snapshot must exist and be available. Once approved (`locxia infra approve-rebuild
+    ID`), the next reconcile replaces exactly this instance, restored from the snapshot.
+
+    Example: locxia infra rebuild work-db --from-snapshot work-db-before-upgrade
+    """
+    from infra.aws import AwsClients
+    from pipelines.shape import rebuild
+    from pipelines.shape.model import instance_name
+
+    instance_name(name)
+    settings = state(ctx).settings
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        rebuild.check_instance(conn, name)  # the database first: nothing to ask AWS otherwise
+        rebuild.check_snapshot(AwsClients(settings).client("rds", role="read"), from_snapshot, name)
+        made = rebuild.request(conn, name, from_snapshot, actor(ctx, as_user))
+    if as_json:
+        emit_json({"rebuild": made.id, "instance": name, "snapshot": from_snapshot,
+                   "requested_login": made.login, "status": "requested"})  # fmt: skip
+        return
+    console.print(
+        escape(
+            f"rebuild {made.id} of {name} from {from_snapshot} requested by login {made.login};"
+            f" another approver login approves it with `locxia infra approve-rebuild {made.id}`"
+        ),
+        highlight=False,
+    )
+
+
+@app.command("approve-rebuild")
+def approve_rebuild(
+    ctx: typer.Context,
+    request: Annotated[int, typer.Argument(help="Rebuild request id (see `infra status`).")],
+    as_user: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a rebuild request as your login (locxia_approver, not the requester).
+
+    Example: locxia infra approve-rebuild 3 --as "alice (on call)"
+    """
+    from pipelines.shape import rebuild
+
+    with connect(state(ctx).settings.require_database_url(), autocommit=True) as conn:
+        login = rebuild.approve(conn, request, actor(ctx, as_user))
+    if as_json:
+        emit_json({"rebuild": request, "status": "approved", "approved_login": login})
+        return
+    console.print(
+        escape(f"rebuild {request} approved by login {login}; the next reconcile carries it out"),
+        highlight=False,
+    )
+
+
 @app.command("status")
 def status(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many runs.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """Latest Terraform runs (newest first) and open drift findings.
+    """Latest Terraform runs (newest first), back-off, power events and open drift findings.
 
     Example: locxia infra status --json
     """
+    from pipelines.shape import backoff, power
     from pipelines.shape.records import latest
 
     settings = state(ctx).settings
     with connect(settings.require_database_url()) as conn:
         runs = latest(conn, limit)
+        held = backoff.waiting(conn)
+        events = power.recent(conn, limit)
+        from pipelines.shape import rebuild, snapshots
+
+        rebuilds = rebuild.latest(conn, limit)
+        finals = snapshots.taken(conn, limit)
+        versions = [
+            dict(zip(["instance", "wanted_major", "actual_version", "observed_at"], r, strict=True))
+            for r in conn.execute(
+                "SELECT instance, wanted_major, actual_version, observed_at"
+                " FROM ops.engine_versions ORDER BY instance"
+            ).fetchall()
+        ]
         drift = conn.execute(
             "SELECT instance, attribute, expected, actual, source, detected_at"
             " FROM ops.drift_findings WHERE resolved_at IS NULL ORDER BY instance, attribute"
@@ -194,19 +296,50 @@ def status(
         )
         for r in drift
     ]
+    backoffs = [
+        {
+            "inputs_hash": b.inputs_hash,
+            "failures": b.failures,
+            "run": b.last_run_id,
+            "last_error": b.last_error,
+            "next_try_at": b.next_try_at,
+            "reason": b.reason,
+        }
+        for b in held
+    ]
     if as_json:
-        emit_json({"runs": runs, "drift": drift_rows})
+        emit_json(
+            {"runs": runs, "backoff": backoffs, "power": events, "drift": drift_rows,
+             "rebuilds": rebuilds, "final_snapshots": finals, "engine_versions": versions}
+        )  # fmt: skip
         return
+    for b in held:
+        console.print(
+            f"[yellow]inputs {escape(b.inputs_hash[:12])}:[/yellow] {escape(b.reason)}"
+            " (retry now: locxia infra retry)",
+            highlight=False,
+        )
     console.print(
         table(
             "Terraform runs",
-            ["id", "purpose", "status", "decision", "by", "approved by", "USD/month", "started"],
+            [
+                "id",
+                "purpose",
+                "status",
+                "decision",
+                "plan",
+                "by",
+                "approved by",
+                "USD/month",
+                "started",
+            ],
             [
                 (
                     r["id"],
                     r["purpose"],
                     r["status"],
                     r["decision"],
+                    _plan_counts(r.get("plan_summary")),
                     r["requested_by"],
                     _approver(r),
                     None
@@ -218,6 +351,36 @@ def status(
             ],
         )
     )
+    if events:
+        console.print(
+            table(
+                "Power events",
+                ["at", "instance", "from", "action", "reason", "result", "error"],
+                [
+                    (
+                        e["at"].isoformat(timespec="seconds"),
+                        e["instance"],
+                        e["from_state"],
+                        e["action"],
+                        e["reason"],
+                        e["result"]
+                        if e["next_try_at"] is None
+                        else f"{e['result']} (try {e['attempt']}; next at"
+                        f" {e['next_try_at'].isoformat(timespec='seconds')})",
+                        e["error"],
+                    )
+                    for e in events
+                ],
+            )
+        )
+    _status_extras(rebuilds, finals, versions)
+    for r in runs:
+        if r["status"] == "held":
+            for reason in r["reasons"] or []:
+                console.print(
+                    escape(f"run {r['id']} held: {reason['rule']}: {reason['message']}"),
+                    highlight=False,
+                )
     if drift_rows:
         console.print(
             table(
@@ -227,6 +390,80 @@ def status(
                     (d["instance"], d["attribute"], d["expected"], d["actual"], d["source"])
                     for d in drift_rows
                 ],
+            )
+        )
+
+
+@app.command("retry")
+def retry(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Plan failing inputs again at the next tick instead of waiting out their back-off.
+
+    After a failed plan or apply the tick waits 1, 2, 4 … 60 minutes before planning the same
+    inputs again (`infra status` shows why and until when); this forgets that wait. Running it
+    when nothing waits changes nothing. Needs the service's login or the locxia_approver role.
+
+    Example: locxia infra retry
+    """
+    from pipelines.shape import backoff
+
+    with connect(state(ctx).settings.require_database_url(), autocommit=True) as conn:
+        cleared = backoff.clear(conn)
+    if as_json:
+        emit_json({"cleared": cleared})
+        return
+    if cleared:
+        console.print(
+            f"back-off cleared ({cleared} failing inputs); the next reconcile plans them again"
+        )
+    else:
+        console.print("nothing was waiting: no failed reconcile is backing off")
+
+
+def _status_extras(
+    rebuilds: list[dict[str, Any]], finals: list[dict[str, Any]], versions: list[dict[str, Any]]
+) -> None:
+    """Rebuild requests, final snapshots taken and engine versions, when there are any."""
+    if versions:
+        console.print(
+            table(
+                "Engine versions (AWS)",
+                ["instance", "major wanted", "running"],
+                [(v["instance"], v["wanted_major"], v["actual_version"]) for v in versions],
+            )
+        )
+    if rebuilds:
+        console.print(
+            table(
+                "Rebuilds",
+                ["id", "instance", "snapshot", "status", "requested by", "approved by", "run"],
+                [
+                    (
+                        r["id"],
+                        r["instance"],
+                        r["snapshot_identifier"],
+                        r["status"],
+                        r["requested_login"],
+                        r["approved_login"],
+                        r["terraform_run_id"],
+                    )
+                    for r in rebuilds
+                ],  # fmt: skip
+            )
+        )
+    if finals:
+        console.print(
+            table(
+                "Final snapshots taken",
+                ["instance", "snapshot", "run", "taken"],
+                [
+                    (
+                        f["instance"],
+                        f["snapshot_identifier"],
+                        f["terraform_run"],
+                        f["taken_at"].isoformat(timespec="seconds"),
+                    )
+                    for f in finals
+                ],  # fmt: skip
             )
         )
 

@@ -34,6 +34,7 @@ class ChangeJson(TypedDict):
     monthly_before: str
     monthly_after: str
     replace_paths: list[list[Any]]
+    importing: bool
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class InstanceChange:
     monthly_before: Decimal
     monthly_after: Decimal
     replace_paths: tuple[tuple[Any, ...], ...] = field(default=())
+    importing: bool = False
+    """The plan imports the instance (it exists in AWS, not yet in the state)."""
 
     def as_json(self) -> ChangeJson:
         """The JSON stored in ``ops.terraform_runs.changes``."""
@@ -60,6 +63,7 @@ class InstanceChange:
             "monthly_before": str(self.monthly_before),
             "monthly_after": str(self.monthly_after),
             "replace_paths": [list(p) for p in self.replace_paths],
+            "importing": self.importing,
         }
 
 
@@ -142,6 +146,7 @@ def preview(
                 monthly_before=before.monthly(catalog, p_before) if before else Decimal(0),
                 monthly_after=after.monthly(catalog, p_after) if after else Decimal(0),
                 replace_paths=change.replace_paths,
+                importing=change.importing is not None,
             )
         )
     return Preview(tuple(sorted(out, key=lambda c: c.instance)))

@@ -54,6 +54,8 @@ def compare(name: str, want: Mapping[str, Any], seen: Observed) -> list[DriftFin
             ("storage_gb", want["storage_gb"], seen.storage_gb),
             ("multi_az", bool(want.get("multi_az")), seen.multi_az),
             ("protected", bool(want["protected"]), seen.protected),
+            # params hold the major; AWS upgrades the minor by itself, which is no drift
+            ("engine_version", want.get("engine_version"), rds.major(seen.engine_version)),
         ]
     return [
         DriftFinding(name, kind, attr, _text(exp), _text(act))
@@ -80,10 +82,15 @@ def observe(settings: Settings, expected: Mapping[str, Mapping[str, Any]]) -> di
 
 
 def describe_findings(
-    settings: Settings, expected: Mapping[str, Mapping[str, Any]]
+    settings: Settings,
+    expected: Mapping[str, Mapping[str, Any]],
+    seen: Mapping[str, Observed] | None = None,
 ) -> list[DriftFinding]:
-    """Findings of the ``describe`` source for every expected instance."""
-    seen = observe(settings, expected)
+    """Findings of the ``describe`` source for every expected instance.
+
+    ``seen`` is what :func:`observe` returned, when the caller already described them.
+    """
+    seen = observe(settings, expected) if seen is None else seen
     return [f for name, want in sorted(expected.items()) for f in compare(name, want, seen[name])]
 
 

@@ -38,7 +38,14 @@ def sizing(attrs: Mapping[str, Any]) -> Sizing:
         instance_class=str(attrs.get("instance_type")),
         storage_gb=storage_gb(attrs) or 0,
         storage_type=str(_root(attrs).get("volume_type") or "gp3"),
+        iops=_number(_root(attrs).get("iops")),
+        throughput=_number(_root(attrs).get("throughput")),
     )
+
+
+def _number(value: Any) -> int | None:
+    """A planned number (None when unset, unknown or 0)."""
+    return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def is_protected(attrs: Mapping[str, Any]) -> bool:

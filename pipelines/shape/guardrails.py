@@ -7,11 +7,22 @@ Each rule is a small function over the parsed plan with its own direct test. **R
   (a deleted row, a renamed module, a typo in the root module...);
 * ``protected`` — a protected instance would be deleted or replaced;
 * ``final-snapshot`` — an RDS instance would be deleted without a final snapshot;
-* ``storage-shrink`` — storage would get smaller (RDS and EBS cannot shrink).
+* ``storage-shrink`` — storage would get smaller (RDS and EBS cannot shrink);
+* ``create-existing`` — an instance would be created under a name AWS already has: RDS would
+  fail with ``DBInstanceAlreadyExists`` after the other creates ran, EC2 would launch a
+  duplicate (a ``Name`` is only a tag). What can be adopted is imported instead
+  (:mod:`pipelines.shape.adopt`); this refuses what cannot (ambiguous, not Locxia's);
+* ``data-replacement`` — a data-bearing resource would be destroyed and re-created: an RDS
+  instance, an EC2 instance whose volumes are deleted on termination, or any resource of a type
+  in :data:`DATA_BEARING` anywhere in the plan. A replacement comes back **empty** (nothing
+  restores the final snapshot), so approving it is not enough; the one way through is an
+  explicit rebuild from a named snapshot (``locxia infra rebuild``, its own approval,
+  :mod:`pipelines.shape.rebuild`), which lets exactly that instance be replaced in one run.
 
 **Needs approval** (``locxia infra approve RUN``):
 
-* ``replacement`` — an instance would be destroyed and re-created (``replace_paths`` say why);
+* ``replacement`` — an instance that holds no data would be destroyed and re-created
+  (``replace_paths`` say why);
 * ``too-many-changes`` — more instances change than ``LOCXIA_SHAPE_MAX_CHANGES``;
 * ``cost`` — the monthly cost would rise by more than ``LOCXIA_SHAPE_AUTO_APPLY_USD``.
 
@@ -89,6 +100,107 @@ class Policy:
 
 Rule = Callable[[ResourceChange, Mapping[str, Desired]], Finding | None]
 
+#: Resource types whose destruction destroys stored data, with the AWS documentation that says
+#: so. Replacing any of them is refused wherever it sits in the plan (module or not).
+DATA_BEARING: Mapping[str, str] = {
+    # DeleteDBInstance: "all automated backups are deleted"; only a final snapshot survives,
+    # and a new instance starts empty unless created from a snapshot (snapshot_identifier).
+    # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html
+    "aws_db_instance": "RDS DB instance",
+    # DeleteDBCluster: the cluster volume goes with it (Aurora).
+    # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html
+    "aws_rds_cluster": "Aurora DB cluster",
+    "aws_docdb_cluster": "DocumentDB cluster",
+    "aws_neptune_cluster": "Neptune cluster",
+    "aws_redshift_cluster": "Redshift cluster",
+    # DeleteVolume: "the data on the volume is gone".
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteVolume.html
+    "aws_ebs_volume": "EBS volume",
+    # DeleteBucket (after emptying it: the provider's force_destroy empties it first).
+    # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/s3_bucket
+    "aws_s3_bucket": "S3 bucket",
+    # DeleteFileSystem: "you can't access any contents of the deleted file system".
+    # https://docs.aws.amazon.com/efs/latest/ug/API_DeleteFileSystem.html
+    "aws_efs_file_system": "EFS file system",
+    "aws_fsx_lustre_file_system": "FSx file system",
+    "aws_fsx_ontap_file_system": "FSx file system",
+    "aws_fsx_openzfs_file_system": "FSx file system",
+    "aws_fsx_windows_file_system": "FSx file system",
+    # DeleteTable: "the table and all of its items".
+    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteTable.html
+    "aws_dynamodb_table": "DynamoDB table",
+    "aws_elasticache_replication_group": "ElastiCache replication group",
+    "aws_opensearch_domain": "OpenSearch domain",
+    "aws_elasticsearch_domain": "Elasticsearch domain",
+    # aws_instance counts only when a volume is deleted on termination (see ec2_loses_data).
+    "aws_instance": "EC2 instance",
+}
+
+
+def ec2_loses_data(attrs: Mapping[str, Any]) -> bool:
+    """Whether terminating this ``aws_instance`` deletes a volume (and the data on it).
+
+    ``delete_on_termination`` defaults to true for the root volume ("By default, the root volume
+    of an instance is deleted when the instance terminates",
+    https://docs.aws.amazon.com/ebs/latest/userguide/preserving-volumes-on-termination.html; the
+    provider's ``root_block_device.delete_on_termination`` defaults to true, and so for
+    ``ebs_block_device``). A block whose flag is unknown counts as deleted.
+    """
+    blocks = [*(attrs.get("root_block_device") or []), *(attrs.get("ebs_block_device") or [])]
+    if not blocks:
+        return True  # the AMI's root volume, deleted by default
+    return any(
+        not isinstance(b, Mapping) or b.get("delete_on_termination", True) is not False
+        for b in blocks
+    )
+
+
+def forcing_attributes(change: ResourceChange) -> list[str]:
+    """The attributes that force a replacement, named from the plan's ``replace_paths``.
+
+    A path is dotted (``root_block_device.0.volume_type``). The stand-in carries its force-new
+    attributes in ``triggers_replace``: that prefix is dropped, and a whole-object path is
+    expanded into the keys whose values differ between ``before`` and ``after``.
+    """
+    names: list[str] = []
+    for path in change.replace_paths:
+        parts = [str(p) for p in path]
+        if parts[:1] == ["triggers_replace"]:
+            if len(parts) == 1:
+                names += _changed_keys(change, "triggers_replace")
+                continue
+            parts = parts[1:]
+        name = ".".join(parts)
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _changed_keys(change: ResourceChange, attribute: str) -> list[str]:
+    before = (change.before or {}).get(attribute)
+    after = (change.after or {}).get(attribute)
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return [attribute]
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+_WAY_OUT = {
+    "rds": "revert the change, or rebuild it from a snapshot with `locxia infra rebuild`",
+    "ec2": "revert the change (its root volume is deleted on termination)",
+}
+
+
+def holds_data(change: ResourceChange) -> bool:
+    """Whether destroying ``change``'s resource destroys data (RDS always; EC2 see above)."""
+    rtype = change.type
+    if change.primary:  # the stand-in's terraform_data reads as the AWS resource it stands for
+        rtype = "aws_db_instance" if change.kind == "rds" else "aws_instance"
+    if rtype not in DATA_BEARING:
+        return False
+    if rtype == "aws_instance":
+        return ec2_loses_data(change.attributes("before") or {})
+    return True
+
 
 def _protected(change: ResourceChange, desired: Mapping[str, Desired]) -> bool:
     want = desired.get(change.instance or "")
@@ -162,14 +274,29 @@ def storage_shrink(change: ResourceChange, desired: Mapping[str, Desired]) -> Fi
 
 
 def replacement(change: ResourceChange, desired: Mapping[str, Desired]) -> Finding | None:
-    """Hold a replacement (destroy + create) for approval, saying which attributes force it."""
+    """Refuse replacing what holds data; hold any other replacement for approval.
+
+    Both say which attributes force it (from ``replace_paths``). A rebuild from a snapshot is
+    let through by :func:`check_changes`, never here.
+    """
     if change.action != "replace":
         return None
-    paths = ", ".join(".".join(map(str, p)) for p in change.replace_paths) or "unknown"
+    paths = ", ".join(forcing_attributes(change)) or "unknown"
+    what = change.instance or change.address
+    if holds_data(change):
+        label = str(change.kind) if change.primary else DATA_BEARING[change.type]
+        return Finding(
+            "data-replacement",
+            "refuse",
+            f"{what} ({label}) would be replaced and come back empty because {paths} changed;"
+            f" {_WAY_OUT.get(label, 'revert the change')}",
+            change.instance,
+            change.address,
+        )
     return Finding(
         "replacement",
         "approve",
-        f"{change.instance} would be replaced (destroyed and re-created) because of: {paths}",
+        f"{what} would be replaced (destroyed and re-created) because of: {paths}",
         change.instance,
         change.address,
     )
@@ -184,13 +311,49 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def check_changes(plan: Plan, desired: Mapping[str, Desired]) -> list[Finding]:
-    """Every per-change rule over every instance's primary resource."""
-    findings = []
+def create_existing(plan: Plan, existing: Mapping[str, str]) -> list[Finding]:
+    """Refuse creating an instance whose name AWS already has.
+
+    Args:
+        plan: the parsed plan.
+        existing: instance name → why AWS's instance of that name is not imported (one line,
+            from :class:`pipelines.shape.adopt.Discovery`).
+    """
+    return [
+        Finding(
+            "create-existing",
+            "refuse",
+            f"{change.instance} would be created but {existing[str(change.instance)]}",
+            change.instance,
+            change.address,
+        )
+        for change in plan.changes
+        if change.primary and change.action == "create" and change.instance in existing
+    ]
+
+
+def check_changes(
+    plan: Plan, desired: Mapping[str, Desired], rebuilds: Iterable[str] = ()
+) -> list[Finding]:
+    """Every per-change rule on each instance; data-bearing replacements anywhere in the plan.
+
+    Args:
+        plan: the parsed plan.
+        desired: instances by name.
+        rebuilds: instances whose rebuild from a snapshot is approved for this run
+            (:mod:`pipelines.shape.rebuild`): their replacement is what was asked for, so
+            ``replacement`` says nothing about them; every other rule still applies.
+    """
+    allowed = set(rebuilds)
+    findings: list[Finding] = []
     for change in plan.changes:
-        if not change.primary:
+        if change.primary:
+            rules = [r for r in RULES if r is not replacement or change.instance not in allowed]
+        elif change.action == "replace" and holds_data(change):
+            rules = [replacement]
+        else:
             continue
-        findings += [f for rule in RULES if (f := rule(change, desired)) is not None]
+        findings += [f for rule in rules if (f := rule(change, desired)) is not None]
     return findings
 
 

@@ -6,22 +6,36 @@ the service runs it within a second of the NOTIFY), and a tick every
 windows open and close with no row changing at all. A tick costs one SELECT plus a hash when
 nothing changed (see :mod:`pipelines.shape.reconcile`). ``params.schedules`` can override
 its cadence like any planned job (job id ``shape.reconcile``).
+
+Every tick, whether or not it planned, then runs the power pass (:mod:`pipelines.shape.power`):
+a database AWS started again after seven days is stopped within that tick.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TypedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
+from typing import Any, TypedDict
 
 from infra.aws import AwsClients
-from infra.errors import JobError, LocxiaError
+from infra.errors import JobError, LocxiaError, ReconcileBusy
 from infra.jobs.model import ArgSchema, JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
+from infra.jobs.runner import utcnow
 from infra.settings import Settings
-from pipelines.shape import drift, rds, records, sweep
+from pipelines.shape import downtime, drift, power, rds, records, sweep
 from pipelines.shape.drift import DriftCounts
 from pipelines.shape.model import Desired
 from pipelines.shape.plan import parse
+from pipelines.shape.power import PowerKeeper, PowerReport
 from pipelines.shape.reconcile import PostApply, Reconciler, ReconcileResult
+
+
+class TickResult(ReconcileResult, total=False):
+    """What the scheduled ``shape.reconcile`` records: the reconcile, then the power pass."""
+
+    power: PowerReport
 
 
 class DriftResult(TypedDict):
@@ -32,49 +46,103 @@ class DriftResult(TypedDict):
     describe: DriftCounts
 
 
-def after_apply(settings: Settings, desired: Mapping[str, Desired], run_id: int) -> PostApply:
-    """Stop/start RDS instances (write role), then describe everything and record drift.
+def after_apply(
+    settings: Settings,
+    desired: Mapping[str, Desired],
+    run_id: int,
+    *,
+    now: Callable[[], datetime] = utcnow,
+) -> PostApply:
+    """The power pass for what was just applied (recorded), then describe and record drift.
 
     Raises:
         AwsError: an AWS call failed (the caller records it; the apply stands).
     """
-    power: dict[str, str] = {}
-    wanted = {n: d for n, d in desired.items() if d.state != "absent"}
-    rds_client = AwsClients(settings).client("rds", role="write")
-    for name, want in sorted(wanted.items()):
-        if want.spec.kind == "rds":
-            done = rds.ensure_power(rds_client, name, want.state)
-            if done:
-                power[name] = done
+    from infra.db import connect
     from pipelines.shape.tfvars import render
 
-    expected = render(wanted.values(), settings)["instances"]
-    findings = drift.describe_findings(settings, expected)
-    from infra.db import connect
-
+    wanted = {n: d for n, d in desired.items() if d.state != "absent"}
     with connect(settings.require_database_url(), autocommit=True) as conn:
+        report = PowerKeeper(settings, now=now).enforce(conn, power.wanted_of(wanted), run_id)
+        if report.get("error"):
+            raise LocxiaError(f"power after the apply: {report['error']}")
+        expected = render(wanted.values(), settings)["instances"]
+        seen = drift.observe(settings, expected)
+        findings = drift.describe_findings(settings, expected, seen)
         counts = drift.record(
             conn, findings, checked=expected, source="describe", terraform_run_id=run_id
         )
-    return PostApply(power=power, drift=counts)
+        versions = rds.record_versions(conn, expected, seen, run_id)
+    return PostApply(power=report.get("acted", {}), drift=counts, engine_versions=versions)
+
+
+@contextmanager
+def around_apply(
+    settings: Settings,
+    changes: Sequence[Mapping[str, Any]],
+    desired: Mapping[str, Desired],
+    run_id: int,
+    *,
+    now: Callable[[], datetime] = utcnow,
+) -> Iterator[list[str]]:
+    """Start the stopped databases the plan modifies and wait until available, then apply.
+
+    Raises:
+        AwsError: a start failed or a database did not become available in time.
+    """
+    from infra.db import connect
+
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        keeper = PowerKeeper(settings, now=now)
+        with keeper.awake_for(conn, changes, power.wanted_of(desired), run_id) as started:
+            yield started
+
+
+def describe_rds(settings: Settings, names: list[str]) -> Mapping[str, downtime.RdsStatus]:
+    """Status and pending modifications of RDS instances (read role), for the storage cooldown.
+
+    Raises:
+        AwsError: DescribeDBInstances failed.
+    """
+    return downtime.describe_rds(AwsClients(settings).client("rds", role="read"), names)
 
 
 def _reconciler(ctx: TaskContext) -> Reconciler:
-    return Reconciler(ctx.settings, now=ctx.now, after_apply=after_apply)
+    return Reconciler(
+        ctx.settings,
+        now=ctx.now,
+        after_apply=partial(after_apply, now=ctx.now),
+        around_apply=partial(around_apply, now=ctx.now),
+        describe_rds=describe_rds,
+    )
 
 
-def reconcile(
-    ctx: TaskContext, force: bool = False, requested_by: str = "scheduler"
-) -> ReconcileResult:
-    """Plan and apply what policy allows; hold the rest for approval (the scheduled job)."""
+def reconcile(ctx: TaskContext, force: bool = False, requested_by: str = "scheduler") -> TickResult:
+    """Plan and apply what policy allows, hold the rest for approval; then keep power.
+
+    The power pass runs even when the reconcile skipped (inputs unchanged, backing off) or
+    failed; its report is in the run's details either way.
+    """
     rec = _reconciler(ctx)
     try:
-        outcome = rec.run(
-            mode="apply", requested_by=requested_by, job_run_id=ctx.run_id, force=force
-        )
+        try:
+            outcome = rec.run(
+                mode="apply", requested_by=requested_by, job_run_id=ctx.run_id, force=force
+            )
+        finally:
+            ctx.details["power"] = power_pass(ctx, rec)
     finally:
         rec.close()
-    return outcome.as_dict()
+    return TickResult(**outcome.as_dict(), power=ctx.details["power"])
+
+
+def power_pass(ctx: TaskContext, rec: Reconciler) -> PowerReport:
+    """The power pass under the shape lock (skipped, and said so, while another holds it)."""
+    try:
+        with rec.locked() as conn:
+            return PowerKeeper(ctx.settings, now=ctx.now).tick(conn)
+    except ReconcileBusy as exc:
+        return PowerReport(error=f"skipped: {exc}")
 
 
 def plan(ctx: TaskContext, requested_by: str = "cli") -> ReconcileResult:

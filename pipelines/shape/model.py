@@ -16,18 +16,27 @@ from typing import Any, Literal
 
 from infra.errors import InputError
 from infra.names import required_name
+from pipelines.shape import storage
 from pipelines.shape.schedule import Window, open_window, parse_schedule, zone
+from pipelines.shape.windows import Span, check_apart, parse_backup, parse_maintenance
 
 Kind = Literal["rds", "ec2"]
 State = Literal["present", "stopped", "absent"]
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 CLASS = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+){1,2}$")
-ENGINE_VERSION = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,2})?$")
+# The MAJOR version only: RDS upgrades minors itself (auto_minor_version_upgrade) and refuses to
+# "downgrade" to a pinned minor afterwards; with a major-only engine_version the AWS provider
+# lets AWS pick and upgrade the minor without a diff (terraform-provider-aws docs,
+# aws_db_instance engine_version: "if known, [...] only the major version [...] the provider
+# will ignore minor version differences"; RDS User Guide, "Automatically upgrading the minor
+# engine version").
+ENGINE_VERSION = re.compile(r"^[0-9]{1,2}$")
+_MINOR = re.compile(r"^([0-9]{1,2})\.[0-9.]+$")
 TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
 ENGINES = ("postgres",)
-STORAGE_TYPES = ("gp2", "gp3", "io1")
+STORAGE_TYPES = storage.TYPES
 MAX_STORAGE_GB = 65536
 MIN_STORAGE_GB = {"rds": 20, "ec2": 8}
 
@@ -38,6 +47,8 @@ EDITABLE = (
     "instance_class",
     "storage_gb",
     "storage_type",
+    "iops",
+    "throughput",
     "engine",
     "engine_version",
     "multi_az",
@@ -45,6 +56,8 @@ EDITABLE = (
     "tags",
     "timezone",
     "schedule",
+    "maintenance_window",
+    "backup_window",
     "note",
 )
 
@@ -79,6 +92,8 @@ class InstanceSpec:
     instance_class: str
     storage_gb: int
     storage_type: str = "gp3"
+    iops: int | None = None
+    throughput: int | None = None
     engine: str | None = None
     engine_version: str | None = None
     multi_az: bool = False
@@ -89,6 +104,8 @@ class InstanceSpec:
     raw_schedule: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
     storage_changed_at: datetime | None = None
     note: str | None = None
+    maintenance_window: Span | None = None
+    backup_window: Span | None = None
 
     @classmethod
     def parse(cls, row: Mapping[str, Any]) -> InstanceSpec:
@@ -108,8 +125,13 @@ class InstanceSpec:
         if (kind == "rds") != klass.startswith("db."):
             hint = "RDS classes start with db." if kind == "rds" else "EC2 types have no db."
             raise InputError(f"{klass!r} does not fit kind {kind} ({hint})", where(name, "kind"))
-        storage = _storage(row.get("storage_gb"), kind, name)
+        storage_gb = _storage(row.get("storage_gb"), kind, name)
         storage_type = _choice(row.get("storage_type", "gp3"), STORAGE_TYPES, name, "storage_type")
+        iops = _optional_int(row.get("iops"), name, "iops")
+        throughput = _optional_int(row.get("throughput"), name, "throughput")
+        refused = storage.problem(kind, storage_type, storage_gb, iops, throughput)
+        if refused is not None:
+            raise InputError(refused[1], where(name, refused[0]))
         engine, version, multi_az = _engine(row, kind, name)
         protected = _bool(row.get("protected", False), name, "protected")
         if protected and state == "absent":
@@ -130,13 +152,16 @@ class InstanceSpec:
                     f"window class {window.instance_class!r} does not fit kind {kind}",
                     where(name, "schedule"),
                 )
+        maintenance, backup = _windows(row, kind, name)
         return cls(
             name=name,
             kind=kind,  # type: ignore[arg-type]
             state=state,  # type: ignore[arg-type]
             instance_class=klass,
-            storage_gb=storage,
+            storage_gb=storage_gb,
             storage_type=storage_type,
+            iops=iops,
+            throughput=throughput,
             engine=engine,
             engine_version=version,
             multi_az=multi_az,
@@ -147,6 +172,8 @@ class InstanceSpec:
             raw_schedule=tuple(raw_schedule),
             storage_changed_at=row.get("storage_changed_at"),
             note=row.get("note"),
+            maintenance_window=maintenance,
+            backup_window=backup,
         )
 
     def row(self) -> dict[str, Any]:
@@ -158,6 +185,8 @@ class InstanceSpec:
             "instance_class": self.instance_class,
             "storage_gb": self.storage_gb,
             "storage_type": self.storage_type,
+            "iops": self.iops,
+            "throughput": self.throughput,
             "engine": self.engine,
             "engine_version": self.engine_version,
             "multi_az": self.multi_az,
@@ -165,6 +194,8 @@ class InstanceSpec:
             "tags": dict(self.tags),
             "timezone": self.timezone,
             "schedule": [dict(w) for w in self.raw_schedule],
+            "maintenance_window": self.maintenance_window and self.maintenance_window.text,
+            "backup_window": self.backup_window and self.backup_window.text,
             "note": self.note,
         }
 
@@ -241,12 +272,48 @@ def _engine(row: Mapping[str, Any], kind: str, name: str) -> tuple[str | None, s
         raise InputError(
             f"unknown engine {engine!r} (supported: {', '.join(ENGINES)})", where(name, "engine")
         )
+    if isinstance(version, int) and not isinstance(version, bool):
+        version = str(version)
+    minor = _MINOR.match(version) if isinstance(version, str) else None
+    if minor is not None:
+        raise InputError(
+            f"{version!r}: give the major version only ({minor.group(1)}); RDS upgrades the"
+            " minor itself and refuses a downgrade to a pinned one",
+            where(name, "engine_version"),
+        )
     if not isinstance(version, str) or not ENGINE_VERSION.match(version):
         raise InputError(
-            f"invalid engine version {version!r} (e.g. 16 or 16.4)",
+            f"invalid engine version {version!r} (the major version, e.g. 16)",
             where(name, "engine_version"),
         )
     return str(engine), version, multi_az
+
+
+def _optional_int(value: Any, name: str, column: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(f"{value!r}: expected a whole number or nothing", where(name, column))
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise InputError(
+            f"{value!r}: expected a whole number or nothing", where(name, column)
+        ) from exc
+    if number <= 0:
+        raise InputError(f"{number}: expected a positive number", where(name, column))
+    return number
+
+
+def _windows(row: Mapping[str, Any], kind: str, name: str) -> tuple[Span | None, Span | None]:
+    maintenance = parse_maintenance(
+        row.get("maintenance_window"), where(name, "maintenance_window")
+    )
+    backup = parse_backup(row.get("backup_window"), where(name, "backup_window"))
+    if backup is not None and kind != "rds":
+        raise InputError("a backup window is for RDS only", where(name, "backup_window"))
+    check_apart(maintenance, backup, where(name, "backup_window"))
+    return maintenance, backup
 
 
 def _tags(value: Any, name: str) -> tuple[tuple[str, str], ...]:

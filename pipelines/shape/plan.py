@@ -47,6 +47,15 @@ class ResourceAdapter(Protocol):
         """``values`` under the AWS provider's attribute names."""
         ...
 
+    def replace_paths(
+        self,
+        paths: tuple[tuple[Any, ...], ...],
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> tuple[tuple[Any, ...], ...]:
+        """``replace_paths`` of a change under the AWS provider's attribute paths."""
+        ...
+
 
 @dataclass(frozen=True)
 class AwsResource:
@@ -57,6 +66,15 @@ class AwsResource:
     def attributes(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
         """``values`` as they are."""
         return values
+
+    def replace_paths(
+        self,
+        paths: tuple[tuple[Any, ...], ...],
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> tuple[tuple[Any, ...], ...]:
+        """``paths`` as they are."""
+        return paths
 
 
 def adapters(*found: ResourceAdapter) -> Mapping[str, ResourceAdapter]:
@@ -86,6 +104,8 @@ class ResourceChange:
     kind: Literal["rds", "ec2"] | None = None
     replace_paths: tuple[tuple[Any, ...], ...] = ()
     action_reason: str | None = None
+    importing: str | None = None
+    """The import id when this change imports the resource (``change.importing.id``)."""
     adapter: ResourceAdapter | None = field(default=None, compare=False, repr=False)
     """How this type's attributes read; None for a type no adapter knows."""
 
@@ -129,11 +149,20 @@ class Plan:
         return [c for c in self.changes if c.action not in ("no-op", "read")]
 
     def summary(self) -> dict[str, int]:
-        """Counts per action, for ``ops.terraform_runs.plan_summary``."""
+        """Counts per action, for ``ops.terraform_runs.plan_summary``.
+
+        ``import`` counts the instances imported (their primary resource; its companions are
+        imported with it).
+        """
         counts = {"create": 0, "update": 0, "delete": 0, "replace": 0}
         for change in self.effective():
             counts[change.action] += 1
+        counts["import"] = len(self.imported())
         return counts
+
+    def imported(self) -> set[str]:
+        """Instances whose primary resource this plan imports."""
+        return {c.instance for c in self.changes if c.primary and c.importing and c.instance}
 
     def instances_changed(self) -> set[str]:
         """Instances with at least one effective change in their module."""
@@ -169,6 +198,11 @@ def _changes(
 def _change(rc: Mapping[str, Any], known: Mapping[str, ResourceAdapter]) -> ResourceChange:
     change = rc.get("change") or {}
     match = _MODULE.match(str(rc.get("module_address", "")))
+    adapter = known.get(str(rc.get("type")))
+    paths = tuple(tuple(p) for p in change.get("replace_paths") or ())
+    if adapter is not None:
+        paths = adapter.replace_paths(paths, change.get("before"), change.get("after"))
+    importing = change.get("importing")
     return ResourceChange(
         address=str(rc.get("address")),
         type=str(rc.get("type")),
@@ -178,7 +212,8 @@ def _change(rc: Mapping[str, Any], known: Mapping[str, ResourceAdapter]) -> Reso
         after=change.get("after"),
         instance=match.group(2) if match else None,
         kind=match.group(1) if match else None,  # type: ignore[arg-type]
-        replace_paths=tuple(tuple(p) for p in change.get("replace_paths") or ()),
+        replace_paths=paths,
         action_reason=rc.get("action_reason"),
-        adapter=known.get(str(rc.get("type"))),
+        importing=str(importing["id"]) if isinstance(importing, Mapping) else None,
+        adapter=adapter,
     )

@@ -1,15 +1,17 @@
 """RDS rules and calls: attributes of a planned DB instance, describe, stop and start.
 
 Where RDS differs from EC2: storage only grows (≥ 10 %, once per 6 h — see validation), a
-deletion must leave a final snapshot, and stopping is not a Terraform attribute, so the
-orchestrator stops and starts instances through the API after apply (AWS restarts a stopped
-instance by itself after 7 days; the next reconcile stops it again).
+deletion must leave a final snapshot, and stopping is not a Terraform attribute: the
+orchestrator stops and starts instances through the API on every tick
+(:mod:`pipelines.shape.power`, which also holds the states AWS accepts each call from).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+import psycopg
 
 from infra.aws import aws_errors
 from pipelines.shape.sizing import Observed, Sizing
@@ -30,7 +32,14 @@ def sizing(attrs: Mapping[str, Any]) -> Sizing:
         storage_type=str(attrs.get("storage_type") or "gp3"),
         multi_az=bool(attrs.get("multi_az")),
         engine=str(attrs.get("engine") or "postgres"),
+        iops=_number(attrs.get("iops")),
+        throughput=_number(attrs.get("storage_throughput")),
     )
+
+
+def _number(value: Any) -> int | None:
+    """A planned number (None when unset, unknown or 0: the provider reports 0 for none)."""
+    return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def storage_gb(attrs: Mapping[str, Any]) -> int | None:
@@ -76,23 +85,35 @@ def describe(client: RDSClient, names: Iterable[str]) -> dict[str, Observed]:
             storage_gb=db.get("AllocatedStorage"),
             multi_az=db.get("MultiAZ"),
             protected=db.get("DeletionProtection"),
+            engine_version=db.get("EngineVersion"),
         )
     return out
 
 
-def ensure_power(client: RDSClient, name: str, want: str) -> str | None:
-    """Stop or start ``name`` so its status matches ``want``; returns what was done.
+def major(version: str | None) -> str | None:
+    """``16.4`` → ``16`` (PostgreSQL 10 and later number majors with one integer)."""
+    return None if version is None else version.split(".", 1)[0]
 
-    Raises:
-        AwsError: the call failed.
-    """
-    current = describe(client, [name])[name].state
-    if want == "stopped" and current == "present":
-        with aws_errors("rds", "StopDBInstance"):
-            client.stop_db_instance(DBInstanceIdentifier=name)
-        return "stopped"
-    if want == "present" and current == "stopped":
-        with aws_errors("rds", "StartDBInstance"):
-            client.start_db_instance(DBInstanceIdentifier=name)
-        return "started"
-    return None
+
+def record_versions(
+    conn: psycopg.Connection[Any],
+    expected: Mapping[str, Mapping[str, Any]],
+    seen: Mapping[str, Observed],
+    run_id: int | None,
+) -> dict[str, str]:
+    """Store the engine version AWS reports for each described RDS instance; returns them."""
+    out: dict[str, str] = {}
+    for name, want in sorted(expected.items()):
+        actual = seen.get(name)
+        if want.get("kind") != "rds" or actual is None or not actual.engine_version:
+            continue
+        conn.execute(
+            "INSERT INTO ops.engine_versions (instance, engine, wanted_major, actual_version,"
+            " terraform_run_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (instance) DO UPDATE"
+            " SET engine = EXCLUDED.engine, wanted_major = EXCLUDED.wanted_major,"
+            " actual_version = EXCLUDED.actual_version, observed_at = clock_timestamp(),"
+            " terraform_run_id = EXCLUDED.terraform_run_id",
+            (name, want.get("engine"), want.get("engine_version"), actual.engine_version, run_id),
+        )
+        out[name] = actual.engine_version
+    return out

@@ -12,14 +12,23 @@ whose approval the database recorded (``ops.approve_plan``, :mod:`pipelines.shap
 is applied instead: that is how an approver login without the service's privileges gets its
 approval applied. Schedule windows change the
 rendered document when they open or close, so they need no extra trigger.
+
+A tick whose reconcile fails is not re-planned every tick: the inputs hash backs off (1, 2, 4 …
+60 minutes, :mod:`pipelines.shape.backoff`) until it succeeds, the inputs change or a person
+clears it. Power (stop/start) is kept by :mod:`pipelines.shape.power` on every tick, outside
+this class; the ``around_apply`` hook lets it start a stopped database a plan modifies.
+
+A run held only by timed guardrails (:mod:`pipelines.shape.downtime`: a change that causes
+downtime outside its maintenance window, a storage change in AWS's cooldown) is planned again on
+the first tick where they have cleared, with the same inputs.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +37,7 @@ from typing import Any, Literal, TypedDict
 
 import psycopg
 
+from infra.aws import AwsClients
 from infra.db import connect, locks
 from infra.errors import (
     ApprovalRefused,
@@ -36,11 +46,10 @@ from infra.errors import (
     LocxiaError,
     PlanRejected,
     ReconcileBusy,
-    TerraformError,
 )
 from infra.prices import PriceCatalog
 from infra.settings import Settings
-from pipelines.shape import records, tfvars
+from pipelines.shape import adopt, backoff, downtime, rebuild, records, snapshots, tfvars
 from pipelines.shape.cost import ChangeJson, preview
 from pipelines.shape.drift import DriftCounts
 from pipelines.shape.guardrails import (
@@ -49,14 +58,16 @@ from pipelines.shape.guardrails import (
     Policy,
     check_changes,
     cost_increase,
+    create_existing,
     decide,
     refusal,
     too_many_changes,
 )
 from pipelines.shape.model import Desired, effective
-from pipelines.shape.plan import parse
+from pipelines.shape.plan import Plan, parse
 from pipelines.shape.runner import Backend, EmbeddedTerraform, Terraform, backend_for
 from pipelines.shape.store import load_specs
+from pipelines.shape.tfvars import backend_role
 from pipelines.shape.validation import check_catalog
 
 PLAN_DIR = ".locxia"
@@ -74,6 +85,9 @@ class PostApply(TypedDict, total=False):
     power: dict[str, str]
     drift: DriftCounts
     error: str
+    final_snapshots: list[str]
+    rebuilds_done: list[int]
+    engine_versions: dict[str, str]
 
 
 class ReconcileResult(TypedDict):
@@ -96,6 +110,13 @@ class ReconcileResult(TypedDict):
 
 #: Called after a successful apply with the settings, the desired instances and the run id.
 AfterApply = Callable[[Settings, Mapping[str, Desired], int], PostApply]
+#: Wraps the apply (settings, the run's changes, the desired instances, the run id): what must
+#: hold while Terraform applies, e.g. a stopped database it modifies started and available.
+AroundApply = Callable[
+    [Settings, Sequence[ChangeJson], Mapping[str, Desired], int], AbstractContextManager[object]
+]
+#: Describes the named RDS instances (status, pending modifications) for the storage cooldown.
+DescribeRds = Callable[[Settings, list[str]], Mapping[str, downtime.RdsStatus]]
 
 
 @dataclass(frozen=True)
@@ -165,14 +186,18 @@ class Reconciler:
         now: Callable[[], datetime],
         backend: Backend | None = None,
         after_apply: AfterApply | None = None,
+        around_apply: AroundApply | None = None,
+        describe_rds: DescribeRds | None = None,
     ) -> None:
         self.settings = settings
+        self.describe_rds = describe_rds
         self.now = now
         self.workdir = terraform_dir(settings)
         self._own_backend = backend is None
         self.backend = backend or backend_for(settings)
         self.tf = Terraform(settings, self.workdir, self.backend)
         self.after_apply = after_apply
+        self.around_apply = around_apply
         self.policy = Policy(
             settings.shape_max_changes, Decimal(str(settings.shape_auto_apply_usd))
         )
@@ -243,28 +268,40 @@ class Reconciler:
                 guardrails allow and holds the plan for approval otherwise.
             requested_by: who asked (``scheduler`` or a person).
             job_run_id: the ``ops.runs`` row this work belongs to.
-            force: plan even when the inputs equal the last conclusive run's.
+            force: plan even when the inputs equal the last conclusive run's, or when their
+                last reconciles failed and their back-off still runs (a person asking).
 
         Raises:
             ReconcileBusy: another reconcile is running.
             InputError: a row is invalid.
-            TerraformError: Terraform failed (the run is recorded as failed).
+            TerraformError: Terraform failed (the run is recorded as failed, and with
+                ``mode="apply"`` counted against the inputs hash's back-off).
         """
         with self.locked() as rec:
             desired, catalog = self.desired()
-            document = tfvars.render(desired, self.settings)
+            document = self._render(rec, desired)
             digest = tfvars.inputs_hash(document)
             approved = records.approved_held(rec, digest) if mode == "apply" else None
             if approved is not None:  # approved by a login without the service's privileges
                 return self._apply_approved(rec, approved)
             if mode == "apply" and not force:
+                held = backoff.gate(rec, digest, self.now())
+                if held is not None:  # failed lately: not planned again before its next try
+                    return Outcome(held.last_run_id, "failed", skipped=held.reason)
                 last = records.last_conclusive(rec)
                 if last is not None and last["inputs_hash"] == digest:
-                    return Outcome(
-                        last["id"],
-                        last["status"],
-                        skipped=f"inputs unchanged since run {last['id']}",
-                    )
+                    if self._timed_hold_cleared(rec, last["id"], desired):
+                        records.supersede_run(rec, last["id"])
+                    else:
+                        return Outcome(
+                            last["id"],
+                            last["status"],
+                            skipped=f"inputs unchanged since run {last['id']}",
+                        )
+            discovery = self._discover(rec, document)
+            if discovery.found:  # recorded in ops.adoptions: imports in the tfvars now
+                document = self._render(rec, desired)
+                digest = tfvars.inputs_hash(document)
             records.supersede_held(rec, digest)
             run_id = records.create(
                 rec,
@@ -275,10 +312,17 @@ class Reconciler:
                 job_run_id=job_run_id,
             )
             try:
-                return self._plan_and_act(rec, run_id, mode, desired, document, catalog)
+                outcome = self._plan_and_act(
+                    rec, run_id, mode, desired, document, catalog, discovery
+                )
             except LocxiaError as exc:
                 records.update(rec, run_id, status="failed", error=str(exc), ended_at="now")
+                if mode == "apply":
+                    backoff.failed(rec, digest, run_id, str(exc), self.now())
                 raise
+            if mode == "apply":
+                backoff.succeeded(rec, digest)
+            return outcome
 
     def _plan_and_act(
         self,
@@ -288,6 +332,7 @@ class Reconciler:
         desired: list[Desired],
         document: dict[str, Any],
         catalog: PriceCatalog,
+        discovery: adopt.Discovery,
     ) -> Outcome:
         started = time.perf_counter()
         tfvars.write(self.workdir, document)
@@ -307,7 +352,9 @@ class Reconciler:
             and d.name in before_power
         }
         cost = preview(plan, catalog, before_power, after_power)
-        findings: list[Finding] = check_changes(plan, by_name)
+        findings: list[Finding] = check_changes(plan, by_name, rebuild.approved(rec))
+        findings += create_existing(plan, self._existing(rec, plan, discovery))
+        findings += downtime.check(plan, by_name, self.timing(rec, downtime.storage_changes(plan)))
         findings += [
             f
             for f in (
@@ -365,9 +412,15 @@ class Reconciler:
     ) -> Outcome:
         started = time.perf_counter()
         records.update(rec, run_id, status="applying")
+        around = (
+            nullcontext()
+            if self.around_apply is None
+            else self.around_apply(self.settings, result.changes, desired, run_id)
+        )
         try:
-            log = self.tf.apply(planfile)
-        except TerraformError as exc:
+            with around:
+                log = self.tf.apply(planfile)
+        except LocxiaError as exc:
             records.update(
                 rec,
                 run_id,
@@ -380,12 +433,13 @@ class Reconciler:
             raise
         finally:
             planfile.unlink(missing_ok=True)
-        post = PostApply()
+        adopt.mark_imported(rec, _imports(records.get(rec, run_id, "inputs")), run_id)
+        post = self._record_deletions(rec, run_id, result.changes)
         if self.after_apply is not None:
             try:
-                post = self.after_apply(self.settings, desired, run_id)
+                post.update(self.after_apply(self.settings, desired, run_id))
             except LocxiaError as exc:  # applied is applied; the follow-up failure is recorded
-                post = PostApply(error=str(exc))
+                post["error"] = str(exc)
         records.update(
             rec,
             run_id,
@@ -412,7 +466,9 @@ class Reconciler:
         Who approved is not an argument: only ``ops.approve_plan`` records an approval, for
         the login that ran it (:mod:`pipelines.shape.approval`); this applies it with the
         service's privileges. The saved plan is applied exactly; Terraform refuses it if the
-        state moved since.
+        state moved since. A ``downtime`` hold is approved for now; a ``storage-cooldown``
+        hold is not shortened: the run stays held (``skipped`` says why) and the first tick
+        after the cooldown applies it.
 
         Raises:
             PlanRejected: the guardrails refused the run (a refusal is final).
@@ -438,12 +494,24 @@ class Reconciler:
                 f" locxia_approver role approves it with `locxia infra approve {run_id}`"
             )
         desired, _ = self.desired()
-        current = tfvars.inputs_hash(tfvars.render(desired, self.settings))
+        current = tfvars.inputs_hash(self._render(rec, desired))
         if current != row["inputs_hash"]:
             records.supersede_held(rec, current)
             raise InputError(
                 f"params.instances changed since run {run_id} was planned; it is superseded"
                 " (run `locxia infra apply` to plan again)"
+            )
+        by_name = {d.name: d for d in desired}
+        timing = self.timing(rec, _instances(row["reasons"], "storage-cooldown"))
+        if not downtime.cleared(row["reasons"] or [], by_name, timing, approved=True):
+            return Outcome(
+                run_id,
+                "held",
+                row["decision"],
+                row["reasons"],
+                row["changes"],
+                skipped=f"run {run_id} is approved and waits for the storage cooldown"
+                " (AWS would refuse the change now); it applies on the first tick after",
             )
         planfile = self.planfile_for(run_id)
         planfile.write_bytes(bytes(row["plan_file"]))
@@ -457,9 +525,124 @@ class Reconciler:
             str(row["monthly_cost_after"]),
         )
         try:
-            return self._apply(rec, run_id, planfile, {d.name: d for d in desired}, result)
+            return self._apply(rec, run_id, planfile, by_name, result)
         finally:
             records.update(rec, run_id, plan_file=None)
+
+    # --- adoption (pipelines/shape/adopt.py) -----------------------------------------------
+    def _render(self, rec: psycopg.Connection[Any], desired: list[Desired]) -> dict[str, Any]:
+        """The tfvars of ``desired``: adoptions recorded (imports, values found), snapshot names."""
+        return tfvars.render(desired, self.settings, adopt.load(rec), self.extras(rec, desired))
+
+    def _tag(self) -> tuple[str, str]:
+        return self.settings.tag_key, self.settings.tag_value
+
+    def _discover(self, rec: psycopg.Connection[Any], document: dict[str, Any]) -> adopt.Discovery:
+        """Find the wanted instances AWS has and the state has not; record them for import.
+
+        Runs when a reconcile plans (a skipped tick makes no call): one ``terraform state
+        list``, and a describe only for the instances the state lacks — whatever the database
+        remembers, the state is the truth (it may have been replaced or lost).
+
+        Raises:
+            TerraformError: ``terraform state list`` failed.
+            AwsError: a describe failed.
+        """
+        wanted = {name: str(e["kind"]) for name, e in document["instances"].items()}
+        if not wanted:
+            return adopt.Discovery()
+        self.ensure_init()
+        in_state = adopt.instances_in_state(self.tf.state_list())
+        adopt.mark_imported(rec, in_state & set(adopt.load(rec)), None)
+        todo = set(wanted) - in_state
+        found = adopt.discover(
+            AwsClients(self.settings), {n: wanted[n] for n in sorted(todo)}, self._tag()
+        )
+        adopt.forget(rec, todo - set(found.found))
+        adopt.save(rec, found.found.values())
+        return found
+
+    def _existing(
+        self, rec: psycopg.Connection[Any], plan: Plan, discovery: adopt.Discovery
+    ) -> dict[str, str]:
+        """Instances the plan creates although AWS has that name, with why (one line each).
+
+        A create that discovery did not describe (its row was rendered by an applied run, yet
+        the state lacks it) is described now.
+        """
+        creates = {
+            c.instance: str(c.kind)
+            for c in plan.changes
+            if c.primary and c.action == "create" and c.instance is not None
+        }
+        unchecked = {n: k for n, k in creates.items() if n not in discovery.checked}
+        if unchecked:
+            late = adopt.discover(AwsClients(self.settings), unchecked, self._tag())
+            adopt.save(rec, late.found.values())
+            discovery.merge(late)
+        reasons = {n: r for n, r in discovery.existing.items() if n in creates}
+        for name in creates.keys() & discovery.found.keys():
+            reasons[name] = (
+                f"AWS has it ({discovery.found[name].aws_id}) and this plan does not import it;"
+                " it is recorded for import now: plan again"
+            )
+        return reasons
+
+    # --- what the orchestrator adds to the rows ---------------------------------------------
+    def extras(
+        self, rec: psycopg.Connection[Any], desired: list[Desired]
+    ) -> dict[str, dict[str, str]]:
+        """Per RDS instance: its final snapshot name and the snapshot it is (re)built from."""
+        names = [d.name for d in desired if d.spec.kind == "rds" and d.state != "absent"]
+        finals = snapshots.current(rec, names, self.now())
+        restores = rebuild.restored_from(rec)
+        out: dict[str, dict[str, str]] = {}
+        for name in names:
+            out[name] = {"final_snapshot_identifier": finals[name]}
+            if name in restores:
+                out[name]["snapshot_identifier"] = restores[name]
+        return out
+
+    def _record_deletions(
+        self, rec: psycopg.Connection[Any], run_id: int, changes: list[ChangeJson]
+    ) -> PostApply:
+        """After an apply: final snapshots taken by this run, and the rebuilds it carried out."""
+        gone = [
+            c["instance"]
+            for c in changes
+            if c["kind"] == "rds" and c["action"] in ("delete", "replace")
+        ]
+        if not gone:
+            return PostApply()
+        replaced = [c["instance"] for c in changes if c["action"] == "replace"]
+        return PostApply(
+            final_snapshots=snapshots.retire(rec, gone, run_id),
+            rebuilds_done=rebuild.complete(rec, replaced, run_id),
+        )
+
+    # --- timed holds -------------------------------------------------------------------------
+    def timing(self, rec: psycopg.Connection[Any], describe: list[str]) -> downtime.Timing:
+        """What the timed guardrails read now.
+
+        The clock always; for the RDS instances in ``describe`` (those whose storage changes),
+        their last storage change from the records and their status from AWS.
+        """
+        if not describe:  # no storage change to judge: nothing to read
+            return downtime.Timing(self.now(), {}, {})
+        statuses: Mapping[str, downtime.RdsStatus] = {}
+        if self.describe_rds is not None:
+            statuses = self.describe_rds(self.settings, describe)
+        return downtime.Timing(self.now(), downtime.last_storage_changes(rec), statuses)
+
+    def _timed_hold_cleared(
+        self, rec: psycopg.Connection[Any], run_id: int, desired: list[Desired]
+    ) -> bool:
+        """Whether ``run_id`` is held only by timed guardrails that have all cleared now."""
+        row = records.get(rec, run_id, "status, reasons")
+        if row is None or row["status"] != "held" or not downtime.only_timed(row["reasons"]):
+            return False
+        timing = self.timing(rec, _instances(row["reasons"], "storage-cooldown"))
+        return downtime.cleared(row["reasons"], {d.name: d for d in desired}, timing)
 
     # --- Terraform working directory -------------------------------------------------------
     def planfile_for(self, run_id: int) -> Path:
@@ -471,7 +654,7 @@ class Reconciler:
     def ensure_init(self) -> None:
         """``terraform init`` once per working directory and backend configuration."""
         backend = self.settings.terraform_backend_config
-        wanted = backend.read_text() if backend else ""
+        wanted = (backend.read_text() + (backend_role(self.settings) or "")) if backend else ""
         marker = self.workdir / ".terraform" / _INIT_MARKER
         if marker.exists() and marker.read_text() == wanted:
             return
@@ -491,6 +674,17 @@ def _refuse_rejected(row: Mapping[str, Any], run_id: int) -> None:
         return
     refused = refusal((Finding.from_json(r) for r in row["reasons"] or []), run_id)
     raise refused or PlanRejected([], "the guardrails rejected it", run_id)
+
+
+def _imports(row: Mapping[str, Any] | None) -> set[str]:
+    """Instances a run's tfvars import (``imports.rds`` and ``imports.ec2``)."""
+    imports = ((row or {}).get("inputs") or {}).get("imports") or {}
+    return {name for kind in ("rds", "ec2") for name in imports.get(kind) or {}}
+
+
+def _instances(reasons: list[Mapping[str, Any]] | None, rule: str) -> list[str]:
+    """Instances named by the findings of ``rule``."""
+    return sorted({str(r["instance"]) for r in reasons or [] if r.get("rule") == rule})
 
 
 def _powers(inputs: Mapping[str, Any] | None) -> dict[str, str]:

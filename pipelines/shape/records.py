@@ -142,3 +142,12 @@ def supersede_held(conn: psycopg.Connection[Any], keep_hash: str) -> int:
         " plan_file = NULL WHERE status = 'held' AND inputs_hash <> %s",
         (keep_hash,),
     ).rowcount
+
+
+def supersede_run(conn: psycopg.Connection[Any], run_id: int) -> None:
+    """Mark held run ``run_id`` superseded: a new plan of the same inputs replaces it."""
+    conn.execute(
+        "UPDATE ops.terraform_runs SET status = 'superseded', ended_at = clock_timestamp(),"
+        " plan_file = NULL WHERE id = %s AND status = 'held'",
+        (run_id,),
+    )

@@ -33,7 +33,10 @@ from typing import Any, Protocol
 from infra import children
 from infra.errors import TerraformError, TerraformLocked
 from infra.settings import Settings
+from pipelines.shape.tfvars import backend_role
 
+#: The backend's assume_role, written next to the configuration at each init.
+BACKEND_ROLE_FILE = "assume_role.backend.hcl"
 WORKER = Path(__file__).with_name("core_worker.py")
 _LOCK_ID = re.compile(r"ID:\s+([0-9a-fA-F-]{8,})")
 
@@ -139,6 +142,11 @@ class Terraform:
         args = ["init", "-input=false", "-no-color"]
         if self.settings.terraform_backend_config:
             args.append(f"-backend-config={self.settings.terraform_backend_config}")
+            role = backend_role(self.settings)
+            if role is not None:
+                path = self.workdir / BACKEND_ROLE_FILE
+                path.write_text(role)
+                args.append(f"-backend-config={path}")
         return self._run(args)[1]
 
     def plan(self, planfile: Path, *, refresh_only: bool = False) -> PlanOutcome:
@@ -187,6 +195,20 @@ class Terraform:
         if not isinstance(doc, dict):
             raise TerraformError("terraform show printed something else than a JSON object")
         return doc
+
+    def state_list(self) -> list[str]:
+        """``terraform state list``: every resource address in the state (none without one).
+
+        Raises:
+            TerraformLocked: the state is locked by another run.
+            TerraformError: the command failed for another reason.
+        """
+        rc, out, err = self.backend.run(self.workdir, ["state", "list"])
+        if rc != 0:
+            if "No state file was found" in err + out:  # nothing applied yet
+                return []
+            raise _translate("state", err or out)
+        return [line.strip() for line in out.splitlines() if line.strip()]
 
     def apply(self, planfile: Path) -> str:
         """``terraform apply PLANFILE``: exactly the saved plan, nothing re-planned.

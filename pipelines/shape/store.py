@@ -34,9 +34,20 @@ _CONSTRAINTS = {
     "state_known": "state: expected present, stopped or absent",
     "class_is_safe": "instance_class: not a class name",
     "storage_in_range": "storage_gb: outside 8–65536 GB",
-    "storage_type_known": "storage_type: expected gp2, gp3 or io1",
+    "storage_type_known": "storage_type: expected gp2, gp3, io1 or io2",
     "engine_known": "engine: unknown engine (supported: postgres)",
     "engine_version_is_safe": "engine_version: expected e.g. 16 or 16.4",
+    # 0057: storage performance and major-only engine versions
+    "engine_version_is_major": "engine_version: the major version only (e.g. 16)",
+    "iops_in_range": "iops: outside 100–256000",
+    "throughput_in_range": "throughput: outside 125–4000 MiBps",
+    "iops_for_provisioned_types": "iops: only gp3, io1 and io2 take iops",
+    "throughput_for_gp3": "throughput: only gp3 takes a throughput",
+    "rds_io_min_storage": "storage_gb: RDS io1/io2 storage starts at 100 GiB",
+    "rds_gp3_baseline_fixed": "iops: RDS gp3 below 400 GiB has a fixed 3000 IOPS/125 MiBps",
+    "io1_iops_per_gb": "iops: io1 allows at most 50 IOPS per GiB",
+    "io2_iops_per_gb": "iops: io2 allows at most 1000 IOPS per GiB",
+    "provisioned_types_need_iops": "iops: io1 and io2 need iops",
     "tags_are_an_object": "tags: must be a JSON object",
     "schedule_is_valid": "schedule: malformed windows",
     "protected_never_absent": "state: a protected instance is never absent",
@@ -45,6 +56,11 @@ _CONSTRAINTS = {
     "rds_min_storage": "storage_gb: RDS needs at least 20 GB",
     "class_matches_kind": "kind: RDS classes start with db., EC2 types do not",
     "note_is_printable": "note: control characters are not allowed",
+    "maintenance_window_valid": "maintenance_window: expected ddd:hh24:mi-ddd:hh24:mi in UTC,"
+    " at least 30 min",
+    "backup_window_valid": "backup_window: expected hh24:mi-hh24:mi in UTC, at least 30 min",
+    "backup_window_rds_only": "backup_window: a backup window is for RDS only",
+    "windows_do_not_overlap": "backup_window: overlaps the maintenance window",
 }
 
 
@@ -103,7 +119,15 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
             except json.JSONDecodeError as exc:
                 raise InputError(f"{key}: invalid JSON ({exc.msg})") from exc
         else:
-            out[key] = None if value in ("", "null") and key in ("engine", "note") else value
+            nullable = (
+                "engine",
+                "note",
+                "iops",
+                "throughput",
+                "maintenance_window",
+                "backup_window",
+            )
+            out[key] = None if value in ("", "null") and key in nullable else value
     return out
 
 

@@ -4,18 +4,20 @@ The database enforces the same rules (``0020_shape.sql``) so that a change typed
 cannot slip through; checking them here too gives the CLI a precise message *before* writing
 and lets the reconcile refuse a row with the catalog of the configured region and an injected
 clock. AWS itself does not protect us here (and moto even less): RDS storage cannot shrink,
-must grow by at least 10 %, and accepts one storage modification per 6 hours.
+must grow by at least 10 %, and accepts one storage modification per 6 hours. That last rule
+is only a first line here (it counts from the edit): the reconcile holds a storage change
+until AWS would accept it (:mod:`pipelines.shape.downtime`, ``storage-cooldown``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from infra.errors import InputError
 from infra.prices import PriceCatalog
+from pipelines.shape.downtime import STORAGE_COOLDOWN
 from pipelines.shape.model import InstanceSpec, where
-
-STORAGE_COOLDOWN = timedelta(hours=6)  # RDS: "wait at least six hours" between storage changes
+from pipelines.shape.storage import billable
 
 
 def storage_service(kind: str) -> str:
@@ -50,6 +52,16 @@ def check_catalog(spec: InstanceSpec, catalog: PriceCatalog) -> None:
             f"storage type {spec.storage_type!r} has no {storage} price in {catalog.region}",
             where(spec.name, "storage_type"),
         )
+    iops, mibps = billable(
+        spec.kind, spec.storage_type, spec.storage_gb, spec.iops, spec.throughput
+    )
+    for amount, part, column in ((iops, "iops", "iops"), (mibps, "throughput", "throughput")):
+        service = f"{storage.removesuffix('-storage')}-{part}"
+        if amount and catalog.get(service, spec.storage_type, storage_variant) is None:  # type: ignore[arg-type]
+            raise InputError(
+                f"{spec.storage_type} {part} has no {service} price in {catalog.region}",
+                where(spec.name, column),
+            )
 
 
 def check_change(old: InstanceSpec | None, new: InstanceSpec, now: datetime) -> None:

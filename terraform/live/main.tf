@@ -22,24 +22,64 @@ provider "aws" {
 locals {
   rds = { for name, i in var.instances : name => i if i.kind == "rds" }
   ec2 = { for name, i in var.instances : name => i if i.kind == "ec2" }
+  # What discovery found on an adopted instance (pipelines/shape/adopt.py), {} otherwise. The
+  # force-replacing inputs below take these values (try() falls back to the default when the
+  # instance was not adopted), so adopting never plans a replacement; the list and its source
+  # are in pipelines/shape/forcenew.py (ADOPTED).
+  found = { for name, i in var.instances : name => try(jsondecode(i.adopted.found), {}) }
+}
+
+# Adoption: an instance AWS has and the state has not is imported, never created (Terraform
+# >= 1.7 for for_each). Locxia lists it in var.imports until the apply that imports it.
+import {
+  for_each = var.imports.rds
+  to       = module.rds[each.key].aws_db_instance.this
+  id       = each.value
+}
+
+import {
+  for_each = var.imports.ec2
+  to       = module.ec2[each.key].aws_instance.this
+  id       = each.value
+}
+
+import {
+  for_each = var.imports.ec2
+  to       = module.ec2[each.key].aws_ec2_instance_state.power
+  id       = each.value
 }
 
 module "rds" {
   source   = "../modules/rds_instance"
   for_each = local.rds
 
-  identifier             = each.key
-  instance_class         = each.value.instance_class
-  allocated_storage      = each.value.storage_gb
-  storage_type           = each.value.storage_type
-  engine                 = each.value.engine
-  engine_version         = each.value.engine_version
-  multi_az               = each.value.multi_az
-  protected              = each.value.protected
-  db_subnet_group_name   = var.network.db_subnet_group_name
-  vpc_security_group_ids = var.network.security_group_ids
-  kms_key_id             = var.kms_key_arn
-  tags                   = merge(each.value.tags, { Name = each.key })
+  identifier                = each.key
+  instance_class            = each.value.instance_class
+  allocated_storage         = each.value.storage_gb
+  storage_type              = each.value.storage_type
+  iops                      = each.value.iops
+  storage_throughput        = each.value.throughput
+  engine                    = each.value.engine
+  engine_version            = each.value.engine_version
+  multi_az                  = each.value.multi_az
+  protected                 = each.value.protected
+  final_snapshot_identifier = each.value.final_snapshot_identifier
+  snapshot_identifier       = each.value.snapshot_identifier
+  db_subnet_group_name      = try(local.found[each.key].db_subnet_group_name, var.network.db_subnet_group_name)
+  vpc_security_group_ids    = var.network.security_group_ids
+  kms_key_id                = try(local.found[each.key].kms_key_id, var.kms_key_arn)
+  storage_encrypted         = try(local.found[each.key].storage_encrypted, null)
+  master_username           = try(local.found[each.key].username, null)
+  # An adopted database keeps how its master password is managed: turning RDS management on
+  # would rotate the live password into Secrets Manager.
+  manage_master_user_password = try(local.found[each.key].manage_master_user_password, null)
+  maintenance_window          = each.value.maintenance_window
+  backup_window               = each.value.backup_window
+  # Locxia holds changes that cause downtime until the row's maintenance window or an
+  # approval (pipelines/shape/downtime.py, decision 60), so whatever it applies, it applies
+  # now: AWS's own deferral would be invisible to Terraform and planned again on every run.
+  apply_immediately = true
+  tags              = merge(each.value.tags, { Name = each.key })
 }
 
 module "ec2" {
@@ -51,11 +91,16 @@ module "ec2" {
   state                  = each.value.state == "stopped" ? "stopped" : "running"
   root_volume_gb         = each.value.storage_gb
   root_volume_type       = each.value.storage_type
+  root_volume_iops       = each.value.iops
+  root_volume_throughput = each.value.throughput
   protected              = each.value.protected
-  ami_id                 = var.ec2_ami_id
-  subnet_id              = var.network.subnet_ids[0]
+  ami_id                 = try(local.found[each.key].ami, var.ec2_ami_id)
+  subnet_id              = try(local.found[each.key].subnet_id, var.network.subnet_ids[0])
   vpc_security_group_ids = var.network.security_group_ids
   iam_instance_profile   = var.network.instance_profile
-  kms_key_id             = var.kms_key_arn
+  kms_key_id             = try(local.found[each.key]["root_block_device.kms_key_id"], var.kms_key_arn)
+  root_volume_encrypted  = try(local.found[each.key]["root_block_device.encrypted"], null)
+  ebs_optimized          = try(local.found[each.key].ebs_optimized, null)
+  public_ip              = try(local.found[each.key].associate_public_ip_address, null)
   tags                   = each.value.tags
 }

@@ -17,6 +17,19 @@ variable "instances" {
     multi_az       = optional(bool, false)
     protected      = bool
     tags           = optional(map(string), {})
+    adopted = optional(object({
+      id    = string
+      found = string
+    }))
+    # Storage performance (io1/io2 need iops; gp3 may take both).
+    iops       = optional(number)
+    throughput = optional(number)
+    # Kept by Locxia (ops.final_snapshots, ops.rebuild_requests), RDS only.
+    final_snapshot_identifier = optional(string)
+    snapshot_identifier       = optional(string)
+    # RDS preferred windows, UTC (params.instances, migration 0059); null leaves AWS's.
+    maintenance_window = optional(string)
+    backup_window      = optional(string)
   }))
 
   validation {
@@ -32,6 +45,18 @@ variable "instances" {
   validation {
     condition     = alltrue([for i in values(var.instances) : contains(["ec2", "rds:postgres"], join(":", compact([i.kind, i.engine])))])
     error_message = "instances: RDS instances need engine postgres; EC2 instances have no engine."
+  }
+}
+
+variable "imports" {
+  description = "Instances AWS has and the state has not, imported instead of created: rds and ec2, each a map of instance name to AWS id (DB identifier, EC2 instance id). Written by Locxia (pipelines/shape/adopt.py); empty once imported."
+  type = object({
+    rds = map(string)
+    ec2 = map(string)
+  })
+  default = {
+    rds = {}
+    ec2 = {}
   }
 }
 
@@ -78,7 +103,7 @@ variable "kms_key_arn" {
 }
 
 variable "assume_role_arn" {
-  description = "Role Terraform assumes (the write role, LOCXIA_WRITE_ROLE_ARN); null uses the caller's credentials."
+  description = "Role the provider assumes: the write role, written by Locxia from LOCXIA_WRITE_ROLE_ARN (do not set it in network.auto.tfvars, which loads later and would win); null uses the caller's credentials."
   type        = string
   default     = null
 }

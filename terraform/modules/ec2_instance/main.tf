@@ -1,4 +1,6 @@
-# One EC2 instance as Locxia shapes it: private, IMDSv2 only, encrypted root volume,
+# One EC2 instance as Locxia shapes it: private, IMDSv2 only, encrypted root volume (an
+# adopted instance keeps its public address, EBS optimisation and root volume encryption:
+# all three are force-new in the AWS provider),
 # termination protection from the protected flag. A type change on a running instance is
 # done by the provider with a stop/modify/start; the power state is its own resource so a
 # schedule window can stop the instance without replacing it.
@@ -8,9 +10,9 @@ resource "aws_instance" "this" {
   subnet_id                   = var.subnet_id
   vpc_security_group_ids      = var.vpc_security_group_ids
   iam_instance_profile        = var.iam_instance_profile
-  associate_public_ip_address = false
+  associate_public_ip_address = var.public_ip
   disable_api_termination     = var.protected
-  ebs_optimized               = true
+  ebs_optimized               = var.ebs_optimized
   monitoring                  = true
 
   metadata_options {
@@ -21,7 +23,9 @@ resource "aws_instance" "this" {
   root_block_device {
     volume_size           = var.root_volume_gb
     volume_type           = var.root_volume_type
-    encrypted             = true
+    iops                  = var.root_volume_iops
+    throughput            = var.root_volume_throughput
+    encrypted             = var.root_volume_encrypted
     kms_key_id            = var.kms_key_id
     delete_on_termination = true
   }
@@ -33,4 +37,13 @@ resource "aws_instance" "this" {
 resource "aws_ec2_instance_state" "power" {
   instance_id = aws_instance.this.id
   state       = var.state
+
+  lifecycle {
+    # The provider starts the instance again after a type change, whatever its power state
+    # (stop, modify, start: modifyInstanceAttributeWithStopStart, internal/service/ec2/
+    # ec2_instance.go), and this resource would see no change of its own: replacing it with
+    # the type applies var.state again. Its delete only stops managing the state
+    # (resourceInstanceStateDelete, ec2_instance_state.go).
+    replace_triggered_by = [aws_instance.this.instance_type]
+  }
 }

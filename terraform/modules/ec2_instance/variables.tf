@@ -39,12 +39,34 @@ variable "root_volume_gb" {
 }
 
 variable "root_volume_type" {
-  description = "Root volume type: gp2, gp3 or io1."
+  description = "Root volume type: gp2, gp3, io1 or io2."
   type        = string
 
   validation {
-    condition     = contains(["gp2", "gp3", "io1"], var.root_volume_type)
-    error_message = "root_volume_type must be gp2, gp3 or io1."
+    condition     = contains(["gp2", "gp3", "io1", "io2"], var.root_volume_type)
+    error_message = "root_volume_type must be gp2, gp3, io1 or io2."
+  }
+}
+
+variable "root_volume_iops" {
+  description = "Provisioned IOPS of the root volume: required for io1 (100-64000) and io2 (100-256000), optional for gp3 (3000-16000). EC2 API reference, EbsBlockDevice."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.root_volume_iops == null ? true : var.root_volume_iops >= 100 && var.root_volume_iops <= 256000
+    error_message = "root_volume_iops must be between 100 and 256000."
+  }
+}
+
+variable "root_volume_throughput" {
+  description = "gp3 root volume throughput in MiBps (125-1000); null keeps the 125 MiBps baseline."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.root_volume_throughput == null ? true : var.root_volume_throughput >= 125 && var.root_volume_throughput <= 1000
+    error_message = "root_volume_throughput must be between 125 and 1000 MiBps."
   }
 }
 
@@ -88,4 +110,25 @@ variable "tags" {
   description = "Tags of the instance and its volumes (the provider adds the project tag)."
   type        = map(string)
   default     = {}
+}
+
+variable "public_ip" {
+  description = "Associate a public IP address (force-new): false for every instance Locxia creates; an adopted instance passes what it has."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "ebs_optimized" {
+  description = "EBS-optimised instance (force-new in the AWS provider): an adopted instance passes what it has."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "root_volume_encrypted" {
+  description = "Encrypt the root volume (force-new): true for every instance Locxia creates; an adopted instance passes what it has."
+  type        = bool
+  default     = true
+  nullable    = false
 }

@@ -29,13 +29,51 @@ variable "allocated_storage" {
 }
 
 variable "storage_type" {
-  description = "Storage type: gp2, gp3 or io1."
+  description = "Storage type: gp2, gp3, io1 or io2."
   type        = string
 
   validation {
-    condition     = contains(["gp2", "gp3", "io1"], var.storage_type)
-    error_message = "storage_type must be gp2, gp3 or io1."
+    condition     = contains(["gp2", "gp3", "io1", "io2"], var.storage_type)
+    error_message = "storage_type must be gp2, gp3, io1 or io2."
   }
+}
+
+variable "iops" {
+  description = "Provisioned IOPS: required for io1/io2 (1000-256000), optional for gp3 from 400 GiB (12000-64000); null below. Locxia checks the ratios of the RDS User Guide before planning."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.iops == null ? true : var.iops >= 1000 && var.iops <= 256000
+    error_message = "iops must be between 1000 and 256000."
+  }
+}
+
+variable "storage_throughput" {
+  description = "gp3 throughput in MiBps (500-4000, from 400 GiB only); null keeps the baseline."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.storage_throughput == null ? true : var.storage_throughput >= 500 && var.storage_throughput <= 4000
+    error_message = "storage_throughput must be between 500 and 4000 MiBps."
+  }
+}
+
+variable "final_snapshot_identifier" {
+  description = "Name of the snapshot taken when the instance is deleted; unique per incarnation (Locxia: <identifier>-final-<UTC time>). DBSnapshotIdentifier rules: 1-255 letters, digits, hyphens; starts with a letter; no '--'; no trailing hyphen."
+  type        = string
+
+  validation {
+    condition     = length(var.final_snapshot_identifier) <= 255 && can(regex("^[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?$", var.final_snapshot_identifier)) && !strcontains(var.final_snapshot_identifier, "--")
+    error_message = "final_snapshot_identifier: 1-255 letters, digits or hyphens, starting with a letter, no '--', no trailing hyphen."
+  }
+}
+
+variable "snapshot_identifier" {
+  description = "Snapshot to create the instance from (a rebuild approved with `locxia infra approve-rebuild`); force-new."
+  type        = string
+  default     = null
 }
 
 variable "engine" {
@@ -49,12 +87,12 @@ variable "engine" {
 }
 
 variable "engine_version" {
-  description = "Engine version, major (16) or major.minor (16.4)."
+  description = "Engine MAJOR version (e.g. 16): AWS picks and upgrades the minor (auto_minor_version_upgrade stays on); a pinned minor would make every apply after an upgrade a refused downgrade."
   type        = string
 
   validation {
-    condition     = can(regex("^[0-9]{1,2}(\\.[0-9]{1,2})?$", var.engine_version))
-    error_message = "engine_version must look like 16 or 16.4."
+    condition     = can(regex("^[0-9]{1,2}$", var.engine_version))
+    error_message = "engine_version must be a major version such as 16."
   }
 }
 
@@ -85,14 +123,29 @@ variable "kms_key_id" {
 }
 
 variable "master_username" {
-  description = "Master user name; its password is generated and kept in Secrets Manager by RDS."
+  description = "Master user name (force-new: an adopted instance passes its own); its password is generated and kept in Secrets Manager by RDS."
   type        = string
   default     = "locxia_admin"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9_]{0,15}$", var.master_username))
     error_message = "master_username: 1-16 of a-z 0-9 _, starting with a letter."
   }
+}
+
+variable "storage_encrypted" {
+  description = "Encrypt storage (force-new: true for every instance Locxia creates; an adopted instance passes what it has)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "manage_master_user_password" {
+  description = "RDS generates and rotates the master password in Secrets Manager. An adopted database passes what it has: turning this on rotates its live password."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "backup_retention_period" {
@@ -119,9 +172,30 @@ variable "monitoring_role_arn" {
 }
 
 variable "apply_immediately" {
-  description = "Apply class and storage changes now rather than in the next maintenance window."
+  description = "Apply changes now rather than in the next maintenance window. No default: the caller decides (Locxia holds changes that cause downtime until the maintenance window itself, then applies them now)."
   type        = bool
-  default     = true
+}
+
+variable "maintenance_window" {
+  description = "Weekly maintenance window, UTC, ddd:hh24:mi-ddd:hh24:mi, at least 30 minutes (RDS PreferredMaintenanceWindow); null leaves AWS's."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.maintenance_window == null || can(regex("^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$", var.maintenance_window))
+    error_message = "maintenance_window must look like sun:03:00-sun:04:00 (UTC, lowercase days)."
+  }
+}
+
+variable "backup_window" {
+  description = "Daily backup window, UTC, hh24:mi-hh24:mi, at least 30 minutes, apart from the maintenance window (RDS PreferredBackupWindow); null leaves AWS's."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.backup_window == null || can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$", var.backup_window))
+    error_message = "backup_window must look like 01:00-01:30 (UTC)."
+  }
 }
 
 variable "tags" {

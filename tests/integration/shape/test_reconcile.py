@@ -44,8 +44,8 @@ def test_lifecycle_create_update_refusals_delete(
     rds_client: Any,
     shape_settings: Settings,
 ) -> None:
-    # insert a row → plan shows create → apply
-    edit("work-db", **WORK_DB)
+    # insert a row → plan shows create → apply; NOON is inside its maintenance window
+    edit("work-db", **WORK_DB, maintenance_window="wed:10:30-wed:11:30")
     created = reconciler.run(mode="apply", requested_by="alice")
     assert created.status == "applied", created
     assert [(c["instance"], c["action"]) for c in created.changes] == [("work-db", "create")]
@@ -95,7 +95,8 @@ def test_lifecycle_create_update_refusals_delete(
     assert deleted.changes[0]["action"] == "delete"
     assert rds_client.describe_db_instances()["DBInstances"] == []
     snaps = rds_client.describe_db_snapshots(DBInstanceIdentifier="work-db")["DBSnapshots"]
-    assert [s["DBSnapshotIdentifier"] for s in snaps] == ["work-db-final"]
+    assert [s["DBSnapshotIdentifier"] for s in snaps] == ["work-db-final-20261125-110000"]
+    assert deleted.post_apply["final_snapshots"] == ["work-db-final-20261125-110000"]
 
 
 def test_approval_holds_then_applies(

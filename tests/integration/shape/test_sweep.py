@@ -153,7 +153,7 @@ def test_an_apply_killed_after_terraform_finished_is_reconciled_to_applied(
 def test_an_apply_killed_before_terraform_changed_anything_is_failed(
     shape_settings: Settings, reconciler: Reconciler, edit: Callable[..., Any]
 ) -> None:
-    edit("work-db", **WORK_DB)
+    edit("work-db", **WORK_DB, maintenance_window="wed:10:30-wed:11:30")  # NOON is inside
     assert reconciler.run(mode="apply", requested_by="alice").status == "applied"
     edit("work-db", instance_class="db.t4g.xlarge")
     dying = Reconciler(

@@ -110,3 +110,13 @@ def test_checkov_clean_and_every_skip_justified() -> None:
     for skipped in results["skipped_checks"]:
         reason = skipped.get("check_result", {}).get("suppress_comment", "")
         assert len(reason.split()) >= 5, f"{skipped['check_id']} skipped without a reason"
+
+
+def test_ec2_power_is_applied_again_after_a_type_change(tmp_path: Path) -> None:
+    """The provider starts an instance after a type change (modifyInstanceAttributeWithStopStart,
+    internal/service/ec2/ec2_instance.go): the power resource must be replaced with the type."""
+    shutil.copy(TERRAFORM / "modules" / "ec2_instance" / "main.tf", tmp_path / "main.tf")
+    module, _ = TerraformConfig.load_config_dir(str(tmp_path))
+    power = module["ManagedResources"]["aws_ec2_instance_state.power"]
+    triggers = [[t["Name"] for t in r["Traversal"]] for r in power["TriggersReplacement"] or []]
+    assert triggers == [["aws_instance", "this", "instance_type"]]

@@ -129,14 +129,136 @@ def test_storage_growth_passes() -> None:
     assert _rules(_plan(["update"], _rds(gb=100), _rds(gb=200)), _desired()) == []
 
 
+def _ec2(**root: Any) -> dict[str, Any]:
+    return {
+        "instance_type": "m6i.large",
+        "ami": "ami-0123456789abcdef0",
+        "subnet_id": "subnet-0a",
+        "root_block_device": [{"volume_size": 50, "volume_type": "gp3", **root}],
+    }
+
+
+# Attributes the AWS provider marks ForceNew, as a real plan's replace_paths name them
+# (hashicorp/terraform-provider-aws internal/service/rds/instance.go and
+# internal/service/ec2/ec2_instance.go: ForceNew: true).
+RDS_FORCE_NEW = [
+    ["engine"],
+    ["storage_encrypted"],
+    ["kms_key_id"],
+    ["username"],
+    ["db_subnet_group_name"],
+    ["availability_zone"],
+    ["identifier"],
+    ["snapshot_identifier"],
+    ["character_set_name"],
+    ["timezone"],
+]
+EC2_FORCE_NEW = [
+    ["ami"],
+    ["subnet_id"],
+    ["availability_zone"],
+    ["key_name"],
+    ["private_ip"],
+    ["root_block_device", 0, "encrypted"],
+    ["root_block_device", 0, "kms_key_id"],
+    ["tenancy"],
+]
+
+
 @pytest.mark.parametrize(
     "order", [["delete", "create"], ["create", "delete"]], ids=["delete-first", "create-first"]
 )
-def test_replacement_needs_approval_and_says_why(order: list[str]) -> None:
-    plan = _plan(order, _rds(), _rds(), replace_paths=[["engine"]])
+@pytest.mark.parametrize("path", RDS_FORCE_NEW, ids=lambda p: ".".join(map(str, p)))
+def test_rds_replacement_is_refused_naming_the_attribute(order: list[str], path: list[Any]) -> None:
+    plan = _plan(order, _rds(), _rds(), replace_paths=[path])
+    findings = g.check_changes(plan, _desired())
+    assert [(f.rule, f.level) for f in findings] == [("data-replacement", "refuse")]
+    message = findings[0].message
+    assert f"because {'.'.join(map(str, path))} changed" in message
+    assert "\n" not in message and "locxia infra rebuild" in message
+    assert g.decide(findings, True) == "rejected"
+
+
+@pytest.mark.parametrize("path", EC2_FORCE_NEW, ids=lambda p: ".".join(map(str, p)))
+def test_ec2_replacement_deleting_its_root_volume_is_refused(path: list[Any]) -> None:
+    for root in ({}, {"delete_on_termination": True}):  # the provider's default is true
+        plan = _plan(
+            ["delete", "create"], _ec2(**root), _ec2(), kind="ec2", rtype="aws_instance",
+            replace_paths=[path],
+        )  # fmt: skip
+        findings = g.check_changes(plan, _desired())
+        assert [(f.rule, f.level) for f in findings] == [("data-replacement", "refuse")]
+        assert f"because {'.'.join(map(str, path))} changed" in findings[0].message
+
+
+def test_ec2_replacement_keeping_its_volumes_needs_approval() -> None:
+    plan = _plan(
+        ["delete", "create"], _ec2(delete_on_termination=False), _ec2(), kind="ec2",
+        rtype="aws_instance", replace_paths=[["ami"]],
+    )  # fmt: skip
     findings = g.check_changes(plan, _desired())
     assert [(f.rule, f.level) for f in findings] == [("replacement", "approve")]
-    assert "because of: engine" in findings[0].message
+    assert "because of: ami" in findings[0].message
+
+
+def test_standin_replacement_names_the_trigger_that_changed() -> None:
+    before = {"input": _rds(), "triggers_replace": {"identifier": "work-db", "engine": "postgres"}}
+    after = {"input": _rds(), "triggers_replace": {"identifier": "work-db", "engine": "mysql"}}
+    for paths in ([["triggers_replace"]], [["triggers_replace", "engine"]]):
+        plan = _plan(
+            ["delete", "create"], before, after, rtype="terraform_data", replace_paths=paths
+        )
+        findings = g.check_changes(plan, _desired())
+        assert [(f.rule, f.level) for f in findings] == [("data-replacement", "refuse")]
+        assert "because engine changed" in findings[0].message
+
+
+def _outside(rtype: str, actions: list[str], **change: Any) -> Any:
+    return parse(
+        {
+            "format_version": "1.2",
+            "resource_changes": [
+                {
+                    "address": f"{rtype}.zone",
+                    "type": rtype,
+                    "name": "zone",
+                    "change": {"actions": actions, "before": {}, "after": {}, **change},
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "rtype",
+    ["aws_s3_bucket", "aws_ebs_volume", "aws_efs_file_system", "aws_dynamodb_table",
+     "aws_rds_cluster", "aws_db_instance"],
+)  # fmt: skip
+def test_data_bearing_replacement_anywhere_in_the_plan_is_refused(rtype: str) -> None:
+    plan = _outside(rtype, ["delete", "create"], replace_paths=[["name"]])
+    findings = g.check_changes(plan, {})
+    assert [(f.rule, f.level, f.address) for f in findings] == [
+        ("data-replacement", "refuse", f"{rtype}.zone")
+    ]
+    assert "because name changed" in findings[0].message
+
+
+def test_other_resources_outside_instances_are_not_judged() -> None:
+    assert g.check_changes(_outside("aws_security_group", ["delete", "create"]), {}) == []
+    assert g.check_changes(_outside("aws_s3_bucket", ["update"]), {}) == []
+
+
+def test_an_approved_rebuild_lets_exactly_that_instance_be_replaced() -> None:
+    plan = _plan(["delete", "create"], _rds(), _rds(), replace_paths=[["snapshot_identifier"]])
+    assert g.check_changes(plan, _desired(), rebuilds={"work-db"}) == []
+    assert _rules(plan, _desired()) == [("data-replacement", "refuse")]
+    other = _plan(["delete", "create"], _rds(), _rds(), name="other-db", replace_paths=[["engine"]])
+    assert _rules(other, _desired(name="other-db")) == [("data-replacement", "refuse")]
+    assert [
+        (f.rule, f.level) for f in g.check_changes(other, _desired(name="other-db"), {"work-db"})
+    ] == [("data-replacement", "refuse")]
+    protected = g.check_changes(plan, _desired(protected=True), rebuilds={"work-db"})
+    assert [(f.rule, f.level) for f in protected] == [("protected", "refuse")]
 
 
 def test_companion_resources_are_not_instances() -> None:
@@ -253,3 +375,53 @@ def test_no_refusal_without_a_refusing_finding() -> None:
 def test_findings_read_back_from_their_json() -> None:
     finding = g.Finding("final-snapshot", "refuse", "m", "work-db", "a.this")
     assert g.Finding.from_json(finding.as_json()) == finding
+
+
+def _perf_catalog() -> PriceCatalog:
+    d = date(2026, 1, 1)
+    rows = [
+        ("rds", "db.t4g.large", "postgres", "hour", "0.150"),
+        ("rds-storage", "io1", "postgres", "gb-month", "0.145"),
+        ("rds-iops", "io1", "postgres", "iops-month", "0.116"),
+        ("rds-storage", "gp3", "postgres", "gb-month", "0.133"),
+        ("rds-iops", "gp3", "postgres", "iops-month", "0.023"),
+        ("rds-throughput", "gp3", "postgres", "mibps-month", "0.093"),
+        ("ec2", "m6i.large", "linux", "hour", "0.112"),
+        ("ebs", "gp3", "", "gb-month", "0.0928"),
+        ("ebs-iops", "gp3", "", "iops-month", "0.0058"),
+        ("ebs-throughput", "gp3", "", "mibps-month", "0.0464"),
+    ]
+    return PriceCatalog(
+        "eu-west-3", [Price("eu-west-3", *r[:4], Decimal(r[4]), "t", d) for r in rows]
+    )
+
+
+def test_provisioned_iops_and_throughput_are_priced() -> None:
+    io1 = _plan(
+        ["update"],
+        _rds(storage_type="io1", iops=1000),
+        _rds(storage_type="io1", iops=3000),
+    )
+    cost = preview(io1, _perf_catalog(), {}, {})
+    # 100 GB × 0.145 + IOPS × 0.116 (every provisioned IOPS of io1 is billed)
+    assert cost.monthly_before == Decimal("109.50") + Decimal("14.50") + Decimal("116.00")
+    assert cost.delta == Decimal("232.00")
+    gp3 = _plan(
+        ["update"],
+        _rds(gb=400),
+        _rds(gb=400, iops=20000, storage_throughput=1000),
+    )
+    # gp3 from 400 GiB: 8,000 IOPS above the 12,000 baseline, 500 MiBps above 500
+    assert preview(gp3, _perf_catalog(), {}, {}).delta == Decimal("184.00") + Decimal("46.50")
+    vm = _plan(
+        ["update"],
+        {"instance_type": "m6i.large", "root_block_device": [{"volume_size": 50}]},
+        {
+            "instance_type": "m6i.large",
+            "root_block_device": [{"volume_size": 50, "iops": 6000, "throughput": 250}],
+        },
+        kind="ec2",
+        rtype="aws_instance",
+    )
+    # EBS gp3: 3,000 IOPS above the 3,000 baseline, 125 MiBps above 125
+    assert preview(vm, _perf_catalog(), {}, {}).delta == Decimal("17.40") + Decimal("5.80")
