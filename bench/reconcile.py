@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.common import bench_database, median
 from infra.db import connect
+from infra.demo import motoserver
 from infra.demo.standin import STANDIN_MODULE as STANDIN
 from infra.settings import load_settings
 from pipelines.shape.reconcile import Reconciler
@@ -45,8 +46,11 @@ def _seed(url: str) -> None:
                 )
             else:
                 conn.execute(
+                    # NOW (Wednesday 11:00 UTC) is inside the maintenance window, so the class
+                    # change is applied within policy rather than held for downtime
                     "INSERT INTO params.instances (name, kind, instance_class, storage_gb, engine,"
-                    " engine_version) VALUES (%s, 'rds', 'db.t4g.large', 100, 'postgres', '16')",
+                    " engine_version, maintenance_window) VALUES (%s, 'rds', 'db.t4g.large', 100,"
+                    " 'postgres', '16', 'wed:10:30-wed:11:30')",
                     (f"db-{i:02d}",),
                 )
         conn.commit()
@@ -104,12 +108,17 @@ def _tick(url: str, workdir: Path) -> list[float]:
 
 
 def run() -> str:
-    os.environ["LOCXIA_STANDIN_SHIM"] = "true"  # provisioners become no-ops: no AWS needed
+    os.environ["LOCXIA_STANDIN_SHIM"] = "true"  # provisioners become no-ops
     work = Path(tempfile.mkdtemp(prefix="locxia-bench-tf-"))
     workdir = work / "live"
     shutil.copytree(STANDIN, workdir)
     try:
-        with bench_database(NAME) as url:
+        # adoption asks AWS about instances the state lacks (the first apply here): an empty
+        # moto server answers that none exists
+        with motoserver.running(work / "moto.log") as moto, bench_database(NAME) as url:
+            os.environ["LOCXIA_AWS_ENDPOINT_URL"] = moto.endpoint
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                os.environ.setdefault(key, "testing")
             _seed(url)
             settings = load_settings(database_url=url, terraform_dir=workdir)
             big = settings.model_copy(

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 #: Consumer name → view (schema ``reporting``) → the columns that consumer reads.
 CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
     "grafana": {
+        "apply_backoff": frozenset({"failures", "last_failed_at", "reason"}),
         "bucket_sizes": frozenset({"bucket", "objects", "size_bytes", "time"}),
         "budgets": frozenset(
             {
@@ -162,6 +163,7 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "table_name",
             }
         ),
+        "power_events": frozenset({"action", "reason", "result", "time"}),
         "pending_approvals": frozenset(
             {
                 "approve_with",

@@ -415,6 +415,57 @@ def open_drift_stat() -> stat.Panel:
     )
 
 
+def apply_backoff_stat() -> stat.Panel:
+    """Why the reconcile is not planning: the back-off of failing inputs, or all clear."""
+    return (
+        default_stat()
+        .title("Reconcile back-off")
+        .description(
+            "Failed reconciles wait 1, 2, 4 … 60 minutes before the tick plans the same inputs "
+            "again: how many failures, the last error, the next try "
+            "(reporting.apply_backoff; clear with `locxia infra retry`)."
+        )
+        .decimals(0)
+        .thresholds(thresholds((None, "green"), (1, "orange")))
+        .with_target(
+            sql(
+                """
+                SELECT coalesce(max(failures), 0) AS failures,
+                       coalesce((SELECT reason FROM reporting.apply_backoff
+                                  ORDER BY last_failed_at DESC LIMIT 1),
+                                'no failing reconcile') AS reason
+                  FROM reporting.apply_backoff
+                """
+            )
+        )
+    )
+
+
+def power_events_stat() -> stat.Panel:
+    """Power actions in the range: stops, starts, AWS restarts caught, failed calls."""
+    return (
+        default_stat()
+        .title("Power actions")
+        .description(
+            "Stops and starts the power pass issued in the range, databases AWS restarted "
+            "after seven days and stopped again, failed calls (reporting.power_events)."
+        )
+        .decimals(0)
+        .with_target(
+            sql(
+                """
+                SELECT count(*) FILTER (WHERE action IN ('stop', 'start') AND result = 'ok')
+                           AS actions,
+                       count(*) FILTER (WHERE reason = 'aws-auto-start') AS aws_restarts,
+                       count(*) FILTER (WHERE result = 'failed') AS failed_calls
+                  FROM reporting.power_events
+                 WHERE $__timeFilter(time)
+                """
+            )
+        )
+    )
+
+
 def pending_approvals_table() -> table.Panel:
     """Which plans wait for approval, what they change, what they cost, why they wait."""
     return (
@@ -509,14 +560,17 @@ def drift_table() -> table.Panel:
 
 
 def infrastructure_panels() -> list[builder.Builder[model.Panel]]:
-    """The shape feature's panels: pending approvals, Terraform runs, drift.
+    """The shape feature's panels: pending approvals, back-off, power, Terraform runs, drift.
 
     They read ``reporting.pending_approvals``, ``reporting.terraform_runs`` and
-    ``reporting.drift`` (migration 0043) and appear under an "Infrastructure changes" row.
+    ``reporting.drift`` (migration 0043), ``reporting.apply_backoff`` and
+    ``reporting.power_events`` (0058), and appear under an "Infrastructure changes" row.
     """
     return [
         pending_approvals_stat(),
         open_drift_stat(),
+        apply_backoff_stat(),
+        power_events_stat(),
         pending_approvals_table(),
         terraform_runs_timeseries(),
         terraform_runs_table(),

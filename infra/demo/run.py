@@ -4,7 +4,7 @@ Every step is a task run through the :class:`~infra.jobs.runner.Runner`, so it i
 ``ops.runs`` like a scheduled run (job id ``demo.<step>``), and the demo stops at the first
 step that fails. The steps are data (:data:`STEPS`): the demo's own tasks build the stand-in
 estate and the parameter rows, and the real jobs run once each, in order — observe
-(discover, collect, Cost Explorer, recommendations), shape (Terraform adopts the estate, then
+(discover, collect, Cost Explorer, recommendations), shape (Terraform imports the estate, then
 a class bump is planned, priced, decided and applied on the stand-in root module), feed (a
 sample layer ingested, refined and published). Each step says what it did in one line.
 """
@@ -145,7 +145,14 @@ def _plan_line(d: Mapping[str, Any]) -> str:
         action = str(change.get("action", "?"))
         if action != "no-op":
             actions[action] = actions.get(action, 0) + 1
-    plan = ", ".join(f"{n} to {a}" for a, n in sorted(actions.items())) or "no changes"
+    imports = sum(1 for c in changes if c.get("importing"))
+    plan = (
+        ", ".join(
+            ([f"{imports} to import"] if imports else [])
+            + [f"{n} to {a}" for a, n in sorted(actions.items())]
+        )
+        or "no changes"
+    )
     before, after = _money(d.get("monthly_before")), _money(d.get("monthly_after"))
     resized = [
         f"{c['instance']} {c['before'].get('instance_class')} → {c['after'].get('instance_class')}"
@@ -236,9 +243,9 @@ STEPS: tuple[Step, ...] = (
     # least the last week): the report's month to date is then Cost Explorer's, not 14 days.
     Step("cost-explorer", "costs.explorer", _explorer_line, {"days": 31}),
     Step("recommend", "costs.recommend", _recommend_line),
-    # Shape: Terraform adopts the estate (a plan that big waits for approval), then a class bump.
+    # Shape: Terraform imports the estate (it exists already: nothing is created), then a
+    # class bump.
     Step("adopt", "shape.reconcile", _plan_line, DEMO_ACTOR_ARGS),
-    Step("approve-adoption", "demo.approve", _approve_line),
     Step("bump", "demo.bump", _bump_line),
     Step("reconcile", "shape.reconcile", _plan_line, DEMO_ACTOR_ARGS),
     Step("approve", "demo.approve", _approve_line),

@@ -7,10 +7,12 @@ realises each instance with ``terraform_data`` whose ``local-exec`` provisioners
 provider would do for the same change, so the drift check afterwards sees real (moto)
 resources.
 
-One difference, on purpose: *create* adopts an instance that already exists under that name
-and brings it to the spec, where the real provider would fail. With real AWS, instances made
-by hand are adopted with Terraform ``import`` blocks; the demo's estate is such a hand-made
-estate, and ``terraform_data`` cannot be imported.
+*create* creates, as the provider does: an RDS identifier that exists already fails with
+``DBInstanceAlreadyExists``, and an EC2 ``Name`` that exists already gets a second instance.
+Instances that exist before Terraform knows them are imported (``import`` blocks written from
+discovery, :mod:`pipelines.shape.adopt`), never created; the ``create-existing`` guardrail
+refuses a plan that would create one anyway. The network settings (subnet, security groups)
+are not sent: the stand-in's network values name nothing moto knows.
 
 It runs as a script in Terraform's worker process: it imports boto3 only, never the product.
 """
@@ -39,14 +41,10 @@ def _tags(spec: Spec) -> list[dict[str, str]]:
 
 
 def rds_create(spec: Spec) -> None:
-    """Create the RDS instance of ``spec``, or adopt the one already named so."""
+    """Create the RDS instance of ``spec`` (fails when the identifier exists, as in AWS)."""
     rds = _client("rds", spec)
-    found = rds.describe_db_instances(
-        Filters=[{"Name": "db-instance-id", "Values": [spec["identifier"]]}]
-    )["DBInstances"]
-    if found:
-        rds.add_tags_to_resource(ResourceName=found[0]["DBInstanceArn"], Tags=_tags(spec))
-        rds_modify(spec)
+    if spec.get("snapshot_identifier"):
+        rds_restore(spec)
         return
     rds.create_db_instance(
         DBInstanceIdentifier=spec["identifier"],
@@ -57,11 +55,29 @@ def rds_create(spec: Spec) -> None:
         StorageType=spec["storage_type"],
         MultiAZ=spec["multi_az"],
         DeletionProtection=spec["deletion_protection"],
-        StorageEncrypted=True,
-        MasterUsername="locxia_admin",
-        ManageMasterUserPassword=True,
+        StorageEncrypted=spec["storage_encrypted"],
+        MasterUsername=spec["username"],
+        ManageMasterUserPassword=spec["manage_master_user_password"],
         Tags=_tags(spec),
     )
+
+
+def rds_restore(spec: Spec) -> None:
+    """Create the instance from ``snapshot_identifier`` (a rebuild), then bring it to the spec.
+
+    Like the provider: RestoreDBInstanceFromDBSnapshot, then ModifyDBInstance for what the
+    restore does not take (storage size).
+    """
+    _client("rds", spec).restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier=spec["identifier"],
+        DBSnapshotIdentifier=spec["snapshot_identifier"],
+        DBInstanceClass=spec["instance_class"],
+        StorageType=spec["storage_type"],
+        MultiAZ=spec["multi_az"],
+        DeletionProtection=spec["deletion_protection"],
+        Tags=_tags(spec),
+    )
+    rds_modify(spec)
 
 
 def rds_modify(spec: Spec) -> None:
@@ -105,29 +121,22 @@ def _ec2_id(ec2: Any, name: str) -> str:
 
 
 def ec2_create(spec: Spec) -> None:
-    """Run the EC2 instance of ``spec``, or adopt the one already named so."""
+    """Run the EC2 instance of ``spec`` (a second one when the name exists, as in AWS)."""
     ec2 = _client("ec2", spec)
-    if _ec2_ids(ec2, spec["name"]):
-        instance_id = _ec2_id(ec2, spec["name"])
-        ec2.create_tags(Resources=[instance_id], Tags=_tags(spec))
-        ec2.modify_instance_attribute(
-            InstanceId=instance_id,
-            DisableApiTermination={"Value": spec["disable_api_termination"]},
-        )
-        return  # type and power are the companion resource's job (ec2-modify)
     ec2.run_instances(
         ImageId=spec["ami"],
         InstanceType=spec["instance_type"],
         MinCount=1,
         MaxCount=1,
         DisableApiTermination=spec["disable_api_termination"],
+        EbsOptimized=spec["ebs_optimized"],
         BlockDeviceMappings=[
             {
                 "DeviceName": "/dev/xvda",
                 "Ebs": {
                     "VolumeSize": spec["root_volume_gb"],
                     "VolumeType": spec["root_volume_type"],
-                    "Encrypted": True,
+                    "Encrypted": spec["root_volume_encrypted"],
                 },
             }
         ],
@@ -136,9 +145,12 @@ def ec2_create(spec: Spec) -> None:
 
 
 def ec2_modify(spec: Spec) -> None:
-    """Instance type (stopping first, as AWS requires), then the wanted power state."""
+    """Termination protection, type (stopping first, as AWS requires), then the power state."""
     ec2 = _client("ec2", spec)
     instance_id = _ec2_id(ec2, spec["name"])
+    ec2.modify_instance_attribute(
+        InstanceId=instance_id, DisableApiTermination={"Value": spec["disable_api_termination"]}
+    )
     current = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     if current["InstanceType"] != spec["instance_type"]:
         ec2.stop_instances(InstanceIds=[instance_id])  # AWS: type changes need a stopped instance

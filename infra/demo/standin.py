@@ -103,6 +103,7 @@ def demo_settings(
             "aws_endpoint_url": endpoint,
             "read_role_arn": None,
             "write_role_arn": None,
+            "feed_role_arn": None,
             "terraform_dir": terraform_dir,
             "terraform_binary": None,
             "terraform_backend_config": None,

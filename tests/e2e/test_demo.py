@@ -93,7 +93,9 @@ def _check_database(url: str, demos: int) -> None:
             " ON r.id = c.resource_id WHERE c.resolved_at IS NULL"
         ).fetchall()
         runs = conn.execute(
-            "SELECT status, decision, approved_by, inputs #>> '{instances,work-db,instance_class}'"
+            "SELECT status, decision, approved_by, inputs #>> '{instances,work-db,instance_class}',"
+            " (plan_summary ->> 'import')::int, (plan_summary ->> 'create')::int,"
+            " (plan_summary ->> 'replace')::int"
             " FROM ops.terraform_runs WHERE purpose = 'reconcile' ORDER BY id"
         ).fetchall()
         approvers = conn.execute(
@@ -125,13 +127,16 @@ def _check_database(url: str, demos: int) -> None:
     assert [(b[0], b[2]) for b in budgets] == [("locxia-rds", True), ("locxia-total", True)]
     assert {b[1] for b in budgets} <= {"ok", "warning", "over"}
     assert estimated == (10, 10)
-    # Each demo: the adoption (held, approved), then the class bump (applied within policy).
-    assert [r[:3] for r in runs] == [
-        ("applied", "needs_approval", "locxia-demo"),
-        ("applied", "auto_apply", None),
+    # Each demo: the estate imported (5 to import, nothing created or replaced, nothing to
+    # approve), then the class bump (it causes downtime and the demo has no maintenance window:
+    # held, approved by the demo's approver login; the stand-in's modify companion is replaced:
+    # its model of the provider's in-place modify, counted among the resources).
+    assert [(r[:3], r[4:]) for r in runs] == [
+        (("applied", "auto_apply", None), (5, 0, 0)),
+        (("applied", "needs_approval", "locxia-demo"), (0, 0, 1)),
     ] * demos
     assert [r[3] for r in runs[-2:]] == ["db.r6g.large", "db.r6g.xlarge"]
-    # approved by the demo's approver login, not by the login that wrote the rows
+    # the bump was approved by the demo's approver login, not by the login that wrote the rows
     assert approvers == [("locxia_demo_approver",)]
     assert row == ("db.r6g.xlarge",) and bumps == (demos,)
     assert exposure == (2996, 0, 2154)

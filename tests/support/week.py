@@ -208,7 +208,12 @@ def change_infrastructure(settings: Settings) -> dict[str, int]:
     if auto["status"] != "applied":
         raise AssertionError(f"seeding: the storage growth should apply within policy: {auto}")
 
-    AwsClients(settings).client("rds", role="write").modify_db_instance(  # a console click
+    # a console click: plain boto3, not the product's clients (which make only registered calls)
+    import boto3
+
+    boto3.client(
+        "rds", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
+    ).modify_db_instance(
         DBInstanceIdentifier="batch-db", DBInstanceClass="db.t4g.small", ApplyImmediately=True
     )
     drift = run_task(settings, "shape.drift").details

@@ -105,6 +105,7 @@ def _run_instance(ec2: Any, estate: Estate, resource: DemoResource) -> str:
             InstanceType=resource.size,
             MinCount=1,
             MaxCount=1,
+            DisableApiTermination=resource.protected,
             BlockDeviceMappings=[
                 {
                     "DeviceName": "/dev/xvda",
@@ -113,7 +114,13 @@ def _run_instance(ec2: Any, estate: Estate, resource: DemoResource) -> str:
             ],
             TagSpecifications=specs,
         )
-    return str(reply["Instances"][0]["InstanceId"])
+    instance_id = str(reply["Instances"][0]["InstanceId"])
+    if resource.protected:  # moto ignores RunInstances' DisableApiTermination; AWS honours it
+        with aws_errors("ec2", "ModifyInstanceAttribute"):
+            ec2.modify_instance_attribute(
+                InstanceId=instance_id, DisableApiTermination={"Value": True}
+            )
+    return instance_id
 
 
 def _create_volumes(clients: AwsClients, estate: Estate, region: str, out: Created) -> None:

@@ -44,6 +44,8 @@ class DemoResource:
         tags: extra tags, applied last (they may override the Locxia tag's value).
         volume_tags: EC2 only: the root volume carries the instance's tags.
         attached_to: EBS only: the name of the EC2 instance the volume is attached to.
+        protected: EC2 only: launched with termination protection (the demo's instances are
+            built as their rows describe them, so adopting them changes nothing).
     """
 
     kind: Kind
@@ -58,6 +60,7 @@ class DemoResource:
     tags: tuple[tuple[str, str], ...] = ()
     volume_tags: bool = True
     attached_to: str = ""
+    protected: bool = False
 
     def __post_init__(self) -> None:
         where = f"demo estate[{self.name}]"

@@ -26,8 +26,10 @@ DEFAULT_RESOURCES: tuple[DemoResource, ...] = (
     DemoResource("rds", "expo-db", "db.t4g.large", 200, "web", role="exposure zone, serves apps"),
     DemoResource("rds", "scratch-db", "db.t4g.medium", 100, "idle", role="forgotten copy"),
     DemoResource("rds", "crm-db", "db.t4g.small", 50, "office", tagged=False, role="sales CRM"),
-    DemoResource("ec2", "ingest-worker", "c6i.xlarge", 100, "batch", role="nightly ingestion"),
-    DemoResource("ec2", "tiles-server", "t3.large", 50, "web", role="vector tiles by day"),
+    DemoResource("ec2", "ingest-worker", "c6i.xlarge", 100, "batch", role="nightly ingestion",
+                 protected=True),
+    DemoResource("ec2", "tiles-server", "t3.large", 50, "web", role="vector tiles by day",
+                 protected=True),
     DemoResource("ec2", "bastion", "t3.micro", 8, "office", tagged=False, role="ops bastion"),
     DemoResource(
         "s3", "locxia-demo-landing", "standard", 120, "batch", role="raw files as received",

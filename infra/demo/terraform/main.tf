@@ -4,7 +4,7 @@
 # is named "this" and carries the attribute names of aws_db_instance / aws_instance in its
 # input, so the guardrails read real and stand-in plans alike.
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.7.0" # for_each in import blocks
 }
 
 locals {
@@ -14,6 +14,38 @@ locals {
     (var.tag_key) = var.tag_value
     managed-by    = "locxia"
   }
+  # What discovery found on an adopted instance (as in terraform/live), null otherwise.
+  found = { for name, i in var.instances : name => try(jsondecode(i.adopted.found), null) }
+}
+
+# Adoption, as in terraform/live: the instance AWS has is imported, never created. The
+# import id of the stand-in's primary resource is what discovery found (a JSON document):
+# terraform_data's import records only an id and cannot read the instance, so the id carries
+# what the AWS provider's read would put in the state, and the plan's "before" (cost,
+# guardrails) shows the instance as AWS has it. The companion that models in-place
+# modifications is imported with it (an import, not a create).
+import {
+  for_each = var.imports.rds
+  to       = module.rds[each.key].terraform_data.this
+  id       = var.instances[each.key].adopted.found
+}
+
+import {
+  for_each = var.imports.rds
+  to       = module.rds[each.key].terraform_data.modify
+  id       = each.value
+}
+
+import {
+  for_each = var.imports.ec2
+  to       = module.ec2[each.key].terraform_data.this
+  id       = var.instances[each.key].adopted.found
+}
+
+import {
+  for_each = var.imports.ec2
+  to       = module.ec2[each.key].terraform_data.modify
+  id       = each.value
 }
 
 module "rds" {
@@ -23,6 +55,7 @@ module "rds" {
   name   = each.key
   spec   = each.value
   region = var.region
+  found  = local.found[each.key]
   tags   = merge(local.tags, each.value.tags, { Name = each.key })
 }
 
@@ -30,9 +63,11 @@ module "ec2" {
   source   = "./ec2"
   for_each = local.ec2
 
-  name   = each.key
-  spec   = each.value
-  region = var.region
-  ami_id = var.ec2_ami_id
-  tags   = merge(local.tags, each.value.tags, { Name = each.key })
+  name      = each.key
+  spec      = each.value
+  region    = var.region
+  ami_id    = var.ec2_ami_id
+  subnet_id = var.network.subnet_ids[0]
+  found     = local.found[each.key]
+  tags      = merge(local.tags, each.value.tags, { Name = each.key })
 }

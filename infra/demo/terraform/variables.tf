@@ -12,7 +12,32 @@ variable "instances" {
     multi_az       = optional(bool, false)
     protected      = bool
     tags           = optional(map(string), {})
+    adopted = optional(object({
+      id    = string
+      found = string
+    }))
+    # Storage performance (io1/io2 need iops; gp3 may take both).
+    iops       = optional(number)
+    throughput = optional(number)
+    # Kept by Locxia (ops.final_snapshots, ops.rebuild_requests), RDS only.
+    final_snapshot_identifier = optional(string)
+    snapshot_identifier       = optional(string)
+    # RDS preferred windows, UTC (params.instances, migration 0059); null leaves AWS's.
+    maintenance_window = optional(string)
+    backup_window      = optional(string)
   }))
+}
+
+variable "imports" {
+  description = "Instances AWS has and the state has not, imported instead of created: rds and ec2, each a map of instance name to AWS id (DB identifier, EC2 instance id). Written by Locxia (pipelines/shape/adopt.py); empty once imported."
+  type = object({
+    rds = map(string)
+    ec2 = map(string)
+  })
+  default = {
+    rds = {}
+    ec2 = {}
+  }
 }
 
 variable "region" {

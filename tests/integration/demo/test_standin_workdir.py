@@ -24,6 +24,9 @@ from pipelines.shape.runner import EmbeddedTerraform, Terraform
 from tests.integration.shape.test_runner import DOC  # one EC2 instance, nothing else
 
 pytestmark = pytest.mark.slow
+# The other demo shares this test's stand-in AWS (each real demo has its own): its instance has
+# a name of its own, as a create of a name in use would launch a duplicate, as in AWS.
+OTHER_DOC = {**DOC, "instances": {"vm-2": DOC["instances"]["vm-1"]}}
 
 
 # Demo B, in a process of its own as a second `locxia demo` would be: plan and apply at once.
@@ -55,7 +58,7 @@ def test_a_second_demo_leaves_the_first_ones_state_alone(
         held = tf.plan(mine / "adopt.tfplan").planfile.read_bytes()  # held for approval
 
         other = subprocess.run(
-            [sys.executable, "-c", OTHER_DEMO, str(home), moto_endpoint, json.dumps(DOC)],
+            [sys.executable, "-c", OTHER_DEMO, str(home), moto_endpoint, json.dumps(OTHER_DOC)],
             env={**os.environ, "LOCXIA_DATABASE_URL": settings.require_database_url()},
             capture_output=True,
             text=True,

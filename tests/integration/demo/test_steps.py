@@ -56,10 +56,16 @@ def test_the_estate_is_adopted_then_bumped(demo: Runner) -> None:
     before = _rds(settings)
 
     adopt = _run(demo, "shape.reconcile", force=True, requested_by="locxia-demo")
-    assert (adopt["status"], adopt["decision"]) == ("held", "needs_approval")
-    assert {c["action"] for c in adopt["changes"]} == {"create"}
-    approved = _run(demo, "demo.approve")
-    assert (approved["approved"], approved["status"]) == (adopt["terraform_run"], "applied")
+    assert (adopt["status"], adopt["decision"]) == ("applied", "auto_apply"), adopt
+    assert [c["importing"] for c in adopt["changes"]] == [True] * 5  # nothing to approve
+    assert not [c for c in adopt["changes"] if c["action"] in ("create", "replace", "delete")]
+    with connect(settings.require_database_url()) as conn:
+        row = conn.execute(
+            "SELECT plan_summary FROM ops.terraform_runs WHERE id = %s", (adopt["terraform_run"],)
+        ).fetchone()
+    assert row is not None
+    assert (row[0]["import"], row[0]["create"], row[0]["replace"]) == (5, 0, 0)
+    assert _run(demo, "demo.approve")["approved"] is None
     assert _rds(settings) == before, "adoption must neither duplicate nor change an instance"
     ec2 = AwsClients(settings).client("ec2")
     instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
@@ -76,13 +82,16 @@ def test_the_estate_is_adopted_then_bumped(demo: Runner) -> None:
 
     bump = _run(demo, "demo.bump")
     assert (bump["from"], bump["to"]) == ("db.r6g.large", "db.r6g.xlarge")
-    applied = _run(demo, "shape.reconcile", force=True, requested_by="locxia-demo")
-    assert (applied["status"], applied["decision"]) == ("applied", "auto_apply")
-    updates = [c for c in applied["changes"] if c["action"] == "update"]
+    # a class change causes downtime: outside a maintenance window it waits for an approval
+    held = _run(demo, "shape.reconcile", force=True, requested_by="locxia-demo")
+    assert (held["status"], held["decision"]) == ("held", "needs_approval")
+    assert [r["rule"] for r in held["reasons"]] == ["downtime"]
+    updates = [c for c in held["changes"] if c["action"] == "update"]
     assert [c["instance"] for c in updates] == ["work-db"]
-    assert float(applied["monthly_after"]) > float(applied["monthly_before"])
+    assert float(held["monthly_after"]) > float(held["monthly_before"])
+    applied = _run(demo, "demo.approve")
+    assert (applied["approved"], applied["status"]) == (held["terraform_run"], "applied")
     assert _rds(settings)["work-db"] == ("db.r6g.xlarge", True)
-    assert _run(demo, "demo.approve")["approved"] is None
 
     again = _run(demo, "demo.params")  # the next demo puts the built class back first
     assert again["instances"] == {"created": 0, "updated": 1, "unchanged": 4}
@@ -113,7 +122,7 @@ def test_the_sample_layer_is_fed_through_the_zone_buckets(demo: Runner) -> None:
     assert quality["passed"] and (quality["rows_in"], quality["rows_out"]) == (3000, 2996)
     assert (quality["geometry"]["repaired"], quality["geometry"]["null"]) == (30, 4)
     assert published["rows"] == 2996
-    s3 = AwsClients(settings).client("s3")
+    s3 = AwsClients(settings).client("s3", role="feed")
     for bucket, uri in (("locxia-demo-landing", landed), ("locxia-demo-working", refined)):
         key = uri["uri"].split(f"s3://{bucket}/", 1)[1]
         assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0

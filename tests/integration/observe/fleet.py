@@ -36,8 +36,14 @@ def stand_in(endpoint: str) -> Settings:
 
 
 def client(endpoint: str, service: str) -> Any:
-    """A boto3 client of the moto server, for what a test does by hand (delete, stop...)."""
-    return AwsClients(stand_in(endpoint)).client(service, role="write")
+    """A boto3 client of the moto server, for what a test does by hand (delete, stop...).
+
+    Plain boto3, not :class:`AwsClients`: the product's clients make only the calls of the
+    registry (infra/aws/registry.py), and a test's own hand is not the product.
+    """
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
 
 
 def align(ts: datetime, period: int) -> datetime:

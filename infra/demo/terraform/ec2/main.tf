@@ -14,23 +14,88 @@ variable "ami_id" {
   type = string
 }
 
+variable "subnet_id" {
+  type = string
+}
+
 variable "tags" {
   type = map(string)
 }
 
+# What discovery found when the instance was adopted (pipelines/shape/adopt.py), or null.
+variable "found" {
+  type    = any
+  default = null
+}
+
+locals {
+  # The force-replacing inputs, as terraform/live gives them to terraform/modules/ec2_instance:
+  # an adopted instance keeps what it has.
+  ami                         = try(var.found.ami, var.ami_id)
+  subnet_id                   = try(var.found.subnet_id, var.subnet_id)
+  associate_public_ip_address = try(var.found.associate_public_ip_address, false)
+  ebs_optimized               = try(var.found.ebs_optimized, true)
+  root_encrypted              = try(var.found["root_block_device.encrypted"], true)
+  root_kms_key_id             = try(var.found["root_block_device.kms_key_id"], null)
+
+  # Exactly the AWS provider's force-new attributes of aws_instance, keyed by name (the list and
+  # its source: pipelines/shape/forcenew.py, EC2; a test compares the two), with the value
+  # terraform/modules/ec2_instance gives each (null: left unset, Optional and Computed).
+  forcenew = {
+    ami                            = local.ami
+    associate_public_ip_address    = local.associate_public_ip_address
+    availability_zone              = null
+    cpu_core_count                 = null
+    cpu_threads_per_core           = null
+    ebs_optimized                  = local.ebs_optimized
+    ephemeral_block_device         = null
+    hibernation                    = null
+    host_id                        = null
+    ipv6_address_count             = null
+    ipv6_addresses                 = null
+    key_name                       = null
+    launch_template                = null
+    placement_group                = null
+    placement_partition_number     = null
+    private_dns_name_options       = null
+    private_ip                     = null
+    "root_block_device.encrypted"  = local.root_encrypted
+    "root_block_device.kms_key_id" = local.root_kms_key_id
+    security_groups                = null
+    subnet_id                      = local.subnet_id
+    tenancy                        = null
+  }
+  # As in ../rds: for an adopted instance only what differs from what was found is a trigger.
+  triggers = { for k, v in local.forcenew : k => v if var.found == null || (v != null && v != try(var.found[k], null)) }
+
+  # Modifiable in place: the companion below applies them (type change stopped, as AWS wants).
+  modifiable = {
+    instance_type           = var.spec.instance_class
+    disable_api_termination = var.spec.protected
+    state                   = var.spec.state == "stopped" ? "stopped" : "running"
+  }
+  modified = { for k, v in local.modifiable : k => v if var.found == null || v != try(var.found[k], null) }
+}
+
 resource "terraform_data" "this" {
   input = {
-    name                    = var.name
-    region                  = var.region
-    ami                     = var.ami_id
-    instance_type           = var.spec.instance_class
-    root_volume_gb          = var.spec.storage_gb
-    root_volume_type        = var.spec.storage_type
-    disable_api_termination = var.spec.protected
-    tags                    = var.tags
+    name                        = var.name
+    region                      = var.region
+    ami                         = local.ami
+    subnet_id                   = local.subnet_id
+    instance_type               = var.spec.instance_class
+    root_volume_gb              = var.spec.storage_gb
+    root_volume_type            = var.spec.storage_type
+    root_volume_iops            = var.spec.iops
+    root_volume_throughput      = var.spec.throughput
+    root_volume_encrypted       = local.root_encrypted
+    associate_public_ip_address = local.associate_public_ip_address
+    ebs_optimized               = local.ebs_optimized
+    disable_api_termination     = var.spec.protected
+    tags                        = var.tags
   }
 
-  triggers_replace = [var.name, var.ami_id]
+  triggers_replace = length(local.triggers) == 0 ? null : local.triggers
 
   provisioner "local-exec" {
     command = "$LOCXIA_STANDIN_SHIM ec2-create '${jsonencode(self.input)}'"
@@ -42,21 +107,12 @@ resource "terraform_data" "this" {
   }
 }
 
-locals {
-  settings = {
-    name          = var.name
-    region        = var.region
-    instance_type = var.spec.instance_class
-    state         = var.spec.state == "stopped" ? "stopped" : "running"
-  }
-}
-
 resource "terraform_data" "modify" {
-  input            = local.settings
-  triggers_replace = local.settings
+  input            = merge({ name = var.name, region = var.region }, local.modifiable)
+  triggers_replace = length(local.modified) == 0 ? null : local.modified
 
   provisioner "local-exec" {
-    command = "$LOCXIA_STANDIN_SHIM ec2-modify '${jsonencode(self.triggers_replace)}'"
+    command = "$LOCXIA_STANDIN_SHIM ec2-modify '${jsonencode(self.input)}'"
   }
 
   depends_on = [terraform_data.this]
