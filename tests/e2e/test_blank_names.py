@@ -60,9 +60,12 @@ COMMANDS: dict[tuple[str, str], list[str]] = {
     ("observe resources", "rtype"): ["observe", "resources", "--type", "{}"],
     ("dashboards check", "dashboard"): ["dashboards", "check", "--dashboard", "{}"],
     ("infra approve", "run"): ["infra", "approve", "{}"],
+    ("infra rebuild", "name"): ["infra", "rebuild", "{}", "--from-snapshot", "work-db-final"],
+    ("infra rebuild", "from_snapshot"): ["infra", "rebuild", "work-db", "--from-snapshot", "{}"],
+    ("infra approve-rebuild", "request"): ["infra", "approve-rebuild", "{}"],
 }
 #: Ids, not names: Click's own integer check refuses the value (its message, not ours).
-NUMBERS = {"change", "version", "run_id", "run"}
+NUMBERS = {"change", "version", "run_id", "run", "request"}
 #: Parameters that name nothing: flags, numbers of things, files to write, URLs, labels.
 NOT_NAMES = {
     "as_json",
@@ -113,7 +116,7 @@ def test_the_table_covers_every_name_parameter() -> None:
 
     every = set(walk(typer.main.get_command(app)))
     assert {(c, p) for c, p in every if p not in NOT_NAMES} == set(COMMANDS)
-    assert len(COMMANDS) == 25
+    assert len(COMMANDS) == 28
 
 
 def _snapshot(url: str) -> dict[str, tuple[int, str]]:
