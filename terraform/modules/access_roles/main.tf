@@ -48,7 +48,6 @@ resource "aws_iam_role" "write" {
 
 resource "aws_iam_role_policy" "write" {
   #checkov:skip=CKV_AWS_355:Describe APIs accept only "*"; every create, modify and delete statement is bounded by account ARNs and a project-tag condition.
-  #checkov:skip=CKV_AWS_290:Write actions are constrained by aws:RequestTag/aws:ResourceTag conditions on the project tag, the only boundary that fits resources created at run time.
   name   = "shape"
   role   = aws_iam_role.write.id
   policy = module.policies.write
