@@ -17,6 +17,7 @@ policies`` (the module ``main.tf`` takes its four documents from), then evaluate
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import defaultdict
@@ -405,6 +406,28 @@ def test_each_role_is_granted_only_actions_its_calls_need(
             for action in expand(pattern)
         }
         assert {g for g in granted if g.lower() not in needed} == set(), role
+
+
+@pytest.mark.slow
+def test_every_allow_statement_and_every_tag_condition_is_load_bearing(
+    policies: dict[Role, list[Statement]],
+) -> None:
+    """Without any one Allow statement a registered authorization is denied (none is dead);
+    without any one tag condition an untagged write is allowed (each one is what denies)."""
+    writes = _writes()
+    for role in ROLES:
+        statements = policies[role]
+        for i, statement in enumerate(statements):
+            if statement.effect != "Allow":
+                continue
+            rest = statements[:i] + statements[i + 1 :]
+            assert any(evaluate(rest, request(a)) != "allow" for a in NEEDS[role]), statement.sid
+            if not any("Tag/" in key for key in statement.condition_keys()):
+                continue
+            loose = [*rest, dataclasses.replace(statement, condition={})]
+            assert any(
+                evaluate(loose, request(a, tagged=False)) == "allow" for r, a in writes if r == role
+            ), statement.sid
 
 
 # --- the evaluator and the checks can fail -----------------------------------------------------
