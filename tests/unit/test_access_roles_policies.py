@@ -168,6 +168,19 @@ def test_the_trust_policy_names_only_the_trusted_principals(
     assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
 
 
+@pytest.mark.slow
+def test_documents_fit_iams_size_quotas(documents: dict[str, dict[str, Any]]) -> None:
+    """IAM and AWS STS quotas (IAM User Guide): a role's inline policies 10,240 characters in
+    all, the trust policy 2,048 by default; whitespace is not counted."""
+
+    def size(document: dict[str, Any]) -> int:
+        return len(json.dumps(document, separators=(",", ":")))
+
+    assert size(documents["trust"]) <= 2048
+    for role in ROLES:
+        assert size(documents[role]) <= 10240 * 3 // 4, f"{role}: less than a quarter left"
+
+
 # --- against AWS's IAM definitions -------------------------------------------------------------
 
 
