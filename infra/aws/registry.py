@@ -32,8 +32,10 @@ Caller = Literal["orchestrator", "terraform", "demo"]
 TagPlace = Literal["request", "resource", "none"]
 #: Which resource the authorization is about, when the policies bound it by ARN: any
 #: resource of the type, a zone bucket (or its objects), a source bucket, the metric-streams
-#: bucket, the Terraform state bucket, the data key.
-Where = Literal["any", "zone", "source", "streams", "state", "key"]
+#: bucket, the Terraform state bucket, a customer key, a role passed to EC2 or RDS.
+Where = Literal["any", "zone", "source", "streams", "state", "key", "passed"]
+#: Stands for the platform's region in a context value (``kms:ViaService``).
+REGION = "{region}"
 
 ROLES: tuple[Role, ...] = ("read", "write", "feed")
 
@@ -48,7 +50,9 @@ class Access:
             ``bucket``, ``object``); ``""`` for actions that take only ``"*"``.
         tag: where the project tag is for this authorization.
         where: which resource, for policies bounded by ARN.
-        context: other request context keys AWS sets (``ec2:CreateAction``...).
+        context: other request context keys AWS sets (``ec2:CreateAction``...); a key given
+            twice is multi-valued (``aws:TagKeys``); :data:`REGION` in a value stands for the
+            platform's region.
     """
 
     action: str
@@ -85,21 +89,58 @@ def _calls(
 
 
 _KEY = "key"
-# KMS through the services: EBS and RDS encrypt with the data key on the caller's behalf and
-# need a grant; the caller needs kms:CreateGrant (only for an AWS resource), DescribeKey,
-# GenerateDataKeyWithoutPlaintext and Decrypt (EBS: "Permissions for IAM users" in
-# https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html; RDS:
-# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.Keys.html).
-_KMS_FOR_SERVICE = (
-    _a("kms:DescribeKey", _KEY, where=_KEY),
-    _a("kms:CreateGrant", _KEY, where=_KEY, context=(("kms:GrantIsForAWSResource", "true"),)),
-    _a("kms:GenerateDataKeyWithoutPlaintext", _KEY, where=_KEY),
-    _a("kms:Decrypt", _KEY, where=_KEY),
-)
+
+
+def _via(service: str) -> tuple[tuple[str, str], ...]:
+    """The ``kms:ViaService`` of a KMS call ``service`` makes on the caller's behalf.
+
+    AWS KMS Developer Guide, "kms:ViaService": ``<service>.<region>.amazonaws.com``.
+    """
+    return (("kms:ViaService", f"{service}.{REGION}.amazonaws.com"),)
+
+
+def _kms_for(service: str) -> tuple[Access, ...]:
+    """KMS through EBS or RDS, which encrypt with the customer key on the caller's behalf.
+
+    They need a grant; the caller needs kms:CreateGrant (only for an AWS resource),
+    DescribeKey, GenerateDataKeyWithoutPlaintext and Decrypt (EBS: "Permissions for IAM users"
+    in https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html; RDS:
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.Keys.html).
+    """
+    via = _via(service)
+    return (
+        _a("kms:DescribeKey", _KEY, where=_KEY, context=via),
+        _a(
+            "kms:CreateGrant",
+            _KEY,
+            where=_KEY,
+            context=(("kms:GrantIsForAWSResource", "true"), *via),
+        ),
+        _a("kms:GenerateDataKeyWithoutPlaintext", _KEY, where=_KEY, context=via),
+        _a("kms:Decrypt", _KEY, where=_KEY, context=via),
+    )
+
+
 # SSE-KMS objects: PutObject needs kms:GenerateDataKey, GetObject kms:Decrypt, a multipart
 # upload both (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
-_KMS_PUT = (_a("kms:GenerateDataKey", _KEY, where=_KEY), _a("kms:Decrypt", _KEY, where=_KEY))
-_KMS_GET = (_a("kms:Decrypt", _KEY, where=_KEY),)
+_KMS_PUT = (
+    _a("kms:GenerateDataKey", _KEY, where=_KEY, context=_via("s3")),
+    _a("kms:Decrypt", _KEY, where=_KEY, context=_via("s3")),
+)
+_KMS_GET = (_a("kms:Decrypt", _KEY, where=_KEY, context=_via("s3")),)
+
+
+def _pass(to: str) -> Access:
+    """iam:PassRole of a role given to EC2 or RDS, when one is set.
+
+    The instance profile's role (``iam_instance_profile``), the RDS Enhanced Monitoring role
+    (``monitoring_role_arn``).
+    """
+    return _a("iam:PassRole", "role", where="passed", context=(("iam:PassedToService", to),))
+
+
+#: A tag of the row other than the project's, which Terraform adds or removes.
+_OTHER_TAG = (("aws:TagKeys", "owner"),)
 
 _READ = [
     *_calls(
@@ -234,7 +275,8 @@ _TERRAFORM = [
                     # the managed master password: RDS creates the secret rds!db-...
                     _a("secretsmanager:CreateSecret", "Secret"),
                     _a("secretsmanager:TagResource", "Secret"),
-                    *_KMS_FOR_SERVICE,
+                    *_kms_for("rds"),
+                    _pass("monitoring.rds.amazonaws.com"),
                 ),
             ),
             ("DescribeDBInstances", (_a("rds:DescribeDBInstances", "db"),)),
@@ -246,7 +288,8 @@ _TERRAFORM = [
                     _a("rds:ModifyDBInstance", "subgrp"),
                     _a("rds:ModifyDBInstance", "pg"),
                     _a("rds:ModifyDBInstance", "og"),
-                    *_KMS_FOR_SERVICE,
+                    *_kms_for("rds"),
+                    _pass("monitoring.rds.amazonaws.com"),
                 ),
             ),
             (
@@ -269,11 +312,17 @@ _TERRAFORM = [
                     _a("rds:RestoreDBInstanceFromDBSnapshot", "subgrp"),
                     _a("rds:RestoreDBInstanceFromDBSnapshot", "pg"),
                     _a("rds:RestoreDBInstanceFromDBSnapshot", "og"),
-                    *_KMS_FOR_SERVICE,
+                    *_kms_for("rds"),
                 ),
             ),
-            ("AddTagsToResource", (_a("rds:AddTagsToResource", "db", "resource"),)),
-            ("RemoveTagsFromResource", (_a("rds:RemoveTagsFromResource", "db", "resource"),)),
+            (
+                "AddTagsToResource",
+                (_a("rds:AddTagsToResource", "db", "resource", context=_OTHER_TAG),),
+            ),
+            (
+                "RemoveTagsFromResource",
+                (_a("rds:RemoveTagsFromResource", "db", "resource", context=_OTHER_TAG),),
+            ),
         ],
     ),
     *_calls(
@@ -300,7 +349,8 @@ _TERRAFORM = [
                         context=(("ec2:CreateAction", "RunInstances"),),
                     ),
                     _a("ec2:CreateTags", "volume", context=(("ec2:CreateAction", "RunInstances"),)),
-                    *_KMS_FOR_SERVICE,
+                    *_kms_for("ec2"),
+                    _pass("ec2.amazonaws.com"),
                 ),
             ),
             ("DescribeInstances", (_a("ec2:DescribeInstances"),)),
@@ -324,8 +374,8 @@ _TERRAFORM = [
             ("StartInstances", (_a("ec2:StartInstances", "instance", "resource"),)),
             ("TerminateInstances", (_a("ec2:TerminateInstances", "instance", "resource"),)),
             ("ModifyVolume", (_a("ec2:ModifyVolume", "volume", "resource"),)),
-            ("CreateTags", (_a("ec2:CreateTags", "instance", "resource"),)),
-            ("DeleteTags", (_a("ec2:DeleteTags", "instance", "resource"),)),
+            ("CreateTags", (_a("ec2:CreateTags", "instance", "resource", context=_OTHER_TAG),)),
+            ("DeleteTags", (_a("ec2:DeleteTags", "instance", "resource", context=_OTHER_TAG),)),
         ],
     ),
     *_calls(

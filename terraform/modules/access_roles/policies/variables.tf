@@ -1,0 +1,57 @@
+variable "partition" {
+  description = "AWS partition of the account (aws, aws-cn, aws-us-gov)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "Account whose RDS, EC2, secrets and network resources the write role may use."
+  type        = string
+}
+
+variable "trusted_principal_arns" {
+  description = "IAM users or roles allowed to assume the roles."
+  type        = list(string)
+}
+
+variable "tag_key" {
+  description = "Tag key marking Locxia resources."
+  type        = string
+}
+
+variable "tag_value" {
+  description = "Tag value marking Locxia resources."
+  type        = string
+}
+
+variable "state_bucket_arn" {
+  description = "S3 bucket of the Terraform state (write role: Terraform's S3 backend)."
+  type        = string
+}
+
+variable "zone_bucket_arns" {
+  description = "Landing, working and exposure buckets (feed role)."
+  type        = list(string)
+}
+
+variable "kms_key_arns" {
+  description = "Customer keys the zone buckets, RDS and EBS encrypt with."
+  type        = list(string)
+}
+
+variable "streams_bucket_arn" {
+  description = "Bucket the CloudWatch metric stream delivers to (read role); null when unused."
+  type        = string
+  default     = null
+}
+
+variable "source_bucket_arns" {
+  description = "Buckets the feed ingests s3:// sources from (read only)."
+  type        = list(string)
+  default     = []
+}
+
+variable "pass_role_arns" {
+  description = "Roles the write role may pass: EC2 instance profile roles, RDS monitoring role."
+  type        = list(string)
+  default     = []
+}
