@@ -161,8 +161,8 @@ def gpkg_without_srs(real: Path, tmp: Path) -> Path:
 
 
 def csv_lonlat(real: Path, tmp: Path) -> Path:
-    """Points of a real layer as a CSV with ``lon``/``lat`` columns (WGS 84), no geometry text."""
-    frame = _frame(real).to_crs("EPSG:4326")
+    """The towns of the real SpatiaLite file as a CSV with ``lon``/``lat`` columns (WGS 84)."""
+    frame = _frame(real, "Towns").to_crs("EPSG:4326")
     table = frame.drop(columns="geometry")
     table["lon"] = frame.geometry.x
     table["lat"] = frame.geometry.y

@@ -93,6 +93,8 @@ def _project(geoms: np.ndarray, transformer: Transformer) -> tuple[np.ndarray, n
         part = geoms[chosen].copy()
         coords, index = shapely.get_coordinates(part, include_z=three_d, return_index=True)
         projected = np.column_stack(transformer.transform(*coords.T))
+        if three_d:
+            projected[:, 2] = coords[:, 2]  # heights stay as the source gives them
         ok = np.ones(len(part), dtype=bool)
         ok[np.unique(index[~np.isfinite(projected).all(axis=1)])] = False
         part[ok] = shapely.set_coordinates(part[ok], projected[ok[index]])
