@@ -212,6 +212,37 @@ def ldid_cleared(real: Path, tmp: Path) -> Path:
     return zipped(folder / real.name, tmp)
 
 
+def with_prj_of(crs: str) -> Build:
+    """The real Shapefile, zipped, its .prj replaced by one that names ``crs`` (a lying .prj)."""
+
+    def build(real: Path, tmp: Path) -> Path:
+        from pyproj import CRS
+
+        folder = tmp / "parts"
+        folder.mkdir()
+        for part in real.parent.glob(f"{real.stem}.*"):
+            shutil.copyfile(part, folder / part.name)
+        (folder / f"{real.stem}.prj").write_text(CRS.from_user_input(crs).to_wkt("WKT1_ESRI"))
+        return zipped(folder / real.name, tmp)
+
+    return build
+
+
+def utf8_marked_1252(real: Path, tmp: Path) -> Path:
+    """The real layer rewritten in UTF-8, its .cpg then claiming Windows-1252 (mojibake), zipped.
+
+    GDAL decodes every accented name as two Windows-1252 characters: valid text, wrong text.
+    """
+    import pyogrio
+
+    folder = tmp / "parts"
+    folder.mkdir()
+    out = folder / real.name
+    pyogrio.write_dataframe(_frame(real), out, driver="ESRI Shapefile", encoding="UTF-8")
+    (folder / f"{real.stem}.cpg").write_text("1252")
+    return zipped(out, tmp)
+
+
 NC_GPKG = f"{SF}/gpkg/nc.gpkg"
 PENDING_Z = "Z kept through working and exposure (geometry(...Z, 2154))"
 PENDING_GATHER = "multi-file formats gathered from the source's folder, or refused naming the file"
@@ -267,6 +298,27 @@ CASES: tuple[Case, ...] = (
         derived="dBase LDID byte set to 0 (no code page mark), zipped",
         expect="refused",
         refusal="encoding",
+    ),
+    Case(
+        "shp_mojibake",
+        "wrong code page declared (UTF-8 text, .cpg says 1252)",
+        "r-cran-sf",
+        f"{SF}/shape/olinda1.shp",
+        utf8_marked_1252,
+        derived="rewritten in UTF-8 (pyogrio), .cpg replaced by 1252, zipped",
+        expect="refused",
+        refusal="encoding|code page|mojibake",
+        pending="plausibility check that catches a wrong code page (mojibake) before publishing",
+    ),
+    Case(
+        "shp_prj_lies",
+        "a .prj that lies (UTM 17N on lon/lat NAD27), crs_override declared",
+        "r-cran-sf",
+        f"{SF}/shape/nc.shp",
+        with_prj_of("EPSG:32617"),
+        derived=".prj replaced by EPSG:32617's, zipped",
+        rules={"crs_override": "EPSG:4267"},
+        pending="a crs_override rule, distinct from crs, for files whose .prj is wrong",
     ),
     Case(
         "shp_alone",

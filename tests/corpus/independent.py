@@ -112,7 +112,8 @@ def read_source(
 ) -> Measured:
     """The layer as GDAL reads it, in EPSG:2154, invalid geometries repaired, empty ones out.
 
-    ``rules`` are the dataset's (``crs`` used when the file has none, ``encoding``);
+    ``rules`` are the dataset's (``crs`` used when the file has none, ``crs_override``
+    whatever the file says, ``encoding``);
     ``options`` GDAL's open options, ``config`` GDAL settings needed for this file only.
     """
     crs = rules.get("crs")
@@ -130,7 +131,11 @@ def read_source(
             frame = pyogrio.read_dataframe(target, layer=layer, encoding=encoding, **options)
         finally:
             pyogrio.set_gdal_config_options(dict.fromkeys(config))
-    source_crs = frame.crs or (CRS.from_user_input(crs) if crs else None)
+    override = rules.get("crs_override")
+    if override:
+        source_crs = CRS.from_user_input(override)
+    else:
+        source_crs = frame.crs or (CRS.from_user_input(crs) if crs else None)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     empty = int((~keep).sum())
