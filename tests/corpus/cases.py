@@ -459,7 +459,13 @@ CASES: tuple[Case, ...] = (
         converted("KML", ".kml", to_crs="EPSG:4326"),
         derived="ogr KML driver, WGS 84",
     ),
-    Case("gml", "GML (FMI observations, points)", "r-cran-sf", f"{SF}/gml/fmi_test.gml", as_is),
+    Case(
+        "gml",
+        "GML (FMI observations, points; GDAL itself skips the 2nd 'identifier' and 'name')",
+        "r-cran-sf",
+        f"{SF}/gml/fmi_test.gml",
+        as_is,
+    ),
     Case(
         "csv_wkt",
         "CSV with WKT (CRS declared)",
