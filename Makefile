@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap demo screenshot test lint unit bench reliability clean
+.PHONY: bootstrap demo screenshot test lint unit bench reliability corpus clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	VENV=$(VENV) scripts/bootstrap.sh
@@ -37,6 +37,11 @@ bench: $(VENV)/.installed
 # Runs tests/reliability (kills, restarts, AWS faults, bad inputs) and writes docs/reliability.md.
 reliability: $(VENV)/.installed
 	$(BIN)/python -m tests.reliability.report
+
+# Runs tests/corpus (real public layers from PyPI and Debian packages through the feed) and
+# writes docs/feed-corpus.md.
+corpus: $(VENV)/.installed
+	$(BIN)/python -m tests.corpus.report
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
