@@ -34,9 +34,10 @@ def _table_name(text: str) -> str:
 
 
 def _source(text: str) -> str:
-    from pipelines.feed.sources import check_local, source_kind
+    from pipelines.feed.sources import check_local, check_remote, source_kind
 
-    source_kind(text)
+    if source_kind(text) in ("http", "s3"):
+        check_remote(text)  # a lone .shp/.mif/.tab by URL: refused before a run is recorded
     check_local(text)  # a directory is refused here, before a run is recorded
     return text
 
