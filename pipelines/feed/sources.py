@@ -195,8 +195,10 @@ def directory_refusal(path: Path) -> str:
     if ingestible:
         shown = ", ".join(ingestible[:4]) + (", ..." if len(ingestible) > 4 else "")
         return f"is a directory: ingest its files one at a time, -d NAME each ({shown})"
-    accepted = ", ".join(KNOWN_SUFFIXES)
-    return f"is a directory: ingest takes one file ({accepted}) or an http(s):// or s3:// URL"
+    return (
+        "is a directory: ingest takes one layer file (GeoPackage, zip, Shapefile, MapInfo,"
+        " GeoJSON, FlatGeobuf, GeoParquet, CSV, KML, GML, OSM) or an http(s):// or s3:// URL"
+    )
 
 
 def check_local(source: str) -> None:
