@@ -263,13 +263,12 @@ def publish(
             raise error from exc
         except (PublishError, pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
             tx.rollback()
-            error = (
-                exc
+            cause = " ".join(str(exc).split())[:300]
+            error = PublishError(
+                f"{name}: publish failed, exposure unchanged: {cause}"
                 if isinstance(exc, PublishError)
-                else PublishError(
-                    f"{name}: publish failed, exposure unchanged: the working file cannot be"
-                    f" loaded ({' '.join(str(exc).split())[:300]}); refine it again"
-                )
+                else f"{name}: publish failed, exposure unchanged: the working file cannot be"
+                f" loaded ({cause}); refine it again"
             )
             _reject(conn, working, str(error))
             raise error from exc
