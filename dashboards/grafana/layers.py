@@ -2,8 +2,9 @@
 
 Every panel reads a view of migration 0044: ``datasets`` (one row per dataset: furthest zone,
 versions per zone, live version, age, stale and why), ``dataset_versions`` (every version in
-every zone; since 0061 also the step that rejected it and why), ``quality_checks`` (one row per rule of each refine outcome) and ``layer_extents``
-(live layers with their extent in EPSG:4326). ``$dataset`` narrows every panel.
+every zone; since 0061 also the step that rejected it and why), ``quality_checks`` (one row
+per rule of each refine outcome) and ``layer_extents`` (live layers with their extent in
+EPSG:4326). ``$dataset`` narrows every panel.
 
 The map is Grafana's geomap with a markers layer at the centre of each published extent
 (location mode ``coords``: Grafana 11 draws no polygon from query data), sized by row count and
