@@ -91,7 +91,12 @@ def missing_in(main: str, names: Iterable[str]) -> list[str]:
         return []
     present = {n.lower() for n in names}
     stem = _stem(main, kind)
-    return [stem + s for s in kind.required if (stem + s).lower() not in present]
+    upper = main[len(stem) :].isupper()  # named as the user would name it: ROADS.MID
+    return [
+        stem + (s.upper() if upper else s)
+        for s in kind.required
+        if (stem + s).lower() not in present
+    ]
 
 
 def parts_of(main: Path) -> list[Path]:

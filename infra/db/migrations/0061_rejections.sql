@@ -24,22 +24,20 @@ COMMENT ON COLUMN ops.dataset_versions.rejected_by IS
 -- the failed checks of their report.
 UPDATE ops.dataset_versions v
    SET rejected_by = 'refine',
-       reason = left(coalesce(
+       reason = left(regexp_replace(coalesce(
            v.quality ->> 'error',
            (SELECT string_agg((c ->> 'rule') || ': ' || (c ->> 'detail'), '; ')
               FROM jsonb_array_elements(
                    CASE WHEN jsonb_typeof(v.quality -> 'checks') = 'array'
                         THEN v.quality -> 'checks' ELSE '[]'::jsonb END) c
              WHERE (c ->> 'passed') = 'false'),
-           'quality check failed'), 1000)
+           'quality check failed'), '\s+', ' ', 'g'), 1000)
  WHERE v.status = 'rejected';
-UPDATE ops.dataset_versions SET reason = regexp_replace(reason, '\s+', ' ', 'g')
- WHERE reason ~ '\n';
 
 ALTER TABLE ops.dataset_versions ADD CONSTRAINT dataset_versions_rejected_reason
     CHECK ((status = 'rejected') = (reason IS NOT NULL AND rejected_by IS NOT NULL));
 
--- Only files that read land; each attempt at unreadable bytes is its own rejected row.
+-- Only files that read land; unreadable bytes are a rejected row per distinct reason.
 DROP INDEX ops.dataset_versions_landing_key;
 CREATE UNIQUE INDEX dataset_versions_landing_key
     ON ops.dataset_versions (dataset, checksum)
