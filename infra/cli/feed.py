@@ -250,11 +250,14 @@ def ingest(
 ) -> None:
     """Land a layer's raw bytes in the landing zone (checksum, provenance, profile).
 
-    Any format GDAL reads: GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, GeoParquet,
-    CSV with a WKT column or lon/lat columns. The same bytes twice is a no-op.
+    Any format GDAL reads: GeoPackage, Shapefile and MapInfo (.shp/.mif/.tab with their
+    parts, gathered from the folder, or zipped), GeoJSON, FlatGeobuf, KML, GML, OSM PBF,
+    GeoParquet, CSV with a WKT column or lon/lat columns. The same bytes twice is a no-op; a
+    file that does not read is recorded as rejected, with the reason.
 
     Examples:
       locxia ingest ./batiments.gpkg --dataset batiments --layer batiment
+      locxia ingest ./communes.tab -d communes
       locxia ingest https://example.org/piscines.zip -d piscines
       locxia ingest s3://raw-bucket/risques/ppr.fgb -d ppr
     """
