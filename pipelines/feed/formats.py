@@ -45,8 +45,9 @@ WEAK_SUFFIXES = (".json", ".csv")
 #: GDAL's OSM driver: its own node index fails on valid extracts ("Non increasing node id",
 #: then an empty layer); SQLite's index reads them. https://gdal.org/drivers/vector/osm.html
 GDAL_CONFIG = {"OSM_USE_CUSTOM_INDEXING": "NO"}
-# CSV: where GDAL looks for geometries (WKT column, or lon/lat columns).
+#: What a CSV without geometries lacks, said where one is refused.
 NO_GEOMETRY_HINT = "; a CSV needs a WKT column (wkt, geometry, geom) or lon/lat columns"
+# CSV: where GDAL looks for geometries (WKT column, or lon/lat columns).
 CSV_OPTIONS = {
     "GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom",
     "X_POSSIBLE_NAMES": "lon,longitude,lng,x,X",

@@ -219,13 +219,15 @@ class BatchRefiner:
         # PROJ gives inf for points it cannot project (longitudes shifted by whole turns, a
         # wrong CRS): GEOS cannot judge or repair those ("Shell empty after removing invalid
         # points"), so they are counted, kept out of make_valid and fail the layer.
-        unprojectable = present & ~np.isfinite(shapely.bounds(geoms)).all(axis=1)
+        bounds_all = shapely.bounds(geoms)  # computed once: reused for the bounds check
+        unprojectable = present & ~np.isfinite(bounds_all).all(axis=1)
         t.unprojectable += int(unprojectable.sum())
         invalid = present & ~unprojectable & ~shapely.is_valid(geoms)
         t.invalid += int(invalid.sum())
         if invalid.any() and self.rules.repair:
             fixed = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
             geoms[invalid] = fixed
+            bounds_all[invalid] = shapely.bounds(fixed)
             t.repaired += int((~shapely.is_empty(fixed)).sum())
             if wkb_in is not None:  # only the repaired ones are serialised again
                 wkb_in[invalid] = shapely.to_wkb(fixed)
@@ -235,7 +237,7 @@ class BatchRefiner:
         geoms = geoms[keep]
         wkb_out = shapely.to_wkb(geoms) if wkb_in is None else wkb_in[keep]
         wkb = pa.array(wkb_out, type=pa.binary())
-        bounds = shapely.bounds(geoms)
+        bounds = bounds_all[keep]
         finite = np.isfinite(bounds).all(axis=1)
         has_geom = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
         b = self.bounds
