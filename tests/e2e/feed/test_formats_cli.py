@@ -77,10 +77,16 @@ def test_a_geopackage_with_an_undefined_srs_is_fed_once_a_crs_is_declared(
 ) -> None:
     path = tmp_path / "sans_srs.gpkg"
     pyogrio.write_arrow(
-        layer, path, driver="GPKG", geometry_name="geometry", geometry_type="Polygon", crs=None
+        layer,
+        path,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type="Polygon",
+        crs="EPSG:4326",
     )
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(path) as db:  # what "no CRS" is in a GeoPackage: srs_id -1
         db.execute("UPDATE gpkg_geometry_columns SET srs_id = -1")
+        db.execute("UPDATE gpkg_contents SET srs_id = -1")
     ok(locxia("ingest", str(path), "-d", "sans_srs"))
     one_error_line(locxia("refine", "sans_srs"), "crs: the layer has no CRS; declare it")
     shown = ok(locxia("datasets", "show", "sans_srs"))
