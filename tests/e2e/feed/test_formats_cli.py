@@ -20,6 +20,7 @@ from tests.e2e.feed.test_feed_cli import one_error_line
 from tests.support import formats, geodata
 
 OSM_SAMPLE = Path(pyogrio.__file__).parent / "tests" / "fixtures" / "sample.osm.pbf"
+pytestmark = pytest.mark.slow  # several CLI processes per test
 
 
 @pytest.fixture

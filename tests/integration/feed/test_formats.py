@@ -66,6 +66,7 @@ def published_rows(conn: psycopg.Connection[Any], name: str) -> dict[int, tuple[
     return {int(i): (u, float(a)) for i, u, a in rows}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", list(MULTI_FILE), ids=list(MULTI_FILE))
 def test_a_multi_file_layer_lands_whole_and_publishes_every_attribute(
     fmt: str,
