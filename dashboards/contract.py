@@ -45,8 +45,11 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "dataset",
                 "geometry_types",
                 "parent_id",
+                "reason",
+                "rejected_by",
                 "rows",
                 "status",
+                "updated_at",
                 "uri",
                 "version_id",
                 "zone",
@@ -294,6 +297,18 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
             }
         ),
         "daily_costs": frozenset({"day", "estimated", "service", "time", "usd"}),
+        "dataset_versions": frozenset(
+            {
+                "dataset",
+                "reason",
+                "rejected_by",
+                "status",
+                "updated_at",
+                "uri",
+                "version_id",
+                "zone",
+            }
+        ),
         "datasets": frozenset(
             {
                 "age_seconds",

@@ -2,8 +2,9 @@
 
 Every panel reads a view of migration 0044: ``datasets`` (one row per dataset: furthest zone,
 versions per zone, live version, age, stale and why), ``dataset_versions`` (every version in
-every zone), ``quality_checks`` (one row per rule of each refine outcome) and ``layer_extents``
-(live layers with their extent in EPSG:4326). ``$dataset`` narrows every panel.
+every zone; since 0061 also the step that rejected it and why), ``quality_checks`` (one row
+per rule of each refine outcome) and ``layer_extents`` (live layers with their extent in
+EPSG:4326). ``$dataset`` narrows every panel.
 
 The map is Grafana's geomap with a markers layer at the centre of each published extent
 (location mode ``coords``: Grafana 11 draws no polygon from query data), sized by row count and
@@ -328,6 +329,30 @@ def failed_checks_table() -> table.Panel:
     )
 
 
+def rejections_table() -> table.Panel:
+    """Which versions ingest, refine or publish rejected, with the one-line reason."""
+    return (
+        default_table()
+        .title("Rejected versions")
+        .description(
+            "Every version rejected in the range, newest first: the step that refused it "
+            "(ingest, refine, publish) and the reason the command printed, cause and remedy "
+            "(reporting.dataset_versions)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                f"""
+                SELECT updated_at AS time, dataset, zone, version_id, rejected_by, reason, uri
+                  FROM reporting.dataset_versions
+                 WHERE status = 'rejected' AND $__timeFilter(updated_at) AND {_SELECTED}
+                 ORDER BY updated_at DESC, version_id DESC
+                """
+            )
+        )
+    )
+
+
 # --- map -----------------------------------------------------------------------------------------
 def _markers() -> common_builder.MapLayerOptions:
     """One marker per live layer: size by rows, red when stale, the dataset's name as label."""
@@ -425,4 +450,5 @@ def layers_dashboard() -> dashboard.Dashboard:
         .with_row(dashboard.Row("Quality"))
         .with_panel(quality_failures_timeseries())
         .with_panel(failed_checks_table())
+        .with_panel(rejections_table())
     )

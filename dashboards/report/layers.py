@@ -4,7 +4,8 @@ Reads ``reporting.datasets`` (migration 0044, documented in docs/dashboards.md),
 what "stale" means once for the dashboards and the report: nothing published, a newer landed
 version that is not the live one (rejected by quality, or waiting for refine or publish), or a
 failed last run of the dataset's scheduled feed. Freshness is a state, so the section shows it
-as it is now, whatever the month of the report.
+as it is now, whatever the month of the report. The versions rejected in the month (by ingest,
+refine or publish, with their reason: migration 0061) come from ``reporting.dataset_versions``.
 """
 
 from __future__ import annotations
@@ -72,4 +73,37 @@ def freshness_section(ctx: ReportContext) -> SectionContent:
             for r in rows
         ),
     )
-    return SectionContent(figures=figures, tables=(table,))
+    rejected = _rejections(ctx)
+    figures = (*figures, Figure("freshness.rejected", "Rejected this month", len(rejected.rows)))
+    return SectionContent(figures=figures, tables=(table, rejected))
+
+
+def _rejections(ctx: ReportContext) -> Table:
+    """Versions rejected in the report's month: step, reason (cause and remedy), source."""
+    rows = ctx.query(
+        "dataset_versions",
+        """
+        SELECT updated_at, dataset, zone, version_id, rejected_by, reason, uri
+          FROM {view}
+         WHERE status = 'rejected' AND updated_at >= %(start)s AND updated_at < %(end)s
+         ORDER BY updated_at DESC, version_id DESC
+        """,
+    )
+    return Table(
+        "freshness.rejected",
+        "Versions rejected this month, and why",
+        ("when", "dataset", "zone", "version", "rejected by", "reason", "source"),
+        tuple(
+            (
+                r["updated_at"],
+                r["dataset"],
+                r["zone"],
+                r["version_id"],
+                r["rejected_by"],
+                r["reason"],
+                r["uri"],
+            )
+            for r in rows
+        ),
+        empty="no version was rejected this month",
+    )

@@ -62,6 +62,7 @@ SECTIONS: tuple[Section, ...] = (
         "Which datasets are published, in which zone, how old is each live layer, which are stale?",
         "datasets",
         layers.freshness_section,
+        also_reads=("dataset_versions",),
     ),
     Section(
         "runs",

@@ -22,6 +22,7 @@ from infra.cli.run import run_task
 from infra.cli.state import state
 from infra.jobs.model import RunResult
 from pipelines.feed.model import dataset_name
+from pipelines.feed.progress import Unit
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -34,9 +35,10 @@ def _table_name(text: str) -> str:
 
 
 def _source(text: str) -> str:
-    from pipelines.feed.sources import check_local, source_kind
+    from pipelines.feed.sources import check_local, check_remote, source_kind
 
-    source_kind(text)
+    if source_kind(text) in ("http", "s3"):
+        check_remote(text)  # a lone .shp/.mif/.tab by URL: refused before a run is recorded
     check_local(text)  # a directory is refused here, before a run is recorded
     return text
 
@@ -84,24 +86,41 @@ transfer_app = typer.Typer(
 )
 
 
+def _amount_column() -> Any:
+    """A Rich column showing what a step counts: bytes as sizes, rows as ``done/total rows``."""
+    from rich.progress import DownloadColumn, ProgressColumn, Task
+    from rich.text import Text
+
+    class AmountColumn(ProgressColumn):
+        """Bytes (KiB, MiB…) or rows, per the unit the step declared."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._bytes = DownloadColumn(binary_units=True)
+
+        def render(self, task: Task) -> Text:
+            """``12,000/500,000 rows`` (or ``12,000 rows`` without a total), else sizes."""
+            if task.fields.get("unit") != "rows":
+                return self._bytes.render(task)
+            done = f"{int(task.completed):,}"
+            total = f"/{int(task.total):,}" if task.total is not None else ""
+            return Text(f"{done}{total} rows", style="progress.download")
+
+    return AmountColumn()
+
+
 class RichBars:
     """A progress reporter drawing one Rich bar per step (on stderr, only on a terminal)."""
 
     def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         from infra.cli.output import err_console
 
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(binary_units=True),
+            _amount_column(),
             TimeElapsedColumn(),
             console=err_console,
             transient=True,
@@ -115,9 +134,9 @@ class RichBars:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def start(self, label: str, total: float | None) -> None:
-        """Open a bar."""
-        self._task = self._progress.add_task(label, total=total)
+    def start(self, label: str, total: float | None, unit: Unit = "bytes") -> None:
+        """Open a bar counting ``unit``."""
+        self._task = self._progress.add_task(label, total=total, unit=unit)
 
     def advance(self, amount: float) -> None:
         """Move the bar."""
@@ -200,9 +219,11 @@ def _done(details: Mapping[str, Any], verb: str) -> None:
     if details.get("noop"):
         console.print(f"nothing to do: version {details['version_id']} is already {verb}")
     else:
+        rows = details.get("rows")
+        counted = f"{rows} rows, " if rows is not None else ""  # transfer url reads no layer
         console.print(
-            f"{verb} version [bold]{details['version_id']}[/bold] → {details['uri']}"
-            f" ({details.get('rows')} rows, run {details['run_id']})"
+            f"{verb} version [bold]{details['version_id']}[/bold] → {escape(details['uri'])}"
+            f" ({counted}run {details['run_id']})"
         )
 
 
@@ -229,11 +250,14 @@ def ingest(
 ) -> None:
     """Land a layer's raw bytes in the landing zone (checksum, provenance, profile).
 
-    Any format GDAL reads: GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, GeoParquet,
-    CSV with a WKT column or lon/lat columns. The same bytes twice is a no-op.
+    Any format GDAL reads: GeoPackage, Shapefile and MapInfo (.shp/.mif/.tab with their
+    parts, gathered from the folder, or zipped), GeoJSON, FlatGeobuf, KML, GML, OSM PBF,
+    GeoParquet, CSV with a WKT column or lon/lat columns. The same bytes twice is a no-op; a
+    file that does not read is recorded as rejected, with the reason.
 
     Examples:
       locxia ingest ./batiments.gpkg --dataset batiments --layer batiment
+      locxia ingest ./communes.tab -d communes
       locxia ingest https://example.org/piscines.zip -d piscines
       locxia ingest s3://raw-bucket/risques/ppr.fgb -d ppr
     """
@@ -399,7 +423,10 @@ def list_datasets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         emit_json(rows)
         return
     keys = ["name", "cron", "landing", "working", "exposure", "rows", "rejected", "updated"]
-    console.print(table("Datasets", keys, [[r[k] for k in keys] for r in rows]))
+    shown = [*keys, "last rejection"]
+    console.print(
+        table("Datasets", shown, [[*(r[k] for k in keys), r["last_rejection"]] for r in rows])
+    )
 
 
 @datasets_app.command("show")
@@ -422,19 +449,25 @@ def show_dataset(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = Fal
         emit_json({"dataset": row, "versions": [asdict(v) for v in versions], "lineage": edges})
         return
     if row:
+        declared_as = {k: row[k] for k in ("source", "layer", "cron") if row[k] is not None}
         console.print(
             f"[bold]{dataset}[/bold] "
             + escape(
-                f"source={row['source']} layer={row['layer']} cron={row['cron']}"
-                f" rules={json.dumps(row['rules'])}"
+                " ".join(f"{k}={v}" for k, v in declared_as.items())
+                + f" rules={json.dumps(row['rules'])}"
             )
         )
     console.print(_versions_table(versions))
     console.print(_lineage_table(edges))
     failed = next((v for v in versions if v.status == "rejected"), None)
-    if failed and failed.quality:
-        console.print(f"last rejection (version {failed.id}):")
-        _print_quality(failed.quality)
+    if failed:
+        console.print(
+            escape(f"last rejection (version {failed.id}, {failed.rejected_by}): {failed.reason}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+        if failed.quality and failed.quality.get("checks"):
+            _print_quality(failed.quality)
 
 
 def _versions_table(versions: list[Any]) -> Any:
@@ -456,11 +489,20 @@ def _versions_table(versions: list[Any]) -> Any:
                 verdict,
             )
         )
+    rejected = any(v.status == "rejected" for v in versions)
     return table(
         "Versions",
-        [*columns, "created"],
+        [*columns, "created", *(["rejected by: reason"] if rejected else [])],
         [
-            (*r, v.created_at.isoformat(timespec="seconds"))
+            (
+                *r,
+                v.created_at.isoformat(timespec="seconds"),
+                *(
+                    [escape(f"{v.rejected_by}: {v.reason}") if v.reason else None]
+                    if rejected
+                    else []
+                ),
+            )
             for r, v in zip(rows, versions, strict=True)
         ],
     )

@@ -21,8 +21,11 @@ from pipelines.feed.model import Dataset
 
 COLUMNS = (
     "id, dataset, zone, uri, parent_id, fingerprint, rows, bytes, checksum, crs, bbox,"
-    " geometry_types, layer, status, quality, provenance, run_id, created_at"
+    " geometry_types, layer, status, quality, provenance, run_id, created_at, reason,"
+    " rejected_by"
 )
+#: The steps that may reject a version (``ops.dataset_versions.rejected_by``).
+STEPS = ("ingest", "refine", "publish")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Version:
     provenance: dict[str, Any]
     run_id: int | None
     created_at: datetime
+    reason: str | None = None
+    rejected_by: str | None = None
 
     @property
     def key(self) -> str:
@@ -82,6 +87,8 @@ class NewVersion:
     quality: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     run_id: int | None = None
+    reason: str | None = None
+    rejected_by: str | None = None
 
 
 def _version(row: dict[str, Any]) -> Version:
@@ -180,10 +187,10 @@ def insert(conn: psycopg.Connection[Any], new: NewVersion) -> Version:
         row = cur.execute(
             "INSERT INTO ops.dataset_versions (dataset, zone, uri, parent_id, fingerprint, rows,"
             " bytes, checksum, crs, bbox, extent, geometry_types, layer, status, quality,"
-            " provenance, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " CASE WHEN %s::float8[] IS NULL THEN NULL ELSE ST_MakeEnvelope((%s::float8[])[1],"
-            " (%s::float8[])[2], (%s::float8[])[3], (%s::float8[])[4], 4326) END,"
-            f" %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
+            " provenance, run_id, reason, rejected_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, CASE WHEN %s::float8[] IS NULL THEN NULL ELSE ST_MakeEnvelope("
+            "(%s::float8[])[1], (%s::float8[])[2], (%s::float8[])[3], (%s::float8[])[4], 4326)"
+            f" END, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
             (
                 new.dataset,
                 new.zone,
@@ -202,6 +209,8 @@ def insert(conn: psycopg.Connection[Any], new: NewVersion) -> Version:
                 Jsonb(new.quality) if new.quality is not None else None,
                 Jsonb(new.provenance),
                 new.run_id,
+                reason_line(new.reason) if new.reason is not None else None,
+                new.rejected_by,
             ),
         ).fetchone()
     assert row is not None
@@ -214,11 +223,42 @@ def set_status(
     status: str,
     quality: dict[str, Any] | None = None,
 ) -> None:
-    """Change a version's status (and its quality report when given)."""
+    """Change a version's status (and its quality report when given); clears any rejection.
+
+    A rejection is recorded by :func:`reject`, which needs its step and reason.
+    """
+    assert status != "rejected", "use reject(): a rejection has a step and a reason"
     conn.execute(
         "UPDATE ops.dataset_versions SET status = %s, quality = coalesce(%s, quality),"
-        " updated_at = now() WHERE id = %s",
+        " reason = NULL, rejected_by = NULL, updated_at = now() WHERE id = %s",
         (status, Jsonb(quality) if quality is not None else None, version_id),
+    )
+
+
+def reason_line(text: str) -> str:
+    """``text`` as the one line a rejection keeps (whitespace folded, at most 1000 chars)."""
+    line = " ".join(text.split()) or "rejected"
+    return line if len(line) <= 1000 else line[:999] + "…"
+
+
+def reject(
+    conn: psycopg.Connection[Any],
+    version_id: int,
+    step: str,
+    reason: str,
+    quality: dict[str, Any] | None = None,
+) -> None:
+    """Mark a version rejected by ``step`` for ``reason`` (one line: cause and remedy)."""
+    assert step in STEPS, step
+    conn.execute(
+        "UPDATE ops.dataset_versions SET status = 'rejected', reason = %s, rejected_by = %s,"
+        " quality = coalesce(%s, quality), updated_at = now() WHERE id = %s",
+        (
+            reason_line(reason),
+            step,
+            Jsonb(quality) if quality is not None else None,
+            version_id,
+        ),
     )
 
 
@@ -310,7 +350,10 @@ def declare(
 
 
 def summary(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """One row per dataset (declared or seen): latest version per zone, live rows, failures."""
+    """One row per dataset (declared or seen): latest version per zone, live rows, failures.
+
+    ``last_rejection`` is the newest rejection as ``<step> <version id>: <reason>``.
+    """
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
@@ -330,6 +373,10 @@ def summary(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
                      AND zone = 'exposure' AND status = 'published') AS rows,
                    (SELECT count(*) FROM ops.dataset_versions v WHERE v.dataset = n.name
                      AND status = 'rejected') AS rejected,
+                   (SELECT v.rejected_by || ' ' || v.id || ': ' || v.reason
+                      FROM ops.dataset_versions v WHERE v.dataset = n.name
+                       AND status = 'rejected'
+                     ORDER BY v.updated_at DESC, v.id DESC LIMIT 1) AS last_rejection,
                    (SELECT max(created_at) FROM ops.dataset_versions v
                      WHERE v.dataset = n.name) AS updated
               FROM names n LEFT JOIN params.datasets d ON d.name = n.name

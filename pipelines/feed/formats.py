@@ -1,10 +1,12 @@
 """Reading layers in any format users meet in France, as Arrow batches with WKB geometries.
 
-GDAL (through pyogrio) reads GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf and CSV (WKT
-or lon/lat columns); GeoParquet is read by pyarrow because pyogrio's GDAL has no Parquet
+GDAL (through pyogrio) reads GeoPackage, Shapefile and MapInfo (zipped, or gathered into a zip
+at ingest: :mod:`pipelines.feed.multifile`), GeoJSON, FlatGeobuf, KML, GML, OSM PBF and CSV
+(WKT or lon/lat columns); GeoParquet is read by pyarrow because pyogrio's GDAL has no Parquet
 driver. Both give the same thing: a :class:`LayerReader` with the CRS, the fields and an
 iterator of record batches whose geometry column holds WKB. pyogrio's errors are translated
-here, once, into :class:`FormatError` with the file name and GDAL's reason.
+here, once, into :class:`FormatError` with the file name and a reason a user can act on
+(GDAL's advice to prefix the path with a driver name is not one).
 """
 
 from __future__ import annotations
@@ -14,14 +16,37 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import cache
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
 
 from infra.errors import FormatError
+from pipelines.feed import multifile
 
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+#: Files that are a layer by themselves (or the main file of a multi-file one), by suffix.
+STRONG_SUFFIXES = (
+    ".gpkg",
+    ".shp",
+    ".mif",
+    ".tab",
+    ".geojson",
+    ".fgb",
+    ".kml",
+    ".gml",
+    ".pbf",
+    ".osm",
+    *PARQUET_SUFFIXES,
+)
+#: Also layers, but often only notes beside one in an archive (metadata JSON, a CSV table).
+WEAK_SUFFIXES = (".json", ".csv")
+#: GDAL's OSM driver: its own node index fails on valid extracts ("Non increasing node id",
+#: then an empty layer); SQLite's index reads them. https://gdal.org/drivers/vector/osm.html
+GDAL_CONFIG = {"OSM_USE_CUSTOM_INDEXING": "NO"}
+#: What a CSV without geometries lacks, said where one is refused.
+NO_GEOMETRY_HINT = "; a CSV needs a WKT column (wkt, geometry, geom) or lon/lat columns"
 # CSV: where GDAL looks for geometries (WKT column, or lon/lat columns).
 CSV_OPTIONS = {
     "GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom",
@@ -79,11 +104,59 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
+@cache
+def _pyogrio() -> Any:
+    """pyogrio, with the GDAL options the feed relies on set once for the process."""
+    import pyogrio
+
+    pyogrio.set_gdal_config_options(GDAL_CONFIG)
+    return pyogrio
+
+
 def gdal_path(path: Path) -> str:
-    """The path GDAL opens: zip archives through ``/vsizip/``."""
-    if path.suffix.lower() == ".zip":
-        return f"/vsizip/{path.resolve()}"
-    return str(path)
+    """The path GDAL opens: in a zip, the layer's file (or folder of Shapefiles) found by name.
+
+    Raises:
+        FormatError: an empty or unreadable archive, no layer in it, a layer missing a part,
+            or layer files in several places (which one is meant would be a guess).
+    """
+    if path.suffix.lower() != ".zip":
+        return str(path)
+    inner = _archive_layer(path)
+    return f"/vsizip/{path.resolve()}" + (f"/{inner}" if inner else "")
+
+
+def _archive_layer(path: Path) -> str:
+    """The member (or folder, '' for the root) of the archive ``path`` that holds its layer."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise FormatError(f"{path.name}: broken zip archive ({exc})") from exc
+    files = [n for n in names if not n.endswith("/")]
+    if not files:
+        raise FormatError(f"{path.name}: empty archive (no file in it)")
+    layers = multifile.layer_files(files, STRONG_SUFFIXES) or multifile.layer_files(
+        files, WEAK_SUFFIXES
+    )
+    if not layers:
+        shown = ", ".join(files[:4]) + (", ..." if len(files) > 4 else "")
+        raise FormatError(f"{path.name}: no layer in the archive (it holds {shown})")
+    for main in layers:
+        missing = multifile.missing_in(main, files)
+        if missing:
+            raise FormatError(f"{path.name}: {main} comes without {' and '.join(missing)}")
+    if len(layers) == 1:
+        return layers[0]
+    folders = {str(PurePosixPath(n).parent) for n in layers}
+    if len(folders) == 1 and all(n.lower().endswith(".shp") for n in layers):
+        folder = folders.pop()  # GDAL opens a folder of Shapefiles as one multi-layer source
+        return "" if folder == "." else folder
+    shown = ", ".join(layers[:4]) + (", ..." if len(layers) > 4 else "")
+    raise FormatError(
+        f"{path.name}: {len(layers)} layer files ({shown}); give one layer per archive"
+        " (Shapefiles may share one folder)"
+    )
 
 
 def _options(path: Path) -> dict[str, str]:
@@ -91,32 +164,37 @@ def _options(path: Path) -> dict[str, str]:
 
 
 def _reason(exc: Exception) -> str:
+    """GDAL's message as a cause: its advice to prefix a driver name dropped (not actionable).
+
+    GDAL joins several messages with ``; `` (SQLite repeats its own and prefixes the failing
+    statement): the last meaningful one is kept.
+    """
     text = " ".join(str(exc).split())
-    # SQLite repeats its message after a ';' and prefixes the failing statement.
-    if "; " in text:
-        text = text.rsplit("; ", 1)[-1]
-    return text[:300]
+    parts = [p.strip(" ;") for p in text.split("; ")]
+    parts = [p for p in parts if p and not p.startswith("It might help to specify")]
+    if any("not recognized as being in a supported file format" in p for p in parts):
+        return "not a vector format GDAL reads (check the file and its extension)"
+    return (parts[-1] if parts else text)[:300]
 
 
-def _check_archive(path: Path) -> None:
+def _check_file(path: Path) -> None:
+    """Refuse an empty file, and an archive that is broken or holds no usable layer."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FormatError(f"{path.name}: cannot read ({exc.strerror})") from exc
+    if size == 0:
+        raise FormatError(f"{path.name}: empty file (0 bytes)")
     if path.suffix.lower() != ".zip":
         return
+    gdal_path(path)
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
-            names = archive.namelist()
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise FormatError(f"{path.name}: broken zip archive ({exc})") from exc
     if bad is not None:
         raise FormatError(f"{path.name}: broken zip archive (bad CRC in {bad})")
-    shapes = [n for n in names if n.lower().endswith(".shp")]
-    for shp in shapes:
-        stem = shp[:-4]
-        missing = [
-            s for s in (".dbf", ".shx") if not any(n.lower() == (stem + s).lower() for n in names)
-        ]
-        if missing:
-            raise FormatError(f"{path.name}: {shp} comes without {' and '.join(missing)}")
 
 
 def list_layers(path: Path) -> list[tuple[str, str]]:
@@ -125,18 +203,20 @@ def list_layers(path: Path) -> list[tuple[str, str]]:
     Raises:
         FormatError: the file cannot be opened as vector data.
     """
+    _check_file(path)
     if is_parquet(path):
         meta = _geo_metadata(path)
         column = meta["columns"][meta["primary_column"]]
         types = column.get("geometry_types") or ["Unknown"]
         return [(path.stem, "/".join(types))]
-    _check_archive(path)
-    import pyogrio
+    pyogrio = _pyogrio()
     from pyogrio.errors import DataLayerError, DataSourceError
 
-    if path.suffix.lower() == ".shp":
+    kind = multifile.format_of(path.name)
+    if kind is not None:  # ingest gathers the parts into a zip: a main file alone is partial
         raise FormatError(
-            f"{path.name}: give the Shapefile as a .zip with its .dbf, .shx, .prj and .cpg"
+            f"{path.name}: a {kind.label} alone is partial; give it with its"
+            f" {', '.join(kind.required)} (ingest gathers them from its folder)"
         )
     try:
         found = pyogrio.list_layers(gdal_path(path))
@@ -151,9 +231,12 @@ def choose_layer(path: Path, wanted: str | None) -> tuple[str, tuple[str, ...]]:
     Raises:
         FormatError: no vector layer, ``wanted`` missing, or several layers and none chosen.
     """
-    names = tuple(name for name, kind in list_layers(path) if kind is not None)
+    found = list_layers(path)
+    names = tuple(name for name, kind in found if kind is not None)
     if not names:
-        raise FormatError(f"{path.name}: no vector layer")
+        hint = NO_GEOMETRY_HINT if path.suffix.lower() == ".csv" else ""
+        shown = f" (tables without geometry: {', '.join(n for n, _ in found)})" if found else ""
+        raise FormatError(f"{path.name}: no layer with geometries{shown}{hint}")
     if wanted is not None:
         if wanted not in names:
             raise FormatError(
@@ -177,7 +260,7 @@ def profile(path: Path, layer: str | None, encoding: str | None = None) -> Profi
     chosen, names = choose_layer(path, layer)
     if is_parquet(path):
         return _parquet_profile(path, names)
-    import pyogrio
+    pyogrio = _pyogrio()
     from pyogrio.errors import DataLayerError, DataSourceError
 
     try:
@@ -193,12 +276,15 @@ def profile(path: Path, layer: str | None, encoding: str | None = None) -> Profi
     bounds = info.get("total_bounds")
     bbox = tuple(float(v) for v in bounds) if bounds is not None else None
     geometry_type = info.get("geometry_type")
+    if not geometry_type:
+        hint = NO_GEOMETRY_HINT if path.suffix.lower() == ".csv" else ""
+        raise FormatError(f"{path.name}: layer {chosen!r} has no geometry column{hint}")
     return Profile(
         driver=str(info.get("driver")),
         layers=names,
         layer=chosen,
         rows=int(info["features"]) if info.get("features", -1) >= 0 else None,
-        crs=info.get("crs"),
+        crs=defined_crs(info.get("crs")),
         bbox=bbox if bbox and all(v == v for v in bbox) else None,  # type: ignore[arg-type]
         geometry_types=(str(geometry_type),) if geometry_type else (),
         encoding=info.get("encoding"),
@@ -219,7 +305,7 @@ def open_layer(
         yield _parquet_reader(path, batch_rows)
         return
     chosen, _ = choose_layer(path, layer)
-    import pyogrio
+    pyogrio = _pyogrio()
     from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
     errors = (DataSourceError, DataLayerError, FieldError, GeometryError, OSError)
@@ -244,9 +330,12 @@ def open_layer(
                 f"{path.name}: read failed in layer {chosen!r}: {_reason(exc)}"
             ) from exc
 
+    if not meta.get("geometry_type"):
+        opened.__exit__(None, None, None)
+        raise FormatError(f"{path.name}: layer {chosen!r} has no geometry column")
     try:
         yield LayerReader(
-            crs=meta.get("crs"),
+            crs=defined_crs(meta.get("crs")),
             geometry_column=meta.get("geometry_name") or "wkb_geometry",
             fields=tuple(str(f) for f in meta.get("fields", ())),
             encoding=meta.get("encoding"),
@@ -254,6 +343,27 @@ def open_layer(
         )
     finally:
         opened.__exit__(None, None, None)
+
+
+def defined_crs(text: str | None) -> str | None:
+    """``text``, or None when it is a placeholder for "no CRS" (nothing to reproject from).
+
+    GeoPackage writes layers of undefined SRS (``srs_id`` 0 or -1) with CRSs named "Undefined
+    geographic SRS" / "Undefined Cartesian SRS"; PROJ cannot transform from them ("Error
+    creating Transformer from CRS."). Such a layer has no CRS: ``rules.crs`` then applies.
+    """
+    if not text:
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_user_input(json.loads(text) if text.lstrip().startswith("{") else text)
+    except (CRSError, ValueError):
+        return text  # refine says it is not a CRS, with the dataset's name
+    if crs.name.lower().startswith("undefined") or crs.is_engineering:
+        return None
+    return text
 
 
 def _geo_metadata(path: Path) -> dict[str, Any]:

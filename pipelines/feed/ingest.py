@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.errors import FormatError
 from infra.names import required_name
 from infra.settings import Settings
 from pipelines.feed import catalog
@@ -86,6 +87,48 @@ def _land(
     return version
 
 
+def _reject(
+    conn: Any,
+    name: str,
+    fetched: Fetched,
+    layer: str | None,
+    reason: str,
+    earlier: catalog.Version | None,
+    run_id: int | None,
+) -> None:
+    """Record bytes that do not read as a layer: a rejected landing version with the reason.
+
+    Nothing is stored in landing (the version's uri is its source). The same bytes rejected
+    again for the same reason touch the earlier record rather than add one per attempt.
+    """
+    source = str(fetched.provenance.get("source", ""))
+    uri = source if "://" in source else Path(source).as_uri() if source else fetched.filename
+    line = catalog.reason_line(reason)
+    report = {"dataset": name, "passed": False, "error": line, "checks": []}
+    if earlier is not None and earlier.reason == line:
+        catalog.reject(conn, earlier.id, "ingest", line, report)
+    else:
+        catalog.insert(
+            conn,
+            catalog.NewVersion(
+                dataset=name,
+                zone="landing",
+                uri=uri,
+                fingerprint=fetched.sha256,
+                checksum=fetched.sha256,
+                status="rejected",
+                bytes=fetched.size,
+                layer=layer,
+                quality=report,
+                provenance={**fetched.provenance, "filename": fetched.filename},
+                run_id=run_id,
+                reason=line,
+                rejected_by="ingest",
+            ),
+        )
+    conn.commit()
+
+
 def ingest(
     conn: Any,
     settings: Settings,
@@ -101,7 +144,8 @@ def ingest(
         InputError: bad dataset name, a blank source or layer, or no source given nor
             declared.
         SourceError: the source cannot be fetched.
-        FormatError: the file is not a readable layer (or the layer is ambiguous).
+        FormatError: the file is not a readable layer (or the layer is ambiguous); the bytes
+            are recorded as a landing version rejected by ``ingest``, with the reason.
     """
     name = dataset_name(name)
     # Only None means "the declared one": an empty string is a mistake, never a default.
@@ -122,10 +166,15 @@ def ingest(
     with scratch_dir(settings, "ingest") as scratch:
         fetched = fetch(source, scratch, settings)
         existing = catalog.find(conn, name, "landing", checksum=fetched.sha256)
-        if existing is not None:
+        if existing is not None and existing.rejected_by != "ingest":
             conn.rollback()
             return Ingested(existing, True, existing.provenance.get("profile"))
-        prof = profile(fetched.path, layer, declared.rules.encoding)
+        try:
+            prof = profile(fetched.path, layer, declared.rules.encoding)
+        except FormatError as exc:
+            if not exc.layers:  # which layer to read is a question to the user, not a defect
+                _reject(conn, name, fetched, layer, str(exc), existing, run_id)
+            raise
         version = _land(
             conn,
             settings,

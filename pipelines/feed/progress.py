@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Protocol
+from typing import Literal, Protocol
+
+#: What a step counts: bytes (downloads, checksums) or rows (refine, load).
+Unit = Literal["bytes", "rows"]
 
 
 class Reporter(Protocol):
     """Receives progress: a step starts (with a total when known), advances, ends."""
 
-    def start(self, label: str, total: float | None) -> None:
-        """A new step; ``total`` in the step's unit (bytes or rows), ``None`` if unknown."""
+    def start(self, label: str, total: float | None, unit: Unit = "bytes") -> None:
+        """A new step; ``total`` in ``unit``, ``None`` if unknown."""
         ...
 
     def advance(self, amount: float) -> None:
@@ -32,7 +35,7 @@ class Reporter(Protocol):
 class Silent:
     """The reporter used when nobody listens."""
 
-    def start(self, label: str, total: float | None) -> None:
+    def start(self, label: str, total: float | None, unit: Unit = "bytes") -> None:
         """Ignore."""
 
     def advance(self, amount: float) -> None:
@@ -52,10 +55,10 @@ def reporter() -> Reporter:
 
 
 @contextmanager
-def step(label: str, total: float | None) -> Iterator[Reporter]:
-    """Report one step of ``total`` units; the reporter is yielded to advance it."""
+def step(label: str, total: float | None, unit: Unit = "bytes") -> Iterator[Reporter]:
+    """Report one step of ``total`` ``unit``; the reporter is yielded to advance it."""
     rep = reporter()
-    rep.start(label, total)
+    rep.start(label, total, unit)
     try:
         yield rep
     finally:

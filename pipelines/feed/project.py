@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 from infra.errors import FormatError
 from pipelines.feed.model import TARGET_CRS
@@ -101,7 +101,7 @@ def extent_wgs84(
         source = parse_crs(crs, "crs")
         to_wgs = Transformer.from_crs(source, "EPSG:4326", always_xy=True)
         out = to_wgs.transform_bounds(*bbox, densify_pts=21)
-    except (FormatError, CRSError):
+    except (FormatError, CRSError, ProjError):  # no extent beats no version: it is for maps
         return None
     if not all(np.isfinite(out)):
         return None

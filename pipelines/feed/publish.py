@@ -144,7 +144,7 @@ def copy_parquet(
     with (
         conn.cursor() as cur,
         cur.copy(statement) as copy,
-        step(f"load {table}", parquet.metadata.num_rows) as bar,
+        step(f"load {table}", parquet.metadata.num_rows, unit="rows") as bar,
     ):
         copy.write(encoder.write_header())
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
@@ -208,7 +208,7 @@ def publish(
     """
     name = dataset_name(name)
     working = (
-        catalog.find(conn, name, "working", statuses=("ready",))
+        catalog.find(conn, name, "working", statuses=("ready", "rejected"))
         if version_id is None
         else catalog.get(conn, version_id)
     )
@@ -251,12 +251,35 @@ def publish(
                 duration_s=time.perf_counter() - clock,
                 run_id=run_id,
             )
+            if working.status == "rejected":  # loads now: no longer a rejected version
+                catalog.set_status(tx, working.id, "ready")
             tx.commit()
         except psycopg.Error as exc:
             tx.rollback()
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise PublishError(f"{name}: publish failed, exposure unchanged: {first}") from exc
+            error = PublishError(f"{name}: publish failed, exposure unchanged: {first}")
+            if isinstance(exc, psycopg.errors.DataError | psycopg.errors.IntegrityError):
+                _reject(conn, working, str(error))  # the file's content, not the moment
+            raise error from exc
+        except (PublishError, pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            tx.rollback()
+            cause = " ".join(str(exc).split())[:300]
+            error = PublishError(
+                f"{name}: publish failed, exposure unchanged: {cause}"
+                if isinstance(exc, PublishError)
+                else f"{name}: publish failed, exposure unchanged: the working file cannot be"
+                f" loaded ({cause}); refine it again"
+            )
+            _reject(conn, working, str(error))
+            raise error from exc
     return Outcome(version, False)
+
+
+def _reject(conn: psycopg.Connection[Any], working: catalog.Version, reason: str) -> None:
+    """Record on the working version that publish refused its content (on its own commit)."""
+    conn.rollback()
+    catalog.reject(conn, working.id, "publish", reason)
+    conn.commit()
 
 
 def _record(

@@ -48,6 +48,7 @@ class Tally:
     invalid: int = 0
     repaired: int = 0
     outside: int = 0
+    unprojectable: int = 0
     types_in: Counter[str] = field(default_factory=Counter)
     types_out: Counter[str] = field(default_factory=Counter)
     bbox: list[float] | None = None
@@ -76,7 +77,8 @@ class Tally:
 
     def merge(self, other: Tally) -> None:
         """Add the counters of ``other`` (one batch) to these (the layer so far)."""
-        for name in ("rows_in", "rows_out", "null", "empty", "invalid", "repaired", "outside"):
+        counters = ("rows_in", "rows_out", "null", "empty", "invalid", "repaired", "outside")
+        for name in (*counters, "unprojectable"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.types_in.update(other.types_in)
         self.types_out.update(other.types_out)
@@ -168,6 +170,7 @@ def report(
             "invalid": tally.invalid,
             "repaired": tally.repaired,
             "outside": tally.outside,
+            "unprojectable": tally.unprojectable,
             "types_in": dict(sorted(tally.types_in.items())),
             "types_out": dict(sorted(tally.types_out.items())),
         },

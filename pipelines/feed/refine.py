@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import shapely
+from pyproj.exceptions import ProjError
+from shapely.errors import GEOSException
 
 from infra.errors import FormatError, InputError, QualityError, SourceError
 from infra.settings import Settings
@@ -90,7 +94,16 @@ class BatchRefiner:
         self.context: dict[str, Any] = {"source_crs": None, "target_crs": TARGET_CRS}
         source = self._source_crs(reader)
         self.context["source_crs"] = crs_label(source)
-        self.reproject = Reprojector(source)
+        try:
+            self.reproject = Reprojector(source)
+        except ProjError as exc:
+            raise _fail_fast(
+                self.dataset,
+                "crs",
+                f"PROJ cannot transform {crs_label(source)} to {TARGET_CRS} ({exc});"
+                " declare the layer's real CRS in rules.crs",
+                self.context,
+            ) from exc
         self.bounds = rules.bounds or france_bounds()
         self.context["bounds"] = list(self.bounds)
         self.geometry_column = reader.geometry_column
@@ -173,6 +186,8 @@ class BatchRefiner:
 
     def _geometries(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None]:
         """Geometries in EPSG:2154, and their WKB (objects) when reprojected as bytes."""
+        if self.geometry_column not in batch.schema.names:
+            raise FormatError(f"{self.dataset}: the layer has no geometry column")
         raw = batch.column(self.geometry_column)
         if isinstance(raw.type, pa.ExtensionType):
             raw = raw.storage
@@ -201,11 +216,18 @@ class BatchRefiner:
         for type_id, count in zip(*np.unique(types[~missing], return_counts=True), strict=True):
             t.types_in[TYPE_NAMES.get(int(type_id), str(type_id))] += int(count)
         present = ~missing & ~empty
-        invalid = present & ~shapely.is_valid(geoms)
+        # PROJ gives inf for points it cannot project (longitudes shifted by whole turns, a
+        # wrong CRS): GEOS cannot judge or repair those ("Shell empty after removing invalid
+        # points"), so they are counted, kept out of make_valid and fail the layer.
+        bounds_all = shapely.bounds(geoms)  # computed once: reused for the bounds check
+        unprojectable = present & ~np.isfinite(bounds_all).all(axis=1)
+        t.unprojectable += int(unprojectable.sum())
+        invalid = present & ~unprojectable & ~shapely.is_valid(geoms)
         t.invalid += int(invalid.sum())
         if invalid.any() and self.rules.repair:
             fixed = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
             geoms[invalid] = fixed
+            bounds_all[invalid] = shapely.bounds(fixed)
             t.repaired += int((~shapely.is_empty(fixed)).sum())
             if wkb_in is not None:  # only the repaired ones are serialised again
                 wkb_in[invalid] = shapely.to_wkb(fixed)
@@ -215,7 +237,7 @@ class BatchRefiner:
         geoms = geoms[keep]
         wkb_out = shapely.to_wkb(geoms) if wkb_in is None else wkb_in[keep]
         wkb = pa.array(wkb_out, type=pa.binary())
-        bounds = shapely.bounds(geoms)
+        bounds = bounds_all[keep]
         finite = np.isfinite(bounds).all(axis=1)
         has_geom = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
         b = self.bounds
@@ -280,8 +302,12 @@ def refine_file(
     rules: Rules,
     scratch: Path,
     batch_rows: int,
+    total_rows: int | None = None,
 ) -> Refined:
     """Refine one file into ``scratch/<dataset>.parquet``.
+
+    ``total_rows`` (the count ingest profiled) is the progress total when the reader does not
+    know it (GDAL streams without counting).
 
     Raises:
         QualityError: a rule failed (the report is on the exception).
@@ -291,7 +317,12 @@ def refine_file(
     writer = SortedWriter(scratch)
     with open_layer(path, layer, batch_rows, rules.encoding) as reader:
         refiner = BatchRefiner(dataset, reader, rules)
-        with step(f"refine {dataset}", reader.rows) as bar, ThreadPoolExecutor(WORKERS) as pool:
+        total = reader.rows if reader.rows is not None else total_rows
+        with (
+            step(f"refine {dataset}", total, unit="rows") as bar,
+            ThreadPoolExecutor(WORKERS) as pool,
+            _translated(path),
+        ):
             # GEOS and PROJ release the GIL: WORKERS batches are processed at once, results
             # are taken in order (same file whatever the timing), memory holds WORKERS + 1.
             pending: deque[Future[tuple[pa.RecordBatch, quality.Tally]]] = deque()
@@ -303,6 +334,8 @@ def refine_file(
                 _collect(pending.popleft(), refiner, writer, bar)
     tally = refiner.tally
     checks = quality.evaluate(tally, rules, refiner.bounds)
+    if tally.unprojectable:
+        checks.append(_coordinates_check(tally.unprojectable, refiner.context["source_crs"]))
     if refiner.columns.renamed:
         checks.append(_renamed_check(refiner))
     report = quality.report(dataset, tally, checks, rules, refiner.context)
@@ -315,6 +348,41 @@ def refine_file(
     report["row_groups"] = groups
     return Refined(
         target, report, tally.rows_out, groups, tally.bbox, types, refiner.columns.renamed
+    )
+
+
+@contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    """GEOS, PROJ and Arrow failures inside refine as one :class:`FormatError` line.
+
+    The known causes are caught where they arise (coordinates PROJ cannot project, a CRS it
+    cannot transform, a missing geometry column); this is the boundary for the rest, so no
+    library's exception reaches a user or the scheduler unexplained.
+    """
+    try:
+        yield
+    except GEOSException as exc:
+        raise FormatError(
+            f"{path.name}: GEOS cannot process a geometry ({exc}); check the layer's"
+            " coordinates and CRS"
+        ) from exc
+    except ProjError as exc:
+        raise FormatError(
+            f"{path.name}: PROJ cannot reproject the layer ({exc}); declare its real CRS in"
+            " rules.crs"
+        ) from exc
+    except pa.ArrowException as exc:
+        raise FormatError(f"{path.name}: cannot convert the layer's columns ({exc})") from exc
+
+
+def _coordinates_check(count: int, source_crs: str | None) -> quality.Check:
+    """A failing check for features whose coordinates PROJ could not project."""
+    return quality.Check(
+        "coordinates",
+        False,
+        f"{count} feature(s) with coordinates PROJ cannot project from {source_crs} to"
+        f" {TARGET_CRS} (outside the CRS's valid range, e.g. longitudes shifted by whole"
+        " turns); fix them in the source, or declare the layer's real CRS in rules.crs",
     )
 
 
@@ -331,15 +399,22 @@ def _landing(conn: Any, name: str, version_id: int | None) -> catalog.Version:
     Raises:
         InputError: no such landing version of ``name`` (the line lists the latest ones), or
             nothing in landing at all.
+        FormatError: that version was rejected at ingest (its reason is repeated).
     """
     if version_id is None:
         newest = catalog.find(conn, name, "landing", statuses=("landed", "refined", "rejected"))
         if newest is None:
             raise InputError(f"{name}: nothing in landing (run `locxia ingest` first)", "refine")
-        return newest
-    landing = catalog.get(conn, version_id)
-    if landing is None or landing.dataset != name or landing.zone != "landing":
-        raise InputError(catalog.missing_version(conn, name, "landing", version_id), "refine")
+        landing = newest
+    else:
+        found = catalog.get(conn, version_id)
+        if found is None or found.dataset != name or found.zone != "landing":
+            raise InputError(catalog.missing_version(conn, name, "landing", version_id), "refine")
+        landing = found
+    if landing.rejected_by == "ingest":  # never stored in landing: nothing to refine
+        raise FormatError(
+            f"{name}: landing version {landing.id} was rejected at ingest: {landing.reason}"
+        )
     return landing
 
 
@@ -350,7 +425,13 @@ def _refine_landed(
     try:
         local = zone(settings, "landing").fetch(landing.key, scratch)
         return refine_file(
-            dataset.name, local, landing.layer, dataset.rules, scratch, settings.layers_batch_rows
+            dataset.name,
+            local,
+            landing.layer,
+            dataset.rules,
+            scratch,
+            settings.layers_batch_rows,
+            landing.rows,
         )
     except (QualityError, FormatError) as exc:
         report = (
@@ -358,7 +439,7 @@ def _refine_landed(
             if isinstance(exc, QualityError)
             else {"dataset": dataset.name, "passed": False, "error": str(exc), "checks": []}
         )
-        catalog.set_status(conn, landing.id, "rejected", report)
+        catalog.reject(conn, landing.id, "refine", str(exc), report)
         conn.commit()
         raise
 

@@ -20,6 +20,7 @@ from infra.aws import AwsClients, aws_errors
 from infra.db.connection import redact_url
 from infra.errors import InputError, SourceError
 from infra.settings import Settings
+from pipelines.feed import multifile
 from pipelines.feed.progress import step
 from pipelines.feed.zones import safe_filename
 
@@ -28,12 +29,18 @@ KNOWN_SUFFIXES = (
     ".gpkg",
     ".zip",
     ".shp",
+    ".mif",
+    ".tab",
     ".geojson",
     ".json",
     ".fgb",
     ".parquet",
     ".geoparquet",
     ".csv",
+    ".kml",
+    ".gml",
+    ".pbf",
+    ".osm",
 )
 # First bytes of the formats a URL without a file name may serve.
 MAGIC = (
@@ -113,13 +120,36 @@ def fetch(source: str, scratch: Path, settings: Settings) -> Fetched:
         AwsError: S3 refused the read.
     """
     kind = source_kind(source)
+    if kind in ("http", "s3"):
+        check_remote(source)
     if kind == "http":
         return _fetch_http(source, scratch, settings)
     if kind == "s3":
         return _fetch_s3(source, scratch, settings)
     path = local_path(source)
     assert path is not None
+    if multifile.format_of(path.name) is not None and path.is_file():
+        return _gathered(path, scratch)
     return _local(path, scratch)
+
+
+def check_remote(source: str) -> None:
+    """Refuse the main file of a multi-file format by URL: its other parts would not come.
+
+    Guessing the parts' URLs (case, extra requests, a listing S3 may not allow) is not worth
+    it when the provider can serve, and the user can give, the usual zip.
+
+    Raises:
+        InputError: ``source`` ends with ``.shp``, ``.mif`` or ``.tab``.
+    """
+    name = unquote(urlsplit(source).path).rsplit("/", 1)[-1]
+    kind = multifile.format_of(name)
+    if kind is not None:
+        raise InputError(
+            f"{name}: a {kind.label} by URL comes without its {', '.join(kind.required)};"
+            " give the URL of a .zip holding all its files",
+            "source",
+        )
 
 
 def source_kind(source: str) -> Literal["http", "s3", "file", "path"]:
@@ -153,32 +183,22 @@ def directory_refusal(path: Path) -> str:
 
     A landing version is one file: its bytes, their SHA-256 and its provenance. A directory
     has none of these, and which of its files would be "the layer" is a guess, so it is
-    refused. When it holds files of the accepted formats, the line names them; loose
-    Shapefile parts are to be zipped with their sidecar files (.dbf, .shx, .prj, .cpg: the
-    form a Shapefile is accepted in, see ``formats.list_layers``). Short, since Click's
-    frame wraps long lines.
+    refused. When it holds files of the accepted formats, the line names them (a ``.shp``,
+    ``.mif`` or ``.tab`` is ingested with its parts, see :func:`_gathered`). Short, since
+    Click's frame wraps long lines.
     """
     try:
         names = sorted(p.name for p in path.iterdir() if p.is_file())
     except OSError:
         names = []
-    ingestible = [n for n in names if n.lower().endswith(KNOWN_SUFFIXES) and not _is_shp(n)]
-    shapes = [n for n in names if _is_shp(n)]
+    ingestible = [n for n in names if n.lower().endswith(KNOWN_SUFFIXES)]
     if ingestible:
         shown = ", ".join(ingestible[:4]) + (", ..." if len(ingestible) > 4 else "")
         return f"is a directory: ingest its files one at a time, -d NAME each ({shown})"
-    if shapes:
-        stem = shapes[0][:-4]
-        return (
-            "is a directory: zip each Shapefile with its .dbf, .shx, .prj and .cpg, then"
-            f" ingest the zip (zip {stem}.zip {stem}.*)"
-        )
-    accepted = ", ".join(s for s in KNOWN_SUFFIXES if s != ".shp")
-    return f"is a directory: ingest takes one file ({accepted}) or an http(s):// or s3:// URL"
-
-
-def _is_shp(name: str) -> bool:
-    return name.lower().endswith(".shp")
+    return (
+        "is a directory: ingest takes one layer file (GeoPackage, zip, Shapefile, MapInfo,"
+        " GeoJSON, FlatGeobuf, GeoParquet, CSV, KML, GML, OSM) or an http(s):// or s3:// URL"
+    )
 
 
 def check_local(source: str) -> None:
@@ -222,6 +242,37 @@ def _local(path: Path, scratch: Path) -> Fetched:
             "source": str(path.resolve()),
             "kind": "file",
             "mtime": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
+        },
+    )
+
+
+def _gathered(main: Path, scratch: Path) -> Fetched:
+    """A multi-file layer's parts from its folder, packed into one reproducible zip.
+
+    The zip is what lands (one version, one checksum, every part); provenance lists each
+    part with its SHA-256.
+
+    Raises:
+        FormatError: a required part is missing (named).
+        SourceError: a part cannot be read.
+    """
+    parts = multifile.parts_of(main)
+    target = scratch / safe_filename(f"{main.stem}.zip")
+    try:
+        digests = multifile.pack(parts, target)
+        sha, size = hash_file(target, f"checksum {target.name}")
+    except OSError as exc:
+        raise SourceError(f"{main}: cannot read ({exc.strerror})") from exc
+    return Fetched(
+        path=target,
+        filename=target.name,
+        sha256=sha,
+        size=size,
+        provenance={
+            "source": str(main.resolve()),
+            "kind": "file",
+            "parts": digests,
+            "mtime": datetime.fromtimestamp(main.stat().st_mtime, UTC).isoformat(),
         },
     )
 

@@ -70,6 +70,27 @@ def shapefile(table: pa.Table, folder: Path) -> tuple[Path, str | None]:
     return zipped_shapefile(table, folder)
 
 
+def loose_shapefile(table: pa.Table, folder: Path) -> tuple[Path, str | None]:
+    """A Shapefile as GDAL writes it: the .shp and its parts side by side, not zipped."""
+    path = folder / "buildings.shp"
+    _write(table, path, "ESRI Shapefile", geometry_type="Polygon")
+    return path, None
+
+
+def mapinfo_mif(table: pa.Table, folder: Path) -> tuple[Path, str | None]:
+    """MapInfo Interchange: ``layer.mif`` (geometries) and ``layer.mid`` (attributes)."""
+    path = folder / "layer.mif"
+    _write(table, path, "MapInfo File", geometry_type="Polygon")
+    return path, None
+
+
+def mapinfo_tab(table: pa.Table, folder: Path) -> tuple[Path, str | None]:
+    """MapInfo TAB: ``layer.tab`` with its ``.dat``, ``.map`` and ``.id``."""
+    path = folder / "layer.tab"
+    _write(table, path, "MapInfo File", geometry_type="Polygon")
+    return path, None
+
+
 def geojson(table: pa.Table, folder: Path) -> tuple[Path, str | None]:
     path = folder / "layer.geojson"
     _write(table, path, "GeoJSON")

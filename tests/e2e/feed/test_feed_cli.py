@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,27 +147,112 @@ def test_bad_layers_stop_in_landing(
     assert "last rejection" in shown.stdout
 
 
-BAD_AT_INGEST = {
-    "broken-zip": (lambda t, d: _broken_zip(t, d), "bad", "broken zip archive"),
-    "truncated-gpkg": (lambda t, d: _truncated_gpkg(t, d), "bad", "truncated.gpkg: cannot read"),
-    "missing-file": (lambda t, d: d / "nope.gpkg", "bad", "nope.gpkg: no such file"),
+def _empty_file(table: pa.Table, folder: Path) -> Path:
+    path = folder / "empty.gpkg"
+    path.touch()
+    return path
+
+
+def _empty_zip(table: pa.Table, folder: Path) -> Path:
+    path = folder / "empty.zip"
+    zipfile.ZipFile(path, "w").close()
+    return path
+
+
+def _zip_without_dbf(table: pa.Table, folder: Path) -> Path:
+    shp, _ = formats.loose_shapefile(table, folder)
+    path = folder / "parts.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for part in (".shp", ".shx", ".prj"):
+            archive.write(shp.with_suffix(part), f"data/{shp.stem}{part}")
+    return path
+
+
+def _no_geometry(table: pa.Table, folder: Path) -> Path:
+    path = folder / "table.csv"
+    path.write_text("code,label\n1,a\n2,b\n")
+    return path
+
+
+def _without(writer: formats.Writer, suffix: str) -> Callable[[pa.Table, Path], Path]:
+    def make(table: pa.Table, folder: Path) -> Path:
+        path, _ = writer(table, folder)
+        path.with_suffix(suffix).unlink()
+        return path
+
+    return make
+
+
+# case → (make the source, fragment of the one line, recorded as a rejected version?)
+BAD_AT_INGEST: dict[str, tuple[Callable[[pa.Table, Path], Path], str, bool]] = {
+    "broken-zip": (_broken_zip, "broken zip archive", True),
+    "truncated-gpkg": (_truncated_gpkg, "truncated.gpkg: cannot read", True),
+    "empty-file": (_empty_file, "empty.gpkg: empty file (0 bytes)", True),
+    "empty-zip": (_empty_zip, "empty.zip: empty archive", True),
+    "zip-without-dbf": (
+        _zip_without_dbf,
+        "data/buildings.shp comes without data/buildings.dbf",
+        True,
+    ),
+    "no-geometry": (_no_geometry, "table.csv: layer 'table' has no geometry column", True),
+    "missing-file": (lambda t, d: d / "nope.gpkg", "nope.gpkg: no such file", False),
+    "mif-without-mid": (
+        _without(formats.mapinfo_mif, ".mid"),
+        "layer.mif: layer.mid is missing from",
+        False,
+    ),
+    "tab-without-dat": (
+        _without(formats.mapinfo_tab, ".dat"),
+        "layer.tab: layer.dat is missing from",
+        False,
+    ),
+    "shp-without-shx": (
+        _without(formats.loose_shapefile, ".shx"),
+        "buildings.shp: buildings.shx is missing from",
+        False,
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_AT_INGEST), ids=list(BAD_AT_INGEST))
-def test_bad_sources_never_land(
+def test_bad_sources_never_land_and_are_recorded(
     case: str, locxia: Run, layer: pa.Table, tmp_path: Path, db_url: str
 ) -> None:
-    make, name, fragment = BAD_AT_INGEST[case]
+    """Bytes that do not read are a rejected version with the line; nothing lands."""
+    make, fragment, recorded = BAD_AT_INGEST[case]
     path = make(layer, tmp_path)
-    out = locxia("ingest", str(path), "--dataset", name)
+    out = locxia("ingest", str(path), "--dataset", "bad")
     one_error_line(out, fragment)
+    assert "<DRIVER>" not in out.stderr
     assert files_in(zones(tmp_path)["landing"]) == []
-    assert not (tmp_path / "etc").exists()
     with connect(db_url) as conn:
-        versions = conn.execute("SELECT count(*) FROM ops.dataset_versions").fetchone()
+        versions = conn.execute(
+            "SELECT zone, status, rejected_by, reason FROM ops.dataset_versions"
+        ).fetchall()
         declared = conn.execute("SELECT count(*) FROM params.datasets").fetchone()
-    assert versions == (0,) and declared == (0,)
+    assert declared == (0,)
+    if not recorded:  # nothing whole arrived: no bytes to record
+        assert versions == []
+        return
+    line = out.stderr.strip()
+    assert versions == [("landing", "rejected", "ingest", versions[0][3])]
+    assert line.endswith(": " + versions[0][3])  # the line printed is the reason recorded
+    assert fragment in line
+    again = locxia("ingest", str(path), "--dataset", "bad")  # tried again, recorded once
+    one_error_line(again, fragment)
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.dataset_versions").fetchone() == (1,)
+    shown = locxia("datasets", "show", "bad")
+    assert shown.returncode == 0, shown.stderr
+    assert "last rejection (version" in shown.stdout and fragment in " ".join(shown.stdout.split())
+    listed = json.loads(locxia("datasets", "list", "--json").stdout)
+    assert [(d["name"], d["rejected"]) for d in listed] == [("bad", 1)]
+    assert (
+        listed[0]["last_rejection"].startswith("ingest ")
+        and fragment in listed[0]["last_rejection"]
+    )
+    refined = locxia("refine", "bad")
+    one_error_line(refined, "was rejected at ingest")
 
 
 def usage_error(out: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -334,14 +421,13 @@ def test_a_directory_is_refused_with_what_to_ingest(
     line = usage_line(locxia("ingest", layers.as_uri(), "-d", "roads"))
     assert "is a directory: ingest its files one at a time" in line
     line = usage_line(locxia("ingest", str(shapes), "-d", "roads"))
-    assert line.endswith(
-        "is a directory: zip each Shapefile with its .dbf, .shx, .prj and .cpg, then ingest"
-        " the zip (zip buildings.zip buildings.*)"
+    assert line.endswith(  # the .shp brings its parts (gathered at ingest)
+        "is a directory: ingest its files one at a time, -d NAME each (buildings.shp)"
     )
     line = usage_line(locxia("ingest", str(empty), "-d", "roads"))
     assert line.endswith(
-        "is a directory: ingest takes one file (.gpkg, .zip, .geojson, .json, .fgb, .parquet,"
-        " .geoparquet, .csv) or an http(s):// or s3:// URL"
+        "is a directory: ingest takes one layer file (GeoPackage, zip, Shapefile, MapInfo,"
+        " GeoJSON, FlatGeobuf, GeoParquet, CSV, KML, GML, OSM) or an http(s):// or s3:// URL"
     )
     assert files_in(zones(tmp_path)["landing"]) == []
     with connect(db_url) as conn:

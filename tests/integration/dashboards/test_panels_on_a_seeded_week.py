@@ -314,6 +314,16 @@ def test_layers_panels_show_the_fed_datasets(seeded_week: SeededWeek, outcomes: 
             f"{rows['parcels_v2']} rows (min 1, max {PARCELS_MAX_ROWS})",
         )
     ]
+    rejections = p.rows("Rejected versions", "dataset", "zone", "rejected_by", "reason")
+    assert rejections == [
+        (
+            "parcels",
+            "landing",
+            "refine",
+            f"parcels: quality check failed: rows: {rows['parcels_v2']} rows (min 1, max"
+            f" {PARCELS_MAX_ROWS})",
+        )
+    ]
 
     extents = {
         r[0]: r[1:]

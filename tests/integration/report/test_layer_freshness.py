@@ -67,6 +67,17 @@ def test_freshness_figures_equal_the_database(fed: Any) -> None:
         assert int(parsed.figures[f"freshness.zone.{zone}"]) == expected, zone
 
 
+def test_rejections_of_the_month_are_listed_with_their_reason(fed: Any) -> None:
+    parsed, _ = fed
+    assert int(parsed.figures["freshness.rejected"]) == 1
+    table = parsed.tables["freshness.rejected"]
+    assert len(table) == 1
+    when, dataset, zone, version, step, reason, source = table[0]
+    assert (dataset, zone, step) == ("parcels", "landing", "refine") and int(version) > 0
+    assert reason.startswith("parcels: quality check failed: rows:")
+    assert source.startswith("file://") and "/landing/parcels/" in source
+
+
 def test_freshness_table_equals_the_database(fed: Any) -> None:
     parsed, raw = fed
     table = parsed.tables["freshness.datasets"]

@@ -40,6 +40,10 @@ def test_extent_wgs84() -> None:
     assert box is not None and 1.5 < box[0] < 3 and 48 < box[1] < 50
     assert extent_wgs84(None, "EPSG:2154") is None
     assert extent_wgs84((0, 0, 1, 1), None) is None
+    # GeoPackage's "Undefined Cartesian SRS": PROJ cannot transform it ("Error creating
+    # Transformer from CRS."); the version is recorded without an extent, never refused
+    local = 'LOCAL_CS["Undefined Cartesian SRS",UNIT["Meter",1],AXIS["E",EAST],AXIS["N",NORTH]]'
+    assert extent_wgs84((0, 0, 1, 1), local) is None
 
 
 def test_sorted_writer_spreads_rows_in_sorted_row_groups(tmp_path: Path) -> None:
