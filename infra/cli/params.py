@@ -115,6 +115,7 @@ def set_instance(
     """Create or change one instance; validated, then recorded in the history as you.
 
     Columns: kind state instance_class (or class) storage_gb (or storage) storage_type
+    iops throughput
     engine engine_version multi_az protected tags schedule timezone maintenance_window
     backup_window note; tag.KEY=VALUE sets one tag. Windows are UTC, AWS's formats
     (maintenance_window=sun:03:00-sun:04:00, backup_window=01:00-01:30; empty clears).

@@ -8,6 +8,7 @@ lets the database check it again. A rejected change leaves no row and no history
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,7 +113,11 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
             out.setdefault("tag_updates", {})[key[4:]] = value
             continue
         if key not in EDITABLE:
-            raise InputError(f"{key!r} is not an editable column (one of {', '.join(EDITABLE)})")
+            close = difflib.get_close_matches(key, EDITABLE, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise InputError(
+                f"{key!r} is not an editable column ({hint}`locxia params set -h` lists them)"
+            )
         if key in _JSON_COLUMNS:
             try:
                 out[key] = json.loads(value)
