@@ -326,7 +326,6 @@ CASES: tuple[Case, ...] = (
         "r-cran-sf",
         f"{SF}/shape/nc.shp",
         with_sidecars,
-        pending=PENDING_GATHER,
     ),
     Case(
         "shp_zip_subfolder",
@@ -409,7 +408,6 @@ CASES: tuple[Case, ...] = (
         as_is,
         expect="refused",
         refusal="geometry",
-        pending="a layer without geometry refused as such (today refine asks for a CRS)",
     ),
     Case(
         "gpkg_zm",
@@ -517,7 +515,6 @@ CASES: tuple[Case, ...] = (
         NC_GPKG,
         converted("MapInfo File", ".tab"),
         derived="ogr MapInfo File driver, .tab given with .dat/.map/.id beside it",
-        pending=PENDING_GATHER,
     ),
     Case(
         "osm_pbf_points",
@@ -534,8 +531,6 @@ CASES: tuple[Case, ...] = (
         f"{PYOGRIO}/sample.osm.pbf",
         as_is,
         layer="lines",
-        pending="OSM PBF whose node ids do not increase read with GDAL's custom indexing off"
-        " (today: GDAL's 'Non increasing node id. Use OSM_USE_CUSTOM_INDEXING=NO')",
         gdal_config={"OSM_USE_CUSTOM_INDEXING": "NO"},
     ),
 )
