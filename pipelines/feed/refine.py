@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from infra.errors import FormatError, InputError, QualityError, SourceError
@@ -28,7 +29,7 @@ from pipelines.feed import catalog, quality
 from pipelines.feed.catalog import Outcome
 from pipelines.feed.columns import column_names
 from pipelines.feed.formats import LayerReader, open_layer
-from pipelines.feed.geoparquet import BBOX, GEOMETRY, KEY, SortedWriter, bbox_type, geo_metadata
+from pipelines.feed.geoparquet import BBOX, FID, GEOMETRY, SortedWriter, bbox_type, geo_metadata
 from pipelines.feed.memory import trim
 from pipelines.feed.model import TARGET_CRS, Dataset, Rules, dataset_name
 from pipelines.feed.progress import Reporter, step
@@ -36,7 +37,6 @@ from pipelines.feed.project import (
     Reprojector,
     crs_label,
     france_bounds,
-    hilbert_keys,
     parse_crs,
     target_crs,
 )
@@ -53,7 +53,14 @@ TYPE_NAMES = {
     6: "MultiPolygon",
     7: "GeometryCollection",
 }
-RESERVED = {GEOMETRY, BBOX, KEY, "fid"}
+RESERVED = {GEOMETRY, BBOX, FID}
+# Text that was decoded with the wrong code page: U+FFFD (bytes that were not UTF-8), C1
+# controls (CP1252 read as Latin-1), UTF-8 read as Latin-1/CP1252 ("Ã©" for "é").
+SUSPECT_TEXT = (
+    "\ufffd|[\u0080-\u009f]"
+    "|[ÃÂ][\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
+    "\u02dc\u2013-\u203a\u20ac\u2122]"
+)
 WORKERS = 2  # batches processed at once (the machines have 2 cores)
 
 
@@ -80,6 +87,15 @@ def _fail_fast(dataset: str, rule: str, detail: str, context: dict[str, Any]) ->
     return QualityError(dataset, [f"{rule}: {detail}"], report)
 
 
+def _label_or_none(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return crs_label(parse_crs(text, "file CRS"))
+    except FormatError:
+        return text[:60]
+
+
 class BatchRefiner:
     """Checks, repairs and reprojects one batch at a time, counting what it saw."""
 
@@ -101,6 +117,9 @@ class BatchRefiner:
         except ValueError as exc:
             raise _fail_fast(self.dataset, "column_names", str(exc), self.context) from exc
         self.renames = self.columns.final
+        self.fid_column = reader.fid_column  # None: a reader without FIDs (rows numbered later)
+        # the exposure's primary key: the declared id column, else the source's feature id
+        self.feature_key = self.renames.get(rules.id_column, FID) if rules.id_column else FID
         if self.columns.renamed:
             self.context["renamed_columns"] = self.columns.renamed
         if self.columns.collisions:
@@ -115,12 +134,19 @@ class BatchRefiner:
             ]
 
     def _source_crs(self, reader: LayerReader) -> Any:
+        where = f"params.datasets[{self.dataset}].rules"
+        if self.rules.crs_override is not None:
+            crs = parse_crs(self.rules.crs_override, f"{where}.crs_override")
+            self.context["file_crs"] = _label_or_none(reader.crs)
+            self.context["crs_override"] = crs_label(crs)
+            return crs
         declared = self.rules.crs
         if reader.crs is None and declared is None:
             raise _fail_fast(
                 self.dataset,
                 "crs",
-                "the layer has no CRS; declare it in rules.crs (e.g. EPSG:4326)",
+                f"the layer has no CRS; declare it: locxia datasets set {self.dataset}"
+                " crs=EPSG:4326 (the CRS the coordinates are in)",
                 self.context,
             )
         found = parse_crs(reader.crs or str(declared), f"{self.dataset}: CRS")
@@ -130,7 +156,9 @@ class BatchRefiner:
                 raise _fail_fast(
                     self.dataset,
                     "crs",
-                    f"the layer is in {crs_label(found)}, rules.crs says {crs_label(wanted)}",
+                    f"the layer is in {crs_label(found)}, rules.crs says {crs_label(wanted)};"
+                    " if the file's CRS (.prj) is wrong: locxia datasets set"
+                    f" {self.dataset} crs_override={crs_label(wanted)}",
                     self.context,
                 )
         return found
@@ -155,7 +183,10 @@ class BatchRefiner:
             try:
                 column.validate(full=True)
             except pa.ArrowInvalid as exc:
-                hint = "declare the source encoding in rules.encoding (e.g. CP1252)"
+                hint = (
+                    f"declare the source's code page: locxia datasets set {self.dataset}"
+                    " encoding=CP1252"
+                )
                 raise _fail_fast(
                     self.dataset,
                     "encoding",
@@ -163,25 +194,76 @@ class BatchRefiner:
                     self.context,
                 ) from exc
 
+    def _suspect_text(self, batch: pa.RecordBatch, t: quality.Tally) -> None:
+        """Count rows whose text looks decoded with the wrong code page; keep one example."""
+        suspect: pa.Array | None = None
+        for name in self.renames:
+            column = batch.column(name)
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            hits = pc.fill_null(pc.match_substring_regex(column, SUSPECT_TEXT), False)
+            if t.suspect_example is None and pc.any(hits).as_py():
+                value = column.filter(hits)[0].as_py()
+                t.suspect_example = (name, str(value)[:80])
+            suspect = hits if suspect is None else pc.or_(suspect, hits)
+        if suspect is not None:
+            t.suspect_text += int(pc.sum(suspect).as_py() or 0)
+
     def _ids(self, batch: pa.RecordBatch, keep: np.ndarray, t: quality.Tally) -> None:
-        column = batch.column(self.rules.id_column).filter(pa.array(keep)).drop_null()
+        column = batch.column(self.rules.id_column).filter(pa.array(keep))
+        t.id_nulls += column.null_count
+        column = column.drop_null()
         if pa.types.is_integer(column.type):
             t.ids.append(column.to_numpy().astype(np.int64))
         else:
             values = (hash(v) for v in column.to_pylist())
             t.ids.append(np.fromiter(values, dtype=np.int64, count=len(column)))
 
-    def _geometries(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None]:
-        """Geometries in EPSG:2154, and their WKB (objects) when reprojected as bytes."""
+    def _geometries(
+        self, batch: pa.RecordBatch, t: quality.Tally
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Geometries in EPSG:2154, and their WKB (objects) when still the bytes to write.
+
+        Counts WKB that does not parse (``unreadable``), geometries with Z (kept) and with M
+        (dropped: neither PostGIS's column nor GeoParquet readers here use it).
+        """
         raw = batch.column(self.geometry_column)
         if isinstance(raw.type, pa.ExtensionType):
             raw = raw.storage
-        projected = self.reproject.wkb(raw)
+        projected = self.reproject.wkb(raw)  # 2D little-endian only: no Z, no M
         if projected is not None:
             wkb = projected.to_numpy(zero_copy_only=False)
-            return shapely.from_wkb(wkb, on_invalid="ignore"), wkb
-        geoms = shapely.from_wkb(raw.to_numpy(zero_copy_only=False), on_invalid="ignore")
+            geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+            self._unreadable(raw, geoms, t)
+            return geoms, wkb
+        wkb = raw.to_numpy(zero_copy_only=False)
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        self._unreadable(raw, geoms, t)
+        measured = shapely.has_m(geoms)
+        if measured.any():
+            t.m_dropped += int(measured.sum())
+            z = shapely.has_z(geoms[measured])
+            geoms[measured] = np.where(
+                z,
+                shapely.from_wkb(shapely.to_wkb(geoms[measured], output_dimension=3)),
+                shapely.force_2d(geoms[measured]),
+            )
+            if self.reproject.identity:
+                wkb = wkb.copy()
+                wkb[measured] = shapely.to_wkb(geoms[measured], flavor="iso")
+        if self.reproject.identity:
+            return geoms, wkb
         return self.reproject(geoms), None
+
+    @staticmethod
+    def _unreadable(raw: pa.Array, geoms: np.ndarray, t: quality.Tally) -> None:
+        if raw.null_count == len(raw):
+            return
+        present = ~raw.is_null().to_numpy(zero_copy_only=False)
+        bad = present & shapely.is_missing(geoms)
+        t.unreadable += int(bad.sum())
 
     def process(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, quality.Tally]:
         """One batch out (attributes, ``geom`` WKB in EPSG:2154, ``bbox``, key) and its counters.
@@ -192,28 +274,45 @@ class BatchRefiner:
         self._check_text(batch)
         t = quality.Tally()
         t.rows_in += batch.num_rows
-        geoms, wkb_in = self._geometries(batch)
+        self._suspect_text(batch, t)
+        geoms, wkb_in = self._geometries(batch, t)
         missing = shapely.is_missing(geoms)
         empty = ~missing & shapely.is_empty(geoms)
-        t.null += int(missing.sum())
+        t.null += int(missing.sum()) - t.unreadable
         t.empty += int(empty.sum())
         types = shapely.get_type_id(geoms)
         for type_id, count in zip(*np.unique(types[~missing], return_counts=True), strict=True):
             t.types_in[TYPE_NAMES.get(int(type_id), str(type_id))] += int(count)
         present = ~missing & ~empty
         invalid = present & ~shapely.is_valid(geoms)
+        lost = np.empty(0, np.int64)
+        keep = present.copy() if self.rules.null_geometries == "drop" else np.ones(len(geoms), bool)
+        if invalid.any():
+            # PROJ could not project them (inf/NaN): outside the bounds, never "repaired"
+            lost = np.flatnonzero(invalid)[
+                ~np.isfinite(shapely.bounds(geoms[invalid])).all(axis=1)
+            ]
+            invalid[lost] = False
+            keep[lost] = False
+            t.unprojectable += len(lost)
         t.invalid += int(invalid.sum())
         if invalid.any() and self.rules.repair:
             fixed = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
             geoms[invalid] = fixed
-            t.repaired += int((~shapely.is_empty(fixed)).sum())
+            collapsed = shapely.is_empty(fixed) | shapely.is_missing(fixed)
+            t.repaired += int((~collapsed).sum())
+            t.collapsed += int(collapsed.sum())
+            keep[np.flatnonzero(invalid)[collapsed]] = False  # never publish EMPTY
             if wkb_in is not None:  # only the repaired ones are serialised again
-                wkb_in[invalid] = shapely.to_wkb(fixed)
-        keep = present if self.rules.null_geometries == "drop" else np.ones(len(geoms), bool)
+                wkb_in[invalid] = shapely.to_wkb(fixed, flavor="iso")
         if self.rules.id_column:
             self._ids(batch, keep, t)
+        fids = None
+        if self.fid_column is not None:
+            fids = batch.column(self.fid_column).filter(pa.array(keep)).cast(pa.int64())
+            t.fids.append(fids.to_numpy(zero_copy_only=False))
         geoms = geoms[keep]
-        wkb_out = shapely.to_wkb(geoms) if wkb_in is None else wkb_in[keep]
+        wkb_out = shapely.to_wkb(geoms, flavor="iso") if wkb_in is None else wkb_in[keep]
         wkb = pa.array(wkb_out, type=pa.binary())
         bounds = shapely.bounds(geoms)
         finite = np.isfinite(bounds).all(axis=1)
@@ -227,13 +326,16 @@ class BatchRefiner:
             & (bounds[:, 3] <= b[3])
         )
         # a geometry PROJ could not project (inf/NaN coordinates) is outside, never ignored
-        t.outside += int((present[keep] & ~(has_geom & inside)).sum())
+        t.outside += int((present[keep] & ~(has_geom & inside)).sum()) + len(lost)
         t.add_bbox(bounds[has_geom & finite])
         out_types = shapely.get_type_id(geoms[has_geom])
+        if wkb_in is None or self.reproject.identity:  # the fast path's bytes are 2D
+            out_types = np.where(shapely.has_z(geoms[has_geom]), out_types + 100, out_types)
         for type_id, count in zip(*np.unique(out_types, return_counts=True), strict=True):
-            t.types_out[TYPE_NAMES.get(int(type_id), str(type_id))] += int(count)
+            z = " Z" if type_id >= 100 else ""
+            t.types_out[TYPE_NAMES.get(int(type_id) % 100, str(type_id)) + z] += int(count)
         t.rows_out += len(geoms)
-        return self._batch(batch, keep, wkb, bounds, has_geom), t
+        return self._batch(batch, keep, wkb, bounds, has_geom, fids), t
 
     def _batch(
         self,
@@ -242,6 +344,7 @@ class BatchRefiner:
         wkb: pa.Array,
         bounds: np.ndarray,
         has_geom: np.ndarray,
+        fids: pa.Array | None,
     ) -> pa.RecordBatch:
         mask = pa.array(keep)
         arrays = [batch.column(src).filter(mask) for src in self.renames]
@@ -254,9 +357,10 @@ class BatchRefiner:
             pa.array(np.where(has_geom, bounds[:, i], np.nan), mask=~has_geom) for i in range(4)
         ]
         bbox = pa.StructArray.from_arrays(fields, fields=list(bbox_type()), mask=no_geom)
-        keys = pa.array(hilbert_keys(bounds, self.bounds), type=pa.uint32())
+        if fids is None:
+            return pa.RecordBatch.from_arrays([*arrays, wkb, bbox], names=[*names, GEOMETRY, BBOX])
         return pa.RecordBatch.from_arrays(
-            [*arrays, wkb, bbox, keys], names=[*names, GEOMETRY, BBOX, KEY]
+            [fids, *arrays, wkb, bbox], names=[FID, *names, GEOMETRY, BBOX]
         )
 
 
@@ -289,33 +393,65 @@ def refine_file(
     """
     target = scratch / f"{dataset}.parquet"
     writer = SortedWriter(scratch)
-    with open_layer(path, layer, batch_rows, rules.encoding) as reader:
+    with open_layer(path, layer, batch_rows, rules.encoding, rules.where) as reader:
         refiner = BatchRefiner(dataset, reader, rules)
-        with step(f"refine {dataset}", reader.rows) as bar, ThreadPoolExecutor(WORKERS) as pool:
-            # GEOS and PROJ release the GIL: WORKERS batches are processed at once, results
-            # are taken in order (same file whatever the timing), memory holds WORKERS + 1.
-            pending: deque[Future[tuple[pa.RecordBatch, quality.Tally]]] = deque()
-            for batch in reader.batches:
-                pending.append(pool.submit(refiner.process, batch))
-                if len(pending) > WORKERS:
+        # the encoding refine reads with: the rule when declared, else what GDAL detected
+        refiner.context["encoding"] = rules.encoding or reader.encoding
+        with step(f"refine {dataset}", reader.rows) as bar:
+            with ThreadPoolExecutor(WORKERS) as pool:
+                # GEOS and PROJ release the GIL: WORKERS batches are processed at once, results
+                # are taken in order (same file whatever the timing), memory holds WORKERS + 1.
+                pending: deque[Future[tuple[pa.RecordBatch, quality.Tally]]] = deque()
+                for batch in reader.batches:
+                    pending.append(pool.submit(refiner.process, batch))
+                    if len(pending) > WORKERS:
+                        _collect(pending.popleft(), refiner, writer, bar)
+                while pending:
                     _collect(pending.popleft(), refiner, writer, bar)
-            while pending:
-                _collect(pending.popleft(), refiner, writer, bar)
+        _reader_warnings(reader, refiner)
     tally = refiner.tally
-    checks = quality.evaluate(tally, rules, refiner.bounds)
+    checks = quality.evaluate(tally, rules, refiner.bounds, dataset)
+    extent = tally.bbox if refiner.reproject.identity else refiner.reproject.source_extent
+    units = quality.units(extent, refiner.reproject.geographic, tally.outside, rules, dataset)
+    if units is not None:
+        checks.append(units)
     if refiner.columns.renamed:
         checks.append(_renamed_check(refiner))
     report = quality.report(dataset, tally, checks, rules, refiner.context)
     failed = quality.failures(checks)
     if failed:
         raise QualityError(dataset, failed, report)
+    if tally.rows_out == 0:
+        raise QualityError(dataset, ["rows: no feature left to write"], report)
     types = sorted(tally.types_out)
     with step(f"sort and write {dataset}", None):
-        groups = writer.write(target, geo_metadata(target_crs().to_json_dict(), types, tally.bbox))
+        geo = geo_metadata(target_crs().to_json_dict(), types, tally.bbox)
+        groups = writer.write(target, geo, _extent(tally.bbox))
     report["row_groups"] = groups
+    report["feature_key"] = refiner.feature_key
     return Refined(
         target, report, tally.rows_out, groups, tally.bbox, types, refiner.columns.renamed
     )
+
+
+def _extent(bbox: list[float] | None) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    return (bbox[0], bbox[1], bbox[2], bbox[3])
+
+
+def _reader_warnings(reader: LayerReader, refiner: BatchRefiner) -> None:
+    """What GDAL said while reading: unparsable geometries are counted, the rest recorded."""
+    unreadable = reader.unreadable()
+    tally = refiner.tally
+    moved = min(unreadable, tally.null)  # GDAL handed those rows over with a null geometry
+    tally.null -= moved
+    tally.unreadable += moved
+    if reader.warnings:
+        refiner.context["reader_warnings"] = {
+            "count": len(reader.warnings),
+            "first": reader.warnings[:5],
+        }
 
 
 def _renamed_check(refiner: BatchRefiner) -> quality.Check:
