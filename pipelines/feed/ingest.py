@@ -86,6 +86,39 @@ def _land(
     return version
 
 
+def _again(
+    conn: Any,
+    name: str,
+    existing: catalog.Version,
+    fetched: Fetched,
+    started: datetime,
+    clock: float,
+    run_id: int | None,
+    step_name: str = "ingest",
+) -> None:
+    """The same bytes landed before: nothing is stored, but they become current again.
+
+    A source that goes back to earlier bytes (A → B → A) must be what refine and publish
+    move forward next; when they were not the current landing version, the move is recorded.
+    """
+    current = catalog.find(conn, name, "landing")
+    catalog.make_current(conn, existing.id)
+    if current is not None and current.id != existing.id:
+        catalog.add_edge(
+            conn,
+            dataset=name,
+            step=step_name,
+            from_uri=str(fetched.provenance.get("source", "")),
+            to_uri=existing.uri,
+            to_version=existing.id,
+            rows=existing.rows,
+            started_at=started,
+            duration_s=time.perf_counter() - clock,
+            run_id=run_id,
+        )
+    conn.commit()
+
+
 def ingest(
     conn: Any,
     settings: Settings,
@@ -123,7 +156,7 @@ def ingest(
         fetched = fetch(source, scratch, settings)
         existing = catalog.find(conn, name, "landing", checksum=fetched.sha256)
         if existing is not None:
-            conn.rollback()
+            _again(conn, name, existing, fetched, started, clock, run_id)
             return Ingested(existing, True, existing.provenance.get("profile"))
         prof = profile(fetched.path, layer, declared.rules.encoding)
         version = _land(
@@ -167,7 +200,7 @@ def land_url(
         fetched = fetch(url, scratch, settings)
         existing = catalog.find(conn, name, "landing", checksum=fetched.sha256)
         if existing is not None:
-            conn.rollback()
+            _again(conn, name, existing, fetched, started, clock, run_id, "transfer")
             return Ingested(existing, True, None)
         version = _land(
             conn,

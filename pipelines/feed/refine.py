@@ -289,9 +289,7 @@ class BatchRefiner:
         keep = present.copy() if self.rules.null_geometries == "drop" else np.ones(len(geoms), bool)
         if invalid.any():
             # PROJ could not project them (inf/NaN): outside the bounds, never "repaired"
-            lost = np.flatnonzero(invalid)[
-                ~np.isfinite(shapely.bounds(geoms[invalid])).all(axis=1)
-            ]
+            lost = np.flatnonzero(invalid)[~np.isfinite(shapely.bounds(geoms[invalid])).all(axis=1)]
             invalid[lost] = False
             keep[lost] = False
             t.unprojectable += len(lost)
@@ -526,6 +524,8 @@ def refine(
     if existing is not None:
         if not working.exists(existing.key):
             raise SourceError(f"{existing.uri} is recorded but missing from the working zone")
+        catalog.make_current(conn, existing.id)  # what publish moves forward next
+        conn.commit()
         return Outcome(existing, True)
     started, clock = datetime.now(UTC), time.perf_counter()
     with scratch_dir(settings, "refine") as scratch:
