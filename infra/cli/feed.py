@@ -497,7 +497,7 @@ AsOpt = Annotated[
 def set_dataset(
     ctx: typer.Context,
     dataset: DatasetArg,
-    assignments: Annotated[list[str], typer.Argument(help="key=value pairs.")],
+    changes: Annotated[list[str], typer.Argument(help="key=value pairs (rules or columns).")],
     as_user: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -524,7 +524,7 @@ def set_dataset(
 
     who = actor(ctx, as_user)
     with usage_errors(ctx):
-        rules, columns = declared.parse_assignments(dataset, assignments)
+        rules, columns = declared.parse_assignments(dataset, changes)
     settings = state(ctx).settings
     with connect(settings.require_database_url(), application_name="locxia:datasets") as conn:
         change = declared.set_dataset(conn, dataset, rules, columns, actor=who)

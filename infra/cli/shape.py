@@ -13,11 +13,13 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from infra.cli.errors import name_of
 from infra.cli.output import console, emit_json, table
 from infra.cli.run import run_task
 from infra.cli.state import actor, state
 from infra.db import connect
 from infra.errors import PlanRejected
+from pipelines.shape.model import instance_name
 
 app = typer.Typer(
     help="Shape AWS from params.instances through Terraform: plan, apply, approve, status, drift.",
@@ -192,9 +194,20 @@ def approve(
 @app.command("rebuild")
 def rebuild_cmd(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The RDS instance (params.instances name).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The RDS instance (params.instances name).",
+            parser=name_of("instance name", instance_name),
+        ),
+    ],
     from_snapshot: Annotated[
-        str, typer.Option("--from-snapshot", help="DB snapshot to restore it from.")
+        str,
+        typer.Option(
+            "--from-snapshot",
+            help="DB snapshot to restore it from.",
+            parser=name_of("snapshot name"),
+        ),
     ],
     as_user: AsOpt = None,
     as_json: JsonOpt = False,
