@@ -47,6 +47,7 @@ from pipelines.feed.zones import scratch_dir, zone
 
 LIVE, PREVIOUS, STAGING = "exposure", "exposure_previous", "exposure_staging"
 LOCK_TIMEOUT = "60s"  # how long a swap waits for readers holding the live table
+MIXED_DIMENSIONS = "geometry"
 _PG_TYPE = re.compile(r"^[A-Z0-9_ ]+(\[\])?$")
 
 
@@ -91,14 +92,15 @@ def geometry_ddl(geometry_types: list[str]) -> str:
     """The PostGIS type of ``geom`` for a layer of these GeoParquet ``geometry_types``.
 
     Z is kept: a layer whose geometries all have Z gets ``geometry(GeometryZ, 2154)``. A layer
-    mixing 2D and 3D rows gets ``geometry`` with its SRID checked (a typmod forces one
-    dimension, and inventing heights for the 2D rows would be worse).
+    mixing 2D and 3D rows gets ``geometry`` (a typmod forces one dimension, and inventing
+    heights for the 2D rows would be worse); :func:`copy_parquet` then sets and checks the
+    SRID.
     """
     z = [t.endswith(" Z") for t in geometry_types]
     if z and all(z):
         return "geometry(GeometryZ, 2154)"
     if any(z):
-        return "geometry CHECK (ST_SRID(geom) = 2154)"
+        return MIXED_DIMENSIONS
     return "geometry(Geometry, 2154)"
 
 
@@ -187,6 +189,11 @@ def copy_parquet(
             del batch
             trim()
         copy.write(encoder.finish())
+    if geometry_ddl(_geometry_types(parquet)) == MIXED_DIMENSIONS:  # WKB carries no SRID
+        conn.execute(sql.SQL("UPDATE {} SET geom = ST_SetSRID(geom, 2154)").format(target))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CHECK (ST_SRID(geom) = 2154)").format(target)
+        )
     return rows
 
 

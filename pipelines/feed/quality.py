@@ -183,7 +183,7 @@ def _text(tally: Tally, rules: Rules, dataset: str) -> Check:
     if not tally.suspect_text:
         return Check("text", True, "no mis-decoded text")
     column, value = tally.suspect_example or ("?", "?")
-    utf8_as_latin1 = not any(c == "\ufffd" or "\x80" <= c <= "\x9f" for c in value)
+    utf8_as_latin1 = _utf8_read_as_single_byte(value)
     remedy = (
         f"the text is UTF-8 read as Latin-1: locxia datasets set {dataset} encoding=UTF-8"
         if utf8_as_latin1
@@ -194,6 +194,18 @@ def _text(tally: Tally, rules: Rules, dataset: str) -> Check:
         f" (max {rules.max_suspect_text})"
     )
     return Check("text", tally.suspect_text <= rules.max_suspect_text, detail)
+
+
+def _utf8_read_as_single_byte(value: str) -> bool:
+    """Whether ``value`` is UTF-8 bytes that were decoded as Latin-1 or CP1252 ("Ã©")."""
+    for codec in ("latin-1", "cp1252"):
+        try:
+            again = value.encode(codec).decode("utf-8")
+        except UnicodeError:
+            continue
+        if again != value:
+            return True
+    return False
 
 
 def units(
