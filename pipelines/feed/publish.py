@@ -191,9 +191,7 @@ def copy_parquet(
         copy.write(encoder.finish())
     if geometry_ddl(_geometry_types(parquet)) == MIXED_DIMENSIONS:  # WKB carries no SRID
         conn.execute(sql.SQL("UPDATE {} SET geom = ST_SetSRID(geom, 2154)").format(target))
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ADD CHECK (ST_SRID(geom) = 2154)").format(target)
-        )
+        conn.execute(sql.SQL("ALTER TABLE {} ADD CHECK (ST_SRID(geom) = 2154)").format(target))
     return rows
 
 

@@ -95,9 +95,7 @@ def test_rows_gdal_cannot_parse_are_unreadable_not_null(
 def test_z_is_kept_through_working_and_exposure(
     conn: psycopg.Connection[Any], settings: Settings, tmp_path: Path
 ) -> None:
-    footprints = [
-        shapely.force_3d(square, 12.5 + i) for i, square in enumerate(_squares(3))
-    ]
+    footprints = [shapely.force_3d(square, 12.5 + i) for i, square in enumerate(_squares(3))]
     path = tmp_path / "bati3d.gpkg"
     gpd.GeoDataFrame({"h": [12.5, 13.5, 14.5]}, geometry=footprints, crs=4326).to_file(path)
     version = _flow(conn, settings, "bati3d", path)
@@ -287,9 +285,7 @@ def test_a_layer_outside_france_is_sorted_spatially(
     rng = np.random.default_rng(5)
     lon, lat = rng.uniform(55.2, 55.8, 4000), rng.uniform(-21.4, -20.9, 4000)  # Réunion
     path = tmp_path / "reunion.gpkg"
-    gpd.GeoDataFrame(
-        {"i": range(4000)}, geometry=shapely.points(lon, lat), crs=4326
-    ).to_file(path)
+    gpd.GeoDataFrame({"i": range(4000)}, geometry=shapely.points(lon, lat), crs=4326).to_file(path)
     declare(conn, "reunion", '{"bounds": [-1e8, -1e8, 1e8, 1e8]}')
     version = _flow(conn, settings, "reunion", path)
     working = zone(settings, "working").fetch(version.key, tmp_path)

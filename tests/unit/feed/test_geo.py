@@ -116,7 +116,8 @@ def test_rows_bounds_and_duplicates() -> None:
     checks = {c.rule: c for c in quality.evaluate(tally, Rules(id_column="id"), france_bounds())}
     assert not checks["rows"].passed and checks["rows"].detail == "0 rows (min 1)"
     assert not checks["bounds"].passed
-    assert not checks["unique_ids"].passed and checks["unique_ids"].detail == "1 duplicate id, 0 without one"
+    assert not checks["unique_ids"].passed
+    assert checks["unique_ids"].detail == "1 duplicate id, 0 without one"
 
 
 @pytest.mark.parametrize(
