@@ -8,6 +8,7 @@ CLI renders its checks as a table.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,8 +197,14 @@ def _text(tally: Tally, rules: Rules, dataset: str) -> Check:
     return Check("text", tally.suspect_text <= rules.max_suspect_text, detail)
 
 
+# "é" (C3 A9) read as Latin-1 is "Ã©": Ã or Â, then a continuation byte's character.
+_UTF8_AS_SINGLE_BYTE = re.compile("[\u00c2\u00c3][\u00a0-\u00bf\u2018-\u203a\u20ac\u2122]")
+
+
 def _utf8_read_as_single_byte(value: str) -> bool:
     """Whether ``value`` is UTF-8 bytes that were decoded as Latin-1 or CP1252 ("Ã©")."""
+    if _UTF8_AS_SINGLE_BYTE.search(value):
+        return True
     for codec in ("latin-1", "cp1252"):
         try:
             again = value.encode(codec).decode("utf-8")
