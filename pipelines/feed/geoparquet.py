@@ -30,10 +30,11 @@ from pipelines.feed.memory import trim
 from pipelines.feed.project import hilbert_of_points
 
 ROW_GROUP_ROWS = 100_000
+KEY = "__hilbert"
 GEOMETRY = "geom"
 FID = "fid"  # the source's feature id, kept from the source through working into exposure
 BBOX = "bbox"
-MAX_SAMPLE = 1 << 21  # bbox centres kept to place bucket boundaries (32 MiB of float64)
+MAX_SAMPLE = 1 << 22  # keys kept to place bucket boundaries (16 MiB of uint32)
 
 
 def bbox_type() -> pa.DataType:
@@ -57,14 +58,23 @@ def geo_metadata(
 
 
 class SortedWriter:
-    """Collects batches (with a :data:`BBOX` column), then writes them sorted spatially.
+    """Collects batches (with a :data:`KEY` column), then writes them sorted by that key.
 
-    The Hilbert key is computed at write time over the extent of the whole layer (known only
-    then), so a layer is sorted wherever it lies (Réunion as well as metropolitan France).
+    The keys come with the batches, computed (in refine's worker threads) on a grid over
+    ``key_extent``, a guess made before the layer's extent is known (its bounds rule, or
+    EPSG:2154's area of use). When the layer turns out not to lie inside that guess (Réunion,
+    say), :meth:`write` computes them again on a grid over the layer's own extent first, so
+    any layer is sorted, and the usual case pays nothing more.
     """
 
-    def __init__(self, scratch: Path, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    def __init__(
+        self,
+        scratch: Path,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        key_extent: Extent | None = None,
+    ) -> None:
         self.scratch = scratch
+        self.key_extent = key_extent
         self.row_group_rows = row_group_rows
         self.rows = 0
         self._spill_path = scratch / "spill.arrow"
@@ -75,35 +85,36 @@ class SortedWriter:
         self._stride = 1
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Spill one batch; keep every ``stride``-th bbox centre as a sample."""
+        """Spill one batch; keep every ``stride``-th key as a sample."""
         if batch.num_rows == 0:
             return
         if self._spill is None:
             self._schema = batch.schema
             self._spill = ipc.new_stream(str(self._spill_path), batch.schema)
         self._spill.write_batch(batch)
-        self._sample.append(_centres(batch)[:, :: self._stride].copy())
-        self._sampled += self._sample[-1].shape[1]
+        keys = batch.column(KEY).to_numpy()
+        self._sample.append(keys[:: self._stride].copy())
+        self._sampled += len(self._sample[-1])
         self.rows += batch.num_rows
         if self._sampled > MAX_SAMPLE:  # halve the sample, keep it uniform
-            self._sample = [s[:, ::2] for s in self._sample]
-            self._sampled = sum(s.shape[1] for s in self._sample)
+            self._sample = [s[::2] for s in self._sample]
+            self._sampled = sum(len(s) for s in self._sample)
             self._stride *= 2
 
-    def _boundaries(self, buckets: int, extent: Extent) -> np.ndarray:
-        centres = np.concatenate(self._sample, axis=1)
-        sample = np.sort(hilbert_of_points(centres[0], centres[1], extent))
+    def _boundaries(self, buckets: int) -> np.ndarray:
+        sample = np.sort(np.concatenate(self._sample))
         picks = (np.arange(1, buckets) * len(sample)) // buckets
         return np.unique(sample[picks])
 
-    def _scatter(self, boundaries: np.ndarray, extent: Extent) -> list[Path]:
+    def _scatter(self, boundaries: np.ndarray) -> list[Path]:
         paths = [self.scratch / f"bucket-{i:05d}.arrow" for i in range(len(boundaries) + 1)]
         assert self._schema is not None
         writers = [ipc.new_stream(str(p), self._schema) for p in paths]
         try:
             with pa.OSFile(str(self._spill_path)) as source:
                 for batch in ipc.open_stream(source):
-                    which = np.searchsorted(boundaries, _keys(batch, extent), side="right")
+                    keys = batch.column(KEY).to_numpy()
+                    which = np.searchsorted(boundaries, keys, side="right")
                     order = np.argsort(which, kind="stable")
                     ordered = batch.take(pa.array(order))
                     counts = np.bincount(which, minlength=len(paths))
@@ -118,23 +129,39 @@ class SortedWriter:
         self._spill_path.unlink()
         return paths
 
+    def _rekey(self, extent: Extent) -> None:
+        """Compute every key again on a grid over ``extent`` (one more pass over the spill)."""
+        assert self._schema is not None
+        fresh = self.scratch / "spill-rekeyed.arrow"
+        self._sample, self._sampled, self._stride = [], 0, 1
+        with (
+            pa.OSFile(str(self._spill_path)) as source,
+            ipc.new_stream(str(fresh), self._schema) as sink,
+        ):
+            for batch in ipc.open_stream(source):
+                keys = pa.array(_keys(batch, extent), type=pa.uint32())
+                batch = batch.set_column(batch.schema.get_field_index(KEY), KEY, keys)
+                sink.write_batch(batch)
+                self._sample.append(keys.to_numpy()[:: self._stride].copy())
+                self._sampled += len(self._sample[-1])
+        fresh.replace(self._spill_path)
+
     def write(self, target: Path, geo: dict[str, Any], extent: Extent | None = None) -> int:
         """Write the sorted GeoParquet file; return the number of row groups.
 
-        ``extent`` is the layer's bbox (the Hilbert grid spans it; default: the bbox in
-        ``geo``); ``geo`` becomes the file's ``geo`` metadata.
+        ``extent`` is the layer's bbox; when it is not inside the extent the keys were made
+        on, they are made again over it. The key column is dropped; ``geo`` becomes the
+        file's ``geo`` metadata.
         """
         if self._spill is not None:
             self._spill.close()
         assert self._schema is not None, "write() needs at least one batch"
-        extent = extent or _extent(geo)
-        schema = self._schema.with_metadata({b"geo": json.dumps(geo).encode()})
+        if extent is not None and not _inside(extent, self.key_extent):
+            self._rekey(extent)
+        schema = self._schema.remove(self._schema.get_field_index(KEY))
+        schema = schema.with_metadata({b"geo": json.dumps(geo).encode()})
         buckets = max(1, math.ceil(self.rows / self.row_group_rows))
-        paths = (
-            self._scatter(self._boundaries(buckets, extent), extent)
-            if buckets > 1
-            else [self._spill_path]
-        )
+        paths = self._scatter(self._boundaries(buckets)) if buckets > 1 else [self._spill_path]
         groups = 0
         with pq.ParquetWriter(
             str(target),
@@ -149,9 +176,9 @@ class SortedWriter:
                 path.unlink()
                 if table.num_rows == 0:
                     continue
-                table = table.combine_chunks()
-                order = np.argsort(_keys(table, extent), kind="stable")
-                table = table.take(pa.array(order)).replace_schema_metadata(schema.metadata)
+                table = (
+                    table.sort_by(KEY).drop_columns([KEY]).replace_schema_metadata(schema.metadata)
+                )
                 writer.write_table(table, row_group_size=table.num_rows)
                 groups += 1
                 del table
@@ -162,22 +189,17 @@ class SortedWriter:
 Extent = tuple[float, float, float, float]
 
 
-def _extent(geo: dict[str, Any]) -> Extent:
-    bbox = geo["columns"][geo["primary_column"]].get("bbox")
-    if not bbox:
-        return (0.0, 0.0, 1.0, 1.0)
-    return (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3]))
+def _inside(extent: Extent, outer: Extent | None) -> bool:
+    if outer is None:
+        return False
+    return (
+        outer[0] <= extent[0] and outer[1] <= extent[1]
+        and extent[2] <= outer[2] and extent[3] <= outer[3]
+    )  # fmt: skip
 
 
-def _centres(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
-    """The bbox centres ``(2, n)`` of a batch (NaN for rows without a geometry)."""
+def _keys(batch: pa.RecordBatch, extent: Extent) -> np.ndarray:
+    """Hilbert keys of a batch's bbox centres on a grid over ``extent`` (no geometry → 0)."""
     column = batch.column(BBOX)
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
     xy = [column.field(k).to_numpy(zero_copy_only=False) for k in ("xmin", "ymin", "xmax", "ymax")]
-    return np.stack([(xy[0] + xy[2]) / 2, (xy[1] + xy[3]) / 2])
-
-
-def _keys(batch: pa.RecordBatch | pa.Table, extent: Extent) -> np.ndarray:
-    centres = _centres(batch)
-    return hilbert_of_points(centres[0], centres[1], extent)
+    return hilbert_of_points((xy[0] + xy[2]) / 2, (xy[1] + xy[3]) / 2, extent)

@@ -29,7 +29,15 @@ from pipelines.feed import catalog, quality
 from pipelines.feed.catalog import Outcome
 from pipelines.feed.columns import column_names
 from pipelines.feed.formats import LayerReader, open_layer
-from pipelines.feed.geoparquet import BBOX, FID, GEOMETRY, SortedWriter, bbox_type, geo_metadata
+from pipelines.feed.geoparquet import (
+    BBOX,
+    FID,
+    GEOMETRY,
+    KEY,
+    SortedWriter,
+    bbox_type,
+    geo_metadata,
+)
 from pipelines.feed.memory import trim
 from pipelines.feed.model import TARGET_CRS, Dataset, Rules, dataset_name
 from pipelines.feed.progress import Reporter, step
@@ -37,6 +45,7 @@ from pipelines.feed.project import (
     Reprojector,
     crs_label,
     france_bounds,
+    hilbert_keys,
     parse_crs,
     target_crs,
 )
@@ -53,7 +62,7 @@ TYPE_NAMES = {
     6: "MultiPolygon",
     7: "GeometryCollection",
 }
-RESERVED = {GEOMETRY, BBOX, FID}
+RESERVED = {GEOMETRY, BBOX, KEY, FID}
 # Text that was decoded with the wrong code page: U+FFFD (bytes that were not UTF-8), C1
 # controls (CP1252 read as Latin-1), UTF-8 read as Latin-1/CP1252 ("Ã©" for "é").
 SUSPECT_TEXT = (
@@ -94,6 +103,24 @@ def _label_or_none(text: str | None) -> str | None:
         return crs_label(parse_crs(text, "file CRS"))
     except FormatError:
         return text[:60]
+
+
+def _may_be_suspect(column: pa.Array) -> bool:
+    """Whether a string column's bytes hold what :data:`SUSPECT_TEXT` looks for (a pre-check).
+
+    The regex costs ~0.5 µs a row; the UTF-8 bytes every match starts with (C2 80–9F for a
+    C1 control, C3 82/83 for Â/Ã, EF BF for U+FFFD) are found in one vectorised pass over the
+    column's data buffer, so clean text never reaches the regex.
+    """
+    data = column.buffers()[2]
+    if data is None or data.size < 2:
+        return False
+    buf = np.frombuffer(data, np.uint8)
+    lead, next_ = buf[:-1], buf[1:]
+    c1 = (lead == 0xC2) & (next_ >= 0x80) & (next_ <= 0x9F)
+    latin1 = (lead == 0xC3) & ((next_ == 0x82) | (next_ == 0x83))
+    replacement = (lead == 0xEF) & (next_ == 0xBF)
+    return bool((c1 | latin1 | replacement).any())
 
 
 class BatchRefiner:
@@ -202,6 +229,8 @@ class BatchRefiner:
             if pa.types.is_dictionary(column.type):
                 column = column.dictionary_decode()
             if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            if not _may_be_suspect(column):
                 continue
             hits = pc.fill_null(pc.match_substring_regex(column, SUSPECT_TEXT), False)
             if t.suspect_example is None and pc.any(hits).as_py():
@@ -355,10 +384,10 @@ class BatchRefiner:
             pa.array(np.where(has_geom, bounds[:, i], np.nan), mask=~has_geom) for i in range(4)
         ]
         bbox = pa.StructArray.from_arrays(fields, fields=list(bbox_type()), mask=no_geom)
-        if fids is None:
-            return pa.RecordBatch.from_arrays([*arrays, wkb, bbox], names=[*names, GEOMETRY, BBOX])
+        keys = pa.array(hilbert_keys(bounds, self.bounds), type=pa.uint32())
+        head = ([fids], [FID]) if fids is not None else ([], [])
         return pa.RecordBatch.from_arrays(
-            [fids, *arrays, wkb, bbox], names=[FID, *names, GEOMETRY, BBOX]
+            [*head[0], *arrays, wkb, bbox, keys], names=[*head[1], *names, GEOMETRY, BBOX, KEY]
         )
 
 
@@ -393,6 +422,7 @@ def refine_file(
     writer = SortedWriter(scratch)
     with open_layer(path, layer, batch_rows, rules.encoding, rules.where) as reader:
         refiner = BatchRefiner(dataset, reader, rules)
+        writer.key_extent = refiner.bounds  # the keys of process() are made over the bounds
         # the encoding refine reads with: the rule when declared, else what GDAL detected
         refiner.context["encoding"] = rules.encoding or reader.encoding
         with step(f"refine {dataset}", reader.rows) as bar:

@@ -10,7 +10,7 @@ import pytest
 from pyproj import CRS
 
 from pipelines.feed import quality
-from pipelines.feed.geoparquet import BBOX, SortedWriter, bbox_type, geo_metadata
+from pipelines.feed.geoparquet import BBOX, KEY, SortedWriter, bbox_type, geo_metadata
 from pipelines.feed.model import Rules
 from pipelines.feed.project import Reprojector, extent_wgs84, france_bounds, hilbert_keys
 from pipelines.feed.sources import sniff_suffix
@@ -42,10 +42,14 @@ def test_extent_wgs84() -> None:
     assert extent_wgs84((0, 0, 1, 1), None) is None
 
 
-def _points_batch(x: np.ndarray, y: np.ndarray) -> pa.RecordBatch:
+def _points_batch(
+    x: np.ndarray, y: np.ndarray, extent: tuple[float, float, float, float]
+) -> pa.RecordBatch:
+    """Points with their bbox and their key on a grid over ``extent`` (as refine makes them)."""
     fields = [pa.array(v) for v in (x, y, x, y)]
     bbox = pa.StructArray.from_arrays(fields, fields=list(bbox_type()))
-    return pa.record_batch({"v": pa.array(np.arange(len(x))), BBOX: bbox})
+    keys = hilbert_keys(np.stack([x, y, x, y], axis=1), extent)
+    return pa.record_batch({"v": pa.array(np.arange(len(x))), BBOX: bbox, KEY: pa.array(keys)})
 
 
 def _locality(parquet: pq.ParquetFile) -> float:
@@ -57,20 +61,20 @@ def _locality(parquet: pq.ParquetFile) -> float:
 
 
 def test_sorted_writer_spreads_rows_in_sorted_row_groups(tmp_path: Path) -> None:
-    writer = SortedWriter(tmp_path, row_group_rows=1000)
+    writer = SortedWriter(tmp_path, row_group_rows=1000, key_extent=(0, 0, 1e6, 1e6))
     rng = np.random.default_rng(1)
     for start in range(0, 5000, 700):
         n = min(700, 5000 - start)
-        writer.add(_points_batch(rng.uniform(0, 1e6, n), rng.uniform(0, 1e6, n)))
+        writer.add(_points_batch(rng.uniform(0, 1e6, n), rng.uniform(0, 1e6, n), (0, 0, 1e6, 1e6)))
     target = tmp_path / "out.parquet"
     geo = geo_metadata(CRS("EPSG:2154").to_json_dict(), ["Point"], [0, 0, 1e6, 1e6])
-    groups = writer.write(target, geo)
+    groups = writer.write(target, geo, (10.0, 10.0, 9e5, 9e5))
     parquet = pq.ParquetFile(target)
     assert groups == parquet.num_row_groups == 5
     sizes = [parquet.metadata.row_group(i).num_rows for i in range(groups)]
     assert sum(sizes) == 5000 and max(sizes) < 1300
     assert _locality(parquet) < 40_000  # random order would be ~520,000
-    assert parquet.schema_arrow.names == ["v", BBOX]
+    assert parquet.schema_arrow.names == ["v", BBOX]  # the key column is dropped
     assert json.loads(parquet.schema_arrow.metadata[b"geo"])["version"] == "1.1.0"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
 
@@ -85,10 +89,13 @@ def test_sorted_writer_sorts_any_extent(tmp_path: Path, extent: tuple[float, ...
     rng = np.random.default_rng(2)
     x = rng.uniform(extent[0], extent[2], 3000)
     y = rng.uniform(extent[1], extent[3], 3000)
-    writer = SortedWriter(tmp_path, row_group_rows=1000)
-    writer.add(_points_batch(x, y))
+    writer = SortedWriter(tmp_path, row_group_rows=1000, key_extent=france_bounds())
+    for part in range(3):  # keys made over France's bounds, as refine's workers make them
+        chunk = slice(part * 1000, (part + 1) * 1000)
+        writer.add(_points_batch(x[chunk], y[chunk], france_bounds()))
     target = tmp_path / "out.parquet"
-    writer.write(target, geo_metadata(CRS("EPSG:2154").to_json_dict(), ["Point"], list(extent)))
+    geo = geo_metadata(CRS("EPSG:2154").to_json_dict(), ["Point"], list(extent))
+    writer.write(target, geo, (x.min(), y.min(), x.max(), y.max()))
     random_step = float(np.hypot(np.diff(x), np.diff(y)).mean())
     assert _locality(pq.ParquetFile(target)) < random_step / 10
 
