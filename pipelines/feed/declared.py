@@ -292,8 +292,8 @@ def revert(
     conn.rollback()
     entry = next((e for e in entries if change_id in (None, e.id)), None)
     if entry is None:
-        what = f"change {change_id}" if change_id else "any change"
-        raise InputError(f"no {what} in params.history", _where(name))
+        what = f"no change {change_id} of this dataset" if change_id else "no change"
+        raise InputError(f"{what} in params.history", _where(name))
     if entry.old_row is None:
         raise InputError(
             f"change {entry.id} created the row; there is nothing before it", _where(name)

@@ -217,7 +217,9 @@ def profile(path: Path, layer: str | None, encoding: str | None = None) -> Profi
         crs=info.get("crs"),
         bbox=bbox if bbox and all(v == v for v in bbox) else None,  # type: ignore[arg-type]
         geometry_types=(str(geometry_type),) if geometry_type else (),
-        encoding=info.get("encoding"),
+        # the source's encoding as refine reads it: the declared one (GDAL then reports the
+        # UTF-8 it converts to), else what GDAL detected
+        encoding=encoding or info.get("encoding"),
         fields=tuple(str(f) for f in info.get("fields", ())),
     )
 
@@ -266,8 +268,11 @@ def open_layer(
         )
         meta, stream = opened.__enter__()
     except errors as exc:
-        raise FormatError(f"{path.name}: cannot read layer {chosen!r}: {_reason(exc)}") from exc
+        raise FormatError(
+            f"{path.name}: cannot read layer {chosen!r}: {_reason(exc)}{_filter(where)}"
+        ) from exc
     seen: list[str] = []
+    fid_name = meta.get("fid_column") or "OGC_FID"
 
     def batches() -> Iterator[pa.RecordBatch]:
         iterator = iter(stream)
@@ -280,10 +285,12 @@ def open_layer(
                 return
             except (*errors, pa.ArrowException) as exc:
                 raise FormatError(
-                    f"{path.name}: read failed in layer {chosen!r}: {_reason(exc)}"
+                    f"{path.name}: read failed in layer {chosen!r}: {_reason(exc)}{_filter(where)}"
                 ) from exc
             finally:
                 seen.extend(" ".join(str(w.message).split())[:200] for w in caught)
+            if batch.schema.names[0] != fid_name:  # pyogrio puts the FID first
+                raise FormatError(f"{path.name}: GDAL gave no feature id in layer {chosen!r}")
             yield batch.rename_columns([SOURCE_FID, *batch.schema.names[1:]])
 
     fields = tuple(str(f) for f in meta.get("fields", ()))
@@ -299,6 +306,11 @@ def open_layer(
         )
     finally:
         opened.__exit__(None, None, None)
+
+
+def _filter(where: str | None) -> str:
+    """What a read failure says about the row filter, which may be its cause."""
+    return "" if where is None else f" (with rules.where {where!r})"
 
 
 def _geo_metadata(path: Path) -> dict[str, Any]:

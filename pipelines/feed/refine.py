@@ -261,8 +261,8 @@ class BatchRefiner:
         raw = batch.column(self.geometry_column)
         if isinstance(raw.type, pa.ExtensionType):
             raw = raw.storage
-        projected = self.reproject.wkb(raw)  # 2D little-endian only: no Z, no M
-        if projected is not None:
+        projected = self.reproject.wkb(raw)
+        if projected is not None and not self.reproject.identity:  # 2D only: no Z, no M
             wkb = projected.to_numpy(zero_copy_only=False)
             geoms = shapely.from_wkb(wkb, on_invalid="ignore")
             self._unreadable(raw, geoms, t)
@@ -425,17 +425,16 @@ def refine_file(
         writer.key_extent = refiner.bounds  # the keys of process() are made over the bounds
         # the encoding refine reads with: the rule when declared, else what GDAL detected
         refiner.context["encoding"] = rules.encoding or reader.encoding
-        with step(f"refine {dataset}", reader.rows) as bar:
-            with ThreadPoolExecutor(WORKERS) as pool:
-                # GEOS and PROJ release the GIL: WORKERS batches are processed at once, results
-                # are taken in order (same file whatever the timing), memory holds WORKERS + 1.
-                pending: deque[Future[tuple[pa.RecordBatch, quality.Tally]]] = deque()
-                for batch in reader.batches:
-                    pending.append(pool.submit(refiner.process, batch))
-                    if len(pending) > WORKERS:
-                        _collect(pending.popleft(), refiner, writer, bar)
-                while pending:
+        with step(f"refine {dataset}", reader.rows) as bar, ThreadPoolExecutor(WORKERS) as pool:
+            # GEOS and PROJ release the GIL: WORKERS batches are processed at once, results
+            # are taken in order (same file whatever the timing), memory holds WORKERS + 1.
+            pending: deque[Future[tuple[pa.RecordBatch, quality.Tally]]] = deque()
+            for batch in reader.batches:
+                pending.append(pool.submit(refiner.process, batch))
+                if len(pending) > WORKERS:
                     _collect(pending.popleft(), refiner, writer, bar)
+            while pending:
+                _collect(pending.popleft(), refiner, writer, bar)
         _reader_warnings(reader, refiner)
     tally = refiner.tally
     checks = quality.evaluate(tally, rules, refiner.bounds, dataset)

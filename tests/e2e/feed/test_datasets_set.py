@@ -79,7 +79,10 @@ def test_bad_values_are_one_usage_line_and_write_nothing(locxia: Run, db_url: st
         "error: params.datasets[roads].cron: a cron needs a source to re-fetch"
     ]
     nothing = locxia("datasets", "revert", "roads")
-    assert nothing.returncode == 1 and "no any change" not in nothing.stderr
+    assert nothing.returncode == 1
+    assert nothing.stderr.strip().splitlines() == [
+        "error: params.datasets[roads]: no change in params.history"
+    ]
 
 
 def test_rules_set_from_the_cli_fix_a_lying_prj_and_a_code_page(

@@ -21,7 +21,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from infra.errors import QualityError
+from infra.errors import FormatError, QualityError
 from infra.settings import Settings
 from pipelines.feed import catalog
 from pipelines.feed.ingest import ingest
@@ -295,3 +295,38 @@ def test_a_layer_outside_france_is_sorted_spatially(
     xs, ys = TO_L93.transform(lon, lat)
     random_step = float(np.hypot(np.diff(xs), np.diff(ys)).mean())
     assert step < random_step / 10
+
+
+def test_the_profile_names_the_encoding_refine_reads_with(tmp_path: Path) -> None:
+    from pipelines.feed.formats import profile
+
+    folder = tmp_path / "shp"
+    folder.mkdir()
+    frame = gpd.GeoDataFrame({"nom": ["l’église"]}, geometry=[shapely.Point(2.3, 48.8)], crs=4326)
+    frame.to_file(folder / "a.shp", encoding="cp1252")
+    (folder / "a.cpg").unlink(missing_ok=True)
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for part in folder.iterdir():
+            zipped.write(part, part.name)
+    assert profile(archive, None, "CP1252").encoding == "CP1252"
+
+
+def test_a_row_filter_reads_only_the_rows_it_selects(
+    conn: psycopg.Connection[Any], settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "filtered.gpkg"
+    frame = gpd.GeoDataFrame(
+        {"nature": ["Route", "Chemin", "Route"]}, geometry=_squares(3), crs=4326
+    )
+    frame.to_file(path)
+    declare(conn, "filtered", json.dumps({"where": "nature = 'Route'"}))
+    version = _flow(conn, settings, "filtered", path)
+    assert version.quality["rows_in"] == 2
+    assert _rows(conn, "SELECT fid, nature FROM exposure.filtered ORDER BY fid") == [
+        (1, "Route"),
+        (3, "Route"),
+    ]  # the source's fids: the filtered-out row leaves a gap, nothing is renumbered
+    declare(conn, "filtered", json.dumps({"where": "no_such_column = 1"}))
+    with pytest.raises(FormatError, match="no such column.*with rules.where 'no_such_column = 1'"):
+        refine(conn, settings, "filtered")

@@ -208,3 +208,12 @@ def test_a_history_entry_shows_rules_as_keys() -> None:
         {"cron": "0 3 * * *", "rules": {"crs": "EPSG:4326", "encoding": "CP1252"}},
     )  # fmt: skip
     assert entry.diff() == {"cron": (None, "0 3 * * *"), "rules.encoding": (None, "CP1252")}
+
+
+def test_m_is_dropped_when_the_source_is_already_in_lambert_93() -> None:
+    m = shapely.from_wkt("LINESTRING M (650000 6860000 1, 650100 6860100 2)")
+    batch = pa.record_batch({"geometry": pa.array([shapely.to_wkb(m)], pa.binary())})
+    reader = LayerReader("EPSG:2154", "geometry", (), "UTF-8", iter([batch]))
+    out, tally = BatchRefiner("t", reader, Rules()).process(batch)
+    assert tally.m_dropped == 1
+    assert not shapely.has_m(shapely.from_wkb(out.column("geom").to_numpy(False))).any()
