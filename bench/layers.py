@@ -248,8 +248,9 @@ def _prepare_raw_table(url: str) -> None:
 
     with connect(url) as conn:
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS bench_raw (id bigint, height float8, levels int,"
-            " usage text, name text, built date, geom geometry(Geometry, 2154))"
+            # the working file's columns: the source's fid first, then the attributes
+            "CREATE TABLE IF NOT EXISTS bench_raw (fid bigint, id bigint, height float8,"
+            " levels int, usage text, name text, built date, geom geometry(Geometry, 2154))"
         )
         conn.commit()
 

@@ -524,3 +524,152 @@ def _lineage_table(edges: list[dict[str, Any]]) -> Any:
             for e in edges
         ],
     )
+
+
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="A label recorded in the history beside your database login (default: OS user).",
+    ),
+]
+
+
+@datasets_app.command("set")
+def set_dataset(
+    ctx: typer.Context,
+    dataset: DatasetArg,
+    changes: Annotated[list[str], typer.Argument(help="key=value pairs (rules or columns).")],
+    as_user: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare or change a dataset's rules and schedule; validated, recorded in the history.
+
+    Rules: crs (the CRS of a file that has none; must match the file's when it has one),
+    crs_override (replaces a wrong .prj), encoding, geometry_types (comma-separated),
+    bounds (xmin,ymin,xmax,ymax in EPSG:2154), max_outside, required_columns, id_column (the
+    exposure's key), min_rows, max_rows, repair, null_geometries, where (OGR SQL row filter),
+    max_suspect_text. Columns: source, layer, cron, timezone, enabled, note. An empty value
+    clears (the rule's default).
+
+    Examples:
+      locxia datasets set roads crs_override=EPSG:2154 encoding=CP1252
+
+      locxia datasets set roads "where=nature = 'Route'" id_column=cleabs --as alice
+
+      locxia datasets set roads cron="0 3 * * *" min_rows=1000 max_outside=
+    """
+    from infra.cli.errors import usage_errors
+    from infra.cli.state import actor
+    from infra.db import connect
+    from pipelines.feed import declared
+
+    who = actor(ctx, as_user)
+    with usage_errors(ctx):
+        rules, columns = declared.parse_assignments(dataset, changes)
+    settings = state(ctx).settings
+    with connect(settings.require_database_url(), application_name="locxia:datasets") as conn:
+        change = declared.set_dataset(conn, dataset, rules, columns, actor=who)
+    diff = change.diff()
+    if as_json:
+        emit_json(
+            {
+                "name": dataset,
+                "created": change.before is None,
+                "changed": {k: list(v) for k, v in diff.items()},
+                "by": who,
+            }
+        )
+        return
+    if not diff:
+        console.print(f"{dataset}: nothing changed")
+        return
+    verb = "created" if change.before is None else "changed"
+    console.print(f"{dataset}: {verb} by {escape(who)}")
+    _print_changes(diff)
+
+
+@datasets_app.command("history")
+def dataset_history(
+    ctx: typer.Context,
+    dataset: DatasetArg,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who changed a dataset's row, and what, newest first (ids are for `datasets revert`).
+
+    Example: locxia datasets history roads
+    """
+    from infra.db import connect
+    from pipelines.feed import declared
+
+    with connect(state(ctx).settings.require_database_url()) as conn:
+        entries = declared.history(conn, dataset, limit)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.id,
+            "op": e.op,
+            "login": e.login,
+            "by": e.changed_by,
+            "at": e.changed_at,
+            "changes": {k: list(v) for k, v in e.diff().items()},
+        }
+        for e in entries
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(
+        table(
+            f"History of {dataset}",
+            ["id", "op", "login", "as", "at", "changes"],
+            [
+                (
+                    r["id"],
+                    r["op"],
+                    r["login"] or "(not recorded)",
+                    "" if r["by"] == r["login"] else r["by"],
+                    r["at"].isoformat(timespec="seconds"),
+                    "; ".join(
+                        f"{k}: {declared.show(o)} → {declared.show(n)}"
+                        for k, (o, n) in r["changes"].items()
+                    ),
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+@datasets_app.command("revert")
+def revert_dataset(
+    ctx: typer.Context,
+    dataset: DatasetArg,
+    change: Annotated[
+        int | None,
+        typer.Option("--change", min=1, help="History id to undo (default: the latest)."),
+    ] = None,
+    as_user: AsOpt = None,
+) -> None:
+    """Put a dataset's row back as it was before a change (itself a new, audited change).
+
+    Example: locxia datasets revert roads --change 42
+    """
+    from infra.cli.state import actor
+    from infra.db import connect
+    from pipelines.feed import declared
+
+    who = actor(ctx, as_user)
+    with connect(
+        state(ctx).settings.require_database_url(), application_name="locxia:datasets"
+    ) as conn:
+        result = declared.revert(conn, dataset, change, actor=who)
+    console.print(f"{dataset}: reverted by {escape(who)}")
+    _print_changes(result.diff())
+
+
+def _print_changes(diff: Mapping[str, tuple[Any, Any]]) -> None:
+    from pipelines.feed.declared import show
+
+    for key, (old, new) in diff.items():
+        console.print(escape(f"  {key}: {show(old)} → ") + f"[bold]{escape(show(new))}[/bold]")

@@ -206,7 +206,7 @@ def rebuild_cmd(
         typer.Option(
             "--from-snapshot",
             help="DB snapshot to restore it from.",
-            parser=name_of("snapshot identifier"),
+            parser=name_of("snapshot name"),
         ),
     ],
     as_user: AsOpt = None,

@@ -114,7 +114,10 @@ def find(
     fingerprint: str | None = None,
     parent_id: int | None = None,
 ) -> Version | None:
-    """The newest version matching every given criterion.
+    """The current version matching every given criterion.
+
+    Current is the one a step last produced or found (``current_at``, migration 0062), so
+    re-ingesting older bytes makes them current again.
 
     Raises:
         InputError: ``dataset`` is empty or blank.
@@ -127,7 +130,7 @@ def find(
             " AND (%(c)s::text IS NULL OR checksum = %(c)s)"
             " AND (%(f)s::text IS NULL OR fingerprint = %(f)s)"
             " AND (%(p)s::bigint IS NULL OR parent_id = %(p)s)"
-            " ORDER BY id DESC LIMIT 1",
+            " ORDER BY current_at DESC, id DESC LIMIT 1",
             {
                 "d": dataset,
                 "z": zone,
@@ -215,6 +218,14 @@ def insert(conn: psycopg.Connection[Any], new: NewVersion) -> Version:
         ).fetchone()
     assert row is not None
     return _version(row)
+
+
+def make_current(conn: psycopg.Connection[Any], version_id: int) -> None:
+    """A step found this version (a no-op): it becomes the one the next steps move forward."""
+    conn.execute(
+        "UPDATE ops.dataset_versions SET current_at = clock_timestamp() WHERE id = %s",
+        (version_id,),
+    )
 
 
 def set_status(

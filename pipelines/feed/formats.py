@@ -12,6 +12,8 @@ here, once, into :class:`FormatError` with the file name and a reason a user can
 from __future__ import annotations
 
 import json
+import re
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +59,14 @@ CSV_OPTIONS = {
 }
 
 
+# GDAL's warnings for a geometry it could not parse (the row is then read with a null one).
+_GEOMETRY_WARNING = re.compile(r"wkt|wkb|geometr|coordinate", re.IGNORECASE)
+# The source's feature id in every batch: GDAL's FID (first column of pyogrio's batches,
+# renamed: a field may have the same name) or, for GeoParquet, the row's position (as GDAL's
+# Parquet driver numbers rows).
+SOURCE_FID = "__locxia_fid"
+
+
 @dataclass(frozen=True)
 class Profile:
     """A short description of a layer, shown at ingest and kept as provenance."""
@@ -97,6 +107,12 @@ class LayerReader:
     batches: Iterator[pa.RecordBatch]
     rows: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fid_column: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def unreadable(self) -> int:
+        """Rows whose geometry GDAL could not parse (it read them as null and warned)."""
+        return sum(1 for w in self.warnings if _GEOMETRY_WARNING.search(w))
 
 
 def is_parquet(path: Path) -> bool:
@@ -287,21 +303,37 @@ def profile(path: Path, layer: str | None, encoding: str | None = None) -> Profi
         crs=defined_crs(info.get("crs")),
         bbox=bbox if bbox and all(v == v for v in bbox) else None,  # type: ignore[arg-type]
         geometry_types=(str(geometry_type),) if geometry_type else (),
-        encoding=info.get("encoding"),
+        # the source's encoding as refine reads it: the declared one (GDAL then reports the
+        # UTF-8 it converts to), else what GDAL detected
+        encoding=encoding or info.get("encoding"),
         fields=tuple(str(f) for f in info.get("fields", ())),
     )
 
 
 @contextmanager
 def open_layer(
-    path: Path, layer: str | None, batch_rows: int, encoding: str | None = None
+    path: Path,
+    layer: str | None,
+    batch_rows: int,
+    encoding: str | None = None,
+    where: str | None = None,
 ) -> Iterator[LayerReader]:
     """Open a layer for reading in Arrow batches of ``batch_rows`` rows.
 
+    Batches carry the source's FID (:attr:`LayerReader.fid_column`). GDAL's warnings while
+    reading (a geometry it could not parse, say) are collected on the reader, never printed.
+    ``where`` is an OGR SQL filter (GDAL formats only).
+
     Raises:
-        FormatError: unreadable file or layer (also while iterating the batches).
+        FormatError: unreadable file or layer (also while iterating the batches), or a
+            ``where`` filter GDAL refuses or that a GeoParquet file cannot take.
     """
     if is_parquet(path):
+        if where is not None:
+            raise FormatError(
+                f"{path.name}: rules.where filters rows read by GDAL; GeoParquet is read by"
+                " pyarrow (remove the rule or convert the file)"
+            )
         yield _parquet_reader(path, batch_rows)
         return
     chosen, _ = choose_layer(path, layer)
@@ -316,30 +348,50 @@ def open_layer(
             batch_size=batch_rows,
             encoding=encoding,
             use_pyarrow=True,
+            return_fids=True,
+            where=where,
             **_options(path),
         )
         meta, stream = opened.__enter__()
     except errors as exc:
-        raise FormatError(f"{path.name}: cannot read layer {chosen!r}: {_reason(exc)}") from exc
+        raise FormatError(
+            f"{path.name}: cannot read layer {chosen!r}: {_reason(exc)}{_filter(where)}"
+        ) from exc
+    seen: list[str] = []
+    fid_name = meta.get("fid_column") or "OGC_FID"
 
     def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            yield from stream
-        except (*errors, pa.ArrowException) as exc:
-            raise FormatError(
-                f"{path.name}: read failed in layer {chosen!r}: {_reason(exc)}"
-            ) from exc
+        iterator = iter(stream)
+        while True:
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    batch = next(iterator)
+            except StopIteration:
+                return
+            except (*errors, pa.ArrowException) as exc:
+                raise FormatError(
+                    f"{path.name}: read failed in layer {chosen!r}: {_reason(exc)}{_filter(where)}"
+                ) from exc
+            finally:
+                seen.extend(" ".join(str(w.message).split())[:200] for w in caught)
+            if batch.schema.names[0] != fid_name:  # pyogrio puts the FID first
+                raise FormatError(f"{path.name}: GDAL gave no feature id in layer {chosen!r}")
+            yield batch.rename_columns([SOURCE_FID, *batch.schema.names[1:]])
 
     if not meta.get("geometry_type"):
         opened.__exit__(None, None, None)
         raise FormatError(f"{path.name}: layer {chosen!r} has no geometry column")
+    fields = tuple(str(f) for f in meta.get("fields", ()))
     try:
         yield LayerReader(
             crs=defined_crs(meta.get("crs")),
             geometry_column=meta.get("geometry_name") or "wkb_geometry",
-            fields=tuple(str(f) for f in meta.get("fields", ())),
+            fields=fields,
             encoding=meta.get("encoding"),
             batches=batches(),
+            fid_column=SOURCE_FID,
+            warnings=seen,
         )
     finally:
         opened.__exit__(None, None, None)
@@ -364,6 +416,11 @@ def defined_crs(text: str | None) -> str | None:
     if crs.name.lower().startswith("undefined") or crs.is_engineering:
         return None
     return text
+
+
+def _filter(where: str | None) -> str:
+    """What a read failure says about the row filter, which may be its cause."""
+    return "" if where is None else f" (with rules.where {where!r})"
 
 
 def _geo_metadata(path: Path) -> dict[str, Any]:
@@ -428,8 +485,12 @@ def _parquet_reader(path: Path, batch_rows: int) -> LayerReader:
     names = [n for n in parquet.schema_arrow.names if n not in skip]
 
     def batches() -> Iterator[pa.RecordBatch]:
+        start = 0
         try:
-            yield from parquet.iter_batches(batch_size=batch_rows, columns=names)
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
+                fids = pa.array(range(start, start + batch.num_rows), type=pa.int64())
+                start += batch.num_rows
+                yield batch.append_column(SOURCE_FID, fids)
         except (pa.ArrowException, OSError) as exc:
             raise FormatError(f"{path.name}: read failed: {exc}") from exc
 
@@ -440,4 +501,5 @@ def _parquet_reader(path: Path, batch_rows: int) -> LayerReader:
         encoding="UTF-8",
         batches=batches(),
         rows=parquet.metadata.num_rows,
+        fid_column=SOURCE_FID,
     )

@@ -2,11 +2,12 @@
 
 What the GeoParquet distribution guide asks for, and how it is done here:
 
-* **spatial order** — rows are sorted by the Hilbert key of their bbox centre. The layer does
-  not fit in memory, so the sort is external: batches are spilled to an Arrow IPC file while a
-  sample of keys is kept; quantiles of the sample cut the key range into buckets of about one
-  row group each; a second pass scatters the spill into bucket files; each bucket is then
-  sorted in memory and written as one row group. Memory holds one batch or one bucket.
+* **spatial order** — rows are sorted by the Hilbert key of their bbox centre on a grid over
+  the layer's own extent. The layer does not fit in memory, so the sort is external: batches
+  are spilled to an Arrow IPC file while a sample of bbox centres is kept; quantiles of the
+  sample's keys cut the key range into buckets of about one row group each; a second pass
+  scatters the spill into bucket files; each bucket is then sorted in memory and written as
+  one row group. Memory holds one batch or one bucket.
 * **row groups of 50k–150k rows** — buckets target :data:`ROW_GROUP_ROWS`.
 * **bbox covering column** — a ``bbox`` struct (xmin, ymin, xmax, ymax) declared in the
   ``covering`` metadata, with Parquet statistics so readers can skip row groups.
@@ -26,10 +27,12 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from pipelines.feed.memory import trim
+from pipelines.feed.project import hilbert_of_points
 
 ROW_GROUP_ROWS = 100_000
 KEY = "__hilbert"
 GEOMETRY = "geom"
+FID = "fid"  # the source's feature id, kept from the source through working into exposure
 BBOX = "bbox"
 MAX_SAMPLE = 1 << 22  # keys kept to place bucket boundaries (16 MiB of uint32)
 
@@ -55,10 +58,23 @@ def geo_metadata(
 
 
 class SortedWriter:
-    """Collects batches (with a :data:`KEY` column), then writes them sorted by that key."""
+    """Collects batches (with a :data:`KEY` column), then writes them sorted by that key.
 
-    def __init__(self, scratch: Path, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    The keys come with the batches, computed (in refine's worker threads) on a grid over
+    ``key_extent``, a guess made before the layer's extent is known (its bounds rule, or
+    EPSG:2154's area of use). When the layer turns out not to lie inside that guess (Réunion,
+    say), :meth:`write` computes them again on a grid over the layer's own extent first, so
+    any layer is sorted, and the usual case pays nothing more.
+    """
+
+    def __init__(
+        self,
+        scratch: Path,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        key_extent: Extent | None = None,
+    ) -> None:
         self.scratch = scratch
+        self.key_extent = key_extent
         self.row_group_rows = row_group_rows
         self.rows = 0
         self._spill_path = scratch / "spill.arrow"
@@ -113,14 +129,35 @@ class SortedWriter:
         self._spill_path.unlink()
         return paths
 
-    def write(self, target: Path, geo: dict[str, Any]) -> int:
+    def _rekey(self, extent: Extent) -> None:
+        """Compute every key again on a grid over ``extent`` (one more pass over the spill)."""
+        assert self._schema is not None
+        fresh = self.scratch / "spill-rekeyed.arrow"
+        self._sample, self._sampled, self._stride = [], 0, 1
+        with (
+            pa.OSFile(str(self._spill_path)) as source,
+            ipc.new_stream(str(fresh), self._schema) as sink,
+        ):
+            for batch in ipc.open_stream(source):
+                keys = pa.array(_keys(batch, extent), type=pa.uint32())
+                batch = batch.set_column(batch.schema.get_field_index(KEY), KEY, keys)
+                sink.write_batch(batch)
+                self._sample.append(keys.to_numpy()[:: self._stride].copy())
+                self._sampled += len(self._sample[-1])
+        fresh.replace(self._spill_path)
+
+    def write(self, target: Path, geo: dict[str, Any], extent: Extent | None = None) -> int:
         """Write the sorted GeoParquet file; return the number of row groups.
 
-        The key column is dropped; ``geo`` becomes the file's ``geo`` metadata.
+        ``extent`` is the layer's bbox; when it is not inside the extent the keys were made
+        on, they are made again over it. The key column is dropped; ``geo`` becomes the
+        file's ``geo`` metadata.
         """
         if self._spill is not None:
             self._spill.close()
         assert self._schema is not None, "write() needs at least one batch"
+        if extent is not None and not _inside(extent, self.key_extent):
+            self._rekey(extent)
         schema = self._schema.remove(self._schema.get_field_index(KEY))
         schema = schema.with_metadata({b"geo": json.dumps(geo).encode()})
         buckets = max(1, math.ceil(self.rows / self.row_group_rows))
@@ -147,3 +184,22 @@ class SortedWriter:
                 del table
                 trim()
         return groups
+
+
+Extent = tuple[float, float, float, float]
+
+
+def _inside(extent: Extent, outer: Extent | None) -> bool:
+    if outer is None:
+        return False
+    return (
+        outer[0] <= extent[0] and outer[1] <= extent[1]
+        and extent[2] <= outer[2] and extent[3] <= outer[3]
+    )  # fmt: skip
+
+
+def _keys(batch: pa.RecordBatch, extent: Extent) -> np.ndarray:
+    """Hilbert keys of a batch's bbox centres on a grid over ``extent`` (no geometry → 0)."""
+    column = batch.column(BBOX)
+    xy = [column.field(k).to_numpy(zero_copy_only=False) for k in ("xmin", "ymin", "xmax", "ymax")]
+    return hilbert_of_points((xy[0] + xy[2]) / 2, (xy[1] + xy[3]) / 2, extent)

@@ -21,7 +21,7 @@ from infra.settings import Settings
 from pipelines.feed import catalog
 from pipelines.feed.formats import Profile, profile
 from pipelines.feed.model import Dataset, dataset_name
-from pipelines.feed.sources import Fetched, fetch
+from pipelines.feed.sources import Fetched, fetch, lone_part
 from pipelines.feed.zones import scratch_dir, zone
 
 
@@ -129,6 +129,39 @@ def _reject(
     conn.commit()
 
 
+def _again(
+    conn: Any,
+    name: str,
+    existing: catalog.Version,
+    fetched: Fetched,
+    started: datetime,
+    clock: float,
+    run_id: int | None,
+    step_name: str = "ingest",
+) -> None:
+    """The same bytes landed before: nothing is stored, but they become current again.
+
+    A source that goes back to earlier bytes (A → B → A) must be what refine and publish
+    move forward next; when they were not the current landing version, the move is recorded.
+    """
+    current = catalog.find(conn, name, "landing")
+    catalog.make_current(conn, existing.id)
+    if current is not None and current.id != existing.id:
+        catalog.add_edge(
+            conn,
+            dataset=name,
+            step=step_name,
+            from_uri=str(fetched.provenance.get("source", "")),
+            to_uri=existing.uri,
+            to_version=existing.id,
+            rows=existing.rows,
+            started_at=started,
+            duration_s=time.perf_counter() - clock,
+            run_id=run_id,
+        )
+    conn.commit()
+
+
 def ingest(
     conn: Any,
     settings: Settings,
@@ -164,10 +197,17 @@ def ingest(
         raise InputError(f"{name}: no source given and none declared in params.datasets")
     started, clock = datetime.now(UTC), time.perf_counter()
     with scratch_dir(settings, "ingest") as scratch:
-        fetched = fetch(source, scratch, settings)
+        try:
+            fetched = fetch(source, scratch, settings)
+        except FormatError as exc:
+            lone = lone_part(source, scratch)  # a multi-file layer that misses a part
+            if lone is not None:
+                earlier = catalog.find(conn, name, "landing", checksum=lone.sha256)
+                _reject(conn, name, lone, layer, str(exc), earlier, run_id)
+            raise
         existing = catalog.find(conn, name, "landing", checksum=fetched.sha256)
         if existing is not None and existing.rejected_by != "ingest":
-            conn.rollback()
+            _again(conn, name, existing, fetched, started, clock, run_id)
             return Ingested(existing, True, existing.provenance.get("profile"))
         try:
             prof = profile(fetched.path, layer, declared.rules.encoding)
@@ -216,7 +256,7 @@ def land_url(
         fetched = fetch(url, scratch, settings)
         existing = catalog.find(conn, name, "landing", checksum=fetched.sha256)
         if existing is not None:
-            conn.rollback()
+            _again(conn, name, existing, fetched, started, clock, run_id, "transfer")
             return Ingested(existing, True, None)
         version = _land(
             conn,

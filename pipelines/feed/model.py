@@ -55,19 +55,26 @@ class Rules:
     Attributes:
         crs: CRS to assume when the source declares none (a missing CRS fails otherwise);
             when the source has one, it must be equivalent.
+        crs_override: CRS that replaces the one the source declares (a ``.prj`` that lies);
+            wins over ``crs`` and over the file's.
         geometry_types: allowed source geometry types; by default one family (points, lines
             or polygons, single or multi) is allowed and a mix fails.
         bounds: allowed extent in EPSG:2154 (default: metropolitan France incl. Corsica).
         max_outside: features allowed to fall outside ``bounds`` after reprojection.
         required_columns: attribute columns that must exist.
-        id_column: a column whose values must be unique.
+        id_column: a column whose values must be unique and present; the exposure table's
+            primary key (the feature key kept across versions) instead of the source's FID.
         min_rows / max_rows: bounds on the number of features kept.
         encoding: text encoding of the source when it does not declare the right one.
         repair: repair invalid geometries with ``make_valid`` (else they fail the layer).
         null_geometries: ``drop`` (counted), ``keep`` or ``fail`` on null/empty geometries.
+        where: an OGR SQL ``WHERE`` clause: only the rows it selects are read.
+        max_suspect_text: rows allowed with text that looks mis-decoded (U+FFFD, C1 controls,
+            UTF-8 read as Latin-1 like ``Ã©``).
     """
 
     crs: str | None = None
+    crs_override: str | None = None
     geometry_types: tuple[str, ...] | None = None
     bounds: tuple[float, float, float, float] | None = None
     max_outside: int = 0
@@ -78,6 +85,8 @@ class Rules:
     encoding: str | None = None
     repair: bool = True
     null_geometries: NullPolicy = "drop"
+    where: str | None = None
+    max_suspect_text: int = 0
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None, where: str = "rules") -> Rules:
@@ -93,6 +102,7 @@ class Rules:
             raise InputError(f"unknown rule(s) {', '.join(unknown)}", where)
         return cls(
             crs=_opt_str(raw, "crs", where),
+            crs_override=_opt_str(raw, "crs_override", where),
             geometry_types=_geometry_types(raw.get("geometry_types"), f"{where}.geometry_types"),
             bounds=_bounds(raw.get("bounds"), f"{where}.bounds"),
             max_outside=_int(raw, "max_outside", 0, where),
@@ -103,17 +113,31 @@ class Rules:
             encoding=_opt_str(raw, "encoding", where),
             repair=_bool(raw, "repair", True, where),
             null_geometries=_null_policy(raw.get("null_geometries", "drop"), where),
+            where=_opt_str(raw, "where", where),
+            max_suspect_text=_int(raw, "max_suspect_text", 0, where),
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The normalised rules as JSON (what the digest and the quality report record)."""
-        return asdict(self)
+        """The normalised rules as JSON (what the digest and the quality report record).
+
+        Rules added after a release are left out while at their default, so the digest of
+        existing rules (and with it every working version's no-op fingerprint) stays the same.
+        """
+        out = asdict(self)
+        for key, default in _LATER_DEFAULTS.items():
+            if out.get(key) == default:
+                del out[key]
+        return out
 
     @property
     def digest(self) -> str:
         """SHA-256 of the normalised rules: refining under other rules is another version."""
         text = json.dumps(self.as_json(), sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Rules added by issue 15 and their defaults (see Rules.as_json).
+_LATER_DEFAULTS: dict[str, Any] = {"crs_override": None, "where": None, "max_suspect_text": 0}
 
 
 @dataclass(frozen=True)

@@ -61,14 +61,33 @@ class Reprojector:
 
     def __init__(self, source: CRS) -> None:
         self.identity = source.equals(target_crs(), ignore_axis_order=True)
+        self.geographic = bool(source.is_geographic)
         self._source = source
         self._local = threading.local()  # one PROJ transformer per thread (refine's workers)
+        self._lock = threading.Lock()
+        self.source_extent: list[float] | None = None  # of the coordinates given, source CRS
 
-    def _xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _seen(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Grow :attr:`source_extent` (what the plausibility check of units reads)."""
+        fx, fy = x[np.isfinite(x)], y[np.isfinite(y)]
+        if not fx.size or not fy.size:
+            return
+        box = [float(fx.min()), float(fy.min()), float(fx.max()), float(fy.max())]
+        with self._lock:
+            old = self.source_extent
+            self.source_extent = box if old is None else [
+                min(old[0], box[0]), min(old[1], box[1]), max(old[2], box[2]), max(old[3], box[3])
+            ]  # fmt: skip
+
+    def _xy(self, x: np.ndarray, y: np.ndarray, z: np.ndarray | None = None) -> Any:
         transformer = getattr(self._local, "transformer", None)
         if transformer is None:
             transformer = Transformer.from_crs(self._source, target_crs(), always_xy=True)
             self._local.transformer = transformer
+        self._seen(x, y)
+        if z is not None:  # heights pass through (no vertical CRS is declared)
+            out_x, out_y, out_z = transformer.transform(x, y, z, errcheck=False)
+            return np.asarray(out_x), np.asarray(out_y), np.asarray(out_z)
         out_x, out_y = transformer.transform(x, y, errcheck=False)
         return np.asarray(out_x), np.asarray(out_y)
 
@@ -84,10 +103,13 @@ class Reprojector:
         return reproject(array, self._xy)
 
     def __call__(self, geoms: np.ndarray) -> np.ndarray:
-        """The same geometries in EPSG:2154 (points that cannot be projected become inf)."""
+        """The same geometries in EPSG:2154 (points that cannot be projected become inf).
+
+        Z values are kept (``include_z=None``: each geometry keeps its dimension).
+        """
         if self.identity:
             return geoms
-        result: np.ndarray = shapely.transform(geoms, self._xy, interleaved=False)
+        result: np.ndarray = shapely.transform(geoms, self._xy, include_z=None, interleaved=False)
         return result
 
 
@@ -116,9 +138,16 @@ def hilbert_keys(
     Neighbours on the curve are neighbours on the ground, so sorting by this key makes each
     row group cover a compact area (what lets readers skip row groups by bbox).
     """
-    side = (1 << order) - 1
     cx = (bounds[:, 0] + bounds[:, 2]) / 2
     cy = (bounds[:, 1] + bounds[:, 3]) / 2
+    return hilbert_of_points(cx, cy, extent, order)
+
+
+def hilbert_of_points(
+    cx: np.ndarray, cy: np.ndarray, extent: tuple[float, float, float, float], order: int = 16
+) -> np.ndarray:
+    """Hilbert index (``uint32``) of points on a 2^order grid over ``extent`` (NaN → 0)."""
+    side = (1 << order) - 1
     width = max(extent[2] - extent[0], 1e-9)
     height = max(extent[3] - extent[1], 1e-9)
     fx = np.nan_to_num((cx - extent[0]) / width, nan=0.0, posinf=1.0, neginf=0.0)

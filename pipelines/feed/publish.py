@@ -20,6 +20,7 @@ point (even mid-COPY) leaves the database as it was, because the transaction nev
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ from infra.settings import Settings
 from pipelines.feed import catalog
 from pipelines.feed.catalog import Outcome
 from pipelines.feed.columns import collisions
-from pipelines.feed.geoparquet import BBOX, GEOMETRY
+from pipelines.feed.geoparquet import BBOX, FID, GEOMETRY
 from pipelines.feed.memory import trim
 from pipelines.feed.model import dataset_name
 from pipelines.feed.progress import step
@@ -46,6 +47,7 @@ from pipelines.feed.zones import scratch_dir, zone
 
 LIVE, PREVIOUS, STAGING = "exposure", "exposure_previous", "exposure_staging"
 LOCK_TIMEOUT = "60s"  # how long a swap waits for readers holding the live table
+MIXED_DIMENSIONS = "geometry"
 _PG_TYPE = re.compile(r"^[A-Z0-9_ ]+(\[\])?$")
 
 
@@ -86,14 +88,44 @@ def _select(schema: pa.Schema, columns: list[str]) -> pa.Schema:
     return pa.schema([schema.field(c) for c in columns])
 
 
+def geometry_ddl(geometry_types: list[str]) -> str:
+    """The PostGIS type of ``geom`` for a layer of these GeoParquet ``geometry_types``.
+
+    Z is kept: a layer whose geometries all have Z gets ``geometry(GeometryZ, 2154)``. A layer
+    mixing 2D and 3D rows gets ``geometry`` (a typmod forces one dimension, and inventing
+    heights for the 2D rows would be worse); :func:`copy_parquet` then sets and checks the
+    SRID.
+    """
+    z = [t.endswith(" Z") for t in geometry_types]
+    if z and all(z):
+        return "geometry(GeometryZ, 2154)"
+    if any(z):
+        return MIXED_DIMENSIONS
+    return "geometry(Geometry, 2154)"
+
+
+def _geometry_types(parquet: pq.ParquetFile) -> list[str]:
+    raw = (parquet.schema_arrow.metadata or {}).get(b"geo")
+    if raw is None:
+        return []
+    meta = json.loads(raw)
+    return list(meta["columns"][meta["primary_column"]].get("geometry_types") or [])
+
+
 def _columns_ddl(parquet: pq.ParquetFile, columns: list[str]) -> sql.Composed:
     from pgpq import ArrowToPostgresBinaryEncoder
 
     encoder = ArrowToPostgresBinaryEncoder(_select(parquet.schema_arrow, columns))
-    parts: list[sql.Composable] = [sql.SQL("fid bigint GENERATED ALWAYS AS IDENTITY")]
+    parts: list[sql.Composable] = []
+    if FID not in columns:  # a working file of an earlier release: number the rows
+        parts.append(sql.SQL("fid bigint GENERATED ALWAYS AS IDENTITY"))
     for name, column in zip(columns, encoder.schema().columns, strict=True):
         if name == GEOMETRY:
-            parts.append(sql.SQL("{} geometry(Geometry, 2154)").format(sql.Identifier(name)))
+            geom_type = sql.SQL(geometry_ddl(_geometry_types(parquet)))
+            parts.append(sql.SQL("{} {}").format(sql.Identifier(name), geom_type))
+            continue
+        if name == FID:
+            parts.append(sql.SQL("fid bigint NOT NULL"))
             continue
         pg_type = column.data_type.ddl() or ""
         if not _PG_TYPE.match(pg_type):
@@ -112,7 +144,10 @@ def check_column_names(columns: list[str]) -> None:
     Raises:
         PublishError: naming the source columns and the identifier they would share.
     """
-    clashes = collisions(columns, taken=("fid",))
+    others = list(columns)
+    if FID in others:  # one fid is the source's feature id (refine writes it)
+        others.remove(FID)
+    clashes = collisions(others, taken=(FID,))
     if clashes:
         raise PublishError(
             f"{clashes[0].line()}: refusing to create the table (refine names such columns"
@@ -154,15 +189,24 @@ def copy_parquet(
             del batch
             trim()
         copy.write(encoder.finish())
+    if geometry_ddl(_geometry_types(parquet)) == MIXED_DIMENSIONS:  # WKB carries no SRID
+        conn.execute(sql.SQL("UPDATE {} SET geom = ST_SetSRID(geom, 2154)").format(target))
+        conn.execute(sql.SQL("ALTER TABLE {} ADD CHECK (ST_SRID(geom) = 2154)").format(target))
     return rows
 
 
-def _index(conn: psycopg.Connection[Any], schema_name: str, table: str, version_id: int) -> None:
+def _index(
+    conn: psycopg.Connection[Any],
+    schema_name: str,
+    table: str,
+    version_id: int,
+    key: str = FID,
+) -> None:
     target = sql.Identifier(schema_name, table)
     # Index names carry the version id: unique in any schema the table will move to.
     conn.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (fid)").format(
-            target, sql.Identifier(f"exposure_v{version_id}_pkey")
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+            target, sql.Identifier(f"exposure_v{version_id}_pkey"), sql.Identifier(key)
         )
     )
     conn.execute(
@@ -232,7 +276,8 @@ def publish(
             _drop_staging(tx, name)
             rows = copy_parquet(tx, local, STAGING, staged, settings.layers_batch_rows)
             with step(f"index {name}", None):
-                _index(tx, STAGING, staged, working.id)
+                key = str((working.quality or {}).get("feature_key") or "fid")
+                _index(tx, STAGING, staged, working.id, key)
             size = tx.execute(
                 "SELECT pg_total_relation_size(%s)", (f'"{STAGING}"."{staged}"',)
             ).fetchone()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from pyproj.exceptions import ProjError
 from shapely.errors import GEOSException
@@ -32,7 +33,15 @@ from pipelines.feed import catalog, quality
 from pipelines.feed.catalog import Outcome
 from pipelines.feed.columns import column_names
 from pipelines.feed.formats import LayerReader, open_layer
-from pipelines.feed.geoparquet import BBOX, GEOMETRY, KEY, SortedWriter, bbox_type, geo_metadata
+from pipelines.feed.geoparquet import (
+    BBOX,
+    FID,
+    GEOMETRY,
+    KEY,
+    SortedWriter,
+    bbox_type,
+    geo_metadata,
+)
 from pipelines.feed.memory import trim
 from pipelines.feed.model import TARGET_CRS, Dataset, Rules, dataset_name
 from pipelines.feed.progress import Reporter, step
@@ -57,7 +66,14 @@ TYPE_NAMES = {
     6: "MultiPolygon",
     7: "GeometryCollection",
 }
-RESERVED = {GEOMETRY, BBOX, KEY, "fid"}
+RESERVED = {GEOMETRY, BBOX, KEY, FID}
+# Text that was decoded with the wrong code page: U+FFFD (bytes that were not UTF-8), C1
+# controls (CP1252 read as Latin-1), UTF-8 read as Latin-1/CP1252 ("Ã©" for "é").
+SUSPECT_TEXT = (
+    "\ufffd|[\u0080-\u009f]"
+    "|[ÃÂ][\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
+    "\u02dc\u2013-\u203a\u20ac\u2122]"
+)
 WORKERS = 2  # batches processed at once (the machines have 2 cores)
 
 
@@ -82,6 +98,33 @@ def _fail_fast(dataset: str, rule: str, detail: str, context: dict[str, Any]) ->
         **context,
     }
     return QualityError(dataset, [f"{rule}: {detail}"], report)
+
+
+def _label_or_none(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return crs_label(parse_crs(text, "file CRS"))
+    except FormatError:
+        return text[:60]
+
+
+def _may_be_suspect(column: pa.Array) -> bool:
+    """Whether a string column's bytes hold what :data:`SUSPECT_TEXT` looks for (a pre-check).
+
+    The regex costs ~0.5 µs a row; the UTF-8 bytes every match starts with (C2 80–9F for a
+    C1 control, C3 82/83 for Â/Ã, EF BF for U+FFFD) are found in one vectorised pass over the
+    column's data buffer, so clean text never reaches the regex.
+    """
+    data = column.buffers()[2]
+    if data is None or data.size < 2:
+        return False
+    buf = np.frombuffer(data, np.uint8)
+    lead, next_ = buf[:-1], buf[1:]
+    c1 = (lead == 0xC2) & (next_ >= 0x80) & (next_ <= 0x9F)
+    latin1 = (lead == 0xC3) & ((next_ == 0x82) | (next_ == 0x83))
+    replacement = (lead == 0xEF) & (next_ == 0xBF)
+    return bool((c1 | latin1 | replacement).any())
 
 
 class BatchRefiner:
@@ -114,6 +157,9 @@ class BatchRefiner:
         except ValueError as exc:
             raise _fail_fast(self.dataset, "column_names", str(exc), self.context) from exc
         self.renames = self.columns.final
+        self.fid_column = reader.fid_column  # None: a reader without FIDs (rows numbered later)
+        # the exposure's primary key: the declared id column, else the source's feature id
+        self.feature_key = self.renames.get(rules.id_column, FID) if rules.id_column else FID
         if self.columns.renamed:
             self.context["renamed_columns"] = self.columns.renamed
         if self.columns.collisions:
@@ -128,12 +174,19 @@ class BatchRefiner:
             ]
 
     def _source_crs(self, reader: LayerReader) -> Any:
+        where = f"params.datasets[{self.dataset}].rules"
+        if self.rules.crs_override is not None:
+            crs = parse_crs(self.rules.crs_override, f"{where}.crs_override")
+            self.context["file_crs"] = _label_or_none(reader.crs)
+            self.context["crs_override"] = crs_label(crs)
+            return crs
         declared = self.rules.crs
         if reader.crs is None and declared is None:
             raise _fail_fast(
                 self.dataset,
                 "crs",
-                "the layer has no CRS; declare it in rules.crs (e.g. EPSG:4326)",
+                f"the layer has no CRS; declare it: locxia datasets set {self.dataset}"
+                " crs=EPSG:4326 (the CRS the coordinates are in)",
                 self.context,
             )
         found = parse_crs(reader.crs or str(declared), f"{self.dataset}: CRS")
@@ -143,7 +196,9 @@ class BatchRefiner:
                 raise _fail_fast(
                     self.dataset,
                     "crs",
-                    f"the layer is in {crs_label(found)}, rules.crs says {crs_label(wanted)}",
+                    f"the layer is in {crs_label(found)}, rules.crs says {crs_label(wanted)};"
+                    " if the file's CRS (.prj) is wrong: locxia datasets set"
+                    f" {self.dataset} crs_override={crs_label(wanted)}",
                     self.context,
                 )
         return found
@@ -168,7 +223,10 @@ class BatchRefiner:
             try:
                 column.validate(full=True)
             except pa.ArrowInvalid as exc:
-                hint = "declare the source encoding in rules.encoding (e.g. CP1252)"
+                hint = (
+                    f"declare the source's code page: locxia datasets set {self.dataset}"
+                    " encoding=CP1252"
+                )
                 raise _fail_fast(
                     self.dataset,
                     "encoding",
@@ -176,27 +234,80 @@ class BatchRefiner:
                     self.context,
                 ) from exc
 
+    def _suspect_text(self, batch: pa.RecordBatch, t: quality.Tally) -> None:
+        """Count rows whose text looks decoded with the wrong code page; keep one example."""
+        suspect: pa.Array | None = None
+        for name in self.renames:
+            column = batch.column(name)
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            if not _may_be_suspect(column):
+                continue
+            hits = pc.fill_null(pc.match_substring_regex(column, SUSPECT_TEXT), False)
+            if t.suspect_example is None and pc.any(hits).as_py():
+                value = column.filter(hits)[0].as_py()
+                t.suspect_example = (name, str(value)[:80])
+            suspect = hits if suspect is None else pc.or_(suspect, hits)
+        if suspect is not None:
+            t.suspect_text += int(pc.sum(suspect).as_py() or 0)
+
     def _ids(self, batch: pa.RecordBatch, keep: np.ndarray, t: quality.Tally) -> None:
-        column = batch.column(self.rules.id_column).filter(pa.array(keep)).drop_null()
+        column = batch.column(self.rules.id_column).filter(pa.array(keep))
+        t.id_nulls += column.null_count
+        column = column.drop_null()
         if pa.types.is_integer(column.type):
             t.ids.append(column.to_numpy().astype(np.int64))
         else:
             values = (hash(v) for v in column.to_pylist())
             t.ids.append(np.fromiter(values, dtype=np.int64, count=len(column)))
 
-    def _geometries(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None]:
-        """Geometries in EPSG:2154, and their WKB (objects) when reprojected as bytes."""
+    def _geometries(
+        self, batch: pa.RecordBatch, t: quality.Tally
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Geometries in EPSG:2154, and their WKB (objects) when still the bytes to write.
+
+        Counts WKB that does not parse (``unreadable``), geometries with Z (kept) and with M
+        (dropped: neither PostGIS's column nor GeoParquet readers here use it).
+        """
         if self.geometry_column not in batch.schema.names:
             raise FormatError(f"{self.dataset}: the layer has no geometry column")
         raw = batch.column(self.geometry_column)
         if isinstance(raw.type, pa.ExtensionType):
             raw = raw.storage
         projected = self.reproject.wkb(raw)
-        if projected is not None:
+        if projected is not None and not self.reproject.identity:  # 2D only: no Z, no M
             wkb = projected.to_numpy(zero_copy_only=False)
-            return shapely.from_wkb(wkb, on_invalid="ignore"), wkb
-        geoms = shapely.from_wkb(raw.to_numpy(zero_copy_only=False), on_invalid="ignore")
+            geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+            self._unreadable(raw, geoms, t)
+            return geoms, wkb
+        wkb = raw.to_numpy(zero_copy_only=False)
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        self._unreadable(raw, geoms, t)
+        measured = shapely.has_m(geoms)
+        if measured.any():
+            t.m_dropped += int(measured.sum())
+            z = shapely.has_z(geoms[measured])
+            geoms[measured] = np.where(
+                z,
+                shapely.from_wkb(shapely.to_wkb(geoms[measured], output_dimension=3)),
+                shapely.force_2d(geoms[measured]),
+            )
+            if self.reproject.identity:
+                wkb = wkb.copy()
+                wkb[measured] = shapely.to_wkb(geoms[measured], flavor="iso")
+        if self.reproject.identity:
+            return geoms, wkb
         return self.reproject(geoms), None
+
+    @staticmethod
+    def _unreadable(raw: pa.Array, geoms: np.ndarray, t: quality.Tally) -> None:
+        if raw.null_count == len(raw):
+            return
+        present = ~raw.is_null().to_numpy(zero_copy_only=False)
+        bad = present & shapely.is_missing(geoms)
+        t.unreadable += int(bad.sum())
 
     def process(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, quality.Tally]:
         """One batch out (attributes, ``geom`` WKB in EPSG:2154, ``bbox``, key) and its counters.
@@ -207,10 +318,11 @@ class BatchRefiner:
         self._check_text(batch)
         t = quality.Tally()
         t.rows_in += batch.num_rows
-        geoms, wkb_in = self._geometries(batch)
+        self._suspect_text(batch, t)
+        geoms, wkb_in = self._geometries(batch, t)
         missing = shapely.is_missing(geoms)
         empty = ~missing & shapely.is_empty(geoms)
-        t.null += int(missing.sum())
+        t.null += int(missing.sum()) - t.unreadable
         t.empty += int(empty.sum())
         types = shapely.get_type_id(geoms)
         for type_id, count in zip(*np.unique(types[~missing], return_counts=True), strict=True):
@@ -218,24 +330,33 @@ class BatchRefiner:
         present = ~missing & ~empty
         # PROJ gives inf for points it cannot project (longitudes shifted by whole turns, a
         # wrong CRS): GEOS cannot judge or repair those ("Shell empty after removing invalid
-        # points"), so they are counted, kept out of make_valid and fail the layer.
+        # points"), so they are kept out of make_valid, dropped, and counted as outside.
         bounds_all = shapely.bounds(geoms)  # computed once: reused for the bounds check
         unprojectable = present & ~np.isfinite(bounds_all).all(axis=1)
-        t.unprojectable += int(unprojectable.sum())
+        lost = np.flatnonzero(unprojectable)
+        t.unprojectable += len(lost)
         invalid = present & ~unprojectable & ~shapely.is_valid(geoms)
+        keep = present.copy() if self.rules.null_geometries == "drop" else np.ones(len(geoms), bool)
+        keep[lost] = False
         t.invalid += int(invalid.sum())
         if invalid.any() and self.rules.repair:
             fixed = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
             geoms[invalid] = fixed
             bounds_all[invalid] = shapely.bounds(fixed)
-            t.repaired += int((~shapely.is_empty(fixed)).sum())
+            collapsed = shapely.is_empty(fixed) | shapely.is_missing(fixed)
+            t.repaired += int((~collapsed).sum())
+            t.collapsed += int(collapsed.sum())
+            keep[np.flatnonzero(invalid)[collapsed]] = False  # never publish EMPTY
             if wkb_in is not None:  # only the repaired ones are serialised again
-                wkb_in[invalid] = shapely.to_wkb(fixed)
-        keep = present if self.rules.null_geometries == "drop" else np.ones(len(geoms), bool)
+                wkb_in[invalid] = shapely.to_wkb(fixed, flavor="iso")
         if self.rules.id_column:
             self._ids(batch, keep, t)
+        fids = None
+        if self.fid_column is not None:
+            fids = batch.column(self.fid_column).filter(pa.array(keep)).cast(pa.int64())
+            t.fids.append(fids.to_numpy(zero_copy_only=False))
         geoms = geoms[keep]
-        wkb_out = shapely.to_wkb(geoms) if wkb_in is None else wkb_in[keep]
+        wkb_out = shapely.to_wkb(geoms, flavor="iso") if wkb_in is None else wkb_in[keep]
         wkb = pa.array(wkb_out, type=pa.binary())
         bounds = bounds_all[keep]
         finite = np.isfinite(bounds).all(axis=1)
@@ -249,13 +370,16 @@ class BatchRefiner:
             & (bounds[:, 3] <= b[3])
         )
         # a geometry PROJ could not project (inf/NaN coordinates) is outside, never ignored
-        t.outside += int((present[keep] & ~(has_geom & inside)).sum())
+        t.outside += int((present[keep] & ~(has_geom & inside)).sum()) + len(lost)
         t.add_bbox(bounds[has_geom & finite])
         out_types = shapely.get_type_id(geoms[has_geom])
+        if wkb_in is None or self.reproject.identity:  # the fast path's bytes are 2D
+            out_types = np.where(shapely.has_z(geoms[has_geom]), out_types + 100, out_types)
         for type_id, count in zip(*np.unique(out_types, return_counts=True), strict=True):
-            t.types_out[TYPE_NAMES.get(int(type_id), str(type_id))] += int(count)
+            z = " Z" if type_id >= 100 else ""
+            t.types_out[TYPE_NAMES.get(int(type_id) % 100, str(type_id)) + z] += int(count)
         t.rows_out += len(geoms)
-        return self._batch(batch, keep, wkb, bounds, has_geom), t
+        return self._batch(batch, keep, wkb, bounds, has_geom, fids), t
 
     def _batch(
         self,
@@ -264,6 +388,7 @@ class BatchRefiner:
         wkb: pa.Array,
         bounds: np.ndarray,
         has_geom: np.ndarray,
+        fids: pa.Array | None,
     ) -> pa.RecordBatch:
         mask = pa.array(keep)
         arrays = [batch.column(src).filter(mask) for src in self.renames]
@@ -277,8 +402,9 @@ class BatchRefiner:
         ]
         bbox = pa.StructArray.from_arrays(fields, fields=list(bbox_type()), mask=no_geom)
         keys = pa.array(hilbert_keys(bounds, self.bounds), type=pa.uint32())
+        head = ([fids], [FID]) if fids is not None else ([], [])
         return pa.RecordBatch.from_arrays(
-            [*arrays, wkb, bbox, keys], names=[*names, GEOMETRY, BBOX, KEY]
+            [*head[0], *arrays, wkb, bbox, keys], names=[*head[1], *names, GEOMETRY, BBOX, KEY]
         )
 
 
@@ -315,8 +441,11 @@ def refine_file(
     """
     target = scratch / f"{dataset}.parquet"
     writer = SortedWriter(scratch)
-    with open_layer(path, layer, batch_rows, rules.encoding) as reader:
+    with open_layer(path, layer, batch_rows, rules.encoding, rules.where) as reader:
         refiner = BatchRefiner(dataset, reader, rules)
+        writer.key_extent = refiner.bounds  # the keys of process() are made over the bounds
+        # the encoding refine reads with: the rule when declared, else what GDAL detected
+        refiner.context["encoding"] = rules.encoding or reader.encoding
         total = reader.rows if reader.rows is not None else total_rows
         with (
             step(f"refine {dataset}", total, unit="rows") as bar,
@@ -332,20 +461,27 @@ def refine_file(
                     _collect(pending.popleft(), refiner, writer, bar)
             while pending:
                 _collect(pending.popleft(), refiner, writer, bar)
+        _reader_warnings(reader, refiner)
     tally = refiner.tally
-    checks = quality.evaluate(tally, rules, refiner.bounds)
-    if tally.unprojectable:
-        checks.append(_coordinates_check(tally.unprojectable, refiner.context["source_crs"]))
+    checks = quality.evaluate(tally, rules, refiner.bounds, dataset)
+    extent = tally.bbox if refiner.reproject.identity else refiner.reproject.source_extent
+    units = quality.units(extent, refiner.reproject.geographic, tally.outside, rules, dataset)
+    if units is not None:
+        checks.append(units)
     if refiner.columns.renamed:
         checks.append(_renamed_check(refiner))
     report = quality.report(dataset, tally, checks, rules, refiner.context)
     failed = quality.failures(checks)
     if failed:
         raise QualityError(dataset, failed, report)
+    if tally.rows_out == 0:
+        raise QualityError(dataset, ["rows: no feature left to write"], report)
     types = sorted(tally.types_out)
     with step(f"sort and write {dataset}", None):
-        groups = writer.write(target, geo_metadata(target_crs().to_json_dict(), types, tally.bbox))
+        geo = geo_metadata(target_crs().to_json_dict(), types, tally.bbox)
+        groups = writer.write(target, geo, _extent(tally.bbox))
     report["row_groups"] = groups
+    report["feature_key"] = refiner.feature_key
     return Refined(
         target, report, tally.rows_out, groups, tally.bbox, types, refiner.columns.renamed
     )
@@ -375,15 +511,24 @@ def _translated(path: Path) -> Iterator[None]:
         raise FormatError(f"{path.name}: cannot convert the layer's columns ({exc})") from exc
 
 
-def _coordinates_check(count: int, source_crs: str | None) -> quality.Check:
-    """A failing check for features whose coordinates PROJ could not project."""
-    return quality.Check(
-        "coordinates",
-        False,
-        f"{count} feature(s) with coordinates PROJ cannot project from {source_crs} to"
-        f" {TARGET_CRS} (outside the CRS's valid range, e.g. longitudes shifted by whole"
-        " turns); fix them in the source, or declare the layer's real CRS in rules.crs",
-    )
+def _extent(bbox: list[float] | None) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    return (bbox[0], bbox[1], bbox[2], bbox[3])
+
+
+def _reader_warnings(reader: LayerReader, refiner: BatchRefiner) -> None:
+    """What GDAL said while reading: unparsable geometries are counted, the rest recorded."""
+    unreadable = reader.unreadable()
+    tally = refiner.tally
+    moved = min(unreadable, tally.null)  # GDAL handed those rows over with a null geometry
+    tally.null -= moved
+    tally.unreadable += moved
+    if reader.warnings:
+        refiner.context["reader_warnings"] = {
+            "count": len(reader.warnings),
+            "first": reader.warnings[:5],
+        }
 
 
 def _renamed_check(refiner: BatchRefiner) -> quality.Check:
@@ -471,6 +616,8 @@ def refine(
     if existing is not None:
         if not working.exists(existing.key):
             raise SourceError(f"{existing.uri} is recorded but missing from the working zone")
+        catalog.make_current(conn, existing.id)  # what publish moves forward next
+        conn.commit()
         return Outcome(existing, True)
     started, clock = datetime.now(UTC), time.perf_counter()
     with scratch_dir(settings, "refine") as scratch:

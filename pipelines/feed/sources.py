@@ -246,6 +246,18 @@ def _local(path: Path, scratch: Path) -> Fetched:
     )
 
 
+def lone_part(source: str, scratch: Path) -> Fetched | None:
+    """The main file of a local multi-file layer alone (hashed), or None for any other source.
+
+    A layer refused for a missing part is still recorded as a rejected version: these are
+    the bytes the user gave, so trying them again finds the same record.
+    """
+    path = local_path(source) if source_kind(source) in ("file", "path") else None
+    if path is None or multifile.format_of(path.name) is None or not path.is_file():
+        return None
+    return _local(path, scratch)
+
+
 def _gathered(main: Path, scratch: Path) -> Fetched:
     """A multi-file layer's parts from its folder, packed into one reproducible zip.
 

@@ -46,6 +46,10 @@ COMMANDS: dict[tuple[str, str], list[str]] = {
     ("publish", "version"): ["publish", "roads", "--version", "{}"],
     ("rollback", "dataset"): ["rollback", "{}"],
     ("datasets show", "dataset"): ["datasets", "show", "{}"],
+    ("datasets set", "dataset"): ["datasets", "set", "{}", "crs=EPSG:4326"],
+    ("datasets history", "dataset"): ["datasets", "history", "{}"],
+    ("datasets revert", "dataset"): ["datasets", "revert", "{}"],
+    ("datasets revert", "change"): ["datasets", "revert", "roads", "--change", "{}"],
     ("transfer url", "dataset"): ["transfer", "url", "https://example.org/x.zip", "-d", "{}"],
     ("transfer table", "table_name"): ["transfer", "table", "{}", "--from", "{db}", "--to", "{db}"],
     ("transfer table", "target_table"): [
@@ -60,7 +64,7 @@ COMMANDS: dict[tuple[str, str], list[str]] = {
     ("observe resources", "rtype"): ["observe", "resources", "--type", "{}"],
     ("dashboards check", "dashboard"): ["dashboards", "check", "--dashboard", "{}"],
     ("infra approve", "run"): ["infra", "approve", "{}"],
-    ("infra rebuild", "name"): ["infra", "rebuild", "{}", "--from-snapshot", "work-db-final"],
+    ("infra rebuild", "name"): ["infra", "rebuild", "{}", "--from-snapshot", "snap-1"],
     ("infra rebuild", "from_snapshot"): ["infra", "rebuild", "work-db", "--from-snapshot", "{}"],
     ("infra approve-rebuild", "request"): ["infra", "approve-rebuild", "{}"],
 }
@@ -97,6 +101,7 @@ NOT_NAMES = {
     "wait",
     "arg",
     "assignments",
+    "changes",
     "config",
     "verbose",
 }
@@ -116,7 +121,7 @@ def test_the_table_covers_every_name_parameter() -> None:
 
     every = set(walk(typer.main.get_command(app)))
     assert {(c, p) for c, p in every if p not in NOT_NAMES} == set(COMMANDS)
-    assert len(COMMANDS) == 28
+    assert len(COMMANDS) == 32
 
 
 def _snapshot(url: str) -> dict[str, tuple[int, str]]:

@@ -42,6 +42,7 @@ SAMPLES: dict[str, list[str]] = {
     "job": ["core.noop"],
     "name": ["work-db"],
     "assignments": ["instance_class=db.t4g.large"],
+    "changes": ["min_rows=1"],
     "table_name": ["public.roads"],
     "url": ["https://example.org/roads.zip"],
     "source_url": ["{db}"],

@@ -109,7 +109,7 @@ def test_coordinates_proj_cannot_use_are_one_line_and_recorded(
     )
     ok(locxia("ingest", str(path), "-d", "turns"))
     out = locxia("refine", "turns")
-    one_error_line(out, "coordinates: 2 feature(s) with coordinates PROJ cannot project")
+    one_error_line(out, "2 of them with coordinates PROJ cannot project to EPSG:2154")
     assert "GEOSException" not in out.stderr and "Shell empty" not in out.stderr
     listed = json.loads(ok(locxia("datasets", "list", "--json")))
     assert listed[0]["rejected"] == 1
@@ -120,7 +120,8 @@ def test_coordinates_proj_cannot_use_are_one_line_and_recorded(
         row = conn.execute(
             "SELECT rejected_by, reason FROM reporting.dataset_versions WHERE status = 'rejected'"
         ).fetchone()
-    assert row is not None and row[0] == "refine" and "coordinates: 2 feature(s)" in row[1]
+    assert row is not None and row[0] == "refine"
+    assert "2 of them with coordinates PROJ cannot" in row[1]
 
 
 def test_osm_pbf_lines_are_all_read(locxia: Run, tmp_path: Path, db_url: str) -> None:

@@ -217,7 +217,7 @@ def test_coordinates_proj_cannot_project_fail_refine_with_one_line(
     ingest(conn, settings, "turns", str(path))
     with pytest.raises(QualityError) as caught:
         refine(conn, settings, "turns")
-    assert "coordinates: 3 feature(s) with coordinates PROJ cannot project from EPSG:4326" in str(
+    assert "3 of them with coordinates PROJ cannot project to EPSG:2154 (dropped" in str(
         caught.value
     )
     assert "GEOSException" not in str(caught.value) and "\n" not in str(caught.value)

@@ -117,6 +117,7 @@ def test_every_check_of_a_refine_is_a_row(
         "geometry_types",
         "null_geometries",
         "rows",
+        "text",
         "unique_ids",
         "validity",
     ]

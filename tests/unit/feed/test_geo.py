@@ -10,7 +10,7 @@ import pytest
 from pyproj import CRS
 
 from pipelines.feed import quality
-from pipelines.feed.geoparquet import KEY, SortedWriter, geo_metadata
+from pipelines.feed.geoparquet import BBOX, KEY, SortedWriter, bbox_type, geo_metadata
 from pipelines.feed.model import Rules
 from pipelines.feed.project import Reprojector, extent_wgs84, france_bounds, hilbert_keys
 from pipelines.feed.sources import sniff_suffix
@@ -46,24 +46,62 @@ def test_extent_wgs84() -> None:
     assert extent_wgs84((0, 0, 1, 1), local) is None
 
 
+def _points_batch(
+    x: np.ndarray, y: np.ndarray, extent: tuple[float, float, float, float]
+) -> pa.RecordBatch:
+    """Points with their bbox and their key on a grid over ``extent`` (as refine makes them)."""
+    fields = [pa.array(v) for v in (x, y, x, y)]
+    bbox = pa.StructArray.from_arrays(fields, fields=list(bbox_type()))
+    keys = hilbert_keys(np.stack([x, y, x, y], axis=1), extent)
+    return pa.record_batch({"v": pa.array(np.arange(len(x))), BBOX: bbox, KEY: pa.array(keys)})
+
+
+def _locality(parquet: pq.ParquetFile) -> float:
+    """Mean distance between consecutive rows (small when the file is spatially sorted)."""
+    table = parquet.read()
+    x = table.column(BBOX).combine_chunks().field("xmin").to_numpy()
+    y = table.column(BBOX).combine_chunks().field("ymin").to_numpy()
+    return float(np.hypot(np.diff(x), np.diff(y)).mean())
+
+
 def test_sorted_writer_spreads_rows_in_sorted_row_groups(tmp_path: Path) -> None:
-    writer = SortedWriter(tmp_path, row_group_rows=1000)
+    writer = SortedWriter(tmp_path, row_group_rows=1000, key_extent=(0, 0, 1e6, 1e6))
     rng = np.random.default_rng(1)
     for start in range(0, 5000, 700):
         n = min(700, 5000 - start)
-        keys = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
-        writer.add(pa.record_batch({"v": pa.array(keys.astype(np.int64)), KEY: pa.array(keys)}))
+        writer.add(_points_batch(rng.uniform(0, 1e6, n), rng.uniform(0, 1e6, n), (0, 0, 1e6, 1e6)))
     target = tmp_path / "out.parquet"
-    groups = writer.write(target, geo_metadata(CRS("EPSG:2154").to_json_dict(), ["Polygon"], None))
+    geo = geo_metadata(CRS("EPSG:2154").to_json_dict(), ["Point"], [0, 0, 1e6, 1e6])
+    groups = writer.write(target, geo, (10.0, 10.0, 9e5, 9e5))
     parquet = pq.ParquetFile(target)
     assert groups == parquet.num_row_groups == 5
     sizes = [parquet.metadata.row_group(i).num_rows for i in range(groups)]
     assert sum(sizes) == 5000 and max(sizes) < 1300
-    values = parquet.read().column("v").to_numpy()
-    assert (np.diff(values) >= 0).all()
-    assert KEY not in parquet.schema_arrow.names
+    assert _locality(parquet) < 40_000  # random order would be ~520,000
+    assert parquet.schema_arrow.names == ["v", BBOX]  # the key column is dropped
     assert json.loads(parquet.schema_arrow.metadata[b"geo"])["version"] == "1.1.0"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
+
+
+@pytest.mark.parametrize(
+    "extent",
+    [(3.2e5, 7.63e6, 3.8e5, 7.69e6), (1.0e6, 6.2e6, 1.1e6, 6.3e6), (-2e3, -1e3, 2e3, 1e3)],
+    ids=["reunion-utm40s", "corsica-l93", "around-origin"],
+)
+def test_sorted_writer_sorts_any_extent(tmp_path: Path, extent: tuple[float, ...]) -> None:
+    """The Hilbert grid spans the layer's own extent: Réunion (EPSG:2975) is sorted too."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform(extent[0], extent[2], 3000)
+    y = rng.uniform(extent[1], extent[3], 3000)
+    writer = SortedWriter(tmp_path, row_group_rows=1000, key_extent=france_bounds())
+    for part in range(3):  # keys made over France's bounds, as refine's workers make them
+        chunk = slice(part * 1000, (part + 1) * 1000)
+        writer.add(_points_batch(x[chunk], y[chunk], france_bounds()))
+    target = tmp_path / "out.parquet"
+    geo = geo_metadata(CRS("EPSG:2154").to_json_dict(), ["Point"], list(extent))
+    writer.write(target, geo, (x.min(), y.min(), x.max(), y.max()))
+    random_step = float(np.hypot(np.diff(x), np.diff(y)).mean())
+    assert _locality(pq.ParquetFile(target)) < random_step / 10
 
 
 @pytest.mark.parametrize(
@@ -89,7 +127,8 @@ def test_rows_bounds_and_duplicates() -> None:
     checks = {c.rule: c for c in quality.evaluate(tally, Rules(id_column="id"), france_bounds())}
     assert not checks["rows"].passed and checks["rows"].detail == "0 rows (min 1)"
     assert not checks["bounds"].passed
-    assert not checks["unique_ids"].passed and checks["unique_ids"].detail == "1 duplicate id"
+    assert not checks["unique_ids"].passed
+    assert checks["unique_ids"].detail == "1 duplicate id, 0 without one"
 
 
 @pytest.mark.parametrize(

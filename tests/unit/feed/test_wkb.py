@@ -105,4 +105,4 @@ def test_unprojectable_points_count_as_outside() -> None:
     reader = LayerReader("EPSG:4326", "geometry", ("id",), "UTF-8", iter([batch]))
     refiner = BatchRefiner("pts", reader, Rules())
     _, tally = refiner.process(batch)
-    assert tally.outside == 1 and tally.rows_out == 2
+    assert tally.outside == 1 and tally.unprojectable == 1 and tally.rows_out == 1
