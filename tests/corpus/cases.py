@@ -44,7 +44,8 @@ class Case:
         rules: rules of the dataset besides ``bounds``.
         expect: ``published``, or ``refused`` (one line, recorded as a rejected version).
         pending: the missing behaviour when today's feed fails the case (strict xfail).
-        zm: ``z`` when the source has Z that must reach exposure, ``zm`` when it also has M.
+        zm: ``z`` when the source has Z that must reach exposure, ``zm`` when it also has M,
+            ``m`` when it has M alone (served 2D).
         gdal_config: GDAL settings the independent read needs to read the file at all.
         refusal: a pattern the refusal line must match (it names the cause).
     """
@@ -59,7 +60,7 @@ class Case:
     rules: dict[str, Any] = field(default_factory=dict)
     expect: Literal["published", "refused"] = "published"
     pending: str = ""
-    zm: Literal["", "z", "zm"] = ""
+    zm: Literal["", "z", "zm", "m"] = ""
     gdal_config: dict[str, str] = field(default_factory=dict)
     refusal: str = ""
 
@@ -254,9 +255,9 @@ CASES: tuple[Case, ...] = (
         "pyogrio",
         f"{PYOGRIO}/naturalearth_lowres/naturalearth_lowres.shp",
         zipped,
-        pending="a feature PROJ cannot project to EPSG:2154 (Antarctica: the South Pole is"
-        " infinitely far in Lambert-93) is dropped and counted or fails the layer in one line;"
-        " today it is published with absurd coordinates and quality 'passed'",
+        # Antarctica cannot be projected to Lambert-93 (the South Pole is infinitely far):
+        # dropped and counted as outside, which the dataset allows for this one feature
+        rules={"max_outside": 1},
     ),
     Case(
         "shp_no_prj",
@@ -308,7 +309,6 @@ CASES: tuple[Case, ...] = (
         derived="rewritten in UTF-8 (pyogrio), .cpg replaced by 1252, zipped",
         expect="refused",
         refusal="encoding|code page|mojibake",
-        pending="plausibility check that catches a wrong code page (mojibake) before publishing",
     ),
     Case(
         "shp_prj_lies",
@@ -318,7 +318,6 @@ CASES: tuple[Case, ...] = (
         with_prj_of("EPSG:32617"),
         derived=".prj replaced by EPSG:32617's, zipped",
         rules={"crs_override": "EPSG:4267"},
-        pending="a crs_override rule, distinct from crs, for files whose .prj is wrong",
     ),
     Case(
         "shp_alone",
@@ -333,7 +332,6 @@ CASES: tuple[Case, ...] = (
         "pyshp",
         f"{PYSHP}/REL.zip",
         as_is,
-        pending="archives searched for their layers in sub-folders; " + PENDING_Z,
         zm="z",
     ),
     Case(
@@ -343,18 +341,16 @@ CASES: tuple[Case, ...] = (
         f"{SF}/shape/storms_xyz_feature.shp",
         zipped,
         rules={"crs": "EPSG:4326"},
-        pending=PENDING_Z,
         zm="z",
     ),
     Case(
-        "shp_zm",
-        "3D data with measures (LineString ZM)",
+        "shp_m",
+        "measures without Z (PolyLineM, shape type 23, despite its name)",
         "r-cran-sf",
         f"{SF}/shape/storms_xyzm_feature.shp",
         zipped,
         rules={"crs": "EPSG:4326"},
-        pending=PENDING_Z + "; M dropped with a counted line in the quality report",
-        zm="zm",
+        zm="m",
     ),
     Case(
         "invalid_polygon",
@@ -415,7 +411,6 @@ CASES: tuple[Case, ...] = (
         "pyogrio",
         f"{PYOGRIO}/line_zm.gpkg",
         as_is,
-        pending=PENDING_Z + "; M dropped with a counted line in the quality report",
         zm="zm",
     ),
     Case(
@@ -498,7 +493,6 @@ CASES: tuple[Case, ...] = (
         derived="ogr MapInfo File driver, FORMAT=MIF, .mid left out",
         expect="refused",
         refusal=r"\.mid",
-        pending=PENDING_GATHER,
     ),
     Case(
         "tab",

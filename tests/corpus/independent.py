@@ -124,7 +124,7 @@ def read_source(
     else:
         import pyogrio
 
-        target = f"/vsizip/{path}" if path.suffix == ".zip" else str(path)
+        target = f"/vsizip/{path}/{_inner(path)}" if path.suffix == ".zip" else str(path)
         encoding = rules.get("encoding")
         pyogrio.set_gdal_config_options(dict(config))
         try:
@@ -204,3 +204,19 @@ def max_point_shift(source: np.ndarray, served: np.ndarray) -> float:
     tree = shapely.STRtree(shapely.points(served))
     _, dist = tree.query_nearest(shapely.points(source), return_distance=True, all_matches=False)
     return float(dist.max())
+
+
+def _inner(archive: Path) -> str:
+    """The folder of the zip's one layer when it sits in a sub-folder, else '' (its root)."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as z:
+        folders = {n.rsplit("/", 1)[0] for n in z.namelist() if "/" in n and _is_layer(n)}
+    return folders.pop() if len(folders) == 1 else ""
+
+
+def _is_layer(name: str) -> bool:
+    return not name.startswith("__MACOSX/") and name.lower().endswith(LAYER_SUFFIXES)
+
+
+LAYER_SUFFIXES = (".shp", ".mif", ".tab", ".gpkg", ".geojson", ".fgb", ".kml", ".gml", ".csv")
