@@ -18,7 +18,6 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -120,9 +119,12 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-@cache
 def _pyogrio() -> Any:
-    """pyogrio, with the GDAL options the feed relies on set once for the process."""
+    """pyogrio, with the GDAL options the feed relies on (set again at every use).
+
+    GDAL's configuration is global to the process: anything else in it (a library, a test)
+    may reset an option, so the feed sets its own before each read rather than once.
+    """
     import pyogrio
 
     pyogrio.set_gdal_config_options(GDAL_CONFIG)
