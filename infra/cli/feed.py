@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from infra.cli.errors import checked_by, name_of
-from infra.cli.output import console, emit_json, table
+from infra.cli.output import console, emit_history, emit_json, table
 from infra.cli.run import run_task
 from infra.cli.state import state
 from infra.jobs.model import RunResult
@@ -605,40 +605,7 @@ def dataset_history(
 
     with connect(state(ctx).settings.require_database_url()) as conn:
         entries = declared.history(conn, dataset, limit)
-    rows: list[dict[str, Any]] = [
-        {
-            "id": e.id,
-            "op": e.op,
-            "login": e.login,
-            "by": e.changed_by,
-            "at": e.changed_at,
-            "changes": {k: list(v) for k, v in e.diff().items()},
-        }
-        for e in entries
-    ]
-    if as_json:
-        emit_json(rows)
-        return
-    console.print(
-        table(
-            f"History of {dataset}",
-            ["id", "op", "login", "as", "at", "changes"],
-            [
-                (
-                    r["id"],
-                    r["op"],
-                    r["login"] or "(not recorded)",
-                    "" if r["by"] == r["login"] else r["by"],
-                    r["at"].isoformat(timespec="seconds"),
-                    "; ".join(
-                        f"{k}: {declared.show(o)} → {declared.show(n)}"
-                        for k, (o, n) in r["changes"].items()
-                    ),
-                )
-                for r in rows
-            ],
-        )
-    )
+    emit_history(dataset, entries, declared.show, as_json)
 
 
 @datasets_app.command("revert")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -79,3 +79,46 @@ def error_line(message: str) -> None:
 def warn_line(message: str) -> None:
     """A yellow warning line on stderr."""
     err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
+def emit_history(
+    name: str, entries: Iterable[Any], show: Callable[[Any], str], as_json: bool
+) -> None:
+    """The audited changes of one parameter row (``params.history``), for people or scripts.
+
+    ``entries`` have ``id``, ``op``, ``login``, ``changed_by``, ``changed_at`` and ``diff()``
+    (column → (old, new)); ``show`` prints one value. One place, so ``params history`` and
+    ``datasets history`` read the same: "as" is the --as label only when it differs from the
+    login that made the change.
+    """
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.id,
+            "op": e.op,
+            "login": e.login,
+            "by": e.changed_by,
+            "at": e.changed_at,
+            "changes": {k: list(v) for k, v in e.diff().items()},
+        }
+        for e in entries
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(
+        table(
+            f"History of {name}",
+            ["id", "op", "login", "as", "at", "changes"],
+            [
+                (
+                    r["id"],
+                    r["op"],
+                    r["login"] or "(not recorded)",
+                    "" if r["by"] == r["login"] else r["by"],
+                    r["at"].isoformat(timespec="seconds"),
+                    "; ".join(f"{k}: {show(o)} → {show(n)}" for k, (o, n) in r["changes"].items()),
+                )
+                for r in rows
+            ],
+        )
+    )

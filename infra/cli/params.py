@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from infra.cli.errors import name_of, usage_errors
-from infra.cli.output import console, emit_json, table
+from infra.cli.output import console, emit_history, emit_json, table
 from infra.cli.state import actor, state
 from infra.db import connect
 from pipelines.shape.model import instance_name
@@ -176,39 +176,7 @@ def show_history(
     settings = state(ctx).settings
     with connect(settings.require_database_url()) as conn:
         entries = history(conn, name, limit)
-    rows: list[dict[str, Any]] = [
-        {
-            "id": e.id,
-            "op": e.op,
-            "login": e.login,
-            "by": e.changed_by,
-            "at": e.changed_at,
-            "changes": {k: list(v) for k, v in e.diff().items()},
-        }
-        for e in entries
-    ]
-    if as_json:
-        emit_json(rows)
-        return
-    console.print(
-        table(
-            f"History of {name}",
-            ["id", "op", "login", "as", "at", "changes"],
-            [
-                (
-                    r["id"],
-                    r["op"],
-                    r["login"] or "(not recorded)",
-                    None if r["by"] == r["login"] else r["by"],
-                    r["at"].isoformat(timespec="seconds"),
-                    "; ".join(
-                        f"{k}: {_show(o)} → {_show(n)}" for k, (o, n) in r["changes"].items()
-                    ),
-                )
-                for r in rows
-            ],
-        )
-    )
+    emit_history(name, entries, _show, as_json)
 
 
 @app.command("revert")
