@@ -14,7 +14,6 @@ import codecs
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from infra import audit
 from infra.errors import DatabaseError, InputError
 from pipelines.feed.model import Dataset, Rules, dataset_name
 
@@ -247,16 +247,8 @@ def _write(conn: psycopg.Connection[Any], row: Mapping[str, Any], *, exists: boo
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
-    """One audited change of a dataset's row (``login``: who; ``changed_by``: the --as label)."""
-
-    id: int
-    op: str
-    changed_by: str
-    login: str | None
-    changed_at: datetime
-    old_row: dict[str, Any] | None
-    new_row: dict[str, Any] | None
+class HistoryEntry(audit.HistoryEntry):
+    """One audited change of a ``params.datasets`` row."""
 
     def diff(self) -> dict[str, tuple[Any, Any]]:
         """Changed keys (columns, and rules as ``rules.KEY``): key → (old, new)."""
@@ -269,13 +261,7 @@ def history(conn: psycopg.Connection[Any], name: str, limit: int = 50) -> list[H
     Raises:
         InputError: ``name`` is not a dataset name.
     """
-    dataset_name(name)
-    rows = conn.execute(
-        "SELECT id, op, changed_by, login, changed_at, old_row, new_row FROM params.history"
-        " WHERE table_name = 'datasets' AND row_key = %s ORDER BY id DESC LIMIT %s",
-        (name, limit),
-    ).fetchall()
-    return [HistoryEntry(*row) for row in rows]
+    return audit.read(conn, "datasets", dataset_name(name), limit, HistoryEntry)
 
 
 def revert(

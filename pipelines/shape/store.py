@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from infra import audit
 from infra.errors import DatabaseError, InputError
 from infra.prices import PriceCatalog
 from pipelines.shape.model import EDITABLE, InstanceSpec, instance_name, where
@@ -217,20 +218,8 @@ def _check_message(exc: psycopg.errors.CheckViolation, name: str) -> str:
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
-    """One audited change of a row.
-
-    ``login`` is the authenticated login that made it (None for changes recorded before
-    migration 0053); ``changed_by`` is only the label it gave (``--as``, ``locxia.actor``).
-    """
-
-    id: int
-    op: str
-    changed_by: str
-    login: str | None
-    changed_at: datetime
-    old_row: dict[str, Any] | None
-    new_row: dict[str, Any] | None
+class HistoryEntry(audit.HistoryEntry):
+    """One audited change of a ``params.instances`` row."""
 
     def diff(self) -> dict[str, tuple[Any, Any]]:
         """Editable columns that changed: column → (old, new)."""
@@ -244,13 +233,7 @@ def history(conn: psycopg.Connection[Any], name: str, limit: int = 50) -> list[H
     Raises:
         InputError: ``name`` is empty, blank or malformed.
     """
-    instance_name(name)
-    rows = conn.execute(
-        "SELECT id, op, changed_by, login, changed_at, old_row, new_row FROM params.history"
-        " WHERE table_name = 'instances' AND row_key = %s ORDER BY id DESC LIMIT %s",
-        (name, limit),
-    ).fetchall()
-    return [HistoryEntry(*row) for row in rows]
+    return audit.read(conn, "instances", instance_name(name), limit, HistoryEntry)
 
 
 def revert(
