@@ -218,5 +218,14 @@ def _served_has(conn: psycopg.Connection[Any], name: str, column: str) -> bool:
 
 
 def _dropped_reason(quality: dict[str, Any]) -> str:
-    checks = {c.get("rule"): c.get("detail") for c in quality.get("checks", [])}
-    return str(checks.get("null_geometries", ""))
+    """What the quality report counted as dropped, by cause (only the causes that occurred)."""
+    geometry = quality.get("geometry", {})
+    causes = {
+        "null": "null geometry",
+        "empty": "empty geometry",
+        "unreadable": "unreadable geometry",
+        "collapsed": "collapsed to EMPTY by repair",
+        "unprojectable": "not projectable to EPSG:2154",
+    }
+    found = [f"{geometry[k]} {label}" for k, label in causes.items() if geometry.get(k)]
+    return ", ".join(found)
