@@ -361,7 +361,9 @@ def declare(
 
 
 def summary(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """One row per dataset (declared or seen): latest version per zone, live rows, failures.
+    """One row per dataset (declared or seen): current version per zone, live rows, failures.
+
+    Current as :func:`find` means it (``current_at``): after A → B → A, landing shows A.
 
     ``last_rejection`` is the newest rejection as ``<step> <version id>: <reason>``.
     """
@@ -374,10 +376,12 @@ def summary(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             )
             SELECT n.name,
                    d.cron,
-                   (SELECT max(id) FROM ops.dataset_versions v
-                     WHERE v.dataset = n.name AND zone = 'landing') AS landing,
-                   (SELECT max(id) FROM ops.dataset_versions v
-                     WHERE v.dataset = n.name AND zone = 'working') AS working,
+                   (SELECT id FROM ops.dataset_versions v
+                     WHERE v.dataset = n.name AND zone = 'landing'
+                     ORDER BY current_at DESC, id DESC LIMIT 1) AS landing,
+                   (SELECT id FROM ops.dataset_versions v
+                     WHERE v.dataset = n.name AND zone = 'working'
+                     ORDER BY current_at DESC, id DESC LIMIT 1) AS working,
                    (SELECT id FROM ops.dataset_versions v WHERE v.dataset = n.name
                      AND zone = 'exposure' AND status = 'published') AS exposure,
                    (SELECT rows FROM ops.dataset_versions v WHERE v.dataset = n.name

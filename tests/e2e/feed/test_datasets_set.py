@@ -135,4 +135,10 @@ def test_a_source_back_to_earlier_bytes_is_published_again(
             assert out.returncode == 0, out.stderr
     with connect(db_url) as conn:
         count = conn.execute("SELECT count(*) FROM exposure.roads").fetchone()
+        first = conn.execute(
+            "SELECT min(id) FROM ops.dataset_versions WHERE dataset = 'roads' AND zone = %s",
+            ("landing",),
+        ).fetchone()
     assert count == (2,)
+    listed = json.loads(locxia("datasets", "list", "--json").stdout)
+    assert first is not None and listed[0]["landing"] == first[0]  # A is current, not B
