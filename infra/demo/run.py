@@ -23,7 +23,7 @@ from typing import Any
 from infra.db import connect
 from infra.db.connection import redact_url
 from infra.db.setup import upgrade_database
-from infra.demo import motoserver
+from infra.demo import gaps, motoserver
 from infra.demo.database import demo_database_url, demo_home
 from infra.demo.scenario.datapoints import growth_origin as history_start
 from infra.demo.scenario.params import ACTOR
@@ -334,13 +334,14 @@ def run_demo(
     registry = Registry.from_entry_points(extra=[plugin])
     with (
         motoserver.running(home / "moto.log") as aws,
+        gaps.serving(aws.endpoint) as front,
         fake_credentials(),
-        standin_terraform(home / "terraform", aws.endpoint) as workdir,
+        standin_terraform(home / "terraform", front.endpoint) as workdir,
     ):
-        out.aws_endpoint, out.aws_pid, out.terraform_dir = aws.endpoint, aws.pid, workdir
-        _step(out, say, "aws", f"moto server (pid {aws.pid}) on {aws.endpoint} as AWS")
+        out.aws_endpoint, out.aws_pid, out.terraform_dir = front.endpoint, aws.pid, workdir
+        _step(out, say, "aws", f"moto server (pid {aws.pid}) behind {front.endpoint} as AWS")
         _step(out, say, "terraform", TERRAFORM_LINE.format(workdir=workdir))
-        live = demo_settings(settings, url, aws.endpoint, workdir)
+        live = demo_settings(settings, url, front.endpoint, workdir)
         runner = Runner(live, registry)
         start = history_start(utcnow())
         history = Runner(live, registry, now=lambda: start)

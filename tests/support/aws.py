@@ -25,15 +25,22 @@ for _var in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """Start a moto server on a free port of 127.0.0.1; yield its endpoint URL."""
+    """Start a moto server on a free port of 127.0.0.1 behind the gap server; yield its URL.
+
+    The URL is the gap server's (:mod:`infra.demo.gaps`): it answers the operations moto
+    lacks (Price List, Cost Explorer's tags and filters) and forwards the rest to moto.
+    """
     from moto.server import ThreadedMotoServer
+
+    from infra.demo.gaps import serving
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     try:
-        yield f"http://{host}:{port}"
+        with serving(f"http://{host}:{port}") as gaps:
+            yield gaps.endpoint
     finally:
         server.stop()
 
