@@ -42,7 +42,8 @@ def complete_describe_instances(body: bytes) -> bytes:
         return body
     if namespace:
         ET.register_namespace("", namespace)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    out: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return out
 
 
 class Ec2Gaps:
