@@ -185,7 +185,7 @@ def estimate(
             r_end = min(end, _floor_hour(gone) + timedelta(hours=1)) if gone else end
             if r_start >= r_end:
                 continue
-            cost = hourly_cost(r, catalog, sizes.get(r.id))
+            cost = hourly_cost(r, catalog, sizes.get(r.id), r_end - timedelta(hours=1))
             unpriced += not cost.priced
             cur = conn.execute(
                 "INSERT INTO costs.estimates (resource_id, hour, service, usd, basis)"
