@@ -34,7 +34,14 @@ def sizing(attrs: Mapping[str, Any]) -> Sizing:
         engine=str(attrs.get("engine") or "postgres"),
         iops=_number(attrs.get("iops")),
         throughput=_number(attrs.get("storage_throughput")),
+        engine_version=_text(attrs.get("engine_version")),
+        log_exports=tuple(sorted(attrs.get("enabled_cloudwatch_logs_exports") or ())),
     )
+
+
+def _text(value: Any) -> str | None:
+    """A planned string (None when unset or unknown until apply)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _number(value: Any) -> int | None:

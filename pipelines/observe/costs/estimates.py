@@ -25,6 +25,7 @@ from typing import Any, TypedDict
 
 import psycopg
 
+from infra.costlines import CostLine, ec2_lines, rds_lines, storage_lines
 from infra.prices import HOURS_PER_MONTH, PriceCatalog
 from pipelines.observe.metrics.resources import Resource
 
@@ -42,53 +43,94 @@ _GB = Decimal(1_000_000_000)
 
 @dataclass(frozen=True)
 class HourlyCost:
-    """What one resource costs per hour in its current state, and why."""
+    """What one resource costs per hour in a state, and why: the sum of its cost lines.
+
+    ``lines`` lists each charge (compute, storage, IOPS, throughput, Extended Support, detailed
+    monitoring, log exports) with its USD per hour and basis (:mod:`infra.costlines`);
+    ``priced`` is False when any line could not be priced (0 USD for it, never a guess).
+    """
 
     usd: Decimal
     basis: str
     priced: bool = True
+    lines: tuple[CostLine, ...] = ()
 
 
 def _per_hour(monthly_per_gb: Decimal, gb: Decimal) -> Decimal:
     return monthly_per_gb * gb / HOURS_PER_MONTH
 
 
-def hourly_cost(r: Resource, catalog: PriceCatalog, bucket_bytes: float | None) -> HourlyCost:
-    """The hourly cost of ``r`` in its last known state."""
+def _int(value: Any) -> int | None:
+    """A Describe number (None when absent or 0: AWS reports 0 for none)."""
+    return int(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def _rds_billed(state: str | None) -> bool:
+    return state in _RUNNING_RDS
+
+
+def _summed(head: str, lines: list[CostLine]) -> HourlyCost:
+    """One HourlyCost from its lines; the basis starts with ``unpriced:`` when one is."""
+    unpriced = [line.basis for line in lines if line.kind == "unpriced"]
+    parts = [line.basis for line in lines if line.kind != "unpriced"]
+    basis = "; ".join([*unpriced, head, *parts]) if unpriced else "; ".join([head, *parts])
+    usd = sum((line.usd for line in lines), Decimal(0))
+    return HourlyCost(usd, basis, priced=not unpriced, lines=tuple(lines))
+
+
+def hourly_cost(
+    r: Resource, catalog: PriceCatalog, bucket_bytes: float | None, at: datetime | None = None
+) -> HourlyCost:
+    """The hourly cost of ``r`` in the state and attributes it carries.
+
+    Args:
+        r: the resource with the state and attributes in force for the hours priced.
+        catalog: prices of the region.
+        bucket_bytes: S3 only: the bucket's size.
+        at: the hour priced; RDS Extended Support depends on the day (without it an
+            instance on a major that enters Extended Support is unpriced for that line).
+    """
     a = r.attributes
     if r.type == "rds:db":
-        klass, engine = str(a.get("instance_class")), str(a.get("engine") or "postgres")
-        factor = 2 if a.get("multi_az") else 1
-        price = catalog.get("rds", klass, engine)
-        storage = catalog.get("rds-storage", str(a.get("storage_type") or "gp3"), engine)
-        gb = Decimal(int(a.get("storage_gb") or 0))
-        running = r.state in _RUNNING_RDS
-        if price is None and running:
-            return HourlyCost(Decimal(0), f"unpriced: rds {klass} ({engine})", priced=False)
-        usd = (price.usd * factor if running and price else Decimal(0)) + (
-            _per_hour(storage.usd, gb) * factor if storage else Decimal(0)
+        engine = str(a.get("engine") or "postgres")
+        storage = (str(a.get("storage_type") or "gp3"), int(a.get("storage_gb") or 0),
+                   _int(a.get("iops")), _int(a.get("throughput")))  # fmt: skip
+        billed = _rds_billed(r.state)
+        lines = rds_lines(
+            catalog,
+            instance_class=str(a.get("instance_class")),
+            engine=engine,
+            engine_version=a.get("engine_version"),
+            multi_az=bool(a.get("multi_az")),
+            storage=storage,
+            log_exports=a.get("log_exports") or (),
+            billed=billed,
+            day=at.date() if at is not None else None,
         )
-        state = "running" if running else r.state
-        return HourlyCost(usd, f"rds {klass} x{factor} {state}, {gb} GB")
+        return _summed(f"rds {'running' if billed else r.state}", lines)
     if r.type == "ec2:instance":
         itype = str(a.get("instance_type"))
-        if r.state != "running":
-            return HourlyCost(Decimal(0), f"ec2 {itype} {r.state}")
-        price = catalog.get("ec2", itype, "linux")
-        if price is None:
-            return HourlyCost(Decimal(0), f"unpriced: ec2 {itype}", priced=False)
-        return HourlyCost(price.usd, f"ec2 {itype} running")
+        lines = ec2_lines(
+            catalog,
+            instance_type=itype,
+            platform=a.get("platform"),
+            monitoring=a.get("monitoring") == "enabled",
+            billed=r.state == "running",
+        )
+        return _summed(f"ec2 {itype} {r.state}", lines)
     if r.type == "ec2:volume":
-        vtype, gb = str(a.get("volume_type") or "gp3"), Decimal(int(a.get("size_gb") or 0))
-        price = catalog.get("ebs", vtype)
-        if price is None:
-            return HourlyCost(Decimal(0), f"unpriced: ebs {vtype}", priced=False)
-        return HourlyCost(_per_hour(price.usd, gb), f"ebs {vtype} {gb} GB")
+        vtype, size = str(a.get("volume_type") or "gp3"), int(a.get("size_gb") or 0)
+        lines = storage_lines(
+            catalog, "ec2", vtype, size, _int(a.get("iops")), _int(a.get("throughput"))
+        )
+        return _summed(f"ebs {vtype}", lines)
     price = catalog.get("s3", "standard")
     gb = Decimal(str(bucket_bytes or 0)) / _GB
     if price is None:
         return HourlyCost(Decimal(0), "unpriced: s3 standard", priced=False)
-    return HourlyCost(_per_hour(price.usd, gb), f"s3 standard {gb:.3f} GB")
+    usd = _per_hour(price.usd, gb)
+    line = CostLine("storage", usd, f"s3 standard {gb:.3f} GB", monthly=usd * HOURS_PER_MONTH)
+    return HourlyCost(usd, line.basis, lines=(line,))
 
 
 def _floor_hour(ts: datetime) -> datetime:
@@ -143,7 +185,7 @@ def estimate(
             r_end = min(end, _floor_hour(gone) + timedelta(hours=1)) if gone else end
             if r_start >= r_end:
                 continue
-            cost = hourly_cost(r, catalog, sizes.get(r.id))
+            cost = hourly_cost(r, catalog, sizes.get(r.id), r_end - timedelta(hours=1))
             unpriced += not cost.priced
             cur = conn.execute(
                 "INSERT INTO costs.estimates (resource_id, hour, service, usd, basis)"

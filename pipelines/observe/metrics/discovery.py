@@ -217,6 +217,9 @@ class Discovery:
                         attributes={
                             "instance_type": inst.get("InstanceType"),
                             "volume_ids": volumes,
+                            # priced lines (infra/costlines.py): detailed monitoring, platform
+                            "monitoring": inst.get("Monitoring", {}).get("State"),
+                            "platform": _platform(inst),
                         },
                     )
 
@@ -239,6 +242,8 @@ class Discovery:
                     attributes={
                         "size_gb": vol.get("Size"),
                         "volume_type": vol.get("VolumeType"),
+                        "iops": vol.get("Iops"),
+                        "throughput": vol.get("Throughput"),
                         "attached_to": attached,
                     },
                 )
@@ -264,6 +269,10 @@ class Discovery:
                         "storage_gb": db.get("AllocatedStorage"),
                         "storage_type": db.get("StorageType"),
                         "multi_az": bool(db.get("MultiAZ")),
+                        "iops": db.get("Iops"),
+                        "throughput": db.get("StorageThroughput"),
+                        "engine_version": db.get("EngineVersion"),
+                        "log_exports": sorted(db.get("EnabledCloudwatchLogsExports") or []),
                     },
                 )
 
@@ -357,6 +366,19 @@ class Discovery:
                     why = "attached to a tagged instance"
                 if why:
                     yield replace(seen, why=why)
+
+
+def _platform(inst: Any) -> str | None:
+    """The billing platform of an instance, or None when Describe does not say.
+
+    ``PlatformDetails`` names it (EC2 User Guide, "AMI billing information fields"). AWS
+    documents no default when it is missing, and ``Platform`` ("windows for Windows instances;
+    otherwise, it is empty", EC2 API Reference, Instance) tells neither Windows from Windows
+    with SQL Server nor Linux/UNIX from RHEL or SUSE: the platform stays unknown and the
+    instance unpriced rather than priced as Linux.
+    """
+    details = inst.get("PlatformDetails")
+    return str(details) if details else None
 
 
 def discover(
