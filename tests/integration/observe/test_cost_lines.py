@@ -1,9 +1,10 @@
 """Discovery reads what turns cost lines on, and the estimate prices each line (moto server).
 
-moto's DescribeInstances has no ``PlatformDetails`` (nor ``Platform``; see the moto notes in
-docs/observe.md): the test adds the field AWS always sends to the parsed answer through
-botocore's ``after-call`` event, as a Windows instance would describe itself, and checks that
-the same instance without it is left unpriced rather than priced as Linux.
+moto's DescribeInstances has no ``PlatformDetails``; the gap server in front of it completes
+the answer as AWS describes a Linux AMI's instance (``Linux/UNIX``). The first test replaces
+the field in the parsed answer through botocore's ``after-call`` event, as a Windows instance
+would describe itself; an instance without the field at all is a unit test (left unpriced,
+never priced as Linux).
 """
 
 from __future__ import annotations
@@ -99,10 +100,13 @@ def test_discovered_lines_are_priced_from_the_catalog(aws_settings: Settings) ->
     assert float(db_cost.usd) == float(sum(lines.values()))
 
 
-def test_instance_without_platform_details_is_unpriced(aws_settings: Settings) -> None:
+def test_instance_described_as_linux_is_priced_as_linux(aws_settings: Settings) -> None:
     _estate(str(aws_settings.aws_endpoint_url))
     vm = _resources(aws_settings, platform_details=False)["ec2:instance"]
-    assert vm.attributes["platform"] is None
+    assert vm.attributes["platform"] == "Linux/UNIX"
     with connect(aws_settings.require_database_url()) as conn:
-        cost = hourly_cost(vm, PriceCatalog.load(conn, "eu-west-3"), None, NOW)
-    assert not cost.priced and cost.basis.startswith("unpriced: ec2 m6i.large (platform unknown)")
+        catalog = PriceCatalog.load(conn, "eu-west-3")
+        cost = hourly_cost(vm, catalog, None, NOW)
+    linux = catalog.get("ec2", "m6i.large", "linux")
+    assert linux is not None and cost.priced
+    assert {line.name: line.usd for line in cost.lines}["compute"] == linux.usd
