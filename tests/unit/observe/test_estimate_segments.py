@@ -33,6 +33,11 @@ def _catalog() -> PriceCatalog:
     )
 
 
+def _q(value: Decimal | int) -> Decimal:
+    """To the micro-dollar ``costs.estimates`` stores."""
+    return Decimal(value).quantize(Decimal("0.000001"))
+
+
 def _tracked(rtype: str) -> _Tracked:
     r = Resource(1, "arn:x", rtype, "x", "x", "eu-west-3")  # type: ignore[arg-type]
     return _Tracked(r, T0, None, T0)
@@ -65,7 +70,7 @@ def test_a_state_change_at_10_20_bills_20_minutes_of_that_hour() -> None:
     hours = _price_hours(_tracked("ec2:instance"), segs, _catalog(), None)
     assert sorted(hours) == [T0, ten, ten + timedelta(hours=1)]
     assert hours[T0].usd == EC2_HOURLY
-    assert hours[ten].usd == EC2_HOURLY * 1200 / 3600
+    assert _q(hours[ten].usd) == _q(EC2_HOURLY * 1200 / 3600)
     assert hours[ten + timedelta(hours=1)].usd == 0  # stopped: the instance exists, unbilled
 
 
@@ -79,7 +84,7 @@ def test_rds_hours_follow_the_documented_billing(status: str, compute: bool) -> 
     segs = segments([(T0, status, attrs)], T0, T0 + timedelta(hours=1))
     hours = _price_hours(_tracked("rds:db"), segs, _catalog(), None)
     storage = GB_MONTH * 100 / Decimal(730)
-    assert hours[T0].usd == storage + (DB_HOURLY if compute else 0)
+    assert _q(hours[T0].usd) == _q(storage + (DB_HOURLY if compute else 0))
 
 
 def test_nothing_is_billed_while_creating_or_after_deletion() -> None:
@@ -93,7 +98,7 @@ def test_nothing_is_billed_while_creating_or_after_deletion() -> None:
         _tracked("rds:db"), segments(rows, T0, T0 + timedelta(hours=3)), _catalog(), None
     )
     assert list(hours) == [T0]
-    assert hours[T0].usd == (DB_HOURLY + GB_MONTH * 100 / Decimal(730)) / 4
+    assert _q(hours[T0].usd) == _q((DB_HOURLY + GB_MONTH * 100 / Decimal(730)) / 4)
 
 
 def test_the_horizon_is_the_first_of_the_previous_month() -> None:
