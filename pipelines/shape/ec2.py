@@ -80,5 +80,6 @@ def describe(
         out[name] = Observed(  # root volume size needs DescribeVolumes: not compared
             state=_POWER.get(inst["State"]["Name"], inst["State"]["Name"]),
             instance_class=inst.get("InstanceType"),
+            status=inst["State"]["Name"],
         )
     return out

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
 
 
+#: Statuses in which the instance is powered on as Terraform left it (drift's ``present``).
+#: Power semantics only: whether a status is *billed* is :mod:`infra.billing`'s question.
 RUNNING = frozenset({"available", "backing-up", "modifying", "storage-optimization", "upgrading"})
 
 
@@ -93,6 +95,7 @@ def describe(client: RDSClient, names: Iterable[str]) -> dict[str, Observed]:
             multi_az=db.get("MultiAZ"),
             protected=db.get("DeletionProtection"),
             engine_version=db.get("EngineVersion"),
+            status=status,
         )
     return out
 

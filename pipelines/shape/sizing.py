@@ -97,3 +97,5 @@ class Observed:
     protected: bool | None = None
     engine_version: str | None = None
     """RDS: the full version AWS runs (e.g. ``16.4``); params hold the major only."""
+    status: str | None = None
+    """AWS's own state (``DBInstanceStatus``, EC2 state name), for the state history."""

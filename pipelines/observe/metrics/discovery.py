@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from infra.aws import AwsClients, aws_errors
 from infra.errors import AwsError
 from infra.settings import Settings
+from pipelines.observe.metrics.history import record_state
 from pipelines.observe.metrics.resources import (
     GONE_STATES,
     TAGGING_FILTERS,
@@ -402,6 +403,7 @@ def discover(
         report.gone = sorted(
             newly_gone + _mark_gone(conn, seen, now, settings.aws_region, failed_types)
         )
+        _record_states(conn, seen, report.gone, now)
     for s in seen:
         if s.tagged and not s.gone:
             report.tagged[s.type] = report.tagged.get(s.type, 0) + 1
@@ -451,6 +453,28 @@ def _upsert(
         if row and row[1] and s.gone:
             gone.append(s.arn)
     return new, gone
+
+
+def _record_states(
+    conn: psycopg.Connection[Any], seen: list[Seen], gone: list[str], now: datetime
+) -> None:
+    """Each observation's state and attributes into the history; ``deleted`` at ``gone_at``.
+
+    Read back after the upsert, which keeps the last known state and attributes when Describe
+    said nothing of them (a failed call): a resource not described is not observed again.
+    """
+    described = [s.arn for s in seen if s.state is not None and not s.gone]
+    rows = conn.execute(
+        "SELECT id, arn, state, attributes, gone_at FROM metrics.resources"
+        " WHERE arn = ANY(%s) ORDER BY id",
+        (described + gone,),
+    ).fetchall()
+    gone_arns = set(gone)
+    for rid, arn, state, attributes, gone_at in rows:
+        if arn in gone_arns and gone_at is not None:
+            record_state(conn, rid, gone_at, "deleted", attributes, "discovery")
+        elif arn not in gone_arns and state is not None:
+            record_state(conn, rid, now, state, attributes, "discovery")
 
 
 def _mark_gone(
