@@ -44,10 +44,11 @@ Rules, each with its source:
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -128,6 +129,8 @@ class CostLine:
         basis: quantity × price, or why there is no figure.
         kind: priced, unpriced or declared (module docstring).
         monthly: USD per 730-hour month, unrounded (what a plan preview adds up).
+        per_month: the price is per month (GB-month, IOPS-month, metric-month): a past hour
+            is ``monthly / hours in its month`` (:func:`in_month`), not ``/ 730``.
     """
 
     name: str
@@ -135,6 +138,7 @@ class CostLine:
     basis: str
     kind: LineKind = "priced"
     monthly: Decimal = Decimal(0)
+    per_month: bool = False
 
     def as_json(self) -> dict[str, str]:
         """The line as stored next to an estimate."""
@@ -162,7 +166,28 @@ def _line(
         monthly / HOURS_PER_MONTH,
         f"{what}: {quantity} × {price.usd} USD/{price.unit}",
         monthly=monthly,
+        per_month=not price.unit.endswith("hour"),
     )
+
+
+def month_hours(at: datetime) -> Decimal:
+    """Hours in the UTC month of ``at`` (672 to 744)."""
+    days = calendar.monthrange(at.year, at.month)[1]
+    return Decimal(24 * days)
+
+
+def in_month(line: CostLine, at: datetime) -> CostLine:
+    """``line`` for one hour of the month of ``at``: a monthly price prorated by that month.
+
+    AWS prorates GB-month storage by the hours of the actual month, not by 730: the S3 FAQ's
+    billing example divides byte-hours by "744 hours/month" for a 31-day month, and the EBS
+    pricing page's example by "30 day-month" (https://aws.amazon.com/s3/faqs/, "Billing";
+    https://aws.amazon.com/ebs/pricing/, "Amazon EBS General Purpose SSD volumes"). Hourly
+    prices are unchanged; the 730-hour month stays the convention of monthly previews.
+    """
+    if not line.per_month or line.kind != "priced":
+        return line
+    return replace(line, usd=line.monthly / month_hours(at))
 
 
 def gp3_baseline(kind: Literal["rds", "ec2"], storage_gb: int) -> tuple[int, int]:
@@ -357,8 +382,8 @@ def _log_exports(catalog: PriceCatalog, exports: list[str]) -> CostLine:
 def _times(line: CostLine, copies: int) -> CostLine:
     if copies == 1 or line.kind != "priced":
         return line
-    return CostLine(
-        line.name, line.usd * copies, f"{line.basis} x{copies}", line.kind, line.monthly * copies
+    return replace(
+        line, usd=line.usd * copies, basis=f"{line.basis} x{copies}", monthly=line.monthly * copies
     )
 
 

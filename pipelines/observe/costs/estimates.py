@@ -30,7 +30,7 @@ from typing import Any, TypedDict
 import psycopg
 
 from infra.billing import ec2_instance_billed, exists, rds_billing, rds_instance_billed
-from infra.costlines import CostLine, ec2_lines, rds_lines, storage_lines
+from infra.costlines import CostLine, ec2_lines, in_month, rds_lines, storage_lines
 from infra.prices import HOURS_PER_MONTH, PriceCatalog
 from pipelines.observe.metrics.history import Segment, segments, states_between
 from pipelines.observe.metrics.resources import Resource
@@ -42,7 +42,9 @@ SERVICE_NAMES = {
     "rds:db": "Amazon Relational Database Service",
     "s3:bucket": "Amazon Simple Storage Service",
 }
-_GB = Decimal(1_000_000_000)
+#: S3 bills a GB of 2**30 bytes: the S3 FAQ's billing example counts "100 GB (107,374,182,400
+#: bytes)" and divides byte-hours by "1,073,741,824 bytes/GB" (https://aws.amazon.com/s3/faqs/).
+_GB = Decimal(2**30)
 
 
 @dataclass(frozen=True)
@@ -60,17 +62,18 @@ class HourlyCost:
     lines: tuple[CostLine, ...] = ()
 
 
-def _per_hour(monthly_per_gb: Decimal, gb: Decimal) -> Decimal:
-    return monthly_per_gb * gb / HOURS_PER_MONTH
-
-
 def _int(value: Any) -> int | None:
     """A Describe number (None when absent or 0: AWS reports 0 for none)."""
     return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def _summed(head: str, lines: list[CostLine]) -> HourlyCost:
-    """One HourlyCost from its lines; the basis starts with ``unpriced:`` when one is."""
+def _summed(head: str, lines: list[CostLine], at: datetime | None) -> HourlyCost:
+    """One HourlyCost from its lines; the basis starts with ``unpriced:`` when one is.
+
+    With ``at`` (a past hour), monthly prices are prorated by the hours of that month.
+    """
+    if at is not None:
+        lines = [in_month(line, at) for line in lines]
     unpriced = [line.basis for line in lines if line.kind == "unpriced"]
     parts = [line.basis for line in lines if line.kind != "unpriced"]
     basis = "; ".join([*unpriced, head, *parts]) if unpriced else "; ".join([head, *parts])
@@ -107,7 +110,7 @@ def hourly_cost(
             billed=billed,
             day=at.date() if at is not None else None,
         )
-        return _summed(f"rds {'running' if billed else r.state}", lines)
+        return _summed(f"rds {'running' if billed else r.state}", lines, at)
     if r.type == "ec2:instance":
         itype = str(a.get("instance_type"))
         lines = ec2_lines(
@@ -117,20 +120,26 @@ def hourly_cost(
             monitoring=a.get("monitoring") == "enabled",
             billed=ec2_instance_billed(r.state),
         )
-        return _summed(f"ec2 {itype} {r.state}", lines)
+        return _summed(f"ec2 {itype} {r.state}", lines, at)
     if r.type == "ec2:volume":
         vtype, size = str(a.get("volume_type") or "gp3"), int(a.get("size_gb") or 0)
         lines = storage_lines(
             catalog, "ec2", vtype, size, _int(a.get("iops")), _int(a.get("throughput"))
         )
-        return _summed(f"ebs {vtype}", lines)
+        return _summed(f"ebs {vtype}", lines, at)
     price = catalog.get("s3", "standard")
     gb = Decimal(str(bucket_bytes or 0)) / _GB
     if price is None:
         return HourlyCost(Decimal(0), "unpriced: s3 standard", priced=False)
-    usd = _per_hour(price.usd, gb)
-    line = CostLine("storage", usd, f"s3 standard {gb:.3f} GB", monthly=usd * HOURS_PER_MONTH)
-    return HourlyCost(usd, line.basis, lines=(line,))
+    monthly = price.usd * gb
+    line = CostLine(
+        "storage",
+        monthly / HOURS_PER_MONTH,
+        f"s3 standard {gb:.3f} GB: {price.usd} USD/{price.unit}",
+        monthly=monthly,
+        per_month=True,
+    )
+    return _summed(line.basis, [line], at)
 
 
 def _floor_hour(ts: datetime) -> datetime:

@@ -17,13 +17,14 @@ import boto3
 
 from infra.aws import AwsClients
 from infra.db import connect
-from infra.prices import HOURS_PER_MONTH, PriceCatalog
+from infra.prices import PriceCatalog
 from infra.settings import Settings
 from pipelines.observe.costs.estimates import hourly_cost
 from pipelines.observe.metrics.discovery import discover
 from pipelines.observe.metrics.resources import Resource
 
 NOW = datetime(2026, 12, 6, 10, tzinfo=UTC)
+DEC_HOURS = 744  # monthly prices prorated by the hours of the month priced (31 × 24)
 TAGS = [{"Key": "project", "Value": "locxia"}]
 
 
@@ -86,13 +87,15 @@ def test_discovered_lines_are_priced_from_the_catalog(aws_settings: Settings) ->
     # Windows variant, and CloudWatch pricing's 7 detailed-monitoring metrics per instance
     assert lines["compute"] == price("ec2", "m6i.large", "windows")
     assert float(lines["detailed-monitoring"]) == float(
-        7 * price("cloudwatch", "metric") / HOURS_PER_MONTH
+        7 * price("cloudwatch", "metric") / DEC_HOURS
     )
 
     db_cost = hourly_cost(db, catalog, None, NOW)
     lines = {line.name: line.usd for line in db_cost.lines}
-    assert float(lines["iops"]) == float(3000 * price("rds-iops", "io1", "postgres") / 730)
-    assert float(lines["storage"]) == float(200 * price("rds-storage", "io1", "postgres") / 730)
+    assert float(lines["iops"]) == float(3000 * price("rds-iops", "io1", "postgres") / DEC_HOURS)
+    assert float(lines["storage"]) == float(
+        200 * price("rds-storage", "io1", "postgres") / DEC_HOURS
+    )
     # PostgreSQL 13 left standard support on 2026-02-28: db.r6g.xlarge has 4 vCPUs
     assert lines["extended-support"] == 4 * price("rds-extended-support", "yr1-yr2", "postgres")
     assert lines["log-ingestion"] == 0

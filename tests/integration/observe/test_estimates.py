@@ -38,7 +38,7 @@ def _csv_price(service: str, item: str, variant: str) -> Decimal:
 
 
 def _db_truth(running: bool, storage_gb: int) -> Decimal:
-    storage = _csv_price("rds-storage", "gp3", "postgres") * storage_gb / 730
+    storage = _csv_price("rds-storage", "gp3", "postgres") * storage_gb / 720  # November
     return storage + (_csv_price("rds", "db.t4g.large", "postgres") if running else 0)
 
 
@@ -193,8 +193,17 @@ def test_a_resource_deleted_mid_month_has_no_hours_after_deletion(
 def test_hours_of_a_resource_no_longer_tagged_are_dropped_unless_final(
     conn: psycopg.Connection[Any],
 ) -> None:
-    rid = _resource(conn, "ec2:instance", "i-1", DAY, {"instance_type": "t3.large"})
-    record_state(conn, rid, DAY, "running", {"instance_type": "t3.large"}, "discovery")
+    rid = _resource(
+        conn, "ec2:instance", "i-1", DAY, {"instance_type": "t3.large", "platform": "Linux/UNIX"}
+    )
+    record_state(
+        conn,
+        rid,
+        DAY,
+        "running",
+        {"instance_type": "t3.large", "platform": "Linux/UNIX"},
+        "discovery",
+    )
     conn.execute("UPDATE metrics.resources SET last_seen = %s WHERE id = %s", (DAY + 4 * H, rid))
     conn.commit()
     catalog = PriceCatalog.load(conn, "eu-west-3")
@@ -213,7 +222,9 @@ def test_hours_of_a_resource_no_longer_tagged_are_dropped_unless_final(
 def test_a_resource_without_history_is_priced_as_it_is_now(
     conn: psycopg.Connection[Any],
 ) -> None:
-    rid = _resource(conn, "ec2:instance", "i-2", DAY, {"instance_type": "t3.large"})
+    rid = _resource(
+        conn, "ec2:instance", "i-2", DAY, {"instance_type": "t3.large", "platform": "Linux/UNIX"}
+    )
     conn.execute("UPDATE metrics.resources SET state = 'running' WHERE id = %s", (rid,))
     conn.commit()
     result = estimate(conn, PriceCatalog.load(conn, "eu-west-3"), DAY + 5 * H)

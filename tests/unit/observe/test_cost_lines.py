@@ -14,7 +14,7 @@ import pytest
 
 from infra.costlines import POSTGRES_SUPPORT, billable_performance, support_band, vcpus
 from infra.errors import InputError
-from infra.prices import HOURS_PER_MONTH, Price, PriceCatalog
+from infra.prices import Price, PriceCatalog
 from pipelines.observe.costs.estimates import hourly_cost
 from pipelines.observe.metrics.resources import Resource
 from pipelines.shape import storage
@@ -47,6 +47,9 @@ CATALOG = PriceCatalog(
 )
 P = {(r[0], r[1], r[2]): Decimal(r[4]) for r in ROWS}
 AT = datetime(2026, 12, 6, 10, tzinfo=UTC)
+#: A past hour of a monthly price is 1 / (hours of its month): December has 31 × 24 (AWS
+#: prorates by the actual month, infra.costlines.in_month).
+DEC_HOURS = Decimal(744)
 
 
 def _res(rtype: str, state: str, **attrs: Any) -> Resource:
@@ -68,7 +71,7 @@ def test_detailed_monitoring_is_seven_metrics_prorated_hourly_while_running() ->
         monitoring="enabled",
     )
     cost = hourly_cost(r, CATALOG, None, AT)
-    metric = 7 * P[("cloudwatch", "metric", "")] / HOURS_PER_MONTH
+    metric = 7 * P[("cloudwatch", "metric", "")] / DEC_HOURS
     assert _by_name(cost) == {
         "compute": P[("ec2", "m6i.large", "linux")],
         "detailed-monitoring": metric,
@@ -136,8 +139,8 @@ def test_rds_io1_iops_are_billed_running_or_stopped_and_doubled_multi_az() -> No
         "multi_az": True,
     }
     running = hourly_cost(_res("rds:db", "available", **attrs), CATALOG, None, AT)
-    storage = 2 * 200 * P[("rds-storage", "io1", "postgres")] / HOURS_PER_MONTH
-    iops = 2 * 3000 * P[("rds-iops", "io1", "postgres")] / HOURS_PER_MONTH
+    storage = 2 * 200 * P[("rds-storage", "io1", "postgres")] / DEC_HOURS
+    iops = 2 * 3000 * P[("rds-iops", "io1", "postgres")] / DEC_HOURS
     compute = 2 * P[("rds", "db.r6g.xlarge", "postgres")]
     assert _by_name(running) == pytest.approx(
         {"compute": compute, "storage": storage, "iops": iops}
@@ -158,17 +161,15 @@ def test_gp3_bills_only_above_its_baseline() -> None:
         "throughput": 600,
     }
     lines = _by_name(hourly_cost(_res("rds:db", "available", **attrs), CATALOG, None, AT))
-    assert lines["iops"] == pytest.approx(
-        3000 * P[("rds-iops", "gp3", "postgres")] / HOURS_PER_MONTH
-    )
+    assert lines["iops"] == pytest.approx(3000 * P[("rds-iops", "gp3", "postgres")] / DEC_HOURS)
     assert lines["throughput"] == pytest.approx(
-        100 * P[("rds-throughput", "gp3", "postgres")] / HOURS_PER_MONTH
+        100 * P[("rds-throughput", "gp3", "postgres")] / DEC_HOURS
     )
     vol = _res("ec2:volume", "in-use", volume_type="gp3", size_gb=100, iops=3000, throughput=125)
     assert set(_by_name(hourly_cost(vol, CATALOG, None, AT))) == {"storage"}
     io2 = _res("ec2:volume", "in-use", volume_type="io2", size_gb=100, iops=2000)
     assert _by_name(hourly_cost(io2, CATALOG, None, AT))["iops"] == pytest.approx(
-        2000 * P[("ebs-iops", "io2", "")] / HOURS_PER_MONTH
+        2000 * P[("ebs-iops", "io2", "")] / DEC_HOURS
     )
 
 

@@ -13,6 +13,8 @@ from pipelines.observe.metrics.history import segments
 from pipelines.observe.metrics.resources import Resource
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+#: GB-month prices are prorated by the hours of the month priced: November has 30 × 24.
+NOV_HOURS = Decimal(720)
 EC2_HOURLY = Decimal("0.0944")
 DB_HOURLY = Decimal("0.150")
 GB_MONTH = Decimal("0.133")
@@ -61,8 +63,12 @@ def test_a_state_change_at_10_20_bills_20_minutes_of_that_hour() -> None:
     ten = T0 + timedelta(hours=1)
     segs = segments(
         [
-            (T0, "running", {"instance_type": "t3.large"}),
-            (ten + timedelta(minutes=20), "stopped", {"instance_type": "t3.large"}),
+            (T0, "running", {"instance_type": "t3.large", "platform": "Linux/UNIX"}),
+            (
+                ten + timedelta(minutes=20),
+                "stopped",
+                {"instance_type": "t3.large", "platform": "Linux/UNIX"},
+            ),
         ],
         T0,
         ten + timedelta(hours=2),
@@ -83,7 +89,7 @@ def test_rds_hours_follow_the_documented_billing(status: str, compute: bool) -> 
     attrs = {"instance_class": "db.t4g.large", "storage_gb": 100, "storage_type": "gp3"}
     segs = segments([(T0, status, attrs)], T0, T0 + timedelta(hours=1))
     hours = _price_hours(_tracked("rds:db"), segs, _catalog(), None)
-    storage = GB_MONTH * 100 / Decimal(730)
+    storage = GB_MONTH * 100 / NOV_HOURS
     assert _q(hours[T0].usd) == _q(storage + (DB_HOURLY if compute else 0))
 
 
@@ -98,7 +104,7 @@ def test_nothing_is_billed_while_creating_or_after_deletion() -> None:
         _tracked("rds:db"), segments(rows, T0, T0 + timedelta(hours=3)), _catalog(), None
     )
     assert list(hours) == [T0]
-    assert _q(hours[T0].usd) == _q((DB_HOURLY + GB_MONTH * 100 / Decimal(730)) / 4)
+    assert _q(hours[T0].usd) == _q((DB_HOURLY + GB_MONTH * 100 / NOV_HOURS) / 4)
 
 
 def test_the_horizon_is_the_first_of_the_previous_month() -> None:
