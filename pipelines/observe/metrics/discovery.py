@@ -217,6 +217,8 @@ class Discovery:
                         attributes={
                             "instance_type": inst.get("InstanceType"),
                             "volume_ids": volumes,
+                            # basic (5-minute) or detailed (1-minute) CloudWatch samples
+                            "monitoring": inst.get("Monitoring", {}).get("State"),
                         },
                     )
 
