@@ -250,7 +250,7 @@ def test_a_period_aws_never_serves_is_refused_at_edit_time(db_url: str) -> None:
         conn.rollback()
         with pytest.raises(psycopg.errors.CheckViolation, match="metric_stats: 'Nope'"):
             conn.execute(
-                "UPDATE params.collection_policies SET metric_stats = '{\"Nope\": [\"Sum\"]}'"
+                'UPDATE params.collection_policies SET metric_stats = \'{"Nope": ["Sum"]}\''
                 " WHERE name = 'ec2-default'"
             )
         conn.rollback()
@@ -265,4 +265,3 @@ def test_a_period_aws_never_serves_is_refused_at_edit_time(db_url: str) -> None:
     assert stats == (
         {k: ["Sum"] for k in ("NetworkIn", "NetworkOut", "EBSReadOps", "EBSWriteOps")},
     )
-
