@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     metric_streams_uri: str | None = Field(
         default=None, description="s3://bucket/prefix where Firehose delivers Metric Streams"
     )
+    metric_stream_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,255}$",
+        description="The CloudWatch metric stream writing there: its output format is checked",
+    )
     demo_dir: Path | None = Field(
         default=None, description="Where `locxia demo` keeps its own PostgreSQL cluster"
     )

@@ -180,10 +180,19 @@ _READ = [
             ("GetBucketLocation", (_a("s3:GetBucketLocation", "bucket"),)),
             ("ListObjectsV2", (_a("s3:ListBucket", "bucket", where="streams"),)),
             ("GetObject", (_a("s3:GetObject", "object", where="streams"), *_KMS_GET)),
+            # a failed Metric Streams file read again by key (HeadObject authorizes as GetObject)
+            ("HeadObject", (_a("s3:GetObject", "object", where="streams"), *_KMS_GET)),
         ],
     ),
     *_calls(
-        "read", "orchestrator", "cloudwatch", [("GetMetricData", (_a("cloudwatch:GetMetricData"),))]
+        "read",
+        "orchestrator",
+        "cloudwatch",
+        [
+            ("GetMetricData", (_a("cloudwatch:GetMetricData"),)),
+            # the Metric Streams output format, checked before any file is read
+            ("GetMetricStream", (_a("cloudwatch:GetMetricStream", "metric-stream"),)),
+        ],
     ),
     *_calls("read", "orchestrator", "ce", [("GetCostAndUsage", (_a("ce:GetCostAndUsage"),))]),
     *_calls("read", "orchestrator", "pricing", [("GetProducts", (_a("pricing:GetProducts"),))]),

@@ -254,19 +254,36 @@ def collect(
 
 
 @app.command()
-def streams(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Ingest new CloudWatch Metric Streams files from LOCXIA_METRIC_STREAMS_URI (once each)."""
+def streams(
+    ctx: typer.Context,
+    retry: Annotated[
+        bool, typer.Option("--retry", help="Also read again the files ledgered as failed.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest new CloudWatch Metric Streams files from LOCXIA_METRIC_STREAMS_URI (once each).
+
+    A file that cannot be read is ledgered with its reason and read again on the next passes
+    (3 reads in all); --retry reads every failed or refused file once more.
+    """
     if not state(ctx).settings.metric_streams_uri:
         raise ConfigError(
             "LOCXIA_METRIC_STREAMS_URI is not set (s3://bucket/prefix)",
             setting="LOCXIA_METRIC_STREAMS_URI",
         )
     with console.status("ingesting Metric Streams files…"):
-        details = _run(ctx, "metrics.streams")
+        details = _run(ctx, "metrics.streams", {"retry": True} if retry else None)
     if as_json:
         emit_json(details)
         return
-    keys = ["files_seen", "files_ingested", "files_already", "datapoints", "skipped_records"]
+    keys = [
+        "files_seen",
+        "files_ingested",
+        "files_already",
+        "files_failed",
+        "datapoints",
+        "skipped_records",
+    ]
     console.print(table("Metric Streams", keys, [[details[k] for k in keys]]))
     for error in details["errors"]:
         warn_line(error)

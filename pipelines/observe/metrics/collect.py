@@ -2,9 +2,12 @@
 
 One run handles one policy or all of them. Per policy: the resources it wins (see
 :func:`~pipelines.observe.metrics.policies.winner`), minus — on scheduled runs of an
-adaptive policy — those not due yet; one query per (resource × metric × statistic); one
-window from the oldest watermark minus the lookback to now; batches of ≤ 500 queries, each
-fetched (all its pages) and written in **its own transaction** together with its watermarks.
+adaptive policy — those not due yet; one query per (resource × metric × statistic); the
+queries split by (region, period) — CloudWatch answers for a resource only in the resource's
+own region, so each region is read through its own client (``AwsClients.client(region=)``),
+one per region per run — each part with one window from its oldest watermark minus the
+lookback to now; batches of ≤ 500 queries, each fetched (all its pages) and written in **its
+own transaction** together with its watermarks.
 
 A policy that fails (AWS error after retries) is recorded in ``errors`` and the others go on;
 the run then fails with the list, so dashboards see it while the data that could be read is
@@ -33,7 +36,7 @@ from infra.db import locks
 from infra.errors import AwsError, InputError, JobError
 from infra.names import required_name
 from infra.settings import Settings
-from pipelines.observe.metrics.batching import Query, batches, build_queries
+from pipelines.observe.metrics.batching import Query, batches, build_queries, groups
 from pipelines.observe.metrics.fetch import FetchCounters, fetch_pages
 from pipelines.observe.metrics.policies import Policy, assign, load_policies, load_resources
 from pipelines.observe.metrics.resources import Resource
@@ -80,15 +83,34 @@ class CollectResult(TypedDict):
     skipped_not_due: int
 
 
+@dataclass(frozen=True)
+class PlanPart:
+    """The queries of one region and period, and the window they are read over."""
+
+    region: str
+    period: int
+    queries: list[Query]
+    window: Window
+
+
 @dataclass
 class PolicyPlan:
-    """What one policy run will do."""
+    """What one policy run will do: ``parts`` per (region, period), each with its window."""
 
     policy: Policy
     resources: list[Resource]
     queries: list[Query]
-    window: Window | None
+    parts: list[PlanPart]
     skipped_not_due: int
+
+    @property
+    def window(self) -> Window | None:
+        """The span of every part's window (None when nothing is due)."""
+        if not self.parts:
+            return None
+        start = min(p.window.start for p in self.parts)
+        end = max(p.window.end for p in self.parts)
+        return Window(start, end, min(p.period for p in self.parts))
 
 
 def _empty_result() -> CollectResult:
@@ -131,13 +153,14 @@ class Collector:
         self.details = details
         self.result = _empty_result()
         self.counters = FetchCounters()
-        self._client: CloudWatchClient | None = None
+        self._clients: dict[str, CloudWatchClient] = {}
         self._retries_before = clients.retry_count
 
-    def _cloudwatch(self) -> CloudWatchClient:
-        if self._client is None:
-            self._client = self.clients.client("cloudwatch")
-        return self._client
+    def _cloudwatch(self, region: str) -> CloudWatchClient:
+        """One client per region (``""``: the settings' region), made on first use."""
+        if region not in self._clients:
+            self._clients[region] = self.clients.client("cloudwatch", region=region or None)
+        return self._clients[region]
 
     def _record(self) -> None:
         """Counters into :attr:`result`, and the whole result into the shared details."""
@@ -198,15 +221,19 @@ class Collector:
             skipped = len(resources) - len(due)
             resources = due
         queries = build_queries(policy, resources)
-        window = window_for(
-            [marks[q.key][0] if q.key in marks else None for q in queries],
-            period=policy.period,
-            lookback=policy.lookback,
-            backfill=policy.backfill,
-            now=self.now,
-            since=since,
-        )
-        return PolicyPlan(policy, resources, queries, window, skipped)
+        parts: list[PlanPart] = []
+        for (region, period), part in groups(queries).items():
+            window = window_for(
+                [marks[q.key][0] if q.key in marks else None for q in part],
+                period=period,
+                lookback=policy.lookback,
+                backfill=policy.backfill,
+                now=self.now,
+                since=since,
+            )
+            if window is not None:
+                parts.append(PlanPart(region, period, part, window))
+        return PolicyPlan(policy, resources, queries, parts, skipped)
 
     def _due(
         self,
@@ -240,7 +267,8 @@ class Collector:
         assert policy.busy is not None
         rows = self.conn.execute(
             "SELECT DISTINCT ON (resource_id) resource_id, value FROM metrics.datapoints"
-            " WHERE resource_id = ANY(%s) AND metric = %s AND stat = 'Average' AND period = %s"
+            # period >= the policy's: a basic-monitoring instance is read at 300 s (periods.py)
+            " WHERE resource_id = ANY(%s) AND metric = %s AND stat = 'Average' AND period >= %s"
             " AND ts >= %s ORDER BY resource_id, ts DESC",
             (
                 ids,
@@ -266,9 +294,10 @@ class Collector:
         self.result["policies"][policy.name] = summary
         self.result["skipped_not_due"] += plan.skipped_not_due
         self._record()
-        if plan.window is None or not plan.queries:
+        window = plan.window
+        if window is None or not plan.queries:
             return
-        summary["window"] = [plan.window.start.isoformat(), plan.window.end.isoformat()]
+        summary["window"] = [window.start.isoformat(), window.end.isoformat()]
         if not self._try_lock(policy.name):
             self.counters.errors.append(f"{policy.name}: skipped, another collection is running")
             return
@@ -279,15 +308,18 @@ class Collector:
 
     def _fetch_and_store(self, plan: PolicyPlan, summary: PolicySummary) -> None:
         store = DatapointStore(self.conn)
-        chunks = list(batches(plan.queries))
-        window = plan.window
-        assert window is not None
+        chunks = [(part, batch) for part in plan.parts for batch in batches(part.queries)]
         progress = PROGRESS.get()
-        for done, batch in enumerate(chunks, start=1):
+        for done, (part, batch) in enumerate(chunks, start=1):
+            window = part.window
             with self.conn.transaction():
                 store.begin(window.start, window.end)
                 for series in fetch_pages(
-                    self._cloudwatch(), batch, plan.policy.namespace, window, self.counters
+                    self._cloudwatch(part.region),
+                    batch,
+                    plan.policy.namespace,
+                    window,
+                    self.counters,
                 ):
                     store.stage(series)
                 changed = store.merge()

@@ -218,7 +218,8 @@ class Discovery:
                         attributes={
                             "instance_type": inst.get("InstanceType"),
                             "volume_ids": volumes,
-                            # priced lines (infra/costlines.py): detailed monitoring, platform
+                            # basic (5-minute) or detailed (1-minute) CloudWatch samples, and a
+                            # priced line (infra/costlines.py); the billing platform
                             "monitoring": inst.get("Monitoring", {}).get("State"),
                             "platform": _platform(inst),
                         },

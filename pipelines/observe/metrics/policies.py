@@ -4,7 +4,11 @@ A policy says which metrics and statistics to read for one resource type, at whi
 how far back to re-read (lookback) and how often (cadence). A resource is collected by the
 **most specific** enabled policy of its type whose ``match_tags`` it carries: most tags wins,
 then the policy name in alphabetical order — so ``ec2-ingestion`` (``task=ingestion``) takes an
-EC2 instance in a heavy job away from ``ec2-default``.
+EC2 instance in a heavy job away from ``ec2-default``. One policy owns a resource whole, so the
+statistics may differ per metric (``metric_stats``: metric name → statistics, overriding
+``stats`` for that metric): counts are read as ``Sum`` and gauges as ``Average``/``Maximum``
+by the same policy, and the "most specific match wins" rule stays one decision per resource.
+Periods AWS never serves for its namespaces are refused (:mod:`.periods`).
 
 Rows are validated here (as well as by CHECKs in the table), and every error names the row
 and column: ``params.collection_policies[rds-default].stats: 'Avg' is not a statistic``.
@@ -21,6 +25,7 @@ from typing import Any
 import psycopg
 
 from infra.errors import InputError
+from pipelines.observe.metrics.periods import period_problem
 from pipelines.observe.metrics.resources import DIMENSIONS, Resource, ResourceType
 
 #: GetMetricData: 0.01 USD per 1,000 metrics requested (billed per metric, not per call).
@@ -32,7 +37,7 @@ _DIM = re.compile(r"^([A-Za-z0-9_.:/#-]{1,255})=([^,={}]{1,1024})$")
 _COLUMNS = (
     "name, resource_type, namespace, metrics, stats, period_seconds, lookback_seconds,"
     " backfill_seconds, every_seconds, match_tags, busy_metric, busy_threshold,"
-    " busy_every_seconds, enabled"
+    " busy_every_seconds, enabled, metric_stats"
 )
 
 
@@ -87,28 +92,41 @@ class Policy:
     match_tags: tuple[tuple[str, str], ...] = ()
     busy: Busy | None = None
     enabled: bool = True
+    metric_stats: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         where = f"params.collection_policies[{self.name}]"
         if self.resource_type not in DIMENSIONS:
             raise InputError(f"unknown resource type {self.resource_type!r}", f"{where}.type")
-        for stat in self.stats:
-            if not _STAT.match(stat):
-                raise InputError(f"{stat!r} is not a statistic", f"{where}.stats")
-        if len(set(self.stats)) != len(self.stats):
-            raise InputError("a statistic is listed twice", f"{where}.stats")
+        _check_stats(self.stats, f"{where}.stats")
         names = [m.name for m in self.metrics]
         if len(set(names)) != len(names):
             raise InputError("a metric is listed twice", f"{where}.metrics")
+        for metric, stats in self.metric_stats:
+            if metric not in names:
+                raise InputError(
+                    f"{metric!r} is not one of the policy's metrics", f"{where}.metric_stats"
+                )
+            _check_stats(stats, f"{where}.metric_stats[{metric}]")
         if self.period not in (1, 5, 10, 30) and (self.period % 60 or self.period > 86400):
             raise InputError(f"{self.period} is not a CloudWatch period", f"{where}.period")
+        problem = period_problem(self.namespace, names, self.period)
+        if problem is not None:
+            raise InputError(problem, f"{where}.period_seconds")
         if self.busy is not None and self.busy.metric not in names:
             raise InputError(
                 f"busy_metric {self.busy.metric!r} is not one of the policy's metrics",
                 f"{where}.busy_metric",
             )
-        if self.busy is not None and "Average" not in self.stats:
-            raise InputError("adaptive cadence needs the Average statistic", f"{where}.stats")
+        if self.busy is not None and "Average" not in self.stats_for(self.busy.metric):
+            raise InputError(
+                f"adaptive cadence needs the Average statistic of {self.busy.metric}",
+                f"{where}.stats",
+            )
+
+    def stats_for(self, metric: str) -> tuple[str, ...]:
+        """The statistics read for ``metric``: its own (``metric_stats``) or the policy's."""
+        return dict(self.metric_stats).get(metric, self.stats)
 
     @property
     def job_every(self) -> int:
@@ -118,7 +136,7 @@ class Policy:
     @property
     def queries_per_resource(self) -> int:
         """GetMetricData queries (= metrics requested, the billing unit) per resource."""
-        return len(self.metrics) * len(self.stats)
+        return sum(len(self.stats_for(m.name)) for m in self.metrics)
 
     def matches(self, resource: Resource) -> bool:
         """True when the policy applies to ``resource`` (type and every match tag)."""
@@ -163,7 +181,35 @@ class Policy:
             match_tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
             busy=busy,
             enabled=bool(row["enabled"]),
+            metric_stats=_metric_stats(row.get("metric_stats"), f"{where}.metric_stats"),
         )
+
+
+def _check_stats(stats: Sequence[str], where: str) -> None:
+    for stat in stats:
+        if not _STAT.match(stat):
+            raise InputError(f"{stat!r} is not a statistic", where)
+    if not stats:
+        raise InputError("no statistic", where)
+    if len(set(stats)) != len(stats):
+        raise InputError("a statistic is listed twice", where)
+
+
+def _metric_stats(raw: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{"NetworkIn": ["Sum"]}`` (jsonb) → sorted pairs.
+
+    Raises:
+        InputError: not an object of string arrays.
+    """
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    if not raw:
+        return ()
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in raw.values()
+    ):
+        raise InputError('expected {"Metric": ["Stat", ...], ...}', where)
+    return tuple(sorted((str(k), tuple(v)) for k, v in raw.items()))
 
 
 def load_policies(conn: psycopg.Connection[Any], *, enabled_only: bool = True) -> list[Policy]:

@@ -51,12 +51,17 @@ def collect(
         return collector.run(policy, start, scheduled=ctx.scheduled_at is not None and not force)
 
 
-def streams(ctx: TaskContext) -> StreamsResult:
-    """Ingest new CloudWatch Metric Streams files (Firehose JSON in S3)."""
+def streams(ctx: TaskContext, retry: bool = False) -> StreamsResult:
+    """Ingest new CloudWatch Metric Streams files (Firehose JSON in S3).
+
+    Args:
+        ctx: the task context.
+        retry: also read again every file ledgered as failed or refused.
+    """
     from pipelines.observe.metrics.streams import StreamIngester
 
     with ctx.connect() as conn:
-        report = StreamIngester(ctx.settings, ctx.aws(), conn).run()
+        report = StreamIngester(ctx.settings, ctx.aws(), conn, retry=retry).run()
     ctx.details.update(report.details())
     return report.details()
 

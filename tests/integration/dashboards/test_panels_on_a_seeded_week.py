@@ -240,9 +240,9 @@ def test_resources_panels_show_each_instance_and_bucket(
     assert set(p.column("Network", "metric")) == {
         f"{n} {d}" for n in INSTANCES for d in ("in", "out")
     }
-    # EC2 counts per 5-minute sample become rates per second; RDS rates are kept
+    # EC2 counts are read as Sum over the (hourly) period and shown per second; RDS rates kept
     seeded = {
-        int(t.timestamp()): v / 300 for t, v in seeded_week.week.points("ingest-vm", "EBSReadOps")
+        int(t.timestamp()): v / 3600 for t, v in seeded_week.week.points("ingest-vm", "EBSReadOps")
     }
     iops = p.rows("Read / write IOPS", "time", "metric", "value")
     shown = {int(t): v for t, m, v in iops if m == "ingest-vm read"}

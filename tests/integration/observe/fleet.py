@@ -20,6 +20,7 @@ from infra.demo.scenario import DemoResource, Estate, create_estate, fleet
 from infra.demo.scenario.cloudwatch import put_series
 from infra.demo.scenario.datapoints import Series, week_of_series
 from infra.settings import Settings, load_settings
+from pipelines.observe.metrics.periods import COUNT_METRICS
 
 REGION = "eu-west-3"
 TAG = {"Key": "project", "Value": "locxia"}
@@ -94,7 +95,7 @@ class Fleet:
     def expected(self, rds_stats: list[str], ec2_stats: list[str]) -> Expected:
         """Datapoints one collect of the seeded metrics must store, by natural key."""
         out: Expected = {}
-        untagged, ingestion = self.untagged, set(self.ingestion)
+        untagged = self.untagged
         for series in self.series:
             rid = series.dimensions[0][1]
             if rid in untagged:
@@ -102,7 +103,10 @@ class Fleet:
             if series.namespace == "AWS/RDS":
                 stats, period = rds_stats, 300
             elif series.namespace == "AWS/EC2":
-                stats, period = ec2_stats, 60 if rid in ingestion else 300
+                # counts are read as Sum; the fleet's instances are in basic monitoring (moto's
+                # default, 5-minute samples), so even ec2-ingestion (60 s) reads them at 300 s
+                count = (series.namespace, series.metric) in COUNT_METRICS
+                stats, period = (["Sum"] if count else ec2_stats), 300
             else:
                 stats, period = ["Average"], 86400
             for stat in stats:

@@ -76,20 +76,21 @@ def test_one_cycle_stores_exactly_the_seeded_datapoints_once(
 
     queries = {
         "rds-default": 20 * 6 * 5,
-        "ec2-default": 15 * 5 * 2,
-        "ec2-ingestion": 5 * 5 * 2,
+        # CPU: Average and Maximum; network and EBS counts: Sum (migration 0065)
+        "ec2-default": 15 * (2 + 4),
+        "ec2-ingestion": 5 * (2 + 4),
         "ebs-default": 20 * 2 * 1,
         "s3-default": 20 * 2 * 1,
     }
     assert log.calls == sum(math.ceil(q / 500) for q in queries.values()) == 6
-    assert sorted(log.queries) == sorted([500, 100, 150, 50, 40, 40])
+    assert sorted(log.queries) == sorted([500, 100, 90, 30, 40, 40])
     expected = fleet.expected(ALL_STATS, DEFAULT_STATS)
-    assert len(expected) == 20 * 6 * 5 * 3 + 20 * 5 * 2 * 3 + 20 * 2 * 3
+    assert len(expected) == 20 * 6 * 5 * 3 + 20 * (2 + 4) * 3 + 20 * 2 * 3
     assert datapoints(db_url) == expected
     assert details["api_calls"] == 6
-    assert details["metrics_requested"] == sum(queries.values()) == 880
+    assert details["metrics_requested"] == sum(queries.values()) == 800
     assert details["datapoints"] == len(expected)
-    assert details["estimated_cost_usd"] == pytest.approx(880 * 0.01 / 1000)
+    assert details["estimated_cost_usd"] == pytest.approx(800 * 0.01 / 1000)
 
     log2, details2 = collect(aws_settings, now)
     assert datapoints(db_url) == expected

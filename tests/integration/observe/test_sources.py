@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_metric_streams_files_are_ingested_exactly_once(
     with connect(db_url) as conn:
         report = StreamIngester(settings, AwsClients(settings), conn).run()
     assert (report.files_ingested, report.records, report.skipped_records) == (2, 5, 1)
-    assert len(report.errors) == 1 and "c.json: not Metric Streams JSON" in report.errors[0]
+    assert len(report.errors) == 1 and "c.json: not JSON text" in report.errors[0]
     stored = datapoints(db_url)
     stats = {"Maximum": 11.0, "Minimum": 9.0, "Sum": 40.0, "SampleCount": 4.0, "Average": 10.0}
     for stat, value in stats.items():
@@ -106,9 +107,14 @@ def test_metric_streams_files_are_ingested_exactly_once(
 
     with connect(db_url) as conn:
         again = StreamIngester(settings, AwsClients(settings), conn).run()
-        ledger = conn.execute("SELECT count(*) FROM metrics.stream_files").fetchone()
-    assert again.files_ingested == 0 and again.files_already == 2
-    assert datapoints(db_url) == stored and ledger == (2,)
+        ledger = conn.execute(
+            "SELECT status, count(*) FROM metrics.stream_files GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    # keys not under YYYY/MM/DD/HH/: the listing starts after the greatest key ledgered, and
+    # the refused file (not JSON) is neither listed nor fetched again
+    assert again.start_after == "cw/2026/11/20/c.json"
+    assert (again.files_ingested, again.keys_listed, again.files_retried) == (0, 0, 0)
+    assert datapoints(db_url) == stored and ledger == [("ingested", 2), ("refused", 1)]
 
 
 def test_retention_drops_only_whole_expired_days(settings: Settings, db_url: str) -> None:
@@ -140,3 +146,65 @@ def test_price_refresh_fails_in_one_line_and_changes_nothing(
     assert "catalog was left unchanged" in message and "\n" not in message
     assert "<html" not in message.lower()
     assert after == before
+
+
+def _otel_like() -> bytes:
+    """Length-delimited protobuf bytes, as an OpenTelemetry-format stream writes."""
+    message = b"\n\x0bresource-x\x12\x04\x08\x01\x10\x02"
+    return bytes([len(message)]) + message
+
+
+def test_metric_streams_ledger_failures_and_resume_after_the_last_hour(
+    aws_settings: Settings, moto_endpoint: str, db_url: str
+) -> None:
+    ids = create(moto_endpoint, _server("tagged-vm"))
+    run_discovery(aws_settings, NOW)
+    s3 = client(moto_endpoint, "s3")
+    s3.create_bucket(Bucket="streams", CreateBucketConfiguration={"LocationConstraint": REGION})
+    t0 = NOW - timedelta(hours=3)
+
+    def key(hours: int, name: str) -> str:
+        return f"cw/{t0 + timedelta(hours=hours):%Y/%m/%d/%H}/{name}"
+
+    good = [key(h, f"locxia-1-{h}.json") for h in range(3)]
+    for h, k in enumerate(good):
+        s3.put_object(Bucket="streams", Key=k, Body=_record(ids["tagged-vm"], t0, h).encode())
+    s3.put_object(Bucket="streams", Key=key(1, "otel-1"), Body=_otel_like())
+    s3.put_object(Bucket="streams", Key=key(1, "broken-1.json"), Body=b'{"metric_name": 1')
+    settings = aws_settings.model_copy(update={"metric_streams_uri": "s3://streams/cw"})
+
+    def run() -> Any:
+        with connect(db_url) as conn:
+            return StreamIngester(settings, AwsClients(settings), conn).run()
+
+    first = run()
+    assert (first.files_ingested, first.files_failed, first.keys_listed) == (3, 2, 5)
+    assert first.start_after is None
+    with connect(db_url) as conn:
+        ledger = dict(
+            conn.execute(
+                "SELECT regexp_replace(uri, '^.*/', ''), status || ':' || attempts"
+                " FROM metrics.stream_files WHERE status <> 'ingested'"
+            ).fetchall()
+        )
+    assert ledger == {"otel-1": "refused:1", "broken-1.json": "failed:1"}
+    assert any("OpenTelemetry" in e for e in first.errors)
+
+    # a late file of the newest hour and one of an hour the listing no longer reaches
+    late = key(2, "locxia-late.json")
+    s3.put_object(Bucket="streams", Key=late, Body=_record(ids["tagged-vm"], t0, 9.0).encode())
+    second = run()
+    # StartAfter = the folder of the hour before the newest (late buffers land there): only
+    # hours 1 and 2 are listed again (3 + 2 keys), not hour 0
+    assert second.start_after == f"cw/{t0 + timedelta(hours=1):%Y/%m/%d/%H}/"
+    assert second.keys_listed == 5 and second.files_already == 4
+    assert (second.files_ingested, second.files_retried, second.files_failed) == (1, 1, 1)
+    third = run()
+    fourth = run()
+    assert (third.files_retried, fourth.files_retried) == (1, 0)  # 3 reads in all, then left
+    with connect(db_url) as conn:
+        attempts = conn.execute(
+            "SELECT attempts FROM metrics.stream_files WHERE uri LIKE '%broken-1.json'"
+        ).fetchone()
+        retried = StreamIngester(settings, AwsClients(settings), conn, retry=True).run()
+    assert attempts == (3,) and retried.files_retried == 2  # on command: failed and refused

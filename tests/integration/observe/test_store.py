@@ -94,13 +94,15 @@ def test_adaptive_cadence_skips_idle_resources_until_due(settings: Settings, db_
             conn.execute(  # every series of ec2-default was fetched 400 s ago
                 "INSERT INTO metrics.watermarks (resource_id, metric, stat, period, watermark,"
                 " policy, fetched_at) SELECT %s, m, s, 300, %s, 'ec2-default', %s"
-                " FROM unnest(%s::text[]) m, unnest(%s::text[]) s",
+                " FROM unnest(%s::text[], %s::text[]) AS q(m, s)",
                 (
                     rid,
                     now - timedelta(minutes=5),
                     now - timedelta(seconds=400),
-                    ["CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadOps", "EBSWriteOps"],
-                    ["Average", "Maximum"],
+                    # CPU as Average and Maximum, the counts as Sum (migration 0065)
+                    ["CPUUtilization", "CPUUtilization", "NetworkIn", "NetworkOut"]
+                    + ["EBSReadOps", "EBSWriteOps"],
+                    ["Average", "Maximum", "Sum", "Sum", "Sum", "Sum"],
                 ),
             )
         conn.commit()

@@ -11,10 +11,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.aws import epoch_seconds, translate
+from infra.errors import InputError
 from infra.prices import Price
 from pipelines.observe.costs.explorer import parse_groups
 from pipelines.observe.costs.pricing import on_demand_usd, query_for
-from pipelines.observe.metrics.streams import parse_records, record_points
+from pipelines.observe.metrics.streams import (
+    NotJson,
+    check_format,
+    parse_records,
+    record_points,
+    resume_after,
+)
 
 RECORD = {"metric_name": "CPUUtilization", "value": {"max": 9, "min": 1, "sum": 20, "count": 4}}
 
@@ -122,3 +129,31 @@ def test_an_xml_error_inside_a_bare_status_is_understood() -> None:
     assert str(err).startswith("AWS rejected the credentials for cloudwatch:GetMetricData")
     plain = translate(ClientError({"Error": {"Code": "500", "Message": "boom"}}, "X"), "s", "X")
     assert plain.code == "500"
+
+
+@pytest.mark.parametrize(
+    ("greatest", "expected"),
+    [
+        ("cw/2026/11/20/10/locxia-1-2026-11-20-10-59-00-x", "cw/2026/11/20/09/"),
+        ("cw/2026/11/21/00/s-1", "cw/2026/11/20/23/"),
+        ("2026/01/01/00/s-1", "2025/12/31/23/"),
+        ("cw/2026/11/20/a.json", "cw/2026/11/20/a.json"),
+    ],
+    ids=["hour", "midnight", "no-prefix-new-year", "not-firehose-layout"],
+)
+def test_listing_resumes_one_hour_before_the_newest_folder(greatest: str, expected: str) -> None:
+    prefix = "" if not greatest.startswith("cw") else "cw"
+    assert resume_after(greatest, prefix) == expected
+
+
+@pytest.mark.parametrize("fmt", ["opentelemetry0.7", "opentelemetry1.0", ""])
+def test_a_stream_not_in_json_is_refused_in_one_line(fmt: str) -> None:
+    check_format("json", "locxia")
+    with pytest.raises(InputError) as info:
+        check_format(fmt, "locxia")
+    assert "\n" not in str(info.value) and "json output format only" in str(info.value)
+
+
+def test_protobuf_bytes_are_not_json() -> None:
+    with pytest.raises(NotJson):
+        list(parse_records(b"\x12\x0bresource-x"))

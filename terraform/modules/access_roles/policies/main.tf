@@ -43,6 +43,7 @@ locals {
           Action = [
             "tag:GetResources",
             "cloudwatch:GetMetricData",
+            "cloudwatch:GetMetricStream",
             "ce:GetCostAndUsage",
             "pricing:GetProducts",
             "s3:ListAllMyBuckets",
