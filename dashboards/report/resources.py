@@ -32,11 +32,8 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
          WHERE time >= %(start)s AND time < %(end)s
         """,
     )[0]
-    prices = price_sources_figure(ctx)
     if not totals["resources"]:
-        return SectionContent(
-            figures=(prices,), empty=f"No resource cost was estimated for {ctx.period.label}."
-        )
+        return SectionContent(empty=f"No resource cost was estimated for {ctx.period.label}.")
     rows = ctx.query(
         "resource_costs",
         """
@@ -61,7 +58,7 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
             round(100.0 * sum(float(r["usd"]) for r in rows) / total, 1) if total else None,
             "percent",
         ),
-        prices,
+        price_sources_figure(ctx),
     )
     table = Table(
         "top_resources.list",
