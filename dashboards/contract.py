@@ -380,6 +380,7 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "table_name",
             }
         ),
+        "price_catalog": frozenset({"effective_date", "region", "source", "unpriced_reason"}),
         "recommendations": frozenset(
             {
                 "action",

@@ -58,6 +58,7 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
             round(100.0 * sum(float(r["usd"]) for r in rows) / total, 1) if total else None,
             "percent",
         ),
+        price_sources_figure(ctx),
     )
     table = Table(
         "top_resources.list",
@@ -78,6 +79,31 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
         units={"cost": "usd", "monthly rate now": "usd"},
     )
     return SectionContent(figures=figures, tables=(table,))
+
+
+def price_sources_figure(ctx: ReportContext) -> Figure:
+    """Where the prices behind the estimates come from, per region: source, date, items.
+
+    The shipped list is approximate and dated; a reader must see whether a region's figures
+    rest on it, on the Price List API, or on nothing (unpriced items, counted).
+    """
+    rows = ctx.query(
+        "price_catalog",
+        """
+        SELECT region,
+               CASE WHEN unpriced_reason IS NULL THEN source ELSE 'unpriced' END AS source,
+               min(effective_date) AS since, max(effective_date) AS until, count(*) AS items
+          FROM {view}
+         GROUP BY 1, 2
+         ORDER BY 1, 2
+        """,
+    )
+    by_region: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        dates = str(r["since"]) if r["since"] == r["until"] else f"{r['since']}–{r['until']}"
+        by_region[r["region"]].append(f"{r['source']} as of {dates} ({r['items']} items)")
+    text = "; ".join(f"{region}: {', '.join(parts)}" for region, parts in by_region.items())
+    return Figure("top_resources.prices", "Prices used", text or "no price catalog", "text")
 
 
 # --- recommendations -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ SECTIONS: tuple[Section, ...] = (
         "Which resources cost the most this month (uptime × price), and at what rate now?",
         "resource_costs",
         resources.top_resources_section,
+        also_reads=("price_catalog",),
     ),
     Section(
         "recommendations",

@@ -321,6 +321,8 @@ def costs(
             f" ({details['aws_retries']} retried attempt(s)), "
             f"{details['estimated_cost_usd']:.2f} USD, {details['rows']} row(s)"
         )
+    if details.get("unpriced"):
+        warn_line(f"estimates: {details['unpriced']}")
     _show_budgets(ctx)
 
 
@@ -384,20 +386,26 @@ def prices(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the price catalog of LOCXIA_AWS_REGION (used by estimates and savings).
+    """Show the price catalog of LOCXIA_AWS_REGION (used by estimates, savings, plan previews).
 
-    --refresh asks the AWS Price List API (us-east-1) for the current on-demand price of
-    every item; when it cannot be reached the catalog is left as it was.
+    Each price says where it came from and when: the list shipped with Locxia (approximate,
+    eu-west-3 only) or the AWS Price List API. --refresh asks the Price List API (us-east-1)
+    for every shipped item in the settings region and in each region a discovered resource
+    lives in; an item that no single on-demand SKU prices is left unpriced with the reason.
+    When the API cannot be reached the catalog is left as it was.
     """
     from infra.prices import PriceCatalog
 
     if refresh:
         with console.status("asking the AWS Price List API…"):
             details = _run(ctx, "costs.prices")
-        console.print(f"refreshed {details['refreshed']} price(s)")
+        console.print(
+            f"refreshed {details['refreshed']} price(s) in {', '.join(details['regions'])}"
+            f" ({details['api_calls']} API call(s)); {len(details['unpriced'])} item(s) unpriced"
+        )
     settings = state(ctx).settings
     with _connect(ctx) as conn:
-        catalog = PriceCatalog.load(conn, settings.aws_region).all()
+        catalog = PriceCatalog.load(conn, settings.aws_region)
     rows = [
         {
             "service": p.service,
@@ -407,14 +415,44 @@ def prices(
             "usd": p.usd,
             "source": p.source,
             "date": p.effective_date,
+            "unpriced_reason": None,
         }
-        for p in catalog
+        for p in catalog.all()
+    ] + [
+        {
+            "service": u.service,
+            "item": u.item,
+            "variant": u.variant,
+            "unit": u.unit,
+            "usd": None,
+            "source": u.source,
+            "date": u.effective_date,
+            "unpriced_reason": catalog.reason(u.service, u.item, u.variant),
+        }
+        for u in catalog.unpriced()
     ]
     if as_json:
         emit_json(rows)
         return
-    cols = ["service", "item", "variant", "unit", "usd", "source", "date"]
+    cols = ["service", "item", "variant", "unit", "usd", "source", "date", "unpriced_reason"]
     console.print(table(f"Prices {settings.aws_region}", cols, [list(r.values()) for r in rows]))
+    console.print(_price_sources(rows, settings.aws_region))
+
+
+def _price_sources(rows: list[dict[str, Any]], region: str) -> str:
+    """Where the region's prices come from: each source with its date(s) and item count."""
+    by_source: dict[str, tuple[set[Any], int]] = {}
+    for row in rows:
+        key = "unpriced" if row["usd"] is None else str(row["source"])
+        dates, count = by_source.get(key, (set(), 0))
+        by_source[key] = (dates | {row["date"]}, count + 1)
+    if not by_source:
+        return f"no prices for {region}: run `locxia observe prices --refresh`"
+    parts = [
+        f"{source} as of {', '.join(str(d) for d in sorted(dates))}: {count} item(s)"
+        for source, (dates, count) in sorted(by_source.items())
+    ]
+    return f"sources for {region}: " + "; ".join(parts)
 
 
 @app.command()

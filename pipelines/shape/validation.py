@@ -29,8 +29,9 @@ def storage_service(kind: str) -> str:
 def check_catalog(spec: InstanceSpec, catalog: PriceCatalog) -> None:
     """Every class (base and windows) and the storage type must have a price.
 
-    A class without a price is almost always a typo (``db.r6g.2xlrage``); refusing it also
-    guarantees that every plan has a cost preview.
+    A class without a price is almost always a typo (``db.r6g.2xlrage``) or an item of a
+    region whose catalog was never refreshed; the message says which, with the remedy.
+    Refusing it also guarantees that every plan has a cost preview.
 
     Raises:
         InputError: naming the unknown class or storage type.
@@ -39,18 +40,14 @@ def check_catalog(spec: InstanceSpec, catalog: PriceCatalog) -> None:
     classes = [spec.instance_class] + [w.instance_class for w in spec.schedule if w.instance_class]
     for klass in classes:
         if catalog.get(spec.kind, klass, variant) is None:
-            known = sorted(catalog.items(spec.kind, variant))
-            sample = ", ".join(known[:5]) + (", …" if len(known) > 5 else "")
             raise InputError(
-                f"{klass!r} is not in the {spec.kind} price catalog for {catalog.region}"
-                f" (known: {sample or 'none'})",
-                where(spec.name, "instance_class"),
+                catalog.missing(spec.kind, klass, variant), where(spec.name, "instance_class")
             )
     storage = storage_service(spec.kind)
     storage_variant = spec.engine or ""
     if catalog.get(storage, spec.storage_type, storage_variant) is None:  # type: ignore[arg-type]
         raise InputError(
-            f"storage type {spec.storage_type!r} has no {storage} price in {catalog.region}",
+            catalog.missing(storage, spec.storage_type, storage_variant),
             where(spec.name, "storage_type"),
         )
     iops, mibps = billable(
@@ -60,7 +57,7 @@ def check_catalog(spec: InstanceSpec, catalog: PriceCatalog) -> None:
         service = f"{storage.removesuffix('-storage')}-{part}"
         if amount and catalog.get(service, spec.storage_type, storage_variant) is None:  # type: ignore[arg-type]
             raise InputError(
-                f"{spec.storage_type} {part} has no {service} price in {catalog.region}",
+                catalog.missing(service, spec.storage_type, storage_variant),
                 where(spec.name, column),
             )
 

@@ -92,7 +92,7 @@ def default_handlers() -> list[GapHandler]:
 
 
 #: (module, class) of each shipped handler; a module appends itself here when added.
-_HANDLERS: list[tuple[str, str]] = [("ec2", "Ec2Gaps")]
+_HANDLERS: list[tuple[str, str]] = [("ec2", "Ec2Gaps"), ("pricing", "PriceListGaps")]
 
 
 class GapServer:

@@ -26,6 +26,8 @@ class EstimateResult(TypedDict):
 
     estimates: EstimatesResult
     budgets: dict[str, BudgetForecast]
+    unpriced: str | None
+    """One line naming every catalog item the pass found without a price, and why."""
 
 
 class ExplorerResult(CostReadResult, EstimateResult):
@@ -71,6 +73,7 @@ def _estimate_and_budgets(ctx: TaskContext, conn: Any) -> EstimateResult:
     budgets = compute_status(conn, ctx.settings.tag_key, now)
     return {
         "estimates": estimates,
+        "unpriced": catalog.missing_line(),
         "budgets": {
             b["budget"]: {"status": b["status"], "forecast_usd": float(b["forecast_usd"])}
             for b in budgets

@@ -125,8 +125,9 @@ def test_missing_credentials_and_unreachable_pricing_are_one_line(
     assert len(out.stderr.strip().splitlines()) == 1
     assert "no AWS credentials for resourcegroupstaggingapi:GetResources" in out.stderr
 
+    # Nothing listens on port 9 (the gap server in front of moto answers the Price List API).
     refresh = locxia(
-        "observe", "prices", "--refresh", env={"LOCXIA_AWS_ENDPOINT_URL": moto_endpoint}
+        "observe", "prices", "--refresh", env={"LOCXIA_AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     )
     assert refresh.returncode == 1
     assert len(refresh.stderr.strip().splitlines()) == 1

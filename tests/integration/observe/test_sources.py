@@ -134,12 +134,14 @@ def test_retention_drops_only_whole_expired_days(settings: Settings, db_url: str
 
 
 def test_price_refresh_fails_in_one_line_and_changes_nothing(
-    aws_settings: Settings, moto_endpoint: str, db_url: str
+    aws_settings: Settings, db_url: str
 ) -> None:
+    # Nothing listens on port 9 (the gap server in front of moto answers the Price List API).
+    dead = aws_settings.model_copy(update={"aws_endpoint_url": "http://127.0.0.1:9"})
     with connect(db_url) as conn:
         before = PriceCatalog.load(conn, REGION).all()
         with pytest.raises(AwsError) as caught:
-            PriceRefresher(AwsClients(aws_settings), conn, REGION).run(NOW.date())
+            PriceRefresher(AwsClients(dead), conn, REGION).run(NOW.date())
         after = PriceCatalog.load(conn, REGION).all()
     message = str(caught.value)
     assert message.startswith("the AWS Price List API is not reachable")

@@ -14,7 +14,7 @@ from infra.aws import epoch_seconds, translate
 from infra.errors import InputError
 from infra.prices import Price
 from pipelines.observe.costs.explorer import parse_groups
-from pipelines.observe.costs.pricing import on_demand_usd, query_for
+from pipelines.observe.costs.pricing import on_demand_price, query_for
 from pipelines.observe.metrics.streams import (
     NotJson,
     check_format,
@@ -88,27 +88,34 @@ def test_cost_explorer_groups() -> None:
 
 def test_price_list_first_tier_on_demand_price() -> None:
     product = {
-        "product": {"attributes": {"instanceType": "db.t4g.micro"}},
+        "product": {"sku": "X", "attributes": {"instanceType": "db.t4g.micro"}},
         "terms": {
             "OnDemand": {
                 "X.Y": {
                     "priceDimensions": {
-                        "X.Y.2": {"beginRange": "51200", "pricePerUnit": {"USD": "0.022"}},
-                        "X.Y.1": {"beginRange": "0", "pricePerUnit": {"USD": "0.0190000000"}},
+                        "X.Y.2": {
+                            "beginRange": "51200",
+                            "unit": "Hrs",
+                            "pricePerUnit": {"USD": "0.022"},
+                        },
+                        "X.Y.1": {
+                            "beginRange": "0",
+                            "unit": "Hrs",
+                            "pricePerUnit": {"USD": "0.0190000000"},
+                        },
                     }
                 }
             }
         },
     }
-    assert on_demand_usd([json.dumps(product)]) == Decimal("0.019")
-    assert on_demand_usd([]) is None
-    rds = Price(
-        "eu-west-3", "rds", "db.t4g.micro", "postgres", "hour", Decimal(1), "s", date.today()
-    )
-    query = query_for(rds)
+    assert on_demand_price([json.dumps(product)], "hour").usd == Decimal("0.019")
+    assert on_demand_price([json.dumps(product)], "gb-month").usd is None
+    assert on_demand_price([], "hour").reason == "no on-demand SKU matches the Price List filters"
+    query = query_for("eu-west-3", ("rds", "db.t4g.micro", "postgres"))
     assert query is not None and query.service_code == "AmazonRDS"
     assert query.filters["databaseEngine"] == "PostgreSQL"
     assert query.filters["regionCode"] == "eu-west-3"
+    assert query.filters["locationType"] == "AWS Region"
 
 
 def test_epoch_timestamps() -> None:
