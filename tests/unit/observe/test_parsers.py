@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 
 from infra.aws import epoch_seconds, translate
 from infra.errors import InputError
-from infra.prices import Price
 from pipelines.observe.costs.explorer import parse_groups
 from pipelines.observe.costs.pricing import on_demand_price, query_for
 from pipelines.observe.metrics.streams import (
