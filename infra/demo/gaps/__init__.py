@@ -85,7 +85,7 @@ def default_handlers() -> list[GapHandler]:
 
 
 #: (module, class) of each shipped handler; a module appends itself here when added.
-_HANDLERS: list[tuple[str, str]] = []
+_HANDLERS: list[tuple[str, str]] = [("ce", "CostExplorerGaps")]
 
 
 class GapServer:
