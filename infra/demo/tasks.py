@@ -76,7 +76,7 @@ def cost_explorer(ctx: TaskContext) -> dict[str, Any]:
     days = explorer.billing_days(today)
     lines = explorer.cost_lines(the_estate, catalog, days, datapoints.growth_origin(_hour(now)))
     tag = (the_estate.tag_key, the_estate.tag_value)
-    queued = explorer.queue_results(ctx.aws(), endpoint, explorer.results(lines, today, tag))
+    queued = explorer.queue_results(ctx.aws(), endpoint, explorer.seed_body(lines, today, tag))
     total = sum((line.usd for line in lines), start=Decimal(0))
     return {
         "queued": queued,

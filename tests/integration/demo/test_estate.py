@@ -110,7 +110,7 @@ def test_cost_explorer_answers_with_the_queued_month(aws_settings: Settings, db_
     lines = explorer.cost_lines(
         estate, catalog, explorer.billing_days(today), datapoints.growth_origin(END)
     )
-    payload = explorer.results(lines, today)
+    payload = explorer.seed_body(lines, today)
     endpoint = aws_settings.aws_endpoint_url
     assert endpoint is not None
     assert explorer.queue_results(clients, endpoint, payload) is True

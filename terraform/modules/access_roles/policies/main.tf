@@ -44,6 +44,8 @@ locals {
             "tag:GetResources",
             "cloudwatch:GetMetricData",
             "ce:GetCostAndUsage",
+            "ce:ListCostAllocationTags",
+            "ce:ListCostAllocationTagBackfillHistory",
             "pricing:GetProducts",
             "s3:ListAllMyBuckets",
             "rds:DescribeDBInstances",
@@ -108,6 +110,14 @@ locals {
             "ec2:DescribeSecurityGroups",
             "ec2:DescribeNetworkInterfaces",
           ]
+          Resource = "*"
+        },
+        {
+          # `locxia observe costs --backfill`: re-attributes past costs to the cost allocation
+          # tags (an account billing setting; the API takes only "*")
+          Sid      = "CostAllocationTagBackfill"
+          Effect   = "Allow"
+          Action   = ["ce:StartCostAllocationTagBackfill"]
           Resource = "*"
         },
         {
