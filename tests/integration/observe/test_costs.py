@@ -38,8 +38,12 @@ PER_DAY = {
     (EC2, "locxia"): Decimal("2.00"),
     (S3, ""): Decimal("0.50"),
 }
-TEAM_PER_DAY = {(RDS, "data"): Decimal("0.75"), (RDS, ""): Decimal("0.25"), (EC2, ""): Decimal("2.00"),
-                (S3, ""): Decimal("0.50")}  # fmt: skip
+TEAM_PER_DAY = {
+    (RDS, "data"): Decimal("0.75"),
+    (RDS, ""): Decimal("0.25"),
+    (EC2, ""): Decimal("2.00"),
+    (S3, ""): Decimal("0.50"),
+}
 WATCHED = (("usage", "watched"), ("team", "data"))
 #: Two tagged RDS (one idle: no connection all week), one tagged EC2 (stopped by the test).
 ESTATE = Estate(

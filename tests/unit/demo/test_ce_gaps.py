@@ -76,10 +76,12 @@ def test_every_day_of_the_period_is_returned_grouped_by_service_and_tag() -> Non
         ({"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage"]}}, "10"),
         ({"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage"]}}}, "-1.8"),
         (
-            {"And": [
-                {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage", "Tax"]}},
-                {"Tags": {"Key": "project", "Values": ["locxia"]}},
-            ]},
+            {
+                "And": [
+                    {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage", "Tax"]}},
+                    {"Tags": {"Key": "project", "Values": ["locxia"]}},
+                ]
+            },
             "10",
         ),  # fmt: skip
         ({"Tags": {"Key": "project", "MatchOptions": ["ABSENT"]}}, "2.2"),
@@ -142,7 +144,10 @@ def test_update_status_activates_from_the_stand_ins_today() -> None:
 def test_list_tags_filters_and_shows_keys_seen_on_lines_as_inactive() -> None:
     ce = _ce([_line("2026-11-01", "1", tags={"project": "locxia", "team": "data"})])
     tags = ce.list_cost_allocation_tags({})["CostAllocationTags"]
-    assert [(t["TagKey"], t["Status"]) for t in tags] == [("project", "Active"), ("team", "Inactive")]
+    assert [(t["TagKey"], t["Status"]) for t in tags] == [
+        ("project", "Active"),
+        ("team", "Inactive"),
+    ]
     inactive = ce.list_cost_allocation_tags({"Status": "Inactive"})["CostAllocationTags"]
     assert [t["TagKey"] for t in inactive] == ["team"]
     first = ce.list_cost_allocation_tags({"MaxResults": 1})
@@ -240,6 +245,8 @@ def test_a_bad_seed_changes_nothing_and_reset_forgets() -> None:
         ce.seed({"lines": [{"day": "2026-11-01"}]})
     assert [ln.unblended for ln in ce.lines] == [Decimal(1)]
     ce.reset()
-    assert ce.lines == [] and ce.tags == {} and ce.list_cost_allocation_tags({}) == {
-        "CostAllocationTags": []
-    }
+    assert (
+        ce.lines == []
+        and ce.tags == {}
+        and ce.list_cost_allocation_tags({}) == {"CostAllocationTags": []}
+    )
