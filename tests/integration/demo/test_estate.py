@@ -123,7 +123,9 @@ def test_cost_explorer_answers_with_the_queued_month(aws_settings: Settings, db_
     finally:
         runner.close()
     assert result.status == "success", result.error
-    assert result.details["ce_requests"] == len(explorer.REQUEST_ORDER)
+    # the cost allocation tag check, then one request per grouping
+    assert result.details["ce_requests"] == 1 + len(explorer.REQUEST_ORDER)
+    assert result.details["tag_warnings"] == []
     first = max(today - timedelta(days=14), explorer.billing_days(today)[0])
     expected: dict[tuple[date, str], Decimal] = {}
     for line in lines:
