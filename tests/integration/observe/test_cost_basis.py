@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
+from dashboards.report.costs import daily_costs_section
+from dashboards.report.model import Period, ReportContext
 from infra.db import connect
 from infra.demo.gaps import ce
 from infra.jobs import Registry
@@ -156,6 +158,14 @@ def test_inactive_tag_is_a_recorded_warning_not_a_silent_zero(
     assert [(k, s, i) for k, s, i, _ in shown] == [("project", "Inactive", True)]
     assert shown[0][3] is not None and "untagged" in shown[0][3]
     assert untagged == [("",)]  # what AWS does: every group is project$
+    with connect(db_url) as conn:
+        section = daily_costs_section(
+            ReportContext(conn, Period.containing(now.date()), now.date())
+        )
+    figures = {f.key: f.value for f in section.figures}
+    assert figures["costs.inactive_tags"] == 1 and figures["costs.basis"] == "usage"
+    (table,) = [t for t in section.tables if t.key == "costs.tag_warnings"]
+    assert [row[:2] for row in table.rows] == [("project", "Inactive")]
 
 
 @pytest.mark.slow
