@@ -29,7 +29,7 @@ SHIPPED_DATE = date(2026, 11, 1)
 
 Service = Literal[
     "rds", "rds-storage", "rds-iops", "rds-throughput", "ec2", "ebs", "ebs-iops", "ebs-throughput",
-    "s3",
+    "s3", "rds-extended-support", "cloudwatch", "cloudwatch-logs",
 ]  # fmt: skip
 
 

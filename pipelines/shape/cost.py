@@ -1,6 +1,9 @@
 """Cost preview of a plan, Infracost-style: monthly USD before and after, per instance.
 
-Prices come from :class:`infra.prices.PriceCatalog` (730 hours a month, AWS's convention).
+Prices come from :class:`infra.prices.PriceCatalog` (730 hours a month, AWS's convention), line
+by line as the estimates price them (:mod:`infra.costlines`): compute, storage, provisioned IOPS
+and throughput, RDS Extended Support, EC2 detailed monitoring; RDS log exports are declared
+(their volume is unknown) and add nothing.
 "Before" is what Terraform's state says exists, priced with the power state of the last
 applied run; "after" is what the plan leaves, priced with the desired power state. A stopped
 instance still pays for its storage.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -111,6 +115,7 @@ def preview(
     catalog: PriceCatalog,
     power_before: Mapping[str, str],
     power_after: Mapping[str, str],
+    at: datetime | None = None,
 ) -> Preview:
     """Price every instance's primary resource on both sides of the plan.
 
@@ -119,6 +124,8 @@ def preview(
         catalog: prices of the configured region.
         power_before: instance → power state at the last apply (default ``present``).
         power_after: instance → desired power state now.
+        at: when the plan is priced (RDS Extended Support depends on the day; without it a
+            major listed in :data:`infra.costlines.POSTGRES_SUPPORT` cannot be priced).
 
     Raises:
         InputError: a class or storage type without a price.
@@ -143,8 +150,8 @@ def preview(
                 action=action,
                 before=_shape(before, p_before),
                 after=_shape(after, p_after),
-                monthly_before=before.monthly(catalog, p_before) if before else Decimal(0),
-                monthly_after=after.monthly(catalog, p_after) if after else Decimal(0),
+                monthly_before=before.monthly(catalog, p_before, at) if before else Decimal(0),
+                monthly_after=after.monthly(catalog, p_after, at) if after else Decimal(0),
                 replace_paths=change.replace_paths,
                 importing=change.importing is not None,
             )

@@ -40,6 +40,7 @@ def sizing(attrs: Mapping[str, Any]) -> Sizing:
         storage_type=str(_root(attrs).get("volume_type") or "gp3"),
         iops=_number(_root(attrs).get("iops")),
         throughput=_number(_root(attrs).get("throughput")),
+        monitoring=attrs.get("monitoring") is True,
     )
 
 
@@ -79,5 +80,6 @@ def describe(
         out[name] = Observed(  # root volume size needs DescribeVolumes: not compared
             state=_POWER.get(inst["State"]["Name"], inst["State"]["Name"]),
             instance_class=inst.get("InstanceType"),
+            status=inst["State"]["Name"],
         )
     return out

@@ -19,17 +19,21 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypedDict
 
+import psycopg
+
 from infra.aws import AwsClients
 from infra.errors import JobError, LocxiaError, ReconcileBusy
 from infra.jobs.model import ArgSchema, JobSpec, PlanContext, Plugin, Task, TaskContext, TriggerSpec
 from infra.jobs.runner import utcnow
 from infra.settings import Settings
+from pipelines.observe.metrics import history
 from pipelines.shape import downtime, drift, power, rds, records, sweep
 from pipelines.shape.drift import DriftCounts
 from pipelines.shape.model import Desired
 from pipelines.shape.plan import parse
 from pipelines.shape.power import PowerKeeper, PowerReport
 from pipelines.shape.reconcile import PostApply, Reconciler, ReconcileResult
+from pipelines.shape.sizing import Observed
 
 
 class TickResult(ReconcileResult, total=False):
@@ -62,18 +66,51 @@ def after_apply(
     from pipelines.shape.tfvars import render
 
     wanted = {n: d for n, d in desired.items() if d.state != "absent"}
+    applied_at = now()
     with connect(settings.require_database_url(), autocommit=True) as conn:
         report = PowerKeeper(settings, now=now).enforce(conn, power.wanted_of(wanted), run_id)
         if report.get("error"):
             raise LocxiaError(f"power after the apply: {report['error']}")
         expected = render(wanted.values(), settings)["instances"]
         seen = drift.observe(settings, expected)
+        record_applied(conn, expected, seen, applied_at)
         findings = drift.describe_findings(settings, expected, seen)
         counts = drift.record(
             conn, findings, checked=expected, source="describe", terraform_run_id=run_id
         )
         versions = rds.record_versions(conn, expected, seen, run_id)
     return PostApply(power=report.get("acted", {}), drift=counts, engine_versions=versions)
+
+
+def record_applied(
+    conn: psycopg.Connection[Any],
+    expected: Mapping[str, Mapping[str, Any]],
+    seen: Mapping[str, Observed],
+    at: datetime,
+) -> int:
+    """The state and the class/storage each applied instance is in, into the state history.
+
+    Recorded at ``at`` (when the apply returned: AWS had accepted its calls), so that the
+    hours after a class or storage change are priced with the new size and AWS's status
+    (``modifying``, ``storage-optimization``...) without waiting for discovery. Returns the
+    rows written.
+    """
+    written = 0
+    for name, want in sorted(expected.items()):
+        obs = seen.get(name)
+        if obs is None or obs.status is None:
+            continue
+        rds_kind = want.get("kind") == "rds"
+        changes = {
+            "instance_class" if rds_kind else "instance_type": obs.instance_class,
+            "storage_gb": obs.storage_gb if rds_kind else None,
+            "multi_az": obs.multi_az if rds_kind else None,
+        }
+        rtype = "rds:db" if rds_kind else "ec2:instance"
+        written += history.record_transition(
+            conn, rtype, name, at, obs.status, "shape:apply", changes
+        )
+    return written
 
 
 @contextmanager

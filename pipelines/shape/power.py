@@ -51,6 +51,7 @@ from psycopg.rows import dict_row
 from infra.aws import AwsClients, aws_errors
 from infra.errors import AwsError, LocxiaError
 from infra.settings import Settings
+from pipelines.observe.metrics import history
 from pipelines.shape import records
 from pipelines.shape.backoff import delay
 from pipelines.shape.model import Desired, effective
@@ -307,23 +308,30 @@ class PowerKeeper:
                             out[name] = Seen(inst["State"]["Name"], inst["InstanceId"])
         return out
 
-    def _call(self, kind: Kind, action: Literal["stop", "start"], seen: Seen) -> None:
+    def _call(self, kind: Kind, action: Literal["stop", "start"], seen: Seen) -> str:
+        """Stop or start one instance; return the state AWS reports the call left it in.
+
+        RDS answers with the DB instance (``stopping`` / ``starting``), EC2 with each
+        instance's ``CurrentState`` (``stopping`` / ``pending``).
+        """
         if kind == "rds":
             rds = self._rds("write")
             if action == "stop":
                 with aws_errors("rds", "StopDBInstance"):
-                    rds.stop_db_instance(DBInstanceIdentifier=seen.ident)
+                    db = rds.stop_db_instance(DBInstanceIdentifier=seen.ident)["DBInstance"]
             else:
                 with aws_errors("rds", "StartDBInstance"):
-                    rds.start_db_instance(DBInstanceIdentifier=seen.ident)
-            return
+                    db = rds.start_db_instance(DBInstanceIdentifier=seen.ident)["DBInstance"]
+            return str(db.get("DBInstanceStatus") or _CAUSED[kind, action])
         ec2 = self._ec2("write")
         if action == "stop":
             with aws_errors("ec2", "StopInstances"):
-                ec2.stop_instances(InstanceIds=[seen.ident])
+                changes = ec2.stop_instances(InstanceIds=[seen.ident]).get("StoppingInstances")
         else:
             with aws_errors("ec2", "StartInstances"):
-                ec2.start_instances(InstanceIds=[seen.ident])
+                changes = ec2.start_instances(InstanceIds=[seen.ident]).get("StartingInstances")
+        state = (changes or [{}])[0].get("CurrentState", {}).get("Name")
+        return str(state or _CAUSED[kind, action])
 
     # --- the pass ----------------------------------------------------------------------------
     def tick(self, conn: psycopg.Connection[Any]) -> PowerReport:
@@ -381,14 +389,16 @@ class PowerKeeper:
             if step.record:
                 _insert(conn, want, seen.status, "wait", step, "waiting", self.now(), run_id)
             return
+        at = self.now()
         try:
-            self._call(want.kind, step.action, seen)
+            caused = self._call(want.kind, step.action, seen)
         except AwsError as exc:
             report["failed"][name] = str(exc)
             _insert(conn, want, seen.status, step.action, step, "failed", self.now(), run_id, exc)
             return
         report["acted"][name] = "stopped" if step.action == "stop" else "started"
         _insert(conn, want, seen.status, step.action, step, "ok", self.now(), run_id)
+        _record_caused(conn, want.kind, name, at, caused, step.action)
 
     # --- a plan that modifies a stopped database --------------------------------------------
     @contextmanager
@@ -466,12 +476,14 @@ class PowerKeeper:
     ) -> None:
         want = wanted.get(name) or Wanted(name, "rds", "stopped", "row")
         step = Step("start", "modify-stopped")
+        at = self.now()
         try:
-            self._call("rds", "start", db)
+            caused = self._call("rds", "start", db)
         except AwsError as exc:
             _insert(conn, want, db.status, "start", step, "failed", self.now(), run_id, exc)
             raise
         _insert(conn, want, db.status, "start", step, "ok", self.now(), run_id)
+        _record_caused(conn, "rds", name, at, caused, "start")
 
 
 # --- what should be, what was done -----------------------------------------------------------
@@ -503,6 +515,27 @@ def wanted_now(conn: psycopg.Connection[Any], now: datetime) -> dict[str, Wanted
 def wanted_of(desired: Mapping[str, Desired]) -> dict[str, Wanted]:
     """The power states a reconcile just applied."""
     return {n: w for n, d in desired.items() if (w := Wanted.of(d)) is not None}
+
+
+#: The state a call leaves an instance in when its answer does not say (RDS User Guide status
+#: table; EC2 "Instance state changes").
+_CAUSED: dict[tuple[Kind, str], str] = {
+    ("rds", "stop"): "stopping",
+    ("rds", "start"): "starting",
+    ("ec2", "stop"): "stopping",
+    ("ec2", "start"): "pending",
+}
+_RESOURCE_TYPES: dict[Kind, str] = {"rds": "rds:db", "ec2": "ec2:instance"}
+
+
+def _record_caused(
+    conn: psycopg.Connection[Any], kind: Kind, name: str, at: datetime, state: str, action: str
+) -> None:
+    """The state a call AWS accepted caused, into the state history, at the time of the call.
+
+    Estimates price the hours from ``at`` with it; a later discovery records where it went.
+    """
+    history.record_transition(conn, _RESOURCE_TYPES[kind], name, at, state, f"shape:{action}")
 
 
 _EVENT_COLUMNS = "action, result, reason, from_state, attempt, next_try_at, at"

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
 
 
+#: Statuses in which the instance is powered on as Terraform left it (drift's ``present``).
+#: Power semantics only: whether a status is *billed* is :mod:`infra.billing`'s question.
 RUNNING = frozenset({"available", "backing-up", "modifying", "storage-optimization", "upgrading"})
 
 
@@ -34,7 +36,14 @@ def sizing(attrs: Mapping[str, Any]) -> Sizing:
         engine=str(attrs.get("engine") or "postgres"),
         iops=_number(attrs.get("iops")),
         throughput=_number(attrs.get("storage_throughput")),
+        engine_version=_text(attrs.get("engine_version")),
+        log_exports=tuple(sorted(attrs.get("enabled_cloudwatch_logs_exports") or ())),
     )
+
+
+def _text(value: Any) -> str | None:
+    """A planned string (None when unset or unknown until apply)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _number(value: Any) -> int | None:
@@ -86,6 +95,7 @@ def describe(client: RDSClient, names: Iterable[str]) -> dict[str, Observed]:
             multi_az=db.get("MultiAZ"),
             protected=db.get("DeletionProtection"),
             engine_version=db.get("EngineVersion"),
+            status=status,
         )
     return out
 

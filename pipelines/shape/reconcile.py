@@ -351,7 +351,7 @@ class Reconciler:
             and before_power.get(d.name, "present") != d.state
             and d.name in before_power
         }
-        cost = preview(plan, catalog, before_power, after_power)
+        cost = preview(plan, catalog, before_power, after_power, self.now())
         findings: list[Finding] = check_changes(plan, by_name, rebuild.approved(rec))
         findings += create_existing(plan, self._existing(rec, plan, discovery))
         findings += downtime.check(plan, by_name, self.timing(rec, downtime.storage_changes(plan)))

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from infra.costlines import CostLine, ec2_lines, rds_lines, storage_lines
+from infra.errors import InputError
 from infra.prices import PriceCatalog
-from pipelines.shape.storage import billable
 
 Power = Literal["present", "stopped"]
 
 
+#: The platform a plan preview prices EC2 compute with. Terraform's ``aws_instance`` plan names
+#: only the AMI id, not its billing platform (``PlatformDetails`` is a DescribeImages /
+#: DescribeInstances field); estimates price what Describe reports (infra/costlines.py).
+PLANNED_PLATFORM = "Linux/UNIX"
+
+
 @dataclass(frozen=True)
 class Sizing:
-    """The billable shape of one instance."""
+    """The billable shape of one instance, with the options that turn cost lines on."""
 
     kind: Literal["rds", "ec2"]
     instance_class: str
@@ -24,34 +32,58 @@ class Sizing:
     engine: str | None = None
     iops: int | None = None
     throughput: int | None = None
+    engine_version: str | None = None
+    log_exports: tuple[str, ...] = ()
+    monitoring: bool = False
+    platform: str = PLANNED_PLATFORM
 
-    def monthly(self, catalog: PriceCatalog, power: str = "present") -> Decimal:
+    def lines(
+        self, catalog: PriceCatalog, power: str = "present", at: datetime | None = None
+    ) -> list[CostLine]:
+        """Every cost line of the instance in ``power`` (the same rules as the estimates).
+
+        ``at`` is the day priced: RDS Extended Support depends on it.
+        """
+        running = power != "stopped"
+        if self.kind == "rds":
+            return rds_lines(
+                catalog,
+                instance_class=self.instance_class,
+                engine=self.engine or "postgres",
+                engine_version=self.engine_version,
+                multi_az=self.multi_az,
+                storage=(self.storage_type, self.storage_gb, self.iops, self.throughput),
+                log_exports=self.log_exports,
+                billed=running,
+                day=at.date() if at is not None else None,
+            )
+        compute = ec2_lines(
+            catalog,
+            instance_type=self.instance_class,
+            platform=self.platform,
+            monitoring=self.monitoring,
+            billed=running,
+        )
+        storage = storage_lines(
+            catalog, "ec2", self.storage_type, self.storage_gb, self.iops, self.throughput
+        )
+        return compute + storage
+
+    def monthly(
+        self, catalog: PriceCatalog, power: str = "present", at: datetime | None = None
+    ) -> Decimal:
         """Monthly USD (730 h): compute while running, storage always; multi-AZ doubles both.
 
+        Declared lines (log exports: volume unknown) add nothing.
+
         Raises:
-            InputError: the class or storage type has no price in the catalog.
+            InputError: a line has no price in the catalog (class, storage type, IOPS, …).
         """
-        copies = 2 if self.multi_az else 1
-        iops, mibps = billable(
-            self.kind, self.storage_type, self.storage_gb, self.iops, self.throughput
-        )
-        if self.kind == "rds":
-            variant = self.engine or "postgres"
-            compute = catalog.monthly("rds", self.instance_class, variant, copies)
-            storage = catalog.monthly("rds-storage", self.storage_type, variant, self.storage_gb)
-            if iops:
-                storage += catalog.monthly("rds-iops", self.storage_type, variant, iops)
-            if mibps:
-                storage += catalog.monthly("rds-throughput", self.storage_type, variant, mibps)
-            storage *= copies
-        else:
-            compute = catalog.monthly("ec2", self.instance_class, "linux")
-            storage = catalog.monthly("ebs", self.storage_type, "", self.storage_gb)
-            if iops:
-                storage += catalog.monthly("ebs-iops", self.storage_type, "", iops)
-            if mibps:
-                storage += catalog.monthly("ebs-throughput", self.storage_type, "", mibps)
-        return (compute if power != "stopped" else Decimal(0)) + storage
+        lines = self.lines(catalog, power, at)
+        for line in lines:
+            if line.kind == "unpriced":
+                raise InputError(f"{line.basis.removeprefix('unpriced: ')} in {catalog.region}")
+        return sum((line.monthly for line in lines), Decimal(0)).quantize(Decimal("0.01"))
 
 
 @dataclass(frozen=True)
@@ -65,3 +97,5 @@ class Observed:
     protected: bool | None = None
     engine_version: str | None = None
     """RDS: the full version AWS runs (e.g. ``16.4``); params hold the major only."""
+    status: str | None = None
+    """AWS's own state (``DBInstanceStatus``, EC2 state name), for the state history."""

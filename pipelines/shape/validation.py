@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from infra.costlines import POSTGRES_SUPPORT, support_band
 from infra.errors import InputError
 from infra.prices import PriceCatalog
 from pipelines.shape.downtime import STORAGE_COOLDOWN
@@ -100,6 +101,39 @@ def check_change(old: InstanceSpec | None, new: InstanceSpec, now: datetime) -> 
         )
 
 
+def check_support(old: InstanceSpec | None, new: InstanceSpec, now: datetime) -> None:
+    """Refuse choosing a PostgreSQL major that RDS charges Extended Support for at ``now``.
+
+    One behaviour per case (decision 76):
+
+    * a new row, or a row whose ``engine_version`` changes, naming a major past its RDS end of
+      standard support is refused: RDS would create it and enrol it in Extended Support, billed
+      per vCPU-hour on top of the instance ("Overview of Amazon RDS Extended Support": "You can
+      create new databases with major engine versions that have reached the RDS end of standard
+      support date. RDS automatically enrolls these new databases […] and charges you");
+    * an unchanged row whose major enters Extended Support while it runs is accepted — refusing
+      it would stop reconciling a live database — and the surcharge is priced in the estimates
+      and in the plan's cost preview (:mod:`infra.costlines`).
+
+    Raises:
+        InputError: naming the major, the date charges began and the rate band.
+    """
+    if new.kind != "rds" or new.engine is None:
+        return
+    if old is not None and old.engine_version == new.engine_version:
+        return
+    band = support_band(new.engine, new.engine_version, now.date())
+    if band is None:
+        return
+    window = POSTGRES_SUPPORT[str(new.engine_version)]
+    raise InputError(
+        f"{new.engine} {new.engine_version} is in RDS Extended Support since"
+        f" {window.charged_from:%Y-%m-%d} (surcharge per vCPU-hour, {band} rate);"
+        " choose a major still in standard support",
+        where(new.name, "engine_version"),
+    )
+
+
 def validate(
     new: InstanceSpec, catalog: PriceCatalog, old: InstanceSpec | None, now: datetime
 ) -> None:
@@ -110,3 +144,4 @@ def validate(
     """
     check_catalog(new, catalog)
     check_change(old, new, now)
+    check_support(old, new, now)

@@ -25,9 +25,10 @@ import pytest
 PACKAGES = ("infra", "pipelines", "dashboards")
 FEATURES = ("pipelines.observe", "pipelines.shape", "pipelines.feed")
 ROOTS = ("infra.cli", "infra.demo")
-#: Modules of a feature that other features may import (none yet: features share the database,
+#: Modules of a feature that other features may import (features mostly share the database,
 #: not code). Adding one here is the declaration the layer rules ask for.
-INTERFACES: frozenset[str] = frozenset()
+#: ``pipelines.observe.metrics.history``: shape records the states its calls cause.
+INTERFACES: frozenset[str] = frozenset({"pipelines.observe.metrics.history"})
 
 
 def _within(module: str, package: str) -> bool:

@@ -12,7 +12,9 @@ sits between botocore and moto:
   products, cost lines, tag statuses) — the tests' and the demo's only way in;
 * ``POST /moto-api/reset`` resets every handler's state, then is forwarded to moto;
 * everything else is forwarded to moto byte for byte, headers included (moto checks request
-  signatures when its IAM enforcement is on, and the signature covers the ``Host`` header).
+  signatures when its IAM enforcement is on, and the signature covers the ``Host`` header);
+  a handler may complete moto's answer to a query-protocol ``Action`` with what AWS always
+  returns and moto leaves out (:meth:`GapHandler.completions`; e.g. EC2's ``PlatformDetails``).
 
 It is a stand-in, not AWS: each handler's module says which documented behaviour it models
 and what it does not. Production code never imports this package; the demo and the tests
@@ -44,6 +46,7 @@ _NOT_FORWARDED = {"connection", "keep-alive", "transfer-encoding", "content-leng
 
 JsonObject = dict[str, Any]
 Operation = Callable[[JsonObject], JsonObject]
+Completion = Callable[[bytes], bytes]
 
 
 class GapError(Exception):
@@ -66,6 +69,10 @@ class GapHandler(Protocol):
         """``X-Amz-Target`` value (e.g. ``AWSPriceListService.GetProducts``) → operation."""
         ...
 
+    def completions(self) -> dict[str, Completion]:
+        """Query-protocol ``Action`` → a function completing moto's successful answer body."""
+        ...
+
     def seed(self, body: JsonObject) -> None:
         """Replace the handler's state with ``body`` (raise :class:`GapError` if malformed)."""
         ...
@@ -85,7 +92,7 @@ def default_handlers() -> list[GapHandler]:
 
 
 #: (module, class) of each shipped handler; a module appends itself here when added.
-_HANDLERS: list[tuple[str, str]] = [("ce", "CostExplorerGaps")]
+_HANDLERS: list[tuple[str, str]] = [("ce", "CostExplorerGaps"), ("ec2", "Ec2Gaps")]
 
 
 class GapServer:
@@ -98,8 +105,10 @@ class GapServer:
         self.upstream_host, self.upstream_port = parsed.hostname, parsed.port
         self.handlers = {h.name: h for h in (default_handlers() if handlers is None else handlers)}
         self.operations: dict[str, Operation] = {}
+        self.completions: dict[str, Completion] = {}
         for handler in self.handlers.values():
             self.operations.update(handler.operations())
+            self.completions.update(handler.completions())
         self._lock = threading.Lock()  # handlers are not thread-safe; AWS calls are few
         self._server = ThreadingHTTPServer((HOST, 0), _make_request_handler(self))
         self._server.daemon_threads = True
@@ -182,9 +191,20 @@ class GapServer:
             # A HEAD answer has no body but tells the object's length: keep moto's header.
             kept = _NOT_FORWARDED - ({"content-length"} if method == "HEAD" else set())
             out = [(k, v) for k, v in resp.getheaders() if k.lower() not in kept]
+            complete = self.completions.get(_query_action(method, body))
+            if complete is not None and resp.status == 200:
+                data = complete(data)
             return resp.status, out, data
         finally:
             conn.close()
+
+
+def _query_action(method: str, body: bytes) -> str:
+    """The ``Action`` of a query-protocol (EC2, RDS…) POST body, or ''."""
+    if method != "POST" or not body.startswith(b"Action=") and b"&Action=" not in body:
+        return ""
+    values = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [""])
+    return values[0]
 
 
 def _make_request_handler(server: GapServer) -> type[BaseHTTPRequestHandler]:

@@ -1,31 +1,38 @@
-"""Estimates: cost per resource per hour from uptime × the price catalog (``costs.estimates``).
+"""Estimates: cost per resource per hour from the state history × the price catalog.
 
 Cost Explorer lags by a day and knows nothing of today; the dashboards still need today's
-spend and a per-resource view. So every complete hour is estimated per resource:
+spend and a per-resource view. So every complete hour is estimated per resource, with the
+state and attributes in force *during that hour* (``metrics.resource_states``, written by
+discovery and by shape's actions), prorated by the second as AWS bills:
 
-* RDS: class price per hour (× 2 Multi-AZ) while ``available`` (or any running state), plus
-  allocated storage × GB-month price / 730 always (a stopped instance still pays storage);
+* RDS: class price per hour (× 2 Multi-AZ) in every status AWS bills the instance in
+  (:mod:`infra.billing`: all but ``stopped``/``starting``/``stopping`` and the "Not billed"
+  ones), plus allocated storage × GB-month price / 730 whenever storage is billed;
 * EC2 instance: type price per hour while ``running``;
 * EBS volume: size × GB-month price / 730;
 * S3 bucket: latest ``BucketSizeBytes`` datapoint × GB-month price / 730.
 
-Uptime comes from discovery: a resource counts from the hour it was first seen until it is
-gone, in its last known state. Each run recomputes hours from the older of "CE coverage"
-and "48 h ago", so hours CE has not covered yet are always fresh; older hours stay as they
-were computed. A resource whose class is missing from the catalog gets 0 USD and an
-``unpriced:`` basis (counted in the run) rather than a guess.
+An hour is **final** once the resource was observed after it (or was found gone): it is
+written once and never rewritten, so a run at 10:00 and one at 23:00 agree on every hour before
+10:00. Hours after the latest observation are **provisional**: priced with the latest known
+state and replaced by each run. A resource stops at ``gone_at``. A resource whose class is
+missing from the catalog gets 0 USD and an ``unpriced:`` basis (counted in the run) rather
+than a guess.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
 
 import psycopg
 
+from infra.billing import ec2_instance_billed, exists, rds_billing, rds_instance_billed
+from infra.costlines import CostLine, ec2_lines, rds_lines, storage_lines
 from infra.prices import HOURS_PER_MONTH, PriceCatalog
+from pipelines.observe.metrics.history import Segment, segments, states_between
 from pipelines.observe.metrics.resources import Resource
 
 #: Cost Explorer's SERVICE names for each resource type (budgets compare both).
@@ -35,60 +42,95 @@ SERVICE_NAMES = {
     "rds:db": "Amazon Relational Database Service",
     "s3:bucket": "Amazon Simple Storage Service",
 }
-RECOMPUTE_HOURS = 48
-_RUNNING_RDS = {"available", "backing-up", "modifying", "configuring-enhanced-monitoring"}
 _GB = Decimal(1_000_000_000)
 
 
 @dataclass(frozen=True)
 class HourlyCost:
-    """What one resource costs per hour in its current state, and why."""
+    """What one resource costs per hour in a state, and why: the sum of its cost lines.
+
+    ``lines`` lists each charge (compute, storage, IOPS, throughput, Extended Support, detailed
+    monitoring, log exports) with its USD per hour and basis (:mod:`infra.costlines`);
+    ``priced`` is False when any line could not be priced (0 USD for it, never a guess).
+    """
 
     usd: Decimal
     basis: str
     priced: bool = True
+    lines: tuple[CostLine, ...] = ()
 
 
 def _per_hour(monthly_per_gb: Decimal, gb: Decimal) -> Decimal:
     return monthly_per_gb * gb / HOURS_PER_MONTH
 
 
-def hourly_cost(r: Resource, catalog: PriceCatalog, bucket_bytes: float | None) -> HourlyCost:
-    """The hourly cost of ``r`` in its last known state."""
+def _int(value: Any) -> int | None:
+    """A Describe number (None when absent or 0: AWS reports 0 for none)."""
+    return int(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def _summed(head: str, lines: list[CostLine]) -> HourlyCost:
+    """One HourlyCost from its lines; the basis starts with ``unpriced:`` when one is."""
+    unpriced = [line.basis for line in lines if line.kind == "unpriced"]
+    parts = [line.basis for line in lines if line.kind != "unpriced"]
+    basis = "; ".join([*unpriced, head, *parts]) if unpriced else "; ".join([head, *parts])
+    usd = sum((line.usd for line in lines), Decimal(0))
+    return HourlyCost(usd, basis, priced=not unpriced, lines=tuple(lines))
+
+
+def hourly_cost(
+    r: Resource, catalog: PriceCatalog, bucket_bytes: float | None, at: datetime | None = None
+) -> HourlyCost:
+    """The hourly cost of ``r`` in the state and attributes it carries.
+
+    Args:
+        r: the resource with the state and attributes in force for the hours priced.
+        catalog: prices of the region.
+        bucket_bytes: S3 only: the bucket's size.
+        at: the hour priced; RDS Extended Support depends on the day (without it an
+            instance on a major that enters Extended Support is unpriced for that line).
+    """
     a = r.attributes
     if r.type == "rds:db":
-        klass, engine = str(a.get("instance_class")), str(a.get("engine") or "postgres")
-        factor = 2 if a.get("multi_az") else 1
-        price = catalog.get("rds", klass, engine)
-        storage = catalog.get("rds-storage", str(a.get("storage_type") or "gp3"), engine)
-        gb = Decimal(int(a.get("storage_gb") or 0))
-        running = r.state in _RUNNING_RDS
-        if price is None and running:
-            return HourlyCost(Decimal(0), f"unpriced: rds {klass} ({engine})", priced=False)
-        usd = (price.usd * factor if running and price else Decimal(0)) + (
-            _per_hour(storage.usd, gb) * factor if storage else Decimal(0)
+        engine = str(a.get("engine") or "postgres")
+        storage = (str(a.get("storage_type") or "gp3"), int(a.get("storage_gb") or 0),
+                   _int(a.get("iops")), _int(a.get("throughput")))  # fmt: skip
+        billed = rds_instance_billed(r.state)
+        lines = rds_lines(
+            catalog,
+            instance_class=str(a.get("instance_class")),
+            engine=engine,
+            engine_version=a.get("engine_version"),
+            multi_az=bool(a.get("multi_az")),
+            storage=storage,
+            log_exports=a.get("log_exports") or (),
+            billed=billed,
+            day=at.date() if at is not None else None,
         )
-        state = "running" if running else r.state
-        return HourlyCost(usd, f"rds {klass} x{factor} {state}, {gb} GB")
+        return _summed(f"rds {'running' if billed else r.state}", lines)
     if r.type == "ec2:instance":
         itype = str(a.get("instance_type"))
-        if r.state != "running":
-            return HourlyCost(Decimal(0), f"ec2 {itype} {r.state}")
-        price = catalog.get("ec2", itype, "linux")
-        if price is None:
-            return HourlyCost(Decimal(0), f"unpriced: ec2 {itype}", priced=False)
-        return HourlyCost(price.usd, f"ec2 {itype} running")
+        lines = ec2_lines(
+            catalog,
+            instance_type=itype,
+            platform=a.get("platform"),
+            monitoring=a.get("monitoring") == "enabled",
+            billed=ec2_instance_billed(r.state),
+        )
+        return _summed(f"ec2 {itype} {r.state}", lines)
     if r.type == "ec2:volume":
-        vtype, gb = str(a.get("volume_type") or "gp3"), Decimal(int(a.get("size_gb") or 0))
-        price = catalog.get("ebs", vtype)
-        if price is None:
-            return HourlyCost(Decimal(0), f"unpriced: ebs {vtype}", priced=False)
-        return HourlyCost(_per_hour(price.usd, gb), f"ebs {vtype} {gb} GB")
+        vtype, size = str(a.get("volume_type") or "gp3"), int(a.get("size_gb") or 0)
+        lines = storage_lines(
+            catalog, "ec2", vtype, size, _int(a.get("iops")), _int(a.get("throughput"))
+        )
+        return _summed(f"ebs {vtype}", lines)
     price = catalog.get("s3", "standard")
     gb = Decimal(str(bucket_bytes or 0)) / _GB
     if price is None:
         return HourlyCost(Decimal(0), "unpriced: s3 standard", priced=False)
-    return HourlyCost(_per_hour(price.usd, gb), f"s3 standard {gb:.3f} GB")
+    usd = _per_hour(price.usd, gb)
+    line = CostLine("storage", usd, f"s3 standard {gb:.3f} GB", monthly=usd * HOURS_PER_MONTH)
+    return HourlyCost(usd, line.basis, lines=(line,))
 
 
 def _floor_hour(ts: datetime) -> datetime:
@@ -101,13 +143,17 @@ def covered_until(conn: psycopg.Connection[Any]) -> datetime | None:
     return row[0] if row else None
 
 
-#: What one estimate pass did; ``from``/``to`` (ISO) bound the hours recomputed (functional
-#: form: ``from`` is a keyword).
+#: What one estimate pass did. ``hours_estimated`` = rows written (``hours_final`` of them
+#: final, never to be rewritten; ``hours_provisional`` priced with the latest known state and
+#: recomputed by the next run); ``from``/``to`` (ISO) bound the hours a run may write
+#: (functional form: ``from`` is a keyword).
 EstimatesResult = TypedDict(
     "EstimatesResult",
     {
         "resources": int,
         "hours_estimated": int,
+        "hours_final": int,
+        "hours_provisional": int,
         "unpriced_resources": int,
         "ce_covered_until": str | None,
         "from": str,
@@ -115,55 +161,188 @@ EstimatesResult = TypedDict(
     },
 )
 
+_HOUR = timedelta(hours=1)
+_SECONDS_PER_HOUR = Decimal(3600)
+_FOREVER = datetime.max.replace(tzinfo=UTC)
+
+
+def horizon(now: datetime) -> datetime:
+    """The oldest hour a run writes: 00:00 UTC on the 1st of the previous month.
+
+    Enough for the month being billed and the tail of the previous one (whose last hours
+    become final only after the month has turned); older hours stay as they are.
+    """
+    first = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (first - timedelta(days=1)).replace(day=1)
+
+
+def _ceil_hour(ts: datetime) -> datetime:
+    floor = _floor_hour(ts)
+    return floor if floor == ts else floor + _HOUR
+
+
+@dataclass(frozen=True)
+class _Tracked:
+    """A tagged resource as estimates see it: the row, and how far its history is known."""
+
+    resource: Resource
+    first_seen: datetime
+    gone_at: datetime | None
+    known_until: datetime
+    """Observations reach here: hours ending at or before it are final."""
+
+
+def _tracked(conn: psycopg.Connection[Any], start: datetime) -> list[_Tracked]:
+    rows = conn.execute(
+        "SELECT r.id, r.arn, r.type, r.resource_id, r.name, r.region, r.tags, r.state,"
+        " r.attributes, r.first_seen, r.gone_at, greatest(r.last_seen,"
+        " (SELECT max(since) FROM metrics.resource_states s WHERE s.resource_id = r.id))"
+        " FROM metrics.resources r WHERE r.tagged AND (r.gone_at IS NULL OR r.gone_at > %s)"
+        " ORDER BY r.id",
+        (start,),
+    ).fetchall()
+    # A gone resource's history is complete: nothing after its deletion can change.
+    return [
+        _Tracked(Resource(*row[:9]), row[9], row[10], _FOREVER if row[10] else row[11])
+        for row in rows
+    ]
+
+
+def _history(
+    conn: psycopg.Connection[Any], t: _Tracked, start: datetime, end: datetime
+) -> list[Segment]:
+    """The resource's segments over [start, end); its row alone when it has no history yet.
+
+    A resource written by something other than discovery (no ``metrics.resource_states`` row)
+    is known only as it is now, since it was first seen, until it was found gone.
+    """
+    found = states_between(conn, t.resource.id, start, end)
+    if (
+        found
+        or conn.execute(
+            "SELECT 1 FROM metrics.resource_states WHERE resource_id = %s LIMIT 1", (t.resource.id,)
+        ).fetchone()
+    ):
+        return found
+    rows = [(t.first_seen, str(t.resource.state or "unknown"), dict(t.resource.attributes))]
+    if t.gone_at is not None and t.gone_at > t.first_seen:
+        rows.append((t.gone_at, "deleted", dict(t.resource.attributes)))
+    return segments(rows, start, end)
+
+
+def _bills_anything(rtype: str, state: str) -> bool:
+    """Whether a resource of ``rtype`` in ``state`` is billed at all (it exists, RDS says so)."""
+    if not exists(state):
+        return False
+    return rtype != "rds:db" or rds_billing(state) != "none"
+
+
+@dataclass(frozen=True)
+class _Hour:
+    usd: Decimal
+    basis: str
+    priced: bool
+
+
+def _price_hours(
+    t: _Tracked,
+    segs: list[Segment],
+    catalog: PriceCatalog,
+    bucket_bytes: float | None,
+) -> dict[datetime, _Hour]:
+    """Each hour touched by a billed segment: its hourly cost × the seconds spent in it / 3600.
+
+    AWS bills RDS and EC2 (Linux) per second: a state change at 10:20 bills 20 minutes of the
+    10:00 hour in the old state and 40 in the new one (:mod:`infra.billing`).
+    """
+    parts: dict[datetime, list[tuple[Decimal, HourlyCost]]] = {}
+    for seg_start, seg_end, state, attrs in segs:
+        if not _bills_anything(t.resource.type, state):
+            continue
+        in_force = replace(t.resource, state=state, attributes=attrs)
+        by_day: dict[date, HourlyCost] = {}  # Extended Support depends on the day
+        hour = _floor_hour(seg_start)
+        while hour < seg_end:
+            overlap = min(seg_end, hour + _HOUR) - max(seg_start, hour)
+            fraction = Decimal(int(overlap.total_seconds())) / _SECONDS_PER_HOUR
+            if fraction > 0:
+                day = hour.date()
+                if day not in by_day:
+                    by_day[day] = hourly_cost(in_force, catalog, bucket_bytes, hour)
+                parts.setdefault(hour, []).append((fraction, by_day[day]))
+            hour += _HOUR
+    out: dict[datetime, _Hour] = {}
+    for hour, costs in parts.items():
+        usd = sum((f * c.usd for f, c in costs), Decimal(0))
+        if len(costs) == 1 and costs[0][0] == 1:
+            basis = costs[0][1].basis
+        else:
+            basis = "; ".join(f"{c.basis} ({f * 60:.1f} min)" for f, c in costs)
+        out[hour] = _Hour(usd, basis, all(c.priced for _, c in costs))
+    return out
+
 
 def estimate(
     conn: psycopg.Connection[Any], catalog: PriceCatalog, now: datetime
 ) -> EstimatesResult:
-    """Recompute the recent hours of every observed resource; return the run's details."""
+    """Price every provisional or missing complete hour of every tagged resource.
+
+    Each hour is priced with the states and attributes in force *then*
+    (``metrics.resource_states``), by the seconds spent in each. An hour that ends before the
+    resource's latest observation (or any hour of a resource found gone) is final: written once,
+    never rewritten. Later hours are provisional, priced with the latest known state, and
+    replaced by the next run — as are those of a resource no longer tagged, which are dropped.
+    """
     end = _floor_hour(now)
+    start = horizon(now)
     coverage = covered_until(conn)
-    start = end - timedelta(hours=RECOMPUTE_HOURS)
-    if coverage is not None:
-        start = min(start, coverage)
-    rows = conn.execute(
-        "SELECT id, arn, type, resource_id, name, region, tags, state, attributes, first_seen,"
-        " gone_at FROM metrics.resources WHERE tagged AND (gone_at IS NULL OR gone_at > %s)",
-        (start,),
-    ).fetchall()
+    tracked = _tracked(conn, start)
     sizes = _bucket_sizes(conn, now)
-    hours = unpriced = 0
+    last_final = dict(
+        conn.execute(
+            "SELECT resource_id, max(hour) FROM costs.estimates WHERE final AND hour >= %s"
+            " GROUP BY resource_id",
+            (start,),
+        ).fetchall()
+    )
+    final = provisional = unpriced = 0
     with conn.transaction():
-        # The window is recomputed from what is known now: hours estimated earlier for a
-        # resource since found gone (or no longer tagged) must not survive the run.
-        conn.execute("DELETE FROM costs.estimates WHERE hour >= %s AND hour < %s", (start, end))
-        for row in rows:
-            r = Resource(*row[:9])
-            first, gone = _floor_hour(row[9]), row[10]
-            r_start = max(start, first)
-            r_end = min(end, _floor_hour(gone) + timedelta(hours=1)) if gone else end
+        conn.execute("DELETE FROM costs.estimates WHERE NOT final AND hour >= %s", (start,))
+        for t in tracked:
+            r_start = max(start, _floor_hour(t.first_seen))
+            if t.resource.id in last_final:
+                r_start = max(r_start, last_final[t.resource.id] + _HOUR)
+            r_end = min(end, _ceil_hour(t.gone_at)) if t.gone_at else end
             if r_start >= r_end:
                 continue
-            cost = hourly_cost(r, catalog, sizes.get(r.id))
-            unpriced += not cost.priced
-            cur = conn.execute(
-                "INSERT INTO costs.estimates (resource_id, hour, service, usd, basis)"
-                " SELECT %s, h, %s, %s, %s FROM generate_series(%s::timestamptz,"
-                " %s::timestamptz - interval '1 hour', interval '1 hour') AS h"
-                " ON CONFLICT (resource_id, hour) DO UPDATE SET usd = EXCLUDED.usd,"
-                " service = EXCLUDED.service, basis = EXCLUDED.basis, computed_at = now()",
+            segs = _history(conn, t, r_start, r_end)
+            hours = _price_hours(t, segs, catalog, sizes.get(t.resource.id))
+            unpriced += any(not h.priced for h in hours.values())
+            rows = [
                 (
-                    r.id,
-                    SERVICE_NAMES[r.type],
-                    cost.usd.quantize(Decimal("0.000001")),
-                    cost.basis,
-                    r_start,
-                    r_end,
-                ),
-            )
-            hours += cur.rowcount
+                    t.resource.id,
+                    hour,
+                    SERVICE_NAMES[t.resource.type],
+                    h.usd.quantize(Decimal("0.000001")),
+                    h.basis,
+                    hour + _HOUR <= t.known_until,
+                )
+                for hour, h in sorted(hours.items())
+            ]
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO costs.estimates (resource_id, hour, service, usd, basis, final)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (resource_id, hour) DO NOTHING",
+                    rows,
+                )
+            done = sum(r[5] for r in rows)
+            final += done
+            provisional += len(rows) - done
     return {
-        "resources": len(rows),
-        "hours_estimated": hours,
+        "resources": len(tracked),
+        "hours_estimated": final + provisional,
+        "hours_final": final,
+        "hours_provisional": provisional,
         "unpriced_resources": unpriced,
         "ce_covered_until": coverage.isoformat() if coverage else None,
         "from": start.isoformat(),

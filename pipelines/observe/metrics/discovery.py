@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from infra.aws import AwsClients, aws_errors
 from infra.errors import AwsError
 from infra.settings import Settings
+from pipelines.observe.metrics.history import record_state
 from pipelines.observe.metrics.resources import (
     GONE_STATES,
     TAGGING_FILTERS,
@@ -217,6 +218,9 @@ class Discovery:
                         attributes={
                             "instance_type": inst.get("InstanceType"),
                             "volume_ids": volumes,
+                            # priced lines (infra/costlines.py): detailed monitoring, platform
+                            "monitoring": inst.get("Monitoring", {}).get("State"),
+                            "platform": _platform(inst),
                         },
                     )
 
@@ -239,6 +243,8 @@ class Discovery:
                     attributes={
                         "size_gb": vol.get("Size"),
                         "volume_type": vol.get("VolumeType"),
+                        "iops": vol.get("Iops"),
+                        "throughput": vol.get("Throughput"),
                         "attached_to": attached,
                     },
                 )
@@ -264,6 +270,10 @@ class Discovery:
                         "storage_gb": db.get("AllocatedStorage"),
                         "storage_type": db.get("StorageType"),
                         "multi_az": bool(db.get("MultiAZ")),
+                        "iops": db.get("Iops"),
+                        "throughput": db.get("StorageThroughput"),
+                        "engine_version": db.get("EngineVersion"),
+                        "log_exports": sorted(db.get("EnabledCloudwatchLogsExports") or []),
                     },
                 )
 
@@ -359,6 +369,19 @@ class Discovery:
                     yield replace(seen, why=why)
 
 
+def _platform(inst: Any) -> str | None:
+    """The billing platform of an instance, or None when Describe does not say.
+
+    ``PlatformDetails`` names it (EC2 User Guide, "AMI billing information fields"). AWS
+    documents no default when it is missing, and ``Platform`` ("windows for Windows instances;
+    otherwise, it is empty", EC2 API Reference, Instance) tells neither Windows from Windows
+    with SQL Server nor Linux/UNIX from RHEL or SUSE: the platform stays unknown and the
+    instance unpriced rather than priced as Linux.
+    """
+    details = inst.get("PlatformDetails")
+    return str(details) if details else None
+
+
 def discover(
     settings: Settings, clients: AwsClients, conn: psycopg.Connection[Any], now: datetime
 ) -> DiscoveryReport:
@@ -380,6 +403,7 @@ def discover(
         report.gone = sorted(
             newly_gone + _mark_gone(conn, seen, now, settings.aws_region, failed_types)
         )
+        _record_states(conn, seen, report.gone, now)
     for s in seen:
         if s.tagged and not s.gone:
             report.tagged[s.type] = report.tagged.get(s.type, 0) + 1
@@ -429,6 +453,28 @@ def _upsert(
         if row and row[1] and s.gone:
             gone.append(s.arn)
     return new, gone
+
+
+def _record_states(
+    conn: psycopg.Connection[Any], seen: list[Seen], gone: list[str], now: datetime
+) -> None:
+    """Each observation's state and attributes into the history; ``deleted`` at ``gone_at``.
+
+    Read back after the upsert, which keeps the last known state and attributes when Describe
+    said nothing of them (a failed call): a resource not described is not observed again.
+    """
+    described = [s.arn for s in seen if s.state is not None and not s.gone]
+    rows = conn.execute(
+        "SELECT id, arn, state, attributes, gone_at FROM metrics.resources"
+        " WHERE arn = ANY(%s) ORDER BY id",
+        (described + gone,),
+    ).fetchall()
+    gone_arns = set(gone)
+    for rid, arn, state, attributes, gone_at in rows:
+        if arn in gone_arns and gone_at is not None:
+            record_state(conn, rid, gone_at, "deleted", attributes, "discovery")
+        elif arn not in gone_arns and state is not None:
+            record_state(conn, rid, now, state, attributes, "discovery")
 
 
 def _mark_gone(

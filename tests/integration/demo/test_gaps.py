@@ -10,7 +10,15 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.demo.gaps import GapError, GapServer, JsonObject, Operation, post_seed, serving
+from infra.demo.gaps import (
+    Completion,
+    GapError,
+    GapServer,
+    JsonObject,
+    Operation,
+    post_seed,
+    serving,
+)
 
 
 class Echo:
@@ -26,6 +34,9 @@ class Echo:
 
     def _get(self, request: JsonObject) -> JsonObject:
         return {"state": self.state, "request": request}
+
+    def completions(self) -> dict[str, Completion]:
+        return {}
 
     def _fail(self, request: JsonObject) -> JsonObject:
         raise GapError("ValidationException", "refused as AWS would")
@@ -103,3 +114,16 @@ def test_reset_clears_handlers_and_moto(front: GapServer) -> None:
 def test_upstream_must_be_a_plain_http_endpoint() -> None:
     with pytest.raises(ValueError, match="upstream must be"):
         GapServer("https://example.com")
+
+
+def test_ec2_instances_carry_their_billing_platform(moto_endpoint: str) -> None:
+    """AWS describes every instance with PlatformDetails; the gap server completes moto's."""
+    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name="eu-west-3")
+    image = ec2.register_image(Name="linux-ami", RootDeviceName="/dev/xvda")["ImageId"]
+    ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2, InstanceType="t3.micro")
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(instances) == 2
+    assert {(i["PlatformDetails"], i["UsageOperation"]) for i in instances} == {
+        ("Linux/UNIX", "RunInstances")
+    }
+    assert all(i["InstanceType"] == "t3.micro" for i in instances)  # the rest is moto's
