@@ -64,7 +64,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from infra.demo.gaps import GapError, JsonObject, Operation, post_seed
+from infra.demo.gaps import Completion, GapError, JsonObject, Operation, post_seed
 
 PREFIX = "AWSInsightsIndexService."
 METRICS = {"UnblendedCost": "unblended", "NetAmortizedCost": "net_amortized"}
@@ -143,6 +143,10 @@ class CostExplorerGaps:
             PREFIX + "StartCostAllocationTagBackfill": self.start_backfill,
             PREFIX + "ListCostAllocationTagBackfillHistory": self.backfill_history,
         }
+
+    def completions(self) -> dict[str, Completion]:
+        """None: Cost Explorer is answered here entirely."""
+        return {}
 
     def now(self) -> datetime:
         """The stand-in's clock: the seeded ``now`` if any, else the real time."""
