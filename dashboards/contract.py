@@ -36,7 +36,11 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "used_percent",
             }
         ),
-        "daily_costs": frozenset({"service", "time", "usd"}),
+        "cost_basis": frozenset({"basis"}),
+        "cost_tag_activation": frozenset(
+            {"checked_at", "inactive", "last_updated", "status", "tag_key", "used_for", "warning"}
+        ),
+        "daily_costs": frozenset({"covered", "service", "time", "usd"}),
         "dataset_versions": frozenset(
             {
                 "bytes",
@@ -279,6 +283,10 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
         ),
     },
     "report": {
+        "cost_basis": frozenset({"basis"}),
+        "cost_tag_activation": frozenset(
+            {"checked_at", "inactive", "status", "tag_key", "used_for", "warning"}
+        ),
         "budgets": frozenset(
             {
                 "actual_usd",
@@ -296,7 +304,7 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "used_percent",
             }
         ),
-        "daily_costs": frozenset({"day", "estimated", "service", "time", "usd"}),
+        "daily_costs": frozenset({"covered", "day", "estimated", "service", "time", "usd"}),
         "dataset_versions": frozenset(
             {
                 "dataset",

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     cost_reread_days: int = Field(
         default=14, ge=1, le=90, description="Cost Explorer days re-read on every costs run"
     )
+    # pipelines/observe/costs/explorer.py says which RECORD_TYPEs each basis keeps (decision 73)
+    cost_basis: Literal["usage", "net-amortized"] = Field(
+        default="usage",
+        description="Cost Explorer basis: usage (UnblendedCost of RECORD_TYPE Usage only) or"
+        " net-amortized (NetAmortizedCost, credits, refunds, tax and fees netted as AWS does)",
+    )
     metric_streams_uri: str | None = Field(
         default=None, description="s3://bucket/prefix where Firehose delivers Metric Streams"
     )

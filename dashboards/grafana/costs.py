@@ -5,16 +5,23 @@ Every panel reads a ``reporting`` view of migration 0042: ``daily_costs`` (Cost 
 date and month-end forecast), ``recommendations`` (idle resources) and ``observation_costs``
 (what the collectors themselves spend on CloudWatch and Cost Explorer requests).
 
-Cost Explorer lags by a day or two; the hours it has not reported yet are covered by the
-estimates (``uncovered``), so "spent this month" and the daily bars reach up to now.
+Cost Explorer lags by a day or two; its newest day is still filling, so its days count while
+``covered`` (before that newest day) and the hours after are the estimates (``uncovered``):
+"spent this month" and the daily bars reach up to now. Cost Explorer is read on one basis
+(``LOCXIA_COST_BASIS``: ``usage`` or ``net-amortized``): the ``$cost_basis`` variable
+(``reporting.cost_basis``) puts it in the title of every panel showing Cost Explorer figures,
+and the cost allocation tag stat is red when a tag Cost Explorer groups by is not active.
 """
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge, dashboard, stat, table, timeseries
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import VariableRefresh
 
 from dashboards.grafana.common import (
     base_dashboard,
+    datasource,
     default_bargauge,
     default_bars,
     default_stat,
@@ -25,6 +32,13 @@ from dashboards.grafana.common import (
 
 UID = "locxia-costs"
 TITLE = "Locxia / Costs"
+
+#: What every panel showing Cost Explorer figures says about its basis.
+_BASIS = " · CE basis ${cost_basis}"
+_BASIS_NOTE = (
+    " Cost Explorer basis (reporting.cost_basis): usage = UnblendedCost of RECORD_TYPE Usage"
+    " only; net-amortized = NetAmortizedCost with credits, refunds, tax and fees netted."
+)
 
 # The budget month shown: the latest one computed up to the end of the time range.
 _BUDGET_MONTH = """month = (SELECT max(month) FROM reporting.budgets
@@ -38,10 +52,11 @@ def month_to_date_stat() -> stat.Panel:
     """How much has been spent this month, including the hours CE has not reported."""
     return (
         default_stat()
-        .title("Spent this month")
+        .title("Spent this month" + _BASIS)
         .description(
-            "Cost Explorer's days of the month (reporting.daily_costs) plus the estimated "
-            "hours it has not reported yet (reporting.resource_costs, uncovered)."
+            "Cost Explorer's complete days of the month (reporting.daily_costs, covered) plus "
+            "the estimated hours it has not reported yet (reporting.resource_costs, uncovered)."
+            + _BASIS_NOTE
         )
         .unit("currencyUSD")
         .decimals(2)
@@ -49,7 +64,7 @@ def month_to_date_stat() -> stat.Panel:
             sql(
                 f"""
                 SELECT (SELECT coalesce(sum(usd), 0) FROM reporting.daily_costs
-                         WHERE time >= {_MONTH_START} AND time < $__timeTo())
+                         WHERE covered AND time >= {_MONTH_START} AND time < $__timeTo())
                      + (SELECT coalesce(sum(usd), 0) FROM reporting.resource_costs
                          WHERE uncovered AND time >= {_MONTH_START} AND time < $__timeTo())
                        AS spent_usd
@@ -130,10 +145,10 @@ def budgets_bargauge() -> bargauge.Panel:
     """Where each budget's month is heading."""
     return (
         default_bargauge()
-        .title("Month-end forecast vs budget")
+        .title("Month-end forecast vs budget" + _BASIS)
         .description(
-            "Forecast (spent + 7-day run rate × days left) as a share of each budget "
-            "(reporting.budgets); orange from 80 %, red over budget."
+            "Forecast (complete days + 7-complete-day run rate × days left) as a share of each "
+            "budget (reporting.budgets); orange from 80 %, red over budget." + _BASIS_NOTE
         )
         .unit("percent")
         .decimals(0)
@@ -157,10 +172,10 @@ def budgets_table() -> table.Panel:
     """Month to date against each budget, with the forecast."""
     return (
         default_table()
-        .title("Budgets this month")
+        .title("Budgets this month" + _BASIS)
         .description(
             "Spent so far (of which estimated), daily run rate, month-end forecast and status "
-            "per budget (reporting.budgets)."
+            "per budget (reporting.budgets)." + _BASIS_NOTE
         )
         .span(12)
         .with_target(
@@ -183,11 +198,11 @@ def daily_cost_timeseries() -> timeseries.Panel:
     """What each service costs per day, estimates filling the days CE has not reported."""
     return (
         default_bars()
-        .title("Daily cost per service")
+        .title("Daily cost per service" + _BASIS)
         .description(
-            "Cost Explorer per day and service (reporting.daily_costs), stacked; days it has "
-            "not reported yet come from estimates, marked '(estimated)' "
-            "(reporting.resource_costs)."
+            "Cost Explorer's complete days per service (reporting.daily_costs, covered), "
+            "stacked; the hours it has not reported yet come from estimates, marked "
+            "'(estimated)' (reporting.resource_costs)." + _BASIS_NOTE
         )
         .unit("currencyUSD")
         .decimals(2)
@@ -197,7 +212,7 @@ def daily_cost_timeseries() -> timeseries.Panel:
                 """
                 SELECT time, service AS metric, usd
                   FROM reporting.daily_costs
-                 WHERE $__timeFilter(time)
+                 WHERE covered AND $__timeFilter(time)
                  ORDER BY 1, 2
                 """,
                 "time_series",
@@ -351,6 +366,64 @@ def observing_table() -> table.Panel:
     )
 
 
+# --- cost allocation tags --------------------------------------------------------------------
+def inactive_tags_stat() -> stat.Panel:
+    """Loud when a tag Cost Explorer groups by is not an active cost allocation tag."""
+    return (
+        default_stat()
+        .title("Cost allocation tags NOT active")
+        .description(
+            "Tag keys Cost Explorer is grouped by (the Locxia tag, tag budgets) that AWS does "
+            "not report Active (reporting.cost_tag_activation): their costs read as untagged "
+            "and tag budgets as 0. Activate the tag, then `locxia observe costs --backfill`."
+        )
+        .decimals(0)
+        .thresholds(thresholds((None, "green"), (1, "red")))
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .with_target(
+            sql(
+                """
+                SELECT count(*) FILTER (WHERE inactive) AS inactive_tags
+                  FROM reporting.cost_tag_activation
+                """
+            )
+        )
+    )
+
+
+def tag_activation_table() -> table.Panel:
+    """Each tag key Cost Explorer groups by, its status and the warning when not active."""
+    return (
+        default_table()
+        .title("Cost allocation tags")
+        .description(
+            "Status of each tag key as ce:ListCostAllocationTags said on the last costs run, "
+            "what it is used for, and the warning (reporting.cost_tag_activation)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT tag_key, status, used_for, last_updated, checked_at, warning
+                  FROM reporting.cost_tag_activation
+                 ORDER BY inactive DESC, tag_key
+                """
+            )
+        )
+    )
+
+
+def cost_basis_variable() -> dashboard.QueryVariable:
+    """The basis of the latest Cost Explorer read, for panel titles (one value)."""
+    return (
+        dashboard.QueryVariable("cost_basis")
+        .label("Cost Explorer basis")
+        .query("SELECT basis FROM reporting.cost_basis")
+        .datasource(datasource())
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+    )
+
+
 # --- the dashboard ---------------------------------------------------------------------------
 def costs_dashboard() -> dashboard.Dashboard:
     """The Costs dashboard, uid ``locxia-costs``."""
@@ -363,7 +436,9 @@ def costs_dashboard() -> dashboard.Dashboard:
             "observing costs.",
         )
         .refresh("15m")
+        .with_variable(cost_basis_variable())
         .with_row(dashboard.Row("This month"))
+        .with_panel(inactive_tags_stat())
         .with_panel(month_to_date_stat())
         .with_panel(uncovered_stat())
         .with_panel(idle_savings_stat())
@@ -375,6 +450,7 @@ def costs_dashboard() -> dashboard.Dashboard:
         .with_panel(top_resources_table())
         .with_panel(uncovered_table())
         .with_panel(recommendations_table())
+        .with_panel(tag_activation_table())
         .with_row(dashboard.Row("Cost of observing"))
         .with_panel(observing_timeseries())
         .with_panel(observing_table())

@@ -51,6 +51,9 @@ class Spend:
 def read_spend(ctx: ReportContext, service: str | None = None) -> Spend:
     """Daily spend of the month per service, estimates as ``<service> (estimated)``.
 
+    Cost Explorer's days count while ``covered`` (before the start of the newest day it
+    returned, which is still filling); the hours after are the estimates.
+
     Args:
         ctx: the report's context.
         service: only this Cost Explorer service (a service budget); every one if None.
@@ -59,7 +62,8 @@ def read_spend(ctx: ReportContext, service: str | None = None) -> Spend:
     params = {"service": service}
     reported = ctx.query(
         "daily_costs",
-        "SELECT day, service, usd FROM {view} WHERE time >= %(start)s AND time < %(end)s" + only,
+        "SELECT day, service, usd FROM {view} WHERE covered AND time >= %(start)s"
+        " AND time < %(end)s" + only,
         params,
     )
     estimated = ctx.query(
@@ -80,11 +84,43 @@ def read_spend(ctx: ReportContext, service: str | None = None) -> Spend:
     )
 
 
+# --- Cost Explorer basis and cost allocation tags -------------------------------------------
+def cost_basis(ctx: ReportContext) -> str:
+    """The basis of the latest Cost Explorer read (``usage`` or ``net-amortized``)."""
+    rows = ctx.query("cost_basis", "SELECT basis FROM {view}")
+    return str(rows[0]["basis"]) if rows else "unknown"
+
+
+def tag_warnings(ctx: ReportContext) -> tuple[tuple[Figure, ...], tuple[Table, ...]]:
+    """A figure counting inactive cost allocation tags, and their warnings (none: no table)."""
+    rows = ctx.query(
+        "cost_tag_activation",
+        "SELECT tag_key, status, used_for, checked_at, warning FROM {view}"
+        " WHERE inactive ORDER BY tag_key",
+    )
+    figure = Figure("costs.inactive_tags", "Cost allocation tags not active", len(rows))
+    if not rows:
+        return (figure,), ()
+    table = Table(
+        "costs.tag_warnings",
+        "Warning: costs of these tags read as untagged in Cost Explorer",
+        ("tag", "status", "used for", "checked", "warning"),
+        tuple(
+            (r["tag_key"], r["status"], r["used_for"], r["checked_at"], r["warning"]) for r in rows
+        ),
+    )
+    return (figure,), (table,)
+
+
 # --- cost per service per day ----------------------------------------------------------------
 def daily_costs_section(ctx: ReportContext) -> SectionContent:
-    """What each service cost per day of the month, and in total."""
+    """What each service cost per day of the month, and in total, on which basis."""
+    basis = cost_basis(ctx)
+    warned, warnings = tag_warnings(ctx)
     spend = read_spend(ctx)
     if not spend.cells:
+        if warnings:
+            return SectionContent(figures=warned, tables=warnings)
         return SectionContent(empty=f"No cost recorded for {ctx.period.label}.")
     per_series: dict[str, float] = defaultdict(float)
     for (_, series), usd in spend.cells.items():
@@ -100,6 +136,8 @@ def daily_costs_section(ctx: ReportContext) -> SectionContent:
         Figure("costs.estimated", "Of which not yet in Cost Explorer", spend.estimated, "usd"),
         Figure("costs.services", "Services", len(services)),
         Figure("costs.top_service", "Costs most", services[0], "text"),
+        Figure("costs.basis", "Cost Explorer basis", basis, "text"),
+        *warned,
     )
     # Largest service at the bottom of each bar; its estimate right above it, same colour.
     order = [s for service in services for s in (service, service + ESTIMATED) if s in per_series]
@@ -110,7 +148,7 @@ def daily_costs_section(ctx: ReportContext) -> SectionContent:
     days = ctx.days()
     chart = Chart(
         "costs.per_day",
-        "Cost per day, by service (Cost Explorer; estimates for the days it lacks)",
+        f"Cost per day, by service (Cost Explorer, {basis} basis; estimates for the days it lacks)",
         "stacked_bars",
         tuple(days),
         tuple((s, tuple(spend.cells.get((d, s)) for d in days)) for s in order),
@@ -128,7 +166,7 @@ def daily_costs_section(ctx: ReportContext) -> SectionContent:
         ),
         units={"cost": "usd", "of which estimated": "usd", "share": "percent"},
     )
-    return SectionContent(figures=figures, charts=(chart,), tables=(table,))
+    return SectionContent(figures=figures, charts=(chart,), tables=(table, *warnings))
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -160,6 +198,7 @@ def budget_section(ctx: ReportContext) -> SectionContent:
     head = rows[0]
     figures = (
         Figure("budget.name", "Figures for", f"{head['budget']} ({head['applies_to']})", "text"),
+        Figure("budget.basis", "Cost Explorer basis", cost_basis(ctx), "text"),
         Figure("budget.spent", "Month to date", float(head["actual_usd"]), "usd"),
         Figure("budget.budget", "Budget", float(head["budget_usd"]), "usd"),
         Figure("budget.forecast", "Month-end forecast", float(head["forecast_usd"]), "usd"),

@@ -18,7 +18,7 @@ SECTIONS: tuple[Section, ...] = (
         "What did each service cost, day by day, and in total this month?",
         "daily_costs",
         costs.daily_costs_section,
-        also_reads=("resource_costs",),
+        also_reads=("resource_costs", "cost_basis", "cost_tag_activation"),
     ),
     Section(
         "budget",
@@ -26,7 +26,7 @@ SECTIONS: tuple[Section, ...] = (
         "How much of each budget is spent, and where will the month end?",
         "budgets",
         costs.budget_section,
-        also_reads=("daily_costs", "resource_costs"),
+        also_reads=("daily_costs", "resource_costs", "cost_basis"),
     ),
     Section(
         "top_resources",

@@ -194,12 +194,34 @@ _READ = [
             ("GetMetricStream", (_a("cloudwatch:GetMetricStream", "metric-stream"),)),
         ],
     ),
-    *_calls("read", "orchestrator", "ce", [("GetCostAndUsage", (_a("ce:GetCostAndUsage"),))]),
+    *_calls(
+        "read",
+        "orchestrator",
+        "ce",
+        [
+            ("GetCostAndUsage", (_a("ce:GetCostAndUsage"),)),
+            # is each tag key CE groups by an active cost allocation tag (costs/tags.py)
+            ("ListCostAllocationTags", (_a("ce:ListCostAllocationTags"),)),
+            # `observe costs --backfill` checks none is in progress or < 24 h old first
+            (
+                "ListCostAllocationTagBackfillHistory",
+                (_a("ce:ListCostAllocationTagBackfillHistory"),),
+            ),
+        ],
+    ),
     *_calls("read", "orchestrator", "pricing", [("GetProducts", (_a("pricing:GetProducts"),))]),
 ]
 
 # The power pass (pipelines/shape/power.py) starts and stops instances outside Terraform.
+# `observe costs --backfill` re-attributes past costs to the cost allocation tags: it changes
+# the account's billing data, so it is the write role's, not the observer's (decision 73).
 _WRITE_ORCHESTRATOR = [
+    *_calls(
+        "write",
+        "orchestrator",
+        "ce",
+        [("StartCostAllocationTagBackfill", (_a("ce:StartCostAllocationTagBackfill"),))],
+    ),
     *_calls(
         "write",
         "orchestrator",

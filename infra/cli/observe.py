@@ -300,15 +300,31 @@ def costs(
         bool,
         typer.Option("--estimate-only", help="Skip Cost Explorer (free): estimates + budgets."),
     ] = False,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill",
+            help="Only ask AWS to backfill the cost allocation tags (from 12 months back).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Read daily costs from Cost Explorer, estimate the hours it has not covered, forecast budgets.
 
+    Cost Explorer is read on LOCXIA_COST_BASIS (usage or net-amortized); each tag key it is
+    grouped by is first checked to be an active cost allocation tag (a warning otherwise).
     Each Cost Explorer request costs 0.01 USD: the count and the cost are recorded in
-    ops.runs (ce_requests, estimated_cost_usd). Example: locxia observe costs --days 3
+    ops.runs (ce_requests, estimated_cost_usd). --backfill asks AWS to re-attribute the
+    costs since the first of the month 12 months back to the tags as they are now (AWS
+    allows one request every 24 hours). Example: locxia observe costs --days 3
     """
     if estimate_only and days is not None:
         raise usage(ctx, "--days applies to Cost Explorer; it cannot go with --estimate-only")
+    if backfill and (estimate_only or days is not None):
+        raise usage(ctx, "--backfill only requests the backfill; it takes no other option")
+    if backfill:
+        _backfill(ctx, as_json)
+        return
     task = "costs.estimate" if estimate_only else "costs.explorer"
     with console.status("reading costs…"):
         details = _run(ctx, task, {"days": days} if days else {})
@@ -317,13 +333,29 @@ def costs(
         return
     if not estimate_only:
         console.print(
-            f"Cost Explorer: {details['ce_requests']} request(s)"
+            f"Cost Explorer ({details['basis']} basis): {details['ce_requests']} request(s)"
             f" ({details['aws_retries']} retried attempt(s)), "
-            f"{details['estimated_cost_usd']:.2f} USD, {details['rows']} row(s)"
+            f"{details['estimated_cost_usd']:.2f} USD, {details['rows']} row(s),"
+            f" complete days until {details['covered_until'] or 'none returned'}"
         )
+        for line in details.get("tag_warnings", []):
+            warn_line(line)
     if details.get("unpriced"):
         warn_line(f"estimates: {details['unpriced']}")
     _show_budgets(ctx)
+
+
+def _backfill(ctx: typer.Context, as_json: bool) -> None:
+    with console.status("requesting the cost allocation tag backfill…"):
+        details = _run(ctx, "costs.backfill")
+    if as_json:
+        emit_json(details)
+        return
+    console.print(
+        f"backfill of the cost allocation tags requested from {details['backfill_from']}"
+        f" (status {details['status'] or 'unknown'}, requested {details['requested_at']});"
+        f" AWS re-attributes those months' costs within hours — run {details['run_id']}"
+    )
 
 
 def _show_budgets(ctx: typer.Context, as_json: bool = False) -> None:

@@ -62,9 +62,9 @@ def _metrics_line(d: Mapping[str, Any]) -> str:
 
 def _costs_line(d: Mapping[str, Any]) -> str:
     what = (
-        f"{d.get('responses', 0)} Cost Explorer response(s) queued"
+        f"{d.get('lines', 0)} Cost Explorer line item(s) seeded"
         if d.get("queued")
-        else ("Cost Explorer responses already queued")
+        else ("Cost Explorer line items already seeded")
     )
     return f"{what}: {d.get('first_day')} → {d.get('last_day')}, $ {d.get('total_usd', 0):,.2f}"
 

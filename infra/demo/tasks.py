@@ -63,9 +63,9 @@ def metrics(ctx: TaskContext, days: int = 7) -> dict[str, Any]:
 
 
 def cost_explorer(ctx: TaskContext) -> dict[str, Any]:
-    """Queue Cost Explorer responses for the month to date (at least a week), priced.
+    """Seed Cost Explorer's line items for the month to date (at least a week), priced.
 
-    One response per service and one per resource (``Name`` tag), from the price catalog.
+    One ``Usage`` line per resource, service and day, from the price catalog.
     """
     endpoint = require_stand_in(ctx.settings)
     the_estate = default_estate(ctx.settings)
@@ -76,11 +76,11 @@ def cost_explorer(ctx: TaskContext) -> dict[str, Any]:
     days = explorer.billing_days(today)
     lines = explorer.cost_lines(the_estate, catalog, days, datapoints.growth_origin(_hour(now)))
     tag = (the_estate.tag_key, the_estate.tag_value)
-    queued = explorer.queue_results(ctx.aws(), endpoint, explorer.results(lines, today, tag))
+    queued = explorer.queue_results(ctx.aws(), endpoint, explorer.seed_body(lines, today, tag))
     total = sum((line.usd for line in lines), start=Decimal(0))
     return {
         "queued": queued,
-        "responses": len(explorer.REQUEST_ORDER) if queued else 0,
+        "lines": len(lines) if queued else 0,
         "first_day": days[0].isoformat() if days else None,
         "last_day": (days[-1] if days else today - timedelta(1)).isoformat(),
         "total_usd": float(round(total, 2)),

@@ -118,6 +118,11 @@ plugin = Plugin(
             schedulable=NO_ARGS,
         ),
         Task(
+            "costs.backfill",
+            "pipelines.observe.costs.tasks:backfill",
+            "request AWS's cost allocation tag backfill",
+        ),
+        Task(
             "costs.estimate",
             "pipelines.observe.costs.tasks:estimate",
             "estimate uncovered hours",

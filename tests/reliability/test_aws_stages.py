@@ -79,7 +79,7 @@ def aws(moto_endpoint: str, cli_env: dict[str, str], db_url: str) -> Iterator[Aw
         catalog = PriceCatalog.load(conn, REGION)
     days = explorer.billing_days(now.date())
     lines = explorer.cost_lines(ESTATE, catalog, days, growth_origin(now))
-    explorer.queue(moto_endpoint, explorer.results(lines, now.date()))
+    explorer.queue(moto_endpoint, explorer.seed_body(lines, now.date()))
 
     def env(url: str, endpoint: str) -> dict[str, str]:
         return {

@@ -21,8 +21,9 @@ is here is the orchestration: who edits what, and which jobs run when.
    policy, a class changed behind Terraform's back (found by ``shape.drift``), and a resize
    left waiting for approval.
 5. **Costs** — a final discovery, the scenario's Cost Explorer days up to two days ago,
-   priced from the catalog (queued through moto's static endpoint: moto returns canned
-   results) read by ``costs.explorer``, then ``costs.recommend``: the idle database and the
+   priced from the catalog (seeded in the gap server's Cost Explorer, which filters and
+   groups them as AWS does; it returns every day up to yesterday, the newest and partial
+   one) read by ``costs.explorer``, then ``costs.recommend``: the idle database and the
    near-idle VM become recommendations.
 6. **Layers** (:mod:`tests.support.week_layers`) — the data team declares three datasets and
    feeds small synthetic layers through ``layers.ingest`` → ``layers.refine`` →
@@ -242,7 +243,8 @@ def read_costs(settings: Settings, end: datetime) -> tuple[date, frozenset[str]]
     days = explorer.billing_days(today, CE_LAG_DAYS)
     origin = datapoints.growth_origin(end, DAYS)
     lines = explorer.cost_lines(ESTATE, _catalog(settings), days, origin)
-    explorer.queue(endpoint, explorer.results(lines, today, (settings.tag_key, settings.tag_value)))
+    tag = (settings.tag_key, settings.tag_value)
+    explorer.queue(endpoint, explorer.seed_body(lines, today, tag))
     run_task(settings, "costs.explorer", at=end)
     run_task(settings, "costs.recommend", at=end)
     return days[-1], frozenset(line.service for line in lines)

@@ -92,7 +92,11 @@ def default_handlers() -> list[GapHandler]:
 
 
 #: (module, class) of each shipped handler; a module appends itself here when added.
-_HANDLERS: list[tuple[str, str]] = [("ec2", "Ec2Gaps"), ("pricing", "PriceListGaps")]
+_HANDLERS: list[tuple[str, str]] = [
+    ("ce", "CostExplorerGaps"),
+    ("ec2", "Ec2Gaps"),
+    ("pricing", "PriceListGaps"),
+]
 
 
 class GapServer:

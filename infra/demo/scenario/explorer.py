@@ -1,12 +1,11 @@
-"""Cost Explorer results for the scenario's estate, queued in the stand-in AWS.
+"""Cost Explorer line items for the scenario's estate, seeded in the stand-in AWS.
 
-moto's Cost Explorer answers ``GetCostAndUsage`` from a queue of canned responses, posted to
-``/moto-api/static/ce/cost-and-usage-results``: each *distinct* request takes the next queued
-result, the same request again gets the same one (results are not filtered by period, filter
-or grouping). So the scenario computes what AWS would bill for the estate — the price catalog's
-on-demand prices × 24 hours, storage prorated per day — and queues one response per kind of
-request the collector makes, in the order it makes them (:data:`REQUEST_ORDER`): daily, grouped
-by service and by the Locxia tag.
+The gap server's Cost Explorer (:mod:`infra.demo.gaps.ce`) answers ``GetCostAndUsage`` from
+line items, honouring period, filter and grouping. So the scenario computes what AWS would
+bill for the estate — the price catalog's on-demand prices × 24 hours, storage prorated per
+day — and seeds one ``Usage`` line per resource, service and day (:func:`seed_body`), tagged
+with the Locxia tag (active) and the resource's ``Name``. :func:`cost_and_usage` shapes the
+same lines as a response, for the unit tests of the figures.
 
 The figures are consistent by construction: for every day, any grouping (per service, per
 resource ``Name`` tag, per service and Locxia tag) adds up to the same total, and covers the
@@ -28,6 +27,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from infra.aws import AwsClients, aws_errors
+from infra.demo.gaps import post_seed
 from infra.demo.scenario.datapoints import bucket_gib, days_since
 from infra.demo.scenario.estate import DemoResource, Estate
 from infra.errors import AwsError, DemoError
@@ -46,7 +46,6 @@ SERVICES = {
     "s3": "Amazon Simple Storage Service",
 }
 ESTIMATED_DAYS = 3  # AWS revises the last days: they come back flagged as estimates
-QUEUE_PATH = "/moto-api/static/ce/cost-and-usage-results"
 MARKER = "/locxia-demo/cost-explorer-queue"  # SSM parameter: digest of what was queued
 _CENT = Decimal("0.0000000001")  # Cost Explorer returns amounts with 10 decimals
 
@@ -171,13 +170,33 @@ def results(
     return [cost_and_usage(lines, group_by, today, tag) for group_by in REQUEST_ORDER]
 
 
-def digest(payload: Sequence[dict[str, Any]]) -> str:
+def seed_body(
+    lines: Sequence[CostLine], today: date, tag: tuple[str, str] = ("project", "locxia")
+) -> dict[str, Any]:
+    """The Cost Explorer seed (:mod:`infra.demo.gaps.ce`): the lines, the tag active."""
+    return {
+        "lines": [
+            {
+                "day": line.day.isoformat(),
+                "service": line.service,
+                "record_type": "Usage",
+                "tags": {tag[0]: tag[1], "Name": line.resource},
+                "unblended": f"{line.usd:.10f}",
+            }
+            for line in lines
+        ],
+        "tags": [{"TagKey": tag[0], "Status": "Active", "Type": "UserDefined"}],
+        "estimated_from": (today - timedelta(days=ESTIMATED_DAYS)).isoformat(),
+    }
+
+
+def digest(payload: Any) -> str:
     """A stable fingerprint of queued responses (to skip queueing them twice)."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def queue_results(clients: AwsClients, endpoint: str, payload: list[dict[str, Any]]) -> bool:
-    """Queue ``payload`` in moto's Cost Explorer unless the same was queued already.
+def queue_results(clients: AwsClients, endpoint: str, payload: dict[str, Any]) -> bool:
+    """Seed ``payload`` (:func:`seed_body`) in the stand-in unless the same was seeded already.
 
     The fingerprint of what was queued is kept in the stand-in's own SSM Parameter Store, so
     a second run against the same server queues nothing.
@@ -206,21 +225,13 @@ def queue_results(clients: AwsClients, endpoint: str, payload: list[dict[str, An
     return True
 
 
-def queue(endpoint: str, payload: Sequence[dict[str, Any]]) -> None:
-    """Queue ``payload`` in moto's Cost Explorer at ``endpoint`` (each time it is called).
+def queue(endpoint: str, payload: dict[str, Any]) -> None:
+    """Seed ``payload`` (:func:`seed_body`) in the Cost Explorer of the gap server at ``endpoint``.
 
     Raises:
         DemoError: the stand-in refused or could not be reached.
     """
-    url = endpoint + QUEUE_PATH
-    data = json.dumps({"results": list(payload)}).encode()
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/json"}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            status = resp.status
+        post_seed(endpoint, "ce", payload)
     except (urllib.error.URLError, OSError) as exc:
-        raise DemoError(f"cannot queue Cost Explorer results at {url}: {exc}") from exc
-    if status != 201:
-        raise DemoError(f"the stand-in AWS refused the Cost Explorer results ({status})")
+        raise DemoError(f"cannot seed Cost Explorer at {endpoint}: {exc}") from exc

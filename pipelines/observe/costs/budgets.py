@@ -1,14 +1,34 @@
 """Budgets (``params.budgets``) and their month-end forecast (``costs.budget_status``).
 
-Spent this month = Cost Explorer's complete days of the month + estimates for the hours CE
-has not covered yet. Run rate = spend over the last 7 days (same sources) per day of data.
-Forecast = spent + run rate × days left in the month. Status: ``over`` once spent exceeds the
-budget, ``warning`` when the forecast reaches ``alert_percent`` of it, else ``ok``.
+**Forecast** (one definition, used by budgets and the report): only complete UTC days count,
+so a run at 10:00 and one at 23:00 of the same day give the same forecast and the same
+figures for every past hour:
 
-Scope: ``total`` (every service, the Locxia tag grouping), ``service`` (Cost Explorer's
-SERVICE name, e.g. ``Amazon Relational Database Service``) or ``tag`` (``tag_key`` =
-``tag_value``; Cost Explorer is read grouped by every tag key a budget names). Cost Explorer's
-own forecast API is not used: moto does not implement it, and this one explains itself.
+* base = spend from the 1st through the end of the last complete UTC day (today 00:00);
+* run rate = mean daily spend of the last 7 complete UTC days (fewer when data starts later;
+  0 before one complete day of data), counting Cost Explorer's ``usage`` rows only — credits,
+  refunds, tax and fees (``charge = 'adjustment'``, net-amortized basis) move the month to
+  date but are not projected, so a credit landing on the 1st makes no spike;
+* forecast = base + run rate × days left in the month counted from today 00:00 UTC;
+* spent to date (``actual_usd``) = base + today's complete hours so far (estimates).
+
+Spend = Cost Explorer's complete days (before ``costs.coverage``) + estimates for the hours
+after. Status: ``over`` once spent exceeds the budget, ``warning`` when the forecast reaches
+``alert_percent`` of it, else ``ok``.
+
+**Scopes** — a Locxia budget adds Locxia Cost Explorer figures to Locxia estimates only:
+
+* ``total``: CE rows of the Locxia tag value (``tag_key`` = ``LOCXIA_TAG_KEY``, ``tag_value``
+  = ``LOCXIA_TAG_VALUE``, every service) + estimates of resources carrying that tag;
+* ``service``: the same, restricted to one CE ``SERVICE`` name (e.g. ``Amazon Relational
+  Database Service``) on both sides;
+* ``tag``: CE rows of ``tag_key`` = ``tag_value`` (Cost Explorer is read grouped by every tag
+  key a budget names) + estimates of resources carrying that tag.
+
+Costs CE reports for the scope that estimates do not model (data transfer, NAT, snapshots…)
+are in the CE days; the hours after coverage only carry what estimates model. Cost
+Explorer's own forecast API is not used: moto does not implement it, and this one explains
+itself.
 """
 
 from __future__ import annotations
@@ -62,20 +82,32 @@ def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, nxt
 
 
+def _day(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 class BudgetCalculator:
     """Computes spend for a budget's scope over a time range from both sources."""
 
-    def __init__(self, conn: psycopg.Connection[Any], main_tag_key: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], tag_key: str, tag_value: str) -> None:
         self.conn = conn
-        self.main_tag_key = main_tag_key
+        self.tag_key = tag_key
+        self.tag_value = tag_value
         self.coverage = covered_until(conn)
 
-    def _ce(self, b: Budget, start: datetime, end: datetime) -> Decimal:
+    def _ce(self, b: Budget, start: datetime, end: datetime, usage_only: bool) -> Decimal:
         """Cost Explorer days in ``[start, min(end, coverage))`` (``start`` is a midnight)."""
-        if self.coverage is None:
+        if self.coverage is None or start >= min(end, self.coverage):
             return Decimal(0)
         stop = min(end, self.coverage)
         where, params = self._ce_scope(b)
+        if usage_only:
+            where = sql.SQL("{} AND charge = 'usage'").format(where)
         query = sql.SQL(
             "SELECT coalesce(sum(usd), 0) FROM costs.daily WHERE day >= %s AND day < %s AND {}"
         ).format(where)
@@ -85,20 +117,28 @@ class BudgetCalculator:
     def _ce_scope(self, b: Budget) -> tuple[sql.Composable, tuple[Any, ...]]:
         if b.scope == "tag":
             return sql.SQL("tag_key = %s AND tag_value = %s"), (b.tag_key, b.tag_value)
+        ours = sql.SQL("tag_key = %s AND tag_value = %s")
         if b.scope == "service":
-            return sql.SQL("tag_key = %s AND service = %s"), (self.main_tag_key, b.service)
-        return sql.SQL("tag_key = %s"), (self.main_tag_key,)
+            return sql.SQL("{} AND service = %s").format(ours), (
+                self.tag_key,
+                self.tag_value,
+                b.service,
+            )
+        return ours, (self.tag_key, self.tag_value)
 
     def _estimates(self, b: Budget, start: datetime, end: datetime) -> Decimal:
         """Estimated hours in ``[max(start, coverage), end)``."""
         begin = max(start, self.coverage) if self.coverage else start
+        if begin >= end:
+            return Decimal(0)
         params: tuple[Any, ...]
         if b.scope == "tag":
             scope, params = sql.SQL("r.tags ->> %s = %s"), (b.tag_key, b.tag_value)
         elif b.scope == "service":
-            scope, params = sql.SQL("e.service = %s"), (b.service,)
+            scope = sql.SQL("r.tags ->> %s = %s AND e.service = %s")
+            params = (self.tag_key, self.tag_value, b.service)
         else:
-            scope, params = sql.SQL("true"), ()
+            scope, params = sql.SQL("r.tags ->> %s = %s"), (self.tag_key, self.tag_value)
         query = sql.SQL(
             "SELECT coalesce(sum(e.usd), 0) FROM costs.estimates e"
             " JOIN metrics.resources r ON r.id = e.resource_id"
@@ -107,10 +147,12 @@ class BudgetCalculator:
         row = self.conn.execute(query, (begin, end, *params)).fetchone()
         return Decimal(row[0]) if row else Decimal(0)
 
-    def spend(self, b: Budget, start: datetime, end: datetime) -> tuple[Decimal, Decimal]:
-        """(total, of which estimated) for ``[start, end)``."""
+    def spend(
+        self, b: Budget, start: datetime, end: datetime, usage_only: bool = False
+    ) -> tuple[Decimal, Decimal]:
+        """(total, of which estimated) for ``[start, end)``; ``usage_only``: no adjustments."""
         estimated = self._estimates(b, start, end)
-        return self._ce(b, start, end) + estimated, estimated
+        return self._ce(b, start, end, usage_only) + estimated, estimated
 
     def data_start(self) -> datetime | None:
         """The earliest moment either source has data for."""
@@ -121,27 +163,46 @@ class BudgetCalculator:
         return row[0] if row else None
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """One budget's month: spent to date, of which estimated, run rate, forecast."""
+
+    actual: Decimal
+    estimated: Decimal
+    rate: Decimal
+    forecast: Decimal
+
+
+def forecast(calc: BudgetCalculator, b: Budget, now: datetime) -> Forecast:
+    """The month-end forecast of ``b`` at ``now`` (definition: the module's docstring)."""
+    month_start, month_end = _month_bounds(now.astimezone(UTC))
+    today = _day(now)
+    base, base_estimated = calc.spend(b, month_start, today)
+    hours, hours_estimated = calc.spend(b, today, _hour(now))
+    first = calc.data_start()
+    rate_from = max(today - timedelta(days=RUN_RATE_DAYS), _day(first)) if first else today
+    rate_days = (today - rate_from).days
+    rate = Decimal(0)
+    if rate_days >= 1:
+        recent, _ = calc.spend(b, rate_from, today, usage_only=True)
+        rate = recent / rate_days
+    days_left = (month_end - today).days
+    return Forecast(base + hours, base_estimated + hours_estimated, rate, base + rate * days_left)
+
+
 def compute_status(
-    conn: psycopg.Connection[Any], main_tag_key: str, now: datetime
+    conn: psycopg.Connection[Any], tag_key: str, tag_value: str, now: datetime
 ) -> list[dict[str, Any]]:
     """Recompute ``costs.budget_status`` for the current month; return the rows written."""
-    calc = BudgetCalculator(conn, main_tag_key)
-    month_start, month_end = _month_bounds(now)
-    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    rate_start = today - timedelta(days=RUN_RATE_DAYS)  # whole days, so CE days fit
-    first = calc.data_start()
-    rate_days = (now - max(rate_start, first)).total_seconds() / 86400 if first else 0.0
-    days_left = Decimal(str((month_end - now).total_seconds() / 86400))
+    calc = BudgetCalculator(conn, tag_key, tag_value)
+    month_start, _ = _month_bounds(now.astimezone(UTC))
     out: list[dict[str, Any]] = []
     with conn.transaction():
         for b in load_budgets(conn):
-            actual, estimated = calc.spend(b, month_start, now)
-            recent, _ = calc.spend(b, rate_start, now)
-            rate = recent / Decimal(str(rate_days)) if rate_days > 1 / 24 else Decimal(0)
-            forecast = actual + rate * days_left
-            if actual > b.monthly_usd:
+            f = forecast(calc, b, now)
+            if f.actual > b.monthly_usd:
                 status = "over"
-            elif forecast >= b.monthly_usd * b.alert_percent / 100:
+            elif f.forecast >= b.monthly_usd * b.alert_percent / 100:
                 status = "warning"
             else:
                 status = "ok"
@@ -149,10 +210,10 @@ def compute_status(
                 "budget": b.name,
                 "month": month_start.date(),
                 "budget_usd": b.monthly_usd,
-                "actual_usd": actual.quantize(Decimal("0.000001")),
-                "estimated_usd": estimated.quantize(Decimal("0.000001")),
-                "forecast_usd": forecast.quantize(Decimal("0.000001")),
-                "run_rate_usd": rate.quantize(Decimal("0.000001")),
+                "actual_usd": f.actual.quantize(Decimal("0.000001")),
+                "estimated_usd": f.estimated.quantize(Decimal("0.000001")),
+                "forecast_usd": f.forecast.quantize(Decimal("0.000001")),
+                "run_rate_usd": f.rate.quantize(Decimal("0.000001")),
                 "status": status,
             }
             conn.execute(

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from pipelines.observe.costs.estimates import EstimatesResult
     from pipelines.observe.costs.pricing import PricesResult
     from pipelines.observe.costs.recommendations import RecommendResult
+    from pipelines.observe.costs.tags import BackfillRequested
 
 
 class BudgetForecast(TypedDict):
@@ -30,29 +31,70 @@ class EstimateResult(TypedDict):
     """One line naming every catalog item the pass found without a price, and why."""
 
 
-class ExplorerResult(CostReadResult, EstimateResult):
-    """What ``costs.explorer`` records: the Cost Explorer read, then the estimate pass."""
+class TagCheck(TypedDict):
+    """What the cost allocation tag check found: each key's status, warnings for the others."""
+
+    tag_status: dict[str, str]
+    tag_warnings: list[str]
+
+
+class ExplorerResult(CostReadResult, EstimateResult, TagCheck):
+    """What ``costs.explorer`` records: the tag check, the Cost Explorer read, the estimates."""
 
 
 def explorer(ctx: TaskContext, days: int | None = None) -> ExplorerResult:
-    """Re-read Cost Explorer's last days, then refresh estimates and budgets.
+    """Check the cost allocation tags, re-read Cost Explorer, refresh estimates and budgets.
 
-    Records ``ce_requests`` and ``estimated_cost_usd`` (0.01 USD per request).
+    Records ``ce_requests`` and ``estimated_cost_usd`` (0.01 USD per request, the tag check
+    included), the basis, and one warning per tag key that is not an active cost allocation
+    tag (its costs read as untagged: a warning, never a silent zero).
     """
     from pipelines.observe.costs.budgets import budget_tag_keys
     from pipelines.observe.costs.explorer import CostExplorerReader
 
     now = ctx.now()
+    settings = ctx.settings
     with ctx.connect() as conn:
-        keys = [ctx.settings.tag_key] + [
-            k for k in budget_tag_keys(conn) if k != ctx.settings.tag_key
-        ]
-        reader = CostExplorerReader(ctx.aws(), conn)
-        read = reader.run(keys, days or ctx.settings.cost_reread_days, now).details()
+        uses = {settings.tag_key: f"Locxia resources ({settings.tag_key}={settings.tag_value})"}
+        for key in budget_tag_keys(conn):
+            uses.setdefault(key, "tag budgets")
+        clients = ctx.aws()
+        check, tag_requests = _check_tags(clients, conn, uses, now)
+        ctx.details.update(check)
+        reader = CostExplorerReader(clients, conn, settings.cost_basis)
+        report = reader.run(list(uses), days or settings.cost_reread_days, now)
+        report.ce_requests += tag_requests
+        read = report.details()
         ctx.details.update(read)
         refreshed = _estimate_and_budgets(ctx, conn)
         ctx.details.update(refreshed)
-    return {**read, **refreshed}
+    return {**read, **refreshed, **check}
+
+
+def _check_tags(clients: Any, conn: Any, uses: dict[str, str], now: Any) -> tuple[TagCheck, int]:
+    """The tag check; a failure of it is a recorded warning, the read goes on."""
+    from infra.errors import AwsError
+    from pipelines.observe.costs.tags import check_tags
+
+    try:
+        statuses, requests = check_tags(clients, conn, uses, now)
+    except AwsError as exc:
+        return {"tag_status": {}, "tag_warnings": [f"cannot check cost allocation tags: {exc}"]}, 0
+    warnings = [s.warning for s in statuses if s.warning]
+    return {"tag_status": {s.key: s.status for s in statuses}, "tag_warnings": warnings}, requests
+
+
+def backfill(ctx: TaskContext) -> BackfillRequested:
+    """Ask AWS to backfill the cost allocation tags from the earliest month it allows.
+
+    Refused (InputError, one line) when a backfill is in progress or was requested less than
+    24 hours ago.
+    """
+    from pipelines.observe.costs.tags import request_backfill
+
+    made = request_backfill(ctx.aws(), ctx.now())
+    ctx.details.update(made)
+    return made
 
 
 def estimate(ctx: TaskContext) -> EstimateResult:
@@ -70,7 +112,7 @@ def _estimate_and_budgets(ctx: TaskContext, conn: Any) -> EstimateResult:
     now = ctx.now()
     catalog = PriceCatalog.load(conn, ctx.settings.aws_region)
     estimates = run_estimates(conn, catalog, now)
-    budgets = compute_status(conn, ctx.settings.tag_key, now)
+    budgets = compute_status(conn, ctx.settings.tag_key, ctx.settings.tag_value, now)
     return {
         "estimates": estimates,
         "unpriced": catalog.missing_line(),

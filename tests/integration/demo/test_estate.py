@@ -110,7 +110,7 @@ def test_cost_explorer_answers_with_the_queued_month(aws_settings: Settings, db_
     lines = explorer.cost_lines(
         estate, catalog, explorer.billing_days(today), datapoints.growth_origin(END)
     )
-    payload = explorer.results(lines, today)
+    payload = explorer.seed_body(lines, today)
     endpoint = aws_settings.aws_endpoint_url
     assert endpoint is not None
     assert explorer.queue_results(clients, endpoint, payload) is True
@@ -123,7 +123,9 @@ def test_cost_explorer_answers_with_the_queued_month(aws_settings: Settings, db_
     finally:
         runner.close()
     assert result.status == "success", result.error
-    assert result.details["ce_requests"] == len(explorer.REQUEST_ORDER)
+    # the cost allocation tag check, then one request per grouping
+    assert result.details["ce_requests"] == 1 + len(explorer.REQUEST_ORDER)
+    assert result.details["tag_warnings"] == []
     first = max(today - timedelta(days=14), explorer.billing_days(today)[0])
     expected: dict[tuple[date, str], Decimal] = {}
     for line in lines:

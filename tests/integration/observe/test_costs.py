@@ -10,7 +10,8 @@ import pytest
 
 from infra.aws import AwsClients
 from infra.db import connect
-from infra.demo.scenario import DemoResource, Estate, explorer
+from infra.demo.gaps import ce
+from infra.demo.scenario import DemoResource, Estate
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.settings import Settings
@@ -20,12 +21,29 @@ from tests.integration.observe.fleet import build, client
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # an injected clock: no test depends on today
 CE_DAYS = [date(2026, 11, 6) + timedelta(days=i) for i in range(14)]  # what a 14-day read asks
+RDS, EC2, S3 = (
+    "Amazon Relational Database Service",
+    "Amazon Elastic Compute Cloud - Compute",
+    "Amazon Simple Storage Service",
+)
+#: Cost Explorer's line items per day: (service, resource tags, USD).
+LINES = [
+    (RDS, {"project": "locxia", "team": "data"}, "0.75"),
+    (RDS, {"project": "locxia"}, "0.25"),
+    (EC2, {"project": "locxia"}, "2.00"),
+    (S3, {}, "0.50"),
+]
 PER_DAY = {
-    ("Amazon Relational Database Service", "locxia"): Decimal("1.00"),
-    ("Amazon Elastic Compute Cloud - Compute", "locxia"): Decimal("2.00"),
-    ("Amazon Simple Storage Service", ""): Decimal("0.50"),
+    (RDS, "locxia"): Decimal("1.00"),
+    (EC2, "locxia"): Decimal("2.00"),
+    (S3, ""): Decimal("0.50"),
 }
-TEAM_PER_DAY = {("Amazon Relational Database Service", "data"): Decimal("0.75")}
+TEAM_PER_DAY = {
+    (RDS, "data"): Decimal("0.75"),
+    (RDS, ""): Decimal("0.25"),
+    (EC2, ""): Decimal("2.00"),
+    (S3, ""): Decimal("0.50"),
+}
 WATCHED = (("usage", "watched"), ("team", "data"))
 #: Two tagged RDS (one idle: no connection all week), one tagged EC2 (stopped by the test).
 ESTATE = Estate(
@@ -39,21 +57,17 @@ RDS_HOURLY = Decimal("0.019") + Decimal("0.133") * 20 / 730  # db.t4g.micro + 20
 EBS_GB_MONTH = {"gp2": Decimal("0.116"), "gp3": Decimal("0.0928")}  # the shipped catalog
 
 
-def _ce_page(days: list[date], per_day: dict[tuple[str, str], Decimal], key: str) -> list[Any]:
-    return [
-        {
-            "TimePeriod": {"Start": d.isoformat(), "End": (d + timedelta(days=1)).isoformat()},
-            "Groups": [
-                {
-                    "Keys": [service, f"{key}${value}"],
-                    "Metrics": {"UnblendedCost": {"Amount": str(usd), "Unit": "USD"}},
-                }
-                for (service, value), usd in per_day.items()
-            ],
-            "Estimated": d == CE_DAYS[-1],  # the latest day is still being revised
-        }
+def _seed_ce(endpoint: str) -> None:
+    """Cost Explorer's lines for Nov 1-19 (Nov 19 still estimated), both tag keys active."""
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(19)]
+    lines = [
+        {"day": d.isoformat(), "service": service, "record_type": "Usage", "tags": tags,
+         "unblended": usd}
         for d in days
-    ]
+        for service, tags, usd in LINES
+    ]  # fmt: skip
+    active = [{"TagKey": k, "Status": "Active", "Type": "UserDefined"} for k in ("project", "team")]
+    ce.seed(endpoint, lines, active, estimated_from=CE_DAYS[-1], now=NOW, page_size=7)
 
 
 def _fleet(endpoint: str) -> dict[str, Any]:
@@ -99,14 +113,9 @@ def test_costs_budgets_forecast_and_idle_recommendations(
         Collector(aws_settings, clients, conn, now=NOW, details={}).run("rds-watched")
     assert log.calls == 1
 
-    # page 1 of the project grouping (with a day outside the window, ignored), page 2, then
-    # the team grouping asked because of the tag budget: three distinct requests, in order
-    stale = _ce_page([date(2026, 11, 1)], PER_DAY, "project")
-    first = {"ResultsByTime": stale + _ce_page(CE_DAYS[:7], PER_DAY, "project")}
-    first["NextPageToken"] = "page-2"
-    second = {"ResultsByTime": _ce_page(CE_DAYS[7:], PER_DAY, "project")}
-    team = {"ResultsByTime": _ce_page(CE_DAYS, TEAM_PER_DAY, "team")}
-    explorer.queue(moto_endpoint, [first, second, team])
+    # 14 days in pages of 7, per tag key (the team key because of the tag budget), after the
+    # tag check: five requests
+    _seed_ce(moto_endpoint)
 
     runner = Runner(aws_settings, Registry.from_entry_points(), now=lambda: NOW)
     try:
@@ -115,8 +124,10 @@ def test_costs_budgets_forecast_and_idle_recommendations(
     finally:
         runner.close()
     assert costs.status == "success", costs.error
-    assert costs.details["ce_requests"] == 3
-    assert costs.details["estimated_cost_usd"] == pytest.approx(0.03)
+    assert costs.details["ce_requests"] == 5
+    assert costs.details["estimated_cost_usd"] == pytest.approx(0.05)
+    assert costs.details["tag_warnings"] == []
+    assert costs.details["covered_until"] == "2026-11-19T00:00:00+00:00"  # newest day: partial
 
     with connect(db_url) as conn:
         rows = conn.execute(
@@ -148,25 +159,28 @@ def test_costs_budgets_forecast_and_idle_recommendations(
         for (service, value), usd in TEAM_PER_DAY.items()
     }
     assert set(rows) == expected_rows and len(rows) == len(expected_rows)
-    assert recorded is not None and recorded[0]["ce_requests"] == 3
+    assert recorded is not None and recorded[0]["ce_requests"] == 5
 
-    # Budgets: CE days of November + 12 estimated hours of today (00:00 -> 12:00) per resource
+    # Budgets: CE's complete days (Nov 6-18: Nov 19, the newest, is partial) of the Locxia
+    # tag value only, + estimates from Nov 19 00:00 of Locxia resources: 24 h of Nov 19 and
+    # 12 h of today. Forecast = complete days + mean of Nov 13-19 x 11 days (Nov 20-30).
     hourly = {"rds": 2 * RDS_HOURLY.quantize(Decimal("0.000001"))}  # two RDS; EC2 stopped
     volume_month = EBS_GB_MONTH[made["volume_type"]] * made["volume_gb"]
     volume = (volume_month / 730).quantize(Decimal("0.000001"))
-    today_est = 12 * (hourly["rds"] + volume)
-    ce_total = sum(PER_DAY.values()) * len(CE_DAYS)
-    actual_all = ce_total + today_est
-    recent = sum(PER_DAY.values()) * 7 + today_est  # Nov 13-19 and today so far
-    forecast_all = actual_all + recent / Decimal("7.5") * Decimal("10.5")
+    complete = len(CE_DAYS) - 1
+    ours = PER_DAY[RDS, "locxia"] + PER_DAY[EC2, "locxia"]  # S3's untagged line is not Locxia's
+    base_all = ours * complete + 24 * (hourly["rds"] + volume)
+    actual_all = base_all + 12 * (hourly["rds"] + volume)
+    rate_all = (ours * 6 + 24 * (hourly["rds"] + volume)) / 7
     actual, estimated, forecast, state = status["all"]
-    assert estimated == today_est
+    assert estimated == 36 * (hourly["rds"] + volume)
     assert actual == actual_all
-    assert forecast == pytest.approx(forecast_all, abs=Decimal("0.00001"))
-    assert state == "warning"  # 83.x forecast >= 80 % of 100
-    rds_actual = Decimal("1.00") * len(CE_DAYS) + 12 * hourly["rds"]
-    assert status["rds"][0] == rds_actual and status["rds"][3] == "warning"  # ~25 of 20 forecast
-    team_actual = Decimal("0.75") * len(CE_DAYS) + 12 * hourly["rds"]  # both RDS: team=data
+    assert forecast == pytest.approx(base_all + rate_all * 11, abs=Decimal("0.00001"))
+    # the untagged S3 line no longer counts: ~72 forecast, below 80 % of 100
+    assert forecast < 80 and state == "ok"
+    rds_actual = PER_DAY[RDS, "locxia"] * complete + 36 * hourly["rds"]
+    assert status["rds"][0] == rds_actual and status["rds"][3] == "warning"  # ~23 of 20 forecast
+    team_actual = Decimal("0.75") * complete + 36 * hourly["rds"]  # both RDS: team=data
     assert status["team-data"][0] == team_actual and status["team-data"][3] == "ok"
 
     assert recs.status == "success", recs.error

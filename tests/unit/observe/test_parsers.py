@@ -77,12 +77,15 @@ def test_cost_explorer_groups() -> None:
             ],
         },
     ]
-    amounts, estimated = parse_groups(results, date(2026, 11, 1), date(2026, 11, 10))
+    amounts, estimated, newest = parse_groups(
+        results, date(2026, 11, 1), date(2026, 11, 10), "UnblendedCost"
+    )
     assert amounts == {
         (date(2026, 11, 5), "AWS S3", "locxia"): Decimal("1.5"),
         (date(2026, 11, 5), "AWS S3", ""): Decimal("0.25"),
     }
     assert estimated == set(amounts)
+    assert newest == date(2026, 11, 5)  # the October day is outside the window
 
 
 def test_price_list_first_tier_on_demand_price() -> None:

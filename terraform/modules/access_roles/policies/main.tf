@@ -45,6 +45,8 @@ locals {
             "cloudwatch:GetMetricData",
             "cloudwatch:GetMetricStream",
             "ce:GetCostAndUsage",
+            "ce:ListCostAllocationTags",
+            "ce:ListCostAllocationTagBackfillHistory",
             "pricing:GetProducts",
             "s3:ListAllMyBuckets",
             "rds:DescribeDBInstances",
@@ -109,6 +111,14 @@ locals {
             "ec2:DescribeSecurityGroups",
             "ec2:DescribeNetworkInterfaces",
           ]
+          Resource = "*"
+        },
+        {
+          # `locxia observe costs --backfill`: re-attributes past costs to the cost allocation
+          # tags (an account billing setting; the API takes only "*")
+          Sid      = "CostAllocationTagBackfill"
+          Effect   = "Allow"
+          Action   = ["ce:StartCostAllocationTagBackfill"]
           Resource = "*"
         },
         {
