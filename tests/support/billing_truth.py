@@ -288,7 +288,7 @@ def estate() -> list[Timeline]:
             REGION,
         ),
         etl,
-        _always("data-vol", "ebs", "available", {"volume_type": "gp3", "size_gb": 500}, REGION),
+        _always("data-vol", "ebs", "available", {"volume_type": "gp3", "size_gb": 2000}, REGION),
         _always("locxia-archive", "s3", "available", {"size_bytes": 250 * 2**30}, REGION),
         _always("locxia-replica", "s3", "available", {"size_bytes": 2**30}, SECOND_REGION),
     ]

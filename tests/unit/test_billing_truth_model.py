@@ -67,7 +67,7 @@ def test_always_on_resources_and_detailed_monitoring() -> None:
     assert web[bt.CLOUDWATCH_SERVICE] == pytest.approx(D("2.10") / 30)  # 7 metrics x 0.30
     assert bt.cost(EST["api"], _day(3), _day(4), PRICES) == {bt.EC2_SERVICE: D(24) * D("0.0472")}
     assert bt.total(EST["data-vol"], _day(3), _day(4), PRICES) == pytest.approx(
-        D(500) * D("0.0928") / 30
+        D(2000) * D("0.0928") / 30
     )
     assert bt.total(EST["locxia-archive"], _day(3), _day(4), PRICES) == pytest.approx(
         D(250) * D("0.024") / 30
