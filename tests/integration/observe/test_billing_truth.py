@@ -323,6 +323,7 @@ def _replay(settings: Settings, endpoint: str, out: Path) -> Month:
         details = replay.run("costs.explorer", at, {"days": 30})
         month.snapshots[label] = _snapshot(url, at, names, details)
         month.truths[label] = bt.truth(bt.estate(), prices, at)
+    replay.runner.close()
     month.report = _report(month, out / "billing_truth.json")
     return month
 
