@@ -92,16 +92,16 @@ def month_hours(at: datetime) -> Decimal:
 
 
 def rds_billed(state: str) -> bool:
-    """Instance hours are billed in every state but ``stopped`` (and after deletion).
+    """Instance hours are billed in every state but the stop cycle's (and after deletion).
 
-    "While your DB instance is stopped, you are charged for provisioned storage ... but not
-    for DB instance hours" (Amazon RDS User Guide, "Stopping an Amazon RDS DB instance
-    temporarily"); RDS pricing: "DB instance hours are billed from the time the instance is
-    launched until it is stopped or deleted", per second (10-minute minimum after a start)
-    (https://aws.amazon.com/rds/postgresql/pricing/). So ``starting``, ``stopping``,
-    ``modifying``, ``storage-optimization``... are billed.
+    The "Billed" column of the DB instance status table (Amazon RDS User Guide, "Viewing
+    Amazon RDS DB instance status") says "Billed for storage" for ``starting``, ``stopping``
+    and ``stopped``, "Billed" for ``available``, ``modifying``, ``storage-optimization``,
+    ``upgrading``, ``rebooting``…; "While your DB instance is stopped, you are charged for
+    provisioned storage ... but not for DB instance hours" ("Stopping an Amazon RDS DB instance
+    temporarily"). Per second (https://aws.amazon.com/rds/postgresql/pricing/).
     """
-    return state not in {"stopped", "deleted"}
+    return state not in {"starting", "stopping", "stopped", "deleted"}
 
 
 def ec2_billed(state: str) -> bool:
@@ -228,7 +228,7 @@ MODIFYING = timedelta(minutes=20)
 OPTIMIZATION = timedelta(hours=30)
 ETL_DELETED = datetime(2026, 11, 12, 9, 30, tzinfo=UTC)
 #: Nightly stop window: the scheduler stops at 20:00 and starts at 07:00 UTC; each transition
-#: state lasts a few minutes (billed: not ``stopped``).
+#: state lasts a few minutes (storage only, as ``stopped``: :func:`rds_billed`).
 STOP_AT, STOPPING = timedelta(hours=20), timedelta(minutes=6)
 START_AT, STARTING = timedelta(hours=7), timedelta(minutes=9)
 

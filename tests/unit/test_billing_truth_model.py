@@ -31,22 +31,23 @@ def test_prices_are_read_from_the_csv_text() -> None:
 
 def test_an_ordinary_day_of_the_stop_window() -> None:
     # 5 November: stopped until 07:00, starting 07:00-07:09, available until 20:00, stopping
-    # 20:00-20:06, stopped after: billed 07:00 -> 20:06 = 13.1 h; storage all 24 h.
-    by_hand = D("13.1") * D("0.263") + D(100) * D("0.133") * 24 / 720
+    # 20:00-20:06, stopped after: instance billed 07:09 -> 20:00 = 12 h 51 min (starting and
+    # stopping bill storage only); storage all 24 h.
+    by_hand = (D(12) + D(51) / 60) * D("0.263") + D(100) * D("0.133") * 24 / 720
     got = bt.total(EST["work-db"], _day(5), _day(6), PRICES)
     assert got == pytest.approx(by_hand, abs=D("1e-12"))
-    assert by_hand == pytest.approx(D("3.8886333"), abs=D("1e-6"))
+    assert by_hand == pytest.approx(D("3.8228833"), abs=D("1e-6"))
 
 
 def test_the_storage_change_day_and_the_optimization_after_it() -> None:
     # 10 November: started 07:00, storage 100 -> 200 GB at 14:00, modifying 20 min then
-    # storage-optimization through the night (no stop): billed 07:00 -> 24:00 = 17 h,
+    # storage-optimization through the night (no stop): billed 07:09 -> 24:00 = 16 h 51 min,
     # storage 14 h at 100 GB + 10 h at 200 GB.
-    day10 = D(17) * D("0.263") + (D(100) * 14 + D(200) * 10) * D("0.133") / 720
+    day10 = (D(16) + D(51) / 60) * D("0.263") + (D(100) * 14 + D(200) * 10) * D("0.133") / 720
     assert bt.total(EST["work-db"], _day(10), _day(11), PRICES) == pytest.approx(day10)
     # 11 November: optimizing until 20:20 (30 h after 14:20), stopping 20:20-20:26:
-    # billed 00:00 -> 20:26 = 20 h 26 min; 200 GB all day.
-    day11 = (D(20) + D(26) / 60) * D("0.263") + D(200) * D("0.133") * 24 / 720
+    # billed 00:00 -> 20:20 = 20 h 20 min; 200 GB all day.
+    day11 = (D(20) + D(20) / 60) * D("0.263") + D(200) * D("0.133") * 24 / 720
     assert bt.total(EST["work-db"], _day(11), _day(12), PRICES) == pytest.approx(day11)
     # a stopped hour still pays its storage
     night = bt.total(
@@ -97,9 +98,10 @@ def test_truth_at_10_and_23_agrees_on_the_past() -> None:
     assert at10.spend_through_yesterday == at23.spend_through_yesterday
     assert at10.forecast == at23.forecast
     assert at10.per_resource_before == at23.per_resource_before
-    # 24 November, 10:00 -> 23:00: the database ran 10:00 -> 20:06 (10.1 h) then stopped
+    # 24 November, 10:00 -> 23:00: the database ran 10:00 -> 20:00 (10 h), then stopping
+    # (storage only) and stopped
     db = at23.per_resource["work-db"] - at10.per_resource["work-db"]
-    assert db == pytest.approx(D("10.1") * D("0.263") + 13 * D(200) * D("0.133") / 720)
+    assert db == pytest.approx(D(10) * D("0.263") + 13 * D(200) * D("0.133") / 720)
     # the last 7 days repeat until the month ends: the formula's forecast is the month's total
     assert at10.forecast == pytest.approx(at10.month_total, rel=D("1e-9"))
     assert at10.spend_to_date == sum(at10.per_resource.values())

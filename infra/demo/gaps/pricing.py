@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from infra.demo.gaps import GapError, JsonObject, Operation, post_seed
+from infra.demo.gaps import Completion, GapError, JsonObject, Operation, post_seed
 
 TARGET = "AWSPriceListService"
 MAX_FILTERS = 50
@@ -77,6 +77,10 @@ class PriceListGaps:
 
     def __init__(self) -> None:
         self._products: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+    def completions(self) -> dict[str, Completion]:
+        """None: moto has no Price List answers to complete."""
+        return {}
 
     def operations(self) -> dict[str, Operation]:
         """The Price List operations this stand-in answers."""
@@ -275,9 +279,19 @@ _EBS_FAMILIES = {
 ItemKey = tuple[str, str, str]
 
 
-def _right(region: str, key: ItemKey, unit: str, usd: Decimal) -> Sku:
-    """The one product AWS would price ``key`` with in ``region`` (on-demand, a region proper)."""
+#: EC2 catalog variants → the Price List's ``operatingSystem``.
+_PLATFORMS = {"linux": "Linux", "windows": "Windows", "rhel": "RHEL", "suse": "SUSE"}
+
+
+def _right(region: str, key: ItemKey, unit: str, usd: Decimal) -> Sku | None:
+    """The one product AWS would price ``key`` with in ``region`` (on-demand, a region proper).
+
+    None for items whose products this stand-in does not shape (CloudWatch, RDS Extended
+    Support): the refresh has no exact query for them either, so they stay unpriced.
+    """
     service, item, variant = key
+    if unit not in UNITS:
+        return None
     p = USAGE_PREFIX.get(region, region.upper())
     where = {
         "regionCode": region,
@@ -319,7 +333,7 @@ def _right(region: str, key: ItemKey, unit: str, usd: Decimal) -> Sku:
             **where,
             "servicecode": "AmazonEC2",
             "instanceType": item,
-            "operatingSystem": "Linux",
+            "operatingSystem": _PLATFORMS[variant],
             "licenseModel": "No License required",
             "tenancy": "Shared",
             "preInstalledSw": "NA",
@@ -328,6 +342,8 @@ def _right(region: str, key: ItemKey, unit: str, usd: Decimal) -> Sku:
             "operation": "RunInstances",
         }
         return Sku("AmazonEC2", "Compute Instance", attrs, usd, UNITS[unit], why)
+    if service != "s3" and service not in _EBS_FAMILIES:
+        return None
     if service in _EBS_FAMILIES:
         attrs = {
             **where,
@@ -383,6 +399,7 @@ def _decoys(right: Sku) -> list[Sku]:
             f"{right.why} {label}",
         )
         for label, change in changes
+        if right.attributes | change != right.attributes  # a Windows SKU is no Windows decoy
     ]
     out.append(
         Sku(
@@ -416,9 +433,18 @@ def fixture_products(
     products: dict[str, list[str]] = {}
     right: dict[ItemKey, Sku] = {}
     for key, (unit, usd) in prices.items():
-        sku = _right(region, key, unit, usd)
-        right[key] = sku
-        skus = [sku, *_decoys(sku)]
+        found = _right(region, key, unit, usd)
+        if found is not None:
+            right[key] = found
+    # A decoy of one item can be another item's right product (the Windows decoy of a Linux
+    # type is the Windows type's own SKU): AWS has one product per attribute set, so it is
+    # left out.
+    rights = [sorted(sku.attributes.items()) for sku in right.values()]
+    for key, sku in right.items():
+        decoys = [
+            d for d in _decoys(sku) if d.usd is None or sorted(d.attributes.items()) not in rights
+        ]
+        skus = [sku, *decoys]
         if key in ambiguous:
             twin = sku.attributes | {"usagetype": sku.attributes["usagetype"] + ".twin"}
             skus.append(
@@ -426,7 +452,7 @@ def fixture_products(
                     sku.service_code,
                     sku.family,
                     twin,
-                    usd * Decimal("0.9"),
+                    prices[key][1] * Decimal("0.9"),
                     sku.unit,
                     f"{sku.why} twin",
                 )

@@ -64,6 +64,11 @@ _RDS_STORAGE = {
     "io2": "Provisioned IOPS-IO2",
 }
 _RDS_IOPS = {"io1": "RDS Provisioned IOPS", "gp3": "RDS Provisioned GP3 IOPS"}
+#: The Price List's ``operatingSystem`` of each EC2 catalog variant (the billing platform of
+#: ``PlatformDetails``); Windows, RHEL and SUSE on-demand prices include their licence and
+#: carry ``licenseModel = No License required`` like Linux (BYOL products say "Bring your own
+#: license"). Source: AmazonEC2 offer file attributes, as read by infracost's EC2 resource.
+_EC2_PLATFORMS = {"linux": "Linux", "windows": "Windows", "rhel": "RHEL", "suse": "SUSE"}
 #: The Price List's unit for each catalog unit; another unit means another product.
 UNITS = {"hour": "Hrs", "gb-month": "GB-Mo", "iops-month": "IOPS-Mo", "mibps-month": "MiBps-Mo"}
 
@@ -126,13 +131,13 @@ def query_for(region: str, key: ItemKey) -> ProductQuery | None:
                 **single_az,
             },
         )
-    if service == "ec2" and variant == "linux":
+    if service == "ec2" and variant in _EC2_PLATFORMS:
         return ProductQuery(
             "AmazonEC2",
             {
                 **_where(region, "Compute Instance"),
                 "instanceType": item,
-                "operatingSystem": "Linux",
+                "operatingSystem": _EC2_PLATFORMS[variant],
                 "licenseModel": _NO_LICENSE_EC2,
                 "tenancy": "Shared",
                 "preInstalledSw": "NA",

@@ -374,25 +374,7 @@ def _within(got: Decimal, want: Decimal) -> bool:
 # The figures
 # --------------------------------------------------------------------------------------------
 
-# Parts whose feature had not reached main when this test was written: strict, so each mark
-# fails the run (XPASS) the day its feature lands, and is then removed.
-HISTORY = "estimates priced from the state history (metrics.resource_states) not on main"
-CE = "Cost Explorer on a usage basis with the newest day partial not on main"
-MISSING = {
-    "work-db": HISTORY,
-    "etl": HISTORY,
-    "web": "detailed monitoring cost line (CloudWatch, 7 metrics) not modelled on main",
-    "locxia-archive": "S3 priced per 10^9 bytes over 730 h; AWS bills 2^30-byte GB over the"
-    " month's hours (S3 FAQ, Billing)",
-    "locxia-replica": "CloudWatch read in each resource's own region not on main",
-}
 
-
-def _xfail(reason: str | None) -> tuple[pytest.MarkDecorator, ...]:
-    return (pytest.mark.xfail(strict=True, reason=reason),) if reason else ()
-
-
-@pytest.mark.xfail(strict=True, reason=f"{CE}; {HISTORY}")
 @pytest.mark.parametrize("label", RUN_NAMES)
 def test_spend_to_date_is_within_2_percent_of_the_bill(month: Month, label: str) -> None:
     snap, truth = month.snapshots[label], month.truths[label]
@@ -402,7 +384,6 @@ def test_spend_to_date_is_within_2_percent_of_the_bill(month: Month, label: str)
     )
 
 
-@pytest.mark.xfail(strict=True, reason=f"{CE}; forecast of contract 3 not on main")
 @pytest.mark.parametrize("label", RUN_NAMES)
 def test_month_end_forecast_is_within_2_percent_of_the_month(month: Month, label: str) -> None:
     snap, truth = month.snapshots[label], month.truths[label]
@@ -410,9 +391,7 @@ def test_month_end_forecast_is_within_2_percent_of_the_month(month: Month, label
     assert _within(snap.forecast, truth.forecast), (snap.forecast, truth.forecast)
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(tl.name, marks=_xfail(MISSING.get(tl.name))) for tl in bt.estate()]
-)
+@pytest.mark.parametrize("name", [tl.name for tl in bt.estate()])
 @pytest.mark.parametrize("label", RUN_NAMES)
 def test_each_resource_month_to_date_is_within_2_percent(
     month: Month, label: str, name: str
@@ -422,7 +401,6 @@ def test_each_resource_month_to_date_is_within_2_percent(
     assert _within(got, want), (name, got, want)
 
 
-@pytest.mark.xfail(strict=True, reason=f"{HISTORY}; forecast of contract 3 not on main")
 def test_the_past_reads_the_same_at_10_and_at_23(month: Month) -> None:
     at10, at23 = (month.snapshots[label] for label in RUN_NAMES)
     assert at10.forecast.quantize(CENT) == at23.forecast.quantize(CENT)
@@ -431,7 +409,6 @@ def test_the_past_reads_the_same_at_10_and_at_23(month: Month) -> None:
         assert usd.quantize(CENT) == at23.per_resource_before[name].quantize(CENT), name
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING["locxia-replica"])
 def test_the_second_region_bucket_has_data(month: Month) -> None:
     rid = month.db_ids["locxia-replica"]
     with connect(month.settings.require_database_url()) as conn:
@@ -448,7 +425,6 @@ def test_the_second_region_bucket_has_data(month: Month) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="tag activation check and --backfill not on main")
 def test_an_inactive_tag_is_a_warning_and_the_backfill_is_requested(
     aws_settings: Settings, moto_endpoint: str, db_url: str, cli_env: dict[str, str]
 ) -> None:
@@ -496,7 +472,6 @@ def test_an_inactive_tag_is_a_warning_and_the_backfill_is_requested(
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="count metrics read as Sum / period not on main")
 def test_network_rates_equal_truth_in_both_monitoring_modes(
     aws_settings: Settings, moto_endpoint: str, db_url: str
 ) -> None:

@@ -86,8 +86,18 @@ def test_every_shipped_item_finds_exactly_its_right_sku_among_decoys() -> None:
             unpriced[key] = str(match.reason)
             continue
         assert match.sku == right[key].sku and match.usd == PRICES[key][1], key
-    # Only RDS gp3 throughput and io2 IOPS have no exact query (attributes not established).
-    assert set(unpriced) == {("rds-throughput", "gp3", "postgres"), ("rds-iops", "io2", "postgres")}
+    # No exact query (attributes not established): RDS gp3 throughput and io2 IOPS, the
+    # CloudWatch lines and RDS Extended Support; they stay unpriced outside the shipped region.
+    assert set(unpriced) == {
+        ("rds-throughput", "gp3", "postgres"),
+        ("rds-iops", "io2", "postgres"),
+        ("cloudwatch", "metric", ""),
+        ("cloudwatch-logs", "ingestion", ""),
+        ("cloudwatch-logs", "storage", ""),
+        ("rds-extended-support", "yr1-yr2", "postgres"),
+        ("rds-extended-support", "yr3", "postgres"),
+    }
+    assert {k for k in right if k[0] == "ec2"} >= {("ec2", "m6i.large", "windows")}
 
 
 def test_loose_filters_would_let_decoys_in_and_the_cheapest_is_wrong() -> None:
