@@ -262,7 +262,13 @@ def _term(sku: str, code: str, usd: Decimal, unit: str) -> dict[str, Any]:
     }
 
 
-UNITS = {"hour": "Hrs", "gb-month": "GB-Mo", "iops-month": "IOPS-Mo", "mibps-month": "MiBps-Mo"}
+UNITS = {
+    "hour": "Hrs",
+    "gb-month": "GB-Mo",
+    "iops-month": "IOPS-Mo",
+    "mibps-month": "MiBps-Mo",
+    "metric-month": "Metrics",
+}
 _ENGINES = {"postgres": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB"}
 _RDS_VOLUMES = {
     "gp3": "General Purpose-GP3",
@@ -342,6 +348,16 @@ def _right(region: str, key: ItemKey, unit: str, usd: Decimal) -> Sku | None:
             "operation": "RunInstances",
         }
         return Sku("AmazonEC2", "Compute Instance", attrs, usd, UNITS[unit], why)
+    if service == "cloudwatch" and item == "metric":
+        attrs = {
+            **where,
+            "servicecode": "AmazonCloudWatch",
+            "group": "Metric",
+            "usagetype": f"{p}-CW:MetricMonitorUsage"
+            if region != "us-east-1"
+            else "CW:MetricMonitorUsage",
+        }
+        return Sku("AmazonCloudWatch", "Metric", attrs, usd, UNITS[unit], why)
     if service != "s3" and service not in _EBS_FAMILIES:
         return None
     if service in _EBS_FAMILIES:

@@ -301,26 +301,44 @@ def estimate(
     resource's latest observation (or any hour of a resource found gone) is final: written once,
     never rewritten. Later hours are provisional, priced with the latest known state, and
     replaced by the next run — as are those of a resource no longer tagged, which are dropped.
+    An hour left unpriced (a price missing from the catalog) stays provisional whatever its
+    state: the next run prices it once the catalog has the price (``prices --refresh``).
     """
     end = _floor_hour(now)
     start = horizon(now)
     coverage = covered_until(conn)
     tracked = _tracked(conn, start)
     sizes = _bucket_sizes(conn, now)
-    last_final = dict(
-        conn.execute(
-            "SELECT resource_id, max(hour) FROM costs.estimates WHERE final AND hour >= %s"
+    # Recompute each resource from its first provisional hour (unpriced hours can sit before
+    # final ones) or, when it has none, from the hour after its last final one.
+    bounds = {
+        rid: (last, first_open)
+        for rid, last, first_open in conn.execute(
+            "SELECT resource_id, max(hour) FILTER (WHERE final),"
+            " min(hour) FILTER (WHERE NOT final) FROM costs.estimates WHERE hour >= %s"
             " GROUP BY resource_id",
             (start,),
         ).fetchall()
-    )
+    }
     final = provisional = unpriced = 0
     with conn.transaction():
         conn.execute("DELETE FROM costs.estimates WHERE NOT final AND hour >= %s", (start,))
         for t in tracked:
             r_start = max(start, _floor_hour(t.first_seen))
-            if t.resource.id in last_final:
-                r_start = max(r_start, last_final[t.resource.id] + _HOUR)
+            last, first_open = bounds.get(t.resource.id, (None, None))
+            kept: set[datetime] = set()  # final hours inside the range: never rewritten
+            if first_open is not None:
+                r_start = max(r_start, first_open)
+                kept = {
+                    h
+                    for (h,) in conn.execute(
+                        "SELECT hour FROM costs.estimates WHERE resource_id = %s AND final"
+                        " AND hour >= %s",
+                        (t.resource.id, r_start),
+                    )
+                }
+            elif last is not None:
+                r_start = max(r_start, last + _HOUR)
             r_end = min(end, _ceil_hour(t.gone_at)) if t.gone_at else end
             if r_start >= r_end:
                 continue
@@ -334,9 +352,10 @@ def estimate(
                     SERVICE_NAMES[t.resource.type],
                     h.usd.quantize(Decimal("0.000001")),
                     h.basis,
-                    hour + _HOUR <= t.known_until,
+                    h.priced and hour + _HOUR <= t.known_until,
                 )
                 for hour, h in sorted(hours.items())
+                if hour not in kept
             ]
             with conn.cursor() as cur:
                 cur.executemany(

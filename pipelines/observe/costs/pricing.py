@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -70,7 +70,13 @@ _RDS_IOPS = {"io1": "RDS Provisioned IOPS", "gp3": "RDS Provisioned GP3 IOPS"}
 #: license"). Source: AmazonEC2 offer file attributes, as read by infracost's EC2 resource.
 _EC2_PLATFORMS = {"linux": "Linux", "windows": "Windows", "rhel": "RHEL", "suse": "SUSE"}
 #: The Price List's unit for each catalog unit; another unit means another product.
-UNITS = {"hour": "Hrs", "gb-month": "GB-Mo", "iops-month": "IOPS-Mo", "mibps-month": "MiBps-Mo"}
+UNITS = {
+    "hour": "Hrs",
+    "gb-month": "GB-Mo",
+    "iops-month": "IOPS-Mo",
+    "mibps-month": "MiBps-Mo",
+    "metric-month": "Metrics",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,9 @@ class ProductQuery:
 
     service_code: str
     filters: Mapping[str, str]
+    #: ``CONTAINS`` filters: a usage type is region-prefixed ("EUW3-CW:MetricMonitorUsage";
+    #: none in us-east-1), so only its suffix is exact across regions.
+    contains: Mapping[str, str] = field(default_factory=dict)
 
     def request(self) -> dict[str, Any]:
         """The GetProducts parameters (without paging)."""
@@ -86,7 +95,8 @@ class ProductQuery:
             "ServiceCode": self.service_code,
             "Filters": [
                 {"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in self.filters.items()
-            ],
+            ]
+            + [{"Type": "CONTAINS", "Field": k, "Value": v} for k, v in self.contains.items()],
             "FormatVersion": "aws_v1",
             "MaxResults": PAGE_SIZE,
         }
@@ -149,6 +159,14 @@ def query_for(region: str, key: ItemKey) -> ProductQuery | None:
     if service in ebs_family:
         return ProductQuery(
             "AmazonEC2", {**_where(region, ebs_family[service]), "volumeApiName": item}
+        )
+    if service == "cloudwatch" and item == "metric":
+        # EC2 detailed monitoring is billed as CloudWatch metrics (MetricMonitorUsage; first
+        # tier of the tiered price, https://aws.amazon.com/cloudwatch/pricing/).
+        return ProductQuery(
+            "AmazonCloudWatch",
+            _where(region, "Metric"),
+            contains={"usagetype": "CW:MetricMonitorUsage"},
         )
     if service == "s3" and item == "standard":
         return ProductQuery(
