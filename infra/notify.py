@@ -18,6 +18,7 @@ Time is always passed in (``at``, ``now``): tests run ticks over simulated hours
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -102,9 +103,14 @@ def emit(
         conn.execute(
             "INSERT INTO ops.notifications (kind, key, subject, body, details, created_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
-            (kind, key, subject, body, Jsonb(dict(details or {})), when),
+            (kind, key, subject, body, Jsonb(dict(details or {}), dumps=_dumps), when),
         )
     return True
+
+
+def _dumps(obj: Any) -> str:
+    """Details as JSON; dates, decimals and the like as their text."""
+    return json.dumps(obj, default=str, sort_keys=True)
 
 
 def resolve(conn: psycopg.Connection[Any], kind: str, key: str, at: datetime | None = None) -> int:
