@@ -35,7 +35,7 @@ def test_every_task_a_plugin_plans_can_be_retimed() -> None:
         "metrics.collect", "metrics.discover", "metrics.streams", "metrics.retention",
         "costs.explorer", "costs.estimate", "costs.recommend", "shape.reconcile",
         "shape.drift", "core.chain", "core.prune-runs", "layers.ingest", "layers.refine",
-        "layers.publish",
+        "layers.publish", "layers.stale-check", "notify.deliver",
     }  # fmt: skip
     assert planned <= set(REGISTRY.schedulable())
 
