@@ -74,7 +74,9 @@ def seed_resources(url: str) -> dict[str, int]:
     return ids
 
 
-def focus_row(resource: str | None, service: str, hour: int, usd: float, **kw: Any) -> dict[str, Any]:
+def focus_row(
+    resource: str | None, service: str, hour: int, usd: float, **kw: Any
+) -> dict[str, Any]:
     start = PERIOD + timedelta(hours=hour)
     return {
         "BilledCost": usd,
@@ -114,7 +116,9 @@ def parquet(rows: list[dict[str, Any]], drop: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-def deliver(endpoint: str, rows: list[dict[str, Any]], execution: str, drop: str | None = None) -> None:
+def deliver(
+    endpoint: str, rows: list[dict[str, Any]], execution: str, drop: str | None = None
+) -> None:
     """Overwrite the period's file and manifest, as an export with overwrite delivery does."""
     s3 = client(endpoint, "s3")
     s3.put_object(
