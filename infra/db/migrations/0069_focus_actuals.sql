@@ -51,7 +51,7 @@ COMMENT ON TABLE costs.actuals IS
     'Actual cost per resource, hour and service from AWS Data Exports (FOCUS 1.2), Usage charges';
 
 -- Per resource and delivery: the hours the delivery speaks for. A resource the delivery names
--- is covered from the billing period start to the end of the latest charge period in the
+-- is covered from the billing period start to the end of its own latest charge period in the
 -- delivery: an hour of it without a row cost nothing (a stopped instance's hour). A resource
 -- the delivery never names keeps its estimates (its id may be spelled otherwise).
 CREATE TABLE costs.actual_coverage (
