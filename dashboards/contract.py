@@ -213,6 +213,7 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
         "resource_costs": frozenset(
             {
                 "basis",
+                "source",
                 "resource",
                 "resource_id",
                 "service",
@@ -405,6 +406,7 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
         "resource_costs": frozenset(
             {
                 "basis",
+                "source",
                 "resource",
                 "resource_id",
                 "service",

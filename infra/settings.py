@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,255}$",
         description="The CloudWatch metric stream writing there: its output format is checked",
     )
+    # pipelines/observe/costs/dataexports.py: <prefix>/<export-name> of an AWS Data Exports
+    # export of the FOCUS 1.2 table, Parquet, delivered to S3 (decision 80)
+    focus_export_uri: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix/export-name of an AWS Data Exports FOCUS 1.2 export"
+        " (Parquet): actual resource costs replace estimates for the hours it covers",
+    )
     demo_dir: Path | None = Field(
         default=None, description="Where `locxia demo` keeps its own PostgreSQL cluster"
     )
@@ -290,7 +297,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
-    @field_validator("metric_streams_uri")
+    @field_validator("metric_streams_uri", "focus_export_uri")
     @classmethod
     def _check_streams_uri(cls, value: str | None) -> str | None:
         if not value:
