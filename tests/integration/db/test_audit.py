@@ -4,11 +4,16 @@ import json
 
 from infra.db import connect
 
+#: Migrations that change shipped rows are audited too, under their own label (0065 sets the
+#: EC2 policies' per-metric statistics): these tests look at the changes they make themselves.
+NOT_MIGRATIONS = "changed_by NOT LIKE 'migration %'"
+
 
 def _history(url: str) -> list[tuple[str, str, object, object, str]]:
     with connect(url) as conn:
         return conn.execute(
-            "SELECT op, row_key, old_row, new_row, changed_by FROM params.history ORDER BY id"
+            "SELECT op, row_key, old_row, new_row, changed_by FROM params.history"
+            f" WHERE {NOT_MIGRATIONS} ORDER BY id"
         ).fetchall()
 
 
@@ -85,7 +90,7 @@ def test_the_login_is_recorded_whatever_the_label_says(db_url: str) -> None:
         conn.commit()
     with connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT op, changed_by, login FROM params.history ORDER BY id"
+            f"SELECT op, changed_by, login FROM params.history WHERE {NOT_MIGRATIONS} ORDER BY id"
         ).fetchall()
     assert owner is not None
     assert rows == [("INSERT", "cfo", owner[0]), ("UPDATE", "cfo", "mallory")]

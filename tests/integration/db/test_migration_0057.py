@@ -34,6 +34,7 @@ def test_existing_minor_versions_become_their_major(
         ).fetchall()
         audited = conn.execute(
             "SELECT row_key, changed_by FROM params.history WHERE op = 'UPDATE'"
+            " AND table_name = 'instances'"
         ).fetchall()
     assert rows == [("old-db", "15"), ("work-db", "16")]
     assert audited == [("work-db", "migration 0057 (engine_version: major only)")]
