@@ -13,6 +13,7 @@ cadence, idle ones at the idle cadence, half a tick of slack).
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +37,7 @@ from pipelines.observe.metrics.policies import (
     load_resources,
 )
 from pipelines.observe.metrics.resources import Resource
+from tests.conftest import locxia_bin
 
 MONTH = datetime(2026, 11, 1, tzinfo=UTC)
 WEEK_BEFORE = MONTH - timedelta(days=7)
@@ -218,7 +220,7 @@ def test_a_cap_at_80_percent_of_the_pace_steps_down_and_the_month_ends_under_it(
 
 
 def test_no_cap_keeps_full_cadence_and_a_raised_cap_steps_back_up(
-    settings: Settings, db_url: str
+    settings: Settings, db_url: str, cli_env: dict[str, str]
 ) -> None:
     with connect(db_url) as conn:
         _resources(conn)
@@ -245,6 +247,20 @@ def test_no_cap_keeps_full_cadence_and_a_raised_cap_steps_back_up(
         assert cli.level == 1  # same day, same figures: same decision
         again = assess(conn, MONTH + timedelta(hours=3))
         assert again["previous"] == 1
+        shown = subprocess.run(
+            [locxia_bin(), "observe", "policies"], env=cli_env, capture_output=True, text=True
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "stepped down: idle cadence since 2026-11-01 02:00 UTC" in shown.stdout
+        as_json = subprocess.run(
+            [locxia_bin(), "observe", "policies", "--json"],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+        )
+        rows = {r["policy"]: r for r in json.loads(as_json.stdout)}
+        assert (rows["ec2-default"]["every_s"], rows["ec2-default"]["busy_every_s"]) == (900, 300)
+        assert rows["ec2-default"]["effective_every_s"] == 900  # idle cadence, busy off
         emitted = conn.execute(
             "SELECT count(*) FROM ops.notifications WHERE kind = 'monitoring_cap'"
             " AND resolved_at IS NULL"
