@@ -226,6 +226,7 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
         "resource_costs": frozenset(
             {
                 "basis",
+                "source",
                 "resource",
                 "resource_id",
                 "service",
@@ -418,6 +419,7 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
         "resource_costs": frozenset(
             {
                 "basis",
+                "source",
                 "resource",
                 "resource_id",
                 "service",

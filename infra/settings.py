@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,255}$",
         description="The CloudWatch metric stream writing there: its output format is checked",
     )
+    # pipelines/observe/costs/dataexports.py: <prefix>/<export-name> of an AWS Data Exports
+    # export of the FOCUS 1.2 table, Parquet, delivered to S3 (decision 80)
+    focus_export_uri: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix/export-name of an AWS Data Exports FOCUS 1.2 export"
+        " (Parquet): actual resource costs replace estimates for the hours it covers",
+    )
     demo_dir: Path | None = Field(
         default=None, description="Where `locxia demo` keeps its own PostgreSQL cluster"
     )
@@ -201,6 +208,34 @@ class Settings(BaseSettings):
     )
     drift_check_seconds: int = Field(
         default=3600, ge=60, description="How often the drift check describes the instances"
+    )
+    # Notifications (infra/notify.py): where they go is data (params.notification_rules);
+    # how to reach the mail server and the secrets of webhook URLs are settings.
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail rules")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port (587: submission)")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before logging in"
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP login (none: no AUTH)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_from: str = Field(
+        default="locxia@localhost",
+        pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$",
+        description="From address of notification e-mails",
+    )
+    notify_webhooks: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Webhook URLs by name, as JSON ({"ops": "https://hooks..."}); a rule\'s'
+        " target setting:ops uses one, so a URL's token stays out of tables and logs",
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one webhook call or SMTP session"
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts of one delivery before it is given up"
+    )
+    notify_failures_in_a_row: int = Field(
+        default=3, ge=1, le=100, description="Failed runs of a job in a row that notify"
     )
 
     @classmethod
@@ -262,7 +297,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
-    @field_validator("metric_streams_uri")
+    @field_validator("metric_streams_uri", "focus_export_uri")
     @classmethod
     def _check_streams_uri(cls, value: str | None) -> str | None:
         if not value:

@@ -241,14 +241,16 @@ def top_resources_table() -> table.Panel:
         default_table()
         .title("Top resources by cost")
         .description(
-            "Estimated cost per resource over the time range, its current monthly rate and "
-            "why (reporting.resource_costs: uptime × price catalog)."
+            "Cost per resource over the time range — actual (AWS Data Exports, FOCUS 1.2) where "
+            "a delivery covers the hour, else estimated (uptime × price catalog) — with the "
+            "actual part, its current monthly rate and why (reporting.resource_costs, source)."
         )
         .span(12)
         .with_target(
             sql(
                 """
                 SELECT resource, type, service, sum(usd) AS usd,
+                       sum(usd) FILTER (WHERE source = 'actual') AS actual_usd,
                        (array_agg(usd ORDER BY time DESC))[1] * 730 AS monthly_rate_usd,
                        (array_agg(basis ORDER BY time DESC))[1] AS basis
                   FROM reporting.resource_costs

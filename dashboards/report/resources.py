@@ -1,9 +1,10 @@
 """Report sections about resources: which cost most, which sit idle, how busy each instance was.
 
 They read the views of migrations 0041 and 0042 (documented in docs/dashboards.md), the
-ones the Costs and Resources dashboards read: ``resource_costs`` (hourly estimates, uptime ×
-price catalog), ``recommendations`` (idle resources) and ``instance_metrics`` (CloudWatch
-datapoints as common measures).
+ones the Costs and Resources dashboards read: ``resource_costs`` (hourly cost per resource:
+the actual from AWS Data Exports where a delivery covers the hour, else the estimate, uptime ×
+price catalog; ``source`` says which), ``recommendations`` (idle resources) and
+``instance_metrics`` (CloudWatch datapoints as common measures).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
     totals = ctx.query(
         "resource_costs",
         """
-        SELECT count(DISTINCT resource_id) AS resources, coalesce(sum(usd), 0) AS usd
+        SELECT count(DISTINCT resource_id) AS resources, coalesce(sum(usd), 0) AS usd,
+               coalesce(sum(usd) FILTER (WHERE source = 'actual'), 0) AS actual_usd
           FROM {view}
          WHERE time >= %(start)s AND time < %(end)s
         """,
@@ -38,6 +40,7 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
         "resource_costs",
         """
         SELECT resource, type, service, count(*) AS hours, sum(usd) AS usd,
+               count(*) FILTER (WHERE source = 'actual') AS actual_hours,
                (array_agg(usd ORDER BY time DESC))[1] AS last_hour_usd,
                (array_agg(basis ORDER BY time DESC))[1] AS basis
           FROM {view}
@@ -51,6 +54,12 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
     total = float(totals["usd"])
     figures = (
         Figure("top_resources.usd", "Estimated cost of all resources", total, "usd"),
+        Figure(
+            "top_resources.actual_usd",
+            "Of which actual (AWS Data Exports), the rest estimated",
+            float(totals["actual_usd"]),
+            "usd",
+        ),
         Figure("top_resources.resources", "Resources with a cost", totals["resources"]),
         Figure(
             "top_resources.top_share",
@@ -63,13 +72,23 @@ def top_resources_section(ctx: ReportContext) -> SectionContent:
     table = Table(
         "top_resources.list",
         f"Top {TOP} resources by estimated cost this month",
-        ("resource", "type", "service", "hours", "cost", "monthly rate now", "basis"),
+        (
+            "resource",
+            "type",
+            "service",
+            "hours",
+            "actual hours",
+            "cost",
+            "monthly rate now",
+            "basis",
+        ),
         tuple(
             (
                 r["resource"],
                 r["type"],
                 r["service"],
                 r["hours"],
+                r["actual_hours"],
                 float(r["usd"]),
                 round(float(r["last_hour_usd"]) * HOURS_PER_MONTH, 2),
                 r["basis"],

@@ -2,7 +2,8 @@
 
 Three roles, each doing only what its name says (``terraform/modules/access_roles``):
 
-* ``read`` observes: discovery, CloudWatch, Cost Explorer, pricing, the metric-streams bucket;
+* ``read`` observes: discovery, CloudWatch, Cost Explorer, pricing, the metric-streams bucket,
+  the Data Exports bucket;
 * ``write`` shapes: what Terraform's AWS provider and the power jobs do to RDS and EC2
   instances carrying the project tag, the Terraform state, the data key;
 * ``feed`` moves layers between the zone buckets (and reads the S3 sources).
@@ -32,8 +33,9 @@ Caller = Literal["orchestrator", "terraform", "demo"]
 TagPlace = Literal["request", "resource", "none"]
 #: Which resource the authorization is about, when the policies bound it by ARN: any
 #: resource of the type, a zone bucket (or its objects), a source bucket, the metric-streams
-#: bucket, the Terraform state bucket, a customer key, a role passed to EC2 or RDS.
-Where = Literal["any", "zone", "source", "streams", "state", "key", "passed"]
+#: bucket, the Terraform state bucket, a customer key, a role passed to EC2 or RDS, the bucket
+#: AWS Data Exports delivers the FOCUS export to.
+Where = Literal["any", "zone", "source", "streams", "state", "key", "passed", "exports"]
 #: Stands for the platform's region in a context value (``kms:ViaService``).
 REGION = "{region}"
 
@@ -182,6 +184,9 @@ _READ = [
             ("GetObject", (_a("s3:GetObject", "object", where="streams"), *_KMS_GET)),
             # a failed Metric Streams file read again by key (HeadObject authorizes as GetObject)
             ("HeadObject", (_a("s3:GetObject", "object", where="streams"), *_KMS_GET)),
+            # AWS Data Exports FOCUS deliveries (pipelines/observe/costs/dataexports.py)
+            ("ListObjectsV2", (_a("s3:ListBucket", "bucket", where="exports"),)),
+            ("GetObject", (_a("s3:GetObject", "object", where="exports"), *_KMS_GET)),
         ],
     ),
     *_calls(

@@ -14,7 +14,19 @@ from typing import Annotated
 import typer
 
 from infra import __version__
-from infra.cli import dashboards, db, demo, feed, jobs, observe, params, report, serve, shape
+from infra.cli import (
+    dashboards,
+    db,
+    demo,
+    feed,
+    jobs,
+    notify,
+    observe,
+    params,
+    report,
+    serve,
+    shape,
+)
 from infra.cli.errors import run_app
 from infra.cli.output import emit_json, error_line
 from infra.cli.state import CliState
@@ -88,6 +100,7 @@ app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(params.app, name="params")
 app.add_typer(shape.app, name="infra")
 app.add_typer(observe.app, name="observe")
+app.add_typer(notify.app, name="notify")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
 app.command(name="report")(report.report)

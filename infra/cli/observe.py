@@ -516,3 +516,90 @@ def prune(
     console.print(f"{verb} {len(names)} partition(s) before {details['cutoff']}")
     for name in names:
         console.print(f"  {name}")
+
+
+@app.command()
+def actuals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Read actual resource costs from AWS Data Exports (FOCUS 1.2, LOCXIA_FOCUS_EXPORT_URI).
+
+    Each billing period delivered is read once; a re-delivered period (its files changed)
+    replaces the previous one. Where a delivery covers an hour, the actual cost is used
+    instead of the estimate (reporting.resource_costs, source). Example: locxia observe actuals
+    """
+    if not state(ctx).settings.focus_export_uri:
+        raise ConfigError(
+            "LOCXIA_FOCUS_EXPORT_URI is not set (s3://bucket/prefix/export-name)",
+            setting="LOCXIA_FOCUS_EXPORT_URI",
+        )
+    with console.status("reading AWS Data Exports deliveries…"):
+        details = _run(ctx, "costs.exports")
+    if as_json:
+        emit_json(details)
+        return
+    keys = ["periods_ingested", "periods_already", "periods_refused", "periods_incomplete"]
+    keys += ["rows_matched", "matched_usd", "unmatched_usd"]
+    console.print(table(f"Data Exports ({details['basis']})", keys, [[details[k] for k in keys]]))
+    for error in details["errors"]:
+        warn_line(error)
+
+
+def _month_arg(ctx: typer.Context, value: str | None, option: str) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise usage(ctx, f"{option} {value!r}: expected YYYY-MM-DD") from None
+    return day
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    focus_path: Annotated[
+        str | None,
+        typer.Option("--focus", metavar="PATH", help="Write a FOCUS 1.2 Parquet file here."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First day (UTC, YYYY-MM-DD); default: 1st.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Day after the last (YYYY-MM-DD); default: now.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write Locxia's own costs (actuals where known, else estimates) as FOCUS 1.2 Parquet.
+
+    One row per resource and hour, every FOCUS 1.2 column, plus x_CostSource (actual or
+    estimate), x_EstimateBasis, x_Dataset and x_Job. Default period: this month so far.
+    Example: locxia observe export --focus costs.parquet --from 2026-11-01 --to 2026-12-01
+    """
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from pipelines.observe.costs.focus_export import export_focus
+
+    if not focus_path:
+        raise usage(ctx, "--focus PATH is required (the Parquet file to write)")
+    path = Path(focus_path)
+    if not path.parent.is_dir():
+        raise usage(ctx, f"--focus {focus_path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise usage(ctx, f"--focus {focus_path}: is a directory")
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = _month_arg(ctx, since, "--from") or now.replace(day=1, hour=0)
+    end = _month_arg(ctx, until, "--to") or now
+    if end <= start:
+        raise usage(ctx, f"--to {end:%Y-%m-%d} must be after --from {start:%Y-%m-%d}")
+    with _connect(ctx) as conn:
+        result = export_focus(conn, path, start, end)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        f"wrote {result['rows']} FOCUS 1.2 row(s) to {result['path']}: {result['actual_rows']}"
+        f" actual, {result['estimate_rows']} estimated, {result['usd']:.2f} USD"
+        f" [{result['start']}, {result['end']})"
+    )

@@ -1,4 +1,7 @@
-"""The ``core`` plugin: tasks every installation has (no-op, chains, run-record retention)."""
+"""The ``core`` plugin: tasks every installation has.
+
+No-op, chains, run-record retention, and notification delivery (``infra.notify``).
+"""
 
 from __future__ import annotations
 
@@ -91,6 +94,13 @@ def provide_jobs(ctx: PlanContext) -> Iterable[JobSpec]:
         owner="core",
         description="delete run records older than LOCXIA_RUNS_RETENTION_DAYS",
     )
+    yield JobSpec(
+        "notify.deliver",
+        "notify.deliver",
+        TriggerSpec.every(60),
+        owner="core",
+        description="send due notifications to params.notification_rules (quiet hours, retries)",
+    )
 
 
 plugin = Plugin(
@@ -114,6 +124,13 @@ plugin = Plugin(
             "core.prune-runs",
             "infra.jobs.builtin:prune_runs",
             "expire old run records",
+            schedulable=ArgSchema(),
+        ),
+        # Re-timed only: it reaches the targets params.notification_rules name, no others.
+        Task(
+            "notify.deliver",
+            "infra.notify:deliver_task",
+            "send due notifications (webhook, e-mail)",
             schedulable=ArgSchema(),
         ),
     ),

@@ -143,10 +143,46 @@ class Runner:
             error, details = _describe_failure(exc, ctx.details)
             self._finish(run_id, "failed", details, error)
             log.warning("job %s (run %s) failed: %s", job_id, run_id, error)
+            self._notify_failing(job_id, parent_id, error)
             return RunResult(run_id, "failed", details, error)
         details = {**ctx.details, **(returned or {})}
         self._finish(run_id, "success", details, None)
+        self._notify_failing(job_id, parent_id, None)
         return RunResult(run_id, "success", details)
+
+    def _notify_failing(self, job_id: str, parent_id: int | None, error: str | None) -> None:
+        """``job_failing`` once a job's last runs all failed; resolved by its next success.
+
+        Counted on top-level runs (a chain's failed step fails the chain). A notification
+        that cannot be recorded is logged, never turned into a failure of the run.
+        """
+        if parent_id is not None:
+            return
+        from infra import notify
+
+        try:
+            conn = self._conn()
+            if error is None:
+                notify.resolve(conn, "job_failing", job_id, self.now())
+                return
+            n = self.settings.notify_failures_in_a_row
+            last = conn.execute(
+                "SELECT status FROM ops.runs WHERE job_id = %s AND parent_id IS NULL"
+                " AND status <> 'running' ORDER BY started_at DESC, id DESC LIMIT %s",
+                (job_id, n),
+            ).fetchall()
+            if len(last) == n and all(row[0] == "failed" for row in last):
+                notify.emit(
+                    conn,
+                    "job_failing",
+                    job_id,
+                    f"Job {job_id} failed {n} times in a row",
+                    f"Last error: {error}",
+                    {"job_id": job_id, "failures_in_a_row": n},
+                    self.now(),
+                )
+        except psycopg.Error as exc:
+            log.warning("job %s: cannot record its failing notification: %s", job_id, exc)
 
     def _call(
         self, fn: TaskFunction, ctx: TaskContext, run_id: int, args: Mapping[str, Any]

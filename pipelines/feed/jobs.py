@@ -175,7 +175,7 @@ def chain_steps(name: str) -> list[dict[str, Any]]:
 
 
 def provide(ctx: PlanContext) -> Iterable[JobSpec]:
-    """One chained job per enabled dataset with a schedule.
+    """One chained job per enabled dataset with a schedule, and the stale-dataset check.
 
     Raises:
         JobError: listing every dataset row that could not be planned (the others are).
@@ -186,7 +186,15 @@ def provide(ctx: PlanContext) -> Iterable[JobSpec]:
     rows = all_datasets(ctx.conn)
     ctx.conn.rollback()
     bad: list[str] = []
-    jobs: list[JobSpec] = []
+    jobs: list[JobSpec] = [
+        JobSpec(
+            "layers.stale-check",
+            "layers.stale-check",
+            TriggerSpec.every(300),
+            owner="feed",
+            description="notify people of stale datasets (reporting.datasets)",
+        )
+    ]
     for row in rows:
         if not row["cron"] or not row["enabled"]:
             continue
@@ -239,6 +247,12 @@ plugin = Plugin(
             "layers.transfer-table",
             "pipelines.feed.jobs:transfer_table_task",
             "copy a table between databases",
+        ),
+        Task(
+            "layers.stale-check",
+            "pipelines.feed.stale:check_task",
+            "notify stale datasets",
+            schedulable=ArgSchema(),
         ),
         Task(
             "layers.transfer-url",

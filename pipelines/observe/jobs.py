@@ -14,6 +14,8 @@ same id in ``params.schedules``):
 * ``observe.costs`` — daily at 07:00 UTC (Cost Explorer is refreshed about daily and each
   request costs 0.01 USD); ``observe.estimate`` — hourly (free: no AWS call);
   ``observe.recommend`` — daily; ``observe.retention`` — daily.
+* ``observe.exports`` — every 6 hours, only when ``LOCXIA_FOCUS_EXPORT_URI`` is set: AWS Data
+  Exports FOCUS 1.2 deliveries into ``costs.actuals`` (an unchanged delivery is not read again).
 """
 
 from __future__ import annotations
@@ -89,6 +91,16 @@ def provide(ctx: PlanContext) -> Iterator[JobSpec]:
         yield JobSpec(
             f"{OWNER}.{name}", task, TriggerSpec.crontab(cron), owner=OWNER, description=text
         )
+    if ctx.settings.focus_export_uri:
+        # AWS refreshes a Data Exports export up to several times a day; the ledger makes an
+        # unchanged delivery cost one listing, no GetObject
+        yield JobSpec(
+            f"{OWNER}.exports",
+            "costs.exports",
+            TriggerSpec.crontab("40 */6 * * *"),
+            owner=OWNER,
+            description="read AWS Data Exports FOCUS 1.2 actual costs",
+        )
     yield JobSpec(
         f"{OWNER}.estimate",
         "costs.estimate",
@@ -146,6 +158,12 @@ plugin = Plugin(
             "costs.estimate",
             "pipelines.observe.costs.tasks:estimate",
             "estimate uncovered hours",
+            schedulable=NO_ARGS,
+        ),
+        Task(
+            "costs.exports",
+            "pipelines.observe.costs.tasks:exports",
+            "read AWS Data Exports FOCUS actual costs",
             schedulable=NO_ARGS,
         ),
         Task(

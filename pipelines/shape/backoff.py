@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from infra import notify
 from infra.errors import ApprovalRefused, DatabaseError
 
 #: Minutes to wait after the n-th consecutive failure (n = 1…7); the last value repeats.
@@ -97,7 +98,10 @@ def forget_others(conn: psycopg.Connection[Any], inputs_hash: str) -> None:
 
 def succeeded(conn: psycopg.Connection[Any], inputs_hash: str) -> None:
     """A reconcile of ``inputs_hash`` did not fail: its back-off, if any, ends."""
-    conn.execute("DELETE FROM ops.apply_backoff WHERE inputs_hash = %s", (inputs_hash,))
+    if conn.execute(
+        "DELETE FROM ops.apply_backoff WHERE inputs_hash = %s", (inputs_hash,)
+    ).rowcount:
+        notify.resolve(conn, "job_backoff", f"reconcile:{inputs_hash}")
 
 
 def failed(
@@ -130,6 +134,17 @@ def failed(
             "reason": reason,
         },
     )
+    if failures == 1:
+        # One event per failing inputs: the back-off starts (later failures only lengthen it).
+        notify.emit(
+            conn,
+            "job_backoff",
+            f"reconcile:{inputs_hash}",
+            "Reconcile is backing off after a failed apply",
+            reason,
+            {"inputs_hash": inputs_hash, "run_id": run_id, "next_try_at": next_try_at},
+            now,
+        )
     return Backoff(inputs_hash, failures, run_id, error, next_try_at, reason)
 
 

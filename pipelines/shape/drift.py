@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 import psycopg
 
+from infra import notify
 from infra.aws import AwsClients
 from infra.settings import Settings
 from pipelines.shape import ec2, rds
@@ -162,11 +163,23 @@ def record(
                 (f.instance, f.kind, f.attribute, f.expected, f.actual, f.source, terraform_run_id),
             )
             new += 1
+        notify.emit(
+            conn,
+            "drift",
+            f"{f.instance}/{f.attribute}/{f.source}",
+            f"Drift on {f.instance}: {f.attribute}",
+            f"{f.attribute} is {f.actual!r} on AWS; Terraform last applied {f.expected!r}"
+            f" (seen by {f.source}).",
+            {"instance": f.instance, "attribute": f.attribute, "expected": f.expected,
+             "actual": f.actual, "source": f.source},
+        )  # fmt: skip
     keep = [f"{f.instance}/{f.attribute}" for f in seen]  # names never contain "/"
-    resolved = conn.execute(
+    gone = conn.execute(
         "UPDATE ops.drift_findings SET resolved_at = clock_timestamp()"
         " WHERE resolved_at IS NULL AND source = %s AND instance = ANY(%s)"
-        " AND NOT (instance || '/' || attribute = ANY(%s))",
+        " AND NOT (instance || '/' || attribute = ANY(%s)) RETURNING instance, attribute",
         (source, list(checked), keep),
-    ).rowcount
-    return {"open": len(seen), "new": new, "resolved": resolved}
+    ).fetchall()
+    for instance, attribute in gone:
+        notify.resolve(conn, "drift", f"{instance}/{attribute}/{source}")
+    return {"open": len(seen), "new": new, "resolved": len(gone)}

@@ -37,6 +37,7 @@ from typing import Any, Literal, TypedDict
 
 import psycopg
 
+from infra import notify
 from infra.aws import AwsClients
 from infra.db import connect, locks
 from infra.errors import (
@@ -117,6 +118,21 @@ AroundApply = Callable[
 ]
 #: Describes the named RDS instances (status, pending modifications) for the storage cooldown.
 DescribeRds = Callable[[Settings, list[str]], Mapping[str, downtime.RdsStatus]]
+
+
+def _notify_held(rec: psycopg.Connection[Any], result: Outcome, now: datetime) -> None:
+    """``plan_held``: a plan waits for a person with ``locxia_approver`` (one per run)."""
+    why = "; ".join(r["message"] for r in result.reasons) or "needs approval"
+    notify.emit(
+        rec,
+        "plan_held",
+        f"terraform_run:{result.run_id}",
+        f"Plan {result.run_id} is held for approval",
+        f"{why}\nMonthly cost {result.monthly_before} → {result.monthly_after} USD."
+        f" Approve with `locxia infra approve {result.run_id}`.",
+        {"terraform_run": result.run_id, "reasons": result.reasons, "changes": result.changes},
+        now,
+    )
 
 
 @dataclass(frozen=True)
@@ -399,6 +415,8 @@ class Reconciler:
         )
         if status == "applying":
             return self._apply(rec, run_id, planfile, by_name, result)
+        if status == "held":
+            _notify_held(rec, result, self.now())
         planfile.unlink(missing_ok=True)
         return result
 

@@ -55,6 +55,7 @@ EXTRA: dict[Path_, list[str]] = {
     ("report",): ["--out", "{tmp}/report.html"],
     ("jobs", "trigger"): ["--timeout", "2"],
     ("serve",): ["--for", "5"],
+    ("observe", "export"): ["--focus", "{tmp}/costs.parquet"],
 }
 
 #: Commands that need no database: they succeed whatever its state.
@@ -64,6 +65,7 @@ NO_DATABASE: set[Path_] = {("version",), ("jobs", "tasks"), ("dashboards", "buil
 OWN_SETTING_FIRST: dict[Path_, str] = {
     ("dashboards", "push"): "LOCXIA_GRAFANA_DATABASE_URL is not set",
     ("observe", "streams"): "LOCXIA_METRIC_STREAMS_URI is not set",
+    ("observe", "actuals"): "LOCXIA_FOCUS_EXPORT_URI is not set",
 }
 
 #: Long-running commands: run as a real process, killed if they outlive the timeout.

@@ -29,6 +29,7 @@ BUCKETS = {
     "state": "acme-locxia-tfstate",
     "streams": "locxia-metric-streams",
     "source": "acme-sources",
+    "exports": "acme-billing-exports",
     "any": "someone-elses-bucket",
 }
 INPUTS: dict[str, Any] = {
@@ -42,9 +43,10 @@ INPUTS: dict[str, Any] = {
     "kms_key_arns": [KEY_ARN],
     "streams_bucket_arn": f"arn:aws:s3:::{BUCKETS['streams']}",
     "source_bucket_arns": [f"arn:aws:s3:::{BUCKETS['source']}"],
+    "exports_bucket_arn": f"arn:aws:s3:::{BUCKETS['exports']}",
     "pass_role_arns": [PASSED_ROLE],
 }
-OPTIONAL = ("streams_bucket_arn", "source_bucket_arns", "pass_role_arns")
+OPTIONAL = ("streams_bucket_arn", "exports_bucket_arn", "source_bucket_arns", "pass_role_arns")
 DOCUMENTS = ("trust", "read", "write", "feed")
 
 

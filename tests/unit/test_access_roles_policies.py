@@ -152,7 +152,8 @@ def test_optional_inputs_leave_out_their_statements(tmp_path: Path) -> None:
     sids = {
         role: {s.sid for s in parse_policy(rendered[role])} for role in ("read", "write", "feed")
     }
-    assert not sids["read"] & {"ListMetricStreams", "ReadMetricStreams", "DecryptMetricStreams"}
+    assert not sids["read"] & {"ListMetricStreams", "ReadMetricStreams", "DecryptObservedObjects"}
+    assert not sids["read"] & {"ListDataExports", "ReadDataExports"}
     assert "PassInstanceRoles" not in sids["write"] and "ReadSources" not in sids["feed"]
     for role in ("read", "write", "feed"):
         for statement in parse_policy(rendered[role]):
@@ -344,7 +345,15 @@ def test_bucket_key_and_role_bounds_deny_what_lies_outside(
     print(f"\noutside their buckets, keys and roles denied {figure}")
     record_property("outside_denied", figure)
     assert let_through == []
-    assert {a.where for _, a in bounded} == {"zone", "state", "streams", "source", "key", "passed"}
+    assert {a.where for _, a in bounded} == {
+        "zone",
+        "state",
+        "streams",
+        "exports",
+        "source",
+        "key",
+        "passed",
+    }
 
 
 @pytest.mark.slow

@@ -70,17 +70,4 @@ SELECT at, month, previous, level, forecast_usd, planned_usd, cap_usd, reason
   FROM costs.cadence_steps;
 COMMENT ON VIEW reporting.cadence_steps IS 'Each step down or up of the collection cadences';
 
--- The notifier's table, for the monitoring_cap event, when migration 0071 has not made it.
-CREATE TABLE IF NOT EXISTS ops.notifications (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind         text NOT NULL,
-    key          text NOT NULL CHECK (length(key) BETWEEN 1 AND 500),
-    subject      text NOT NULL,
-    body         text NOT NULL,
-    details      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(details) = 'object'),
-    created_at   timestamptz NOT NULL,
-    resolved_at  timestamptz,
-    routed_at    timestamptz
-);
-
 GRANT SELECT ON reporting.monitoring_budget, reporting.cadence_steps TO locxia_grafana;

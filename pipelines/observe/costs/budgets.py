@@ -41,6 +41,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from infra import notify
 from pipelines.observe.costs.estimates import covered_until
 
 RUN_RATE_DAYS = 7
@@ -227,5 +228,35 @@ def compute_status(
                 " status = EXCLUDED.status, computed_at = clock_timestamp()",
                 row,
             )
+            _notify_forecast(conn, b, f, month_start, now)
             out.append(row)
     return out
+
+
+def _notify_forecast(
+    conn: psycopg.Connection[Any], b: Budget, f: Forecast, month: datetime, now: datetime
+) -> None:
+    """``budget_forecast`` once per budget and month while the forecast passes the amount.
+
+    Resolved when the forecast falls back under it, so a later crossing notifies again.
+    """
+    key = f"{b.name}:{month:%Y-%m}"
+    if f.forecast <= b.monthly_usd:
+        notify.resolve(conn, "budget_forecast", key, now)
+        return
+    notify.emit(
+        conn,
+        "budget_forecast",
+        key,
+        f"Budget {b.name}: month-end forecast {f.forecast:.2f} USD over {b.monthly_usd} USD",
+        f"Spent {f.actual:.2f} USD so far in {month:%Y-%m}; at {f.rate:.2f} USD a day the"
+        f" month ends at {f.forecast:.2f} USD, over the budget of {b.monthly_usd} USD.",
+        {
+            "budget": b.name,
+            "month": f"{month:%Y-%m}",
+            "budget_usd": str(b.monthly_usd),
+            "actual_usd": str(f.actual.quantize(Decimal("0.01"))),
+            "forecast_usd": str(f.forecast.quantize(Decimal("0.01"))),
+        },
+        now,
+    )

@@ -9,6 +9,7 @@ from infra.prices import PriceCatalog
 from pipelines.observe.costs.explorer import CostReadResult
 
 if TYPE_CHECKING:
+    from pipelines.observe.costs.dataexports import ExportsResult
     from pipelines.observe.costs.estimates import EstimatesResult
     from pipelines.observe.costs.pricing import PricesResult
     from pipelines.observe.costs.recommendations import RecommendResult
@@ -138,3 +139,31 @@ def prices(ctx: TaskContext) -> PricesResult:
 
     with ctx.connect() as conn:
         return PriceRefresher(ctx.aws(), conn, ctx.settings.aws_region).run(ctx.now().date())
+
+
+def exports(ctx: TaskContext) -> ExportsResult:
+    """Read the AWS Data Exports FOCUS 1.2 deliveries not read yet into ``costs.actuals``.
+
+    Records the periods read, already read, refused and still being delivered, the rows and
+    USD matched to resources (and not), ``s3_requests``, ``s3_bytes`` and
+    ``estimated_cost_usd`` (S3 list price of the requests).
+
+    Raises:
+        ConfigError: LOCXIA_FOCUS_EXPORT_URI is not set.
+        AwsError: the export cannot be listed.
+    """
+    from infra.errors import ConfigError
+    from pipelines.observe.costs.dataexports import ExportReader
+
+    uri = ctx.settings.focus_export_uri
+    if not uri:
+        raise ConfigError(
+            "LOCXIA_FOCUS_EXPORT_URI is not set (s3://bucket/prefix/export-name)",
+            setting="LOCXIA_FOCUS_EXPORT_URI",
+        )
+    with ctx.connect() as conn:
+        reader = ExportReader(ctx.aws(), conn, uri, ctx.settings.cost_basis, ctx.now())
+        result = reader.run()
+    ctx.details.update(result)
+    ctx.details["estimated_cost_usd"] = round(reader.s3_cost_usd, 6)
+    return result

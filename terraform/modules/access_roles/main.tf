@@ -19,6 +19,7 @@ module "policies" {
   zone_bucket_arns       = var.zone_bucket_arns
   kms_key_arns           = var.kms_key_arns
   streams_bucket_arn     = var.streams_bucket_arn
+  exports_bucket_arn     = var.exports_bucket_arn
   source_bucket_arns     = var.source_bucket_arns
   pass_role_arns         = var.pass_role_arns
 }

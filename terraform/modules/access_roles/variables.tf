@@ -71,6 +71,17 @@ variable "streams_bucket_arn" {
   }
 }
 
+variable "exports_bucket_arn" {
+  description = "Bucket AWS Data Exports delivers the FOCUS 1.2 export to (LOCXIA_FOCUS_EXPORT_URI), read by the read role; null when actual costs are not read."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.exports_bucket_arn == null || can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.exports_bucket_arn))
+    error_message = "exports_bucket_arn must be an S3 bucket ARN."
+  }
+}
+
 variable "source_bucket_arns" {
   description = "Buckets the feed ingests s3:// sources from (objects read by the feed role)."
   type        = list(string)

@@ -28,7 +28,7 @@ def test_scheduled_dataset_is_planned_and_its_chain_feeds_exposure(
     plan = registry.plan(PlanContext(settings, conn, NOW))
     jobs = {j.id: j for j in plan.jobs if j.owner == "feed"}
     assert plan.failures == {}
-    assert list(jobs) == ["layers.pools"]
+    assert sorted(jobs) == ["layers.pools", "layers.stale-check"]
     job = jobs["layers.pools"]
     assert job.task == "core.chain"
     assert job.trigger == TriggerSpec.crontab("0 4 * * *", "Europe/Paris")

@@ -58,7 +58,7 @@ def test_plugins_and_schedules_make_the_plan(settings: Settings, db_url: str) ->
     plan = _plan(settings, FAKE)
     jobs = {j.id: j for j in plan.jobs}
     assert plan.failures == {}
-    assert set(jobs) == {"core.prune-runs", "fake.a", "user.nightly"}
+    assert set(jobs) == {"core.prune-runs", "notify.deliver", "fake.a", "user.nightly"}
     assert jobs["fake.a"].trigger == TriggerSpec.every(5)
     assert jobs["fake.a"].owner == "fake"
     assert jobs["user.nightly"].owner == "schedules"
@@ -68,7 +68,7 @@ def test_plugins_and_schedules_make_the_plan(settings: Settings, db_url: str) ->
 def test_a_failing_plugin_is_reported_and_isolated(settings: Settings) -> None:
     plan = _plan(settings, FAKE, BROKEN)
     assert plan.failures == {"broken": "RuntimeError: table missing"}
-    assert {j.id for j in plan.jobs} == {"core.prune-runs", "fake.a", "fake.b"}
+    assert {j.id for j in plan.jobs} == {"core.prune-runs", "notify.deliver", "fake.a", "fake.b"}
 
 
 def _slip_in(url: str, sql: str) -> None:

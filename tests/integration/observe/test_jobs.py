@@ -45,6 +45,13 @@ def test_one_job_per_policy_at_its_cadence(settings: Settings) -> None:
     assert "observe.streams" not in jobs
     with_streams = settings.model_copy(update={"metric_streams_uri": "s3://streams/cw"})
     assert "observe.streams" in {j.id for j in _plan(with_streams).jobs}
+    assert "observe.exports" not in jobs
+    with_exports = settings.model_copy(update={"focus_export_uri": "s3://billing/cur/focus"})
+    exports = {j.id: j for j in _plan(with_exports).jobs}["observe.exports"]
+    assert (exports.task, exports.trigger) == (
+        "costs.exports",
+        TriggerSpec.crontab("40 */6 * * *"),
+    )
 
 
 def test_an_invalid_policy_row_is_reported_and_keeps_the_plan_of_others(

@@ -234,6 +234,11 @@ def test_top_resources_equal_the_view(built: Built) -> None:
         latest = max(groups[key], key=lambda r: r["time"])
         assert _close(cost, totals[key]) and int(hours) == len(groups[key])
         assert _close(rate, round(latest["usd"] * 730, 2))
+    # which hours are actual (AWS Data Exports) and which estimated, per resource and in all
+    actual = [sum(r["source"] == "actual" for r in groups[key]) for key in ranked]
+    assert [int(h) for h in _column(parsed, table, "actual hours")] == actual
+    in_month = [r for rows in groups.values() for r in rows if r["source"] == "actual"]
+    assert _close(parsed.figures["top_resources.actual_usd"], sum(r["usd"] for r in in_month))
 
 
 # --- recommendations ---------------------------------------------------------------------------

@@ -114,6 +114,11 @@ def test_approval_holds_then_applies(
         assert rds_client.describe_db_instances()["DBInstances"] == []
         # a tick with the same inputs does not plan again while it waits
         assert rec.run(mode="apply", requested_by="scheduler").skipped
+        with connect(strict.require_database_url()) as conn:
+            notified = conn.execute(
+                "SELECT kind, key FROM ops.notifications ORDER BY id"
+            ).fetchall()
+        assert notified == [("plan_held", f"terraform_run:{held.run_id}")]
         approve(strict.require_database_url(), held.run_id or 0, "carol", label="cfo")
         approved = rec.approve(held.run_id or 0)
         assert approved.status == "applied"
@@ -193,6 +198,11 @@ def test_drift_behind_terraforms_back_is_recorded(
             " WHERE resolved_at IS NULL"
         ).fetchall()
     assert rows == [("work-db", "instance_class", "db.t4g.large", "db.r6g.2xlarge", "describe")]
+    with connect(shape_settings.require_database_url()) as conn:
+        notified = conn.execute("SELECT kind, key, subject FROM ops.notifications").fetchall()
+    assert notified == [
+        ("drift", "work-db/instance_class/describe", "Drift on work-db: instance_class")
+    ]
 
 
 def test_power_states_rds_by_api_and_ec2_by_window(

@@ -15,6 +15,7 @@ locals {
   volume    = "${local.arn}:ec2:*:${var.account_id}:volume/*"
   zone_objs = [for arn in var.zone_bucket_arns : "${arn}/*"]
   streams   = var.streams_bucket_arn == null ? [] : [var.streams_bucket_arn]
+  exports   = var.exports_bucket_arn == null ? [] : [var.exports_bucket_arn]
 
   # KMS calls that S3, EC2 (EBS) and RDS make on the caller's behalf carry kms:ViaService
   # "<service>.<region>.amazonaws.com"; the key ARNs fix the region.
@@ -79,14 +80,32 @@ locals {
           Action   = ["s3:GetObject"]
           Resource = [for arn in local.streams : "${arn}/*"]
         },
+      ] : s if length(local.streams) > 0],
+      [for s in [
         {
-          Sid       = "DecryptMetricStreams"
+          # AWS Data Exports delivers the FOCUS 1.2 export here (costs.actuals)
+          Sid      = "ListDataExports"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = local.exports
+        },
+        {
+          Sid      = "ReadDataExports"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = [for arn in local.exports : "${arn}/*"]
+        },
+      ] : s if length(local.exports) > 0],
+      [for s in [
+        {
+          # objects of the metric-streams and Data Exports buckets, through S3 only
+          Sid       = "DecryptObservedObjects"
           Effect    = "Allow"
           Action    = ["kms:Decrypt"]
           Resource  = var.kms_key_arns
           Condition = local.via_s3
         },
-      ] : s if length(local.streams) > 0],
+      ] : s if length(local.streams) + length(local.exports) > 0],
     )
   }
 

@@ -44,6 +44,12 @@ variable "streams_bucket_arn" {
   default     = null
 }
 
+variable "exports_bucket_arn" {
+  description = "Bucket AWS Data Exports delivers the FOCUS 1.2 export to (read role); null when unused."
+  type        = string
+  default     = null
+}
+
 variable "source_bucket_arns" {
   description = "Buckets the feed ingests s3:// sources from (read only)."
   type        = list(string)
