@@ -160,6 +160,19 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
             }
         ),
         "observation_costs": frozenset({"api", "calls", "job_id", "requests", "started_at", "usd"}),
+        "monitoring_budget": frozenset(
+            {
+                "cadence",
+                "cap_usd",
+                "computed_at",
+                "forecast_usd",
+                "month",
+                "planned_usd",
+                "reason",
+                "since",
+                "spent_usd",
+            }
+        ),
         "parameter_changes": frozenset(
             {
                 "changed_at",

@@ -368,6 +368,32 @@ def observing_table() -> table.Panel:
     )
 
 
+def monitoring_budget_table() -> table.Panel:
+    """The own-API-spend cap: this month's forecast and the cadence step in force."""
+    return (
+        default_table()
+        .title("Monitoring budget: cadence step")
+        .description(
+            "Locxia's own API spend this month against params.monitoring_budget: spent "
+            "(complete days), forecast at full cadence, forecast at the step in force, and the "
+            "step ('stepped down: idle cadence × n') with its reason "
+            "(reporting.monitoring_budget)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT month, cap_usd, spent_usd, forecast_usd, planned_usd, cadence, since,
+                       reason, computed_at
+                  FROM reporting.monitoring_budget
+                 ORDER BY month DESC
+                 LIMIT 3
+                """
+            )
+        )
+    )
+
+
 # --- cost allocation tags --------------------------------------------------------------------
 def inactive_tags_stat() -> stat.Panel:
     """Loud when a tag Cost Explorer groups by is not an active cost allocation tag."""
@@ -456,4 +482,5 @@ def costs_dashboard() -> dashboard.Dashboard:
         .with_row(dashboard.Row("Cost of observing"))
         .with_panel(observing_timeseries())
         .with_panel(observing_table())
+        .with_panel(monitoring_budget_table())
     )

@@ -123,14 +123,20 @@ def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     cadence for the resources discovered now. Edit policies with SQL on
     params.collection_policies; the service re-plans within a second.
     """
+    from pipelines.observe.metrics.cap import describe
     from pipelines.observe.metrics.policies import assign, load_policies, load_resources
 
     with _connect(ctx) as conn:
-        every = load_policies(conn, enabled_only=False)
+        every = load_policies(conn, enabled_only=False, configured=True)
         owned = assign([p for p in every if p.enabled], load_resources(conn))
+        step = conn.execute(
+            "SELECT level, since, reason FROM costs.monitoring_status ORDER BY month DESC LIMIT 1"
+        ).fetchone()
+    level = int(step[0]) if step else 0
     rows: list[dict[str, Any]] = []
     for p in every:
         n = len(owned.get(p.name, []))
+        now_p = p.stepped(level)
         rows.append(
             {
                 "policy": p.name,
@@ -139,6 +145,7 @@ def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 "period_s": p.period,
                 "every_s": p.every,
                 "busy_every_s": p.busy.every_seconds if p.busy else None,
+                "effective_every_s": now_p.job_every,
                 "resources": n,
                 "queries_per_run": n * p.queries_per_resource,
                 "usd_per_month": round(p.monthly_api_usd(n), 2),
@@ -148,6 +155,11 @@ def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
+    if step is not None and level:
+        console.print(
+            f"{describe(level)} since {step[1]:%Y-%m-%d %H:%M} UTC by the monitoring budget:"
+            f" {step[2]}"
+        )
     console.print(
         table(
             "Collection policies",
@@ -159,7 +171,8 @@ def policies(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                     ",".join(f"{k}={v}" for k, v in r["match_tags"].items()) or None,
                     f"{r['period_s']}s",
                     f"{r['every_s']}s"
-                    + (f" ({r['busy_every_s']}s busy)" if r["busy_every_s"] else ""),
+                    + (f" ({r['busy_every_s']}s busy)" if r["busy_every_s"] else "")
+                    + (f" → {r['effective_every_s']}s" if level else ""),
                     r["resources"],
                     r["queries_per_run"],
                     f"{r['usd_per_month']:.2f}",

@@ -6,6 +6,9 @@ same id in ``params.schedules``):
 * ``observe.collect.<policy>`` — one per enabled collection policy, every ``every_seconds``
   (or ``busy_every_seconds`` when faster: the job wakes at the busy cadence and skips idle
   resources not due yet). Editing a policy row re-plans within a second (NOTIFY).
+* ``observe.cap`` — hourly: the monitoring budget (``params.monitoring_budget``) decides the
+  cadence step the collection jobs run at (:mod:`.metrics.cap`); a step changes their
+  intervals here, through :func:`load_policies`.
 * ``observe.discover`` — hourly.
 * ``observe.streams`` — every 5 minutes, only when ``LOCXIA_METRIC_STREAMS_URI`` is set.
 * ``observe.costs`` — daily at 07:00 UTC (Cost Explorer is refreshed about daily and each
@@ -20,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from infra.jobs.model import Arg, ArgSchema, JobSpec, PlanContext, Plugin, Task, TriggerSpec
-from pipelines.observe.metrics.policies import load_policies
+from pipelines.observe.metrics.cap import describe
+from pipelines.observe.metrics.policies import load_policies, step_in_force
 
 OWNER = "observe"
 
@@ -38,6 +42,7 @@ def provide(ctx: PlanContext) -> Iterator[JobSpec]:
         InputError: a collection policy row is invalid (the plan keeps the previous jobs).
     """
     policies = load_policies(ctx.conn)
+    level = step_in_force(ctx.conn)
     ctx.conn.rollback()
     for p in policies:
         cadence = f"every {p.every}s" + (
@@ -45,6 +50,8 @@ def provide(ctx: PlanContext) -> Iterator[JobSpec]:
             if p.busy
             else ""
         )
+        if level:
+            cadence += f"; {describe(level)} by the monitoring budget"
         yield JobSpec(
             f"{OWNER}.collect.{p.name}",
             "metrics.collect",
@@ -53,6 +60,13 @@ def provide(ctx: PlanContext) -> Iterator[JobSpec]:
             owner=OWNER,
             description=f"collect {p.resource_type} metrics ({cadence})",
         )
+    yield JobSpec(
+        f"{OWNER}.cap",
+        "metrics.cap",
+        TriggerSpec.every(3600),
+        owner=OWNER,
+        description="own API spend against its monthly cap: step cadences down or up",
+    )
     yield JobSpec(
         f"{OWNER}.discover",
         "metrics.discover",
@@ -110,6 +124,12 @@ plugin = Plugin(
             "pipelines.observe.metrics.tasks:collect",
             "collect CloudWatch metrics",
             schedulable=POLICY,
+        ),
+        Task(
+            "metrics.cap",
+            "pipelines.observe.metrics.tasks:cap",
+            "own API spend against its monthly cap",
+            schedulable=NO_ARGS,
         ),
         Task(
             "metrics.streams",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -138,6 +138,18 @@ class Policy:
         """GetMetricData queries (= metrics requested, the billing unit) per resource."""
         return sum(len(self.stats_for(m.name)) for m in self.metrics)
 
+    def stepped(self, level: int) -> Policy:
+        """This policy at cadence step ``level`` (decided by the monitoring budget, cap.py).
+
+        Level 0 is the policy as configured. Level n >= 1 drops the busy cadence and collects
+        every resource at the idle cadence multiplied by n: the job wakes n times less often
+        and each run reads the longer window since the watermarks, so no point is lost while
+        GetMetricData, billed per metric requested and not per datapoint, costs n times less.
+        """
+        if level <= 0:
+            return self
+        return replace(self, every=self.every * level, busy=None)
+
     def matches(self, resource: Resource) -> bool:
         """True when the policy applies to ``resource`` (type and every match tag)."""
         return resource.type == self.resource_type and all(
@@ -212,8 +224,14 @@ def _metric_stats(raw: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ..
     return tuple(sorted((str(k), tuple(v)) for k, v in raw.items()))
 
 
-def load_policies(conn: psycopg.Connection[Any], *, enabled_only: bool = True) -> list[Policy]:
-    """Every policy, validated, ordered by name.
+def load_policies(
+    conn: psycopg.Connection[Any], *, enabled_only: bool = True, configured: bool = False
+) -> list[Policy]:
+    """Every policy, validated, ordered by name, at the cadence step in force.
+
+    This is the one place a cadence step applies: the planner (job intervals) and the
+    collector (which resources are due) both load policies here. ``configured`` returns the
+    rows as written, without the step (what the monitoring budget's forecast models).
 
     Raises:
         InputError: a row is invalid (the first one found, named).
@@ -223,7 +241,16 @@ def load_policies(conn: psycopg.Connection[Any], *, enabled_only: bool = True) -
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(f"SELECT {_COLUMNS} FROM params.collection_policies ORDER BY name")
         policies = [Policy.from_row(r) for r in rows.fetchall()]
-    return [p for p in policies if p.enabled or not enabled_only]
+    level = 0 if configured else step_in_force(conn)
+    return [p.stepped(level) for p in policies if p.enabled or not enabled_only]
+
+
+def step_in_force(conn: psycopg.Connection[Any]) -> int:
+    """The cadence step of the latest monitoring-budget assessment (0: full cadence)."""
+    row = conn.execute(
+        "SELECT level FROM costs.monitoring_status ORDER BY month DESC LIMIT 1"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def winner(policies: Sequence[Policy], resource: Resource) -> Policy | None:

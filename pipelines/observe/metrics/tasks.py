@@ -13,6 +13,7 @@ from infra.aws import AwsClients
 from infra.jobs.model import TaskContext
 
 if TYPE_CHECKING:
+    from pipelines.observe.metrics.cap import CapResult
     from pipelines.observe.metrics.collect import CollectResult
     from pipelines.observe.metrics.discovery import DiscoverResult
     from pipelines.observe.metrics.retention import RetentionResult
@@ -49,6 +50,16 @@ def collect(
     with ctx.connect() as conn:
         collector = Collector(ctx.settings, clients, conn, now=now, details=ctx.details)
         return collector.run(policy, start, scheduled=ctx.scheduled_at is not None and not force)
+
+
+def cap(ctx: TaskContext) -> CapResult:
+    """Forecast the month's own API spend against its cap; step cadences down or up."""
+    from pipelines.observe.metrics.cap import assess
+
+    with ctx.connect() as conn:
+        result = assess(conn, ctx.now())
+    ctx.details.update(result)
+    return result
 
 
 def streams(ctx: TaskContext, retry: bool = False) -> StreamsResult:

@@ -36,6 +36,7 @@ def test_one_job_per_policy_at_its_cadence(settings: Settings) -> None:
     }
     assert {
         "observe.discover",
+        "observe.cap",
         "observe.costs",
         "observe.estimate",
         "observe.recommend",
