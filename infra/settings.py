@@ -202,6 +202,18 @@ class Settings(BaseSettings):
     drift_check_seconds: int = Field(
         default=3600, ge=60, description="How often the drift check describes the instances"
     )
+    # The cost of a run (infra/runcost.py) prices its time on these unless params.job_compute
+    # declares the job's own host and database; both are looked up in costs.prices.
+    run_host_type: str = Field(
+        default="t3.medium",
+        pattern=r"^[a-z0-9][a-z0-9-]*\.[a-z0-9]+$",
+        description="EC2 instance type the service runs on (prices each run's compute share)",
+    )
+    run_database_class: str | None = Field(
+        default=None,
+        pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$",
+        description="RDS class of the database runs load, priced per run (unset: not counted)",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -85,6 +85,7 @@ def ingest_task(
     ctx: TaskContext, dataset: str, source: str | None = None, layer: str | None = None
 ) -> IngestResult:
     """Land ``source`` (or the declared one) for ``dataset``."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.ingest import ingest
 
     with ctx.connect() as conn:
@@ -95,6 +96,7 @@ def ingest_task(
 
 def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> RefineResult:
     """Refine the newest (or given) landing version of ``dataset`` into working."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from infra.errors import QualityError
     from pipelines.feed.refine import refine
 
@@ -110,6 +112,7 @@ def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> R
 
 def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> PublishResult:
     """Publish the newest (or given) working version of ``dataset`` as ``exposure.<name>``."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.publish import publish
 
     with ctx.connect() as conn:
@@ -119,6 +122,7 @@ def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> 
 
 def rollback_task(ctx: TaskContext, dataset: str) -> RollbackResult:
     """Serve the previous published version of ``dataset`` again."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.publish import rollback
 
     with ctx.connect() as conn:
@@ -152,6 +156,7 @@ def transfer_table_task(
 
 def transfer_url_task(ctx: TaskContext, url: str, dataset: str) -> TransferUrlResult:
     """Copy an external URL into the landing zone as-is (checksum and provenance recorded)."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.ingest import land_url
 
     with ctx.connect() as conn:
