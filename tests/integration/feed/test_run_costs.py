@@ -12,6 +12,8 @@ nothing is forced). The figures are printed (``pytest -s``) for the closing note
 
 from __future__ import annotations
 
+import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +26,7 @@ import pytest
 from infra.jobs import Plugin, Registry, Task, TaskContext
 from infra.jobs.runner import Runner
 from infra.settings import Settings
+from tests.conftest import locxia_bin
 from tests.integration.feed.conftest import declare, make_buckets
 from tests.support import formats
 
@@ -58,6 +61,14 @@ PROBES = Plugin(
         Task("test.fail", f"{__name__}:fail_probe", "fails after one request"),
     ),
 )
+
+
+def _cli(env: dict[str, str], *args: str) -> Any:
+    done = subprocess.run(
+        [locxia_bin(), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def _seed_month(conn: psycopg.Connection[Any], month: datetime, now: datetime) -> Decimal:
@@ -96,6 +107,7 @@ def test_every_run_has_a_cost_and_the_month_is_explained(
     canonical: pa.Table,
     conn: psycopg.Connection[Any],
     aws_settings: Settings,
+    cli_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
     make_buckets(aws_settings, "locxia-landing", "locxia-working")
@@ -189,6 +201,11 @@ def test_every_run_has_a_cost_and_the_month_is_explained(
         assert Decimal(ce_usd) == ce_total
         assert Decimal(explained_usd) + Decimal(remainder) == Decimal(ce_usd)
         assert percent is not None
+    listed = _cli(cli_env, "runs", "list", "--json", "--limit", "100")
+    assert {r["id"]: r["cost_usd"] for r in listed} == {r[0]: float(r[3]) for r in runs}
+    months = _cli(cli_env, "datasets", "show", "pools", "--json")["costs"]
+    assert months[0]["runs"] == 8 and months[0]["usd"] == float(pools_runs)
+
     shown_percent = None if percent is None else round(percent, 2)
     print(
         f"\nrun costs, {month:%Y-%m}: {len(runs)} runs, every one with a cost;"
