@@ -34,9 +34,12 @@ class LayerResult(TypedDict):
     """What a layer task records: the version it produced (or found) and whether it was new.
 
     ``noop`` is true when the step had nothing to do (same bytes, same rules, already live);
-    the chained jobs' runs are read by ``details->>'noop'``.
+    the chained jobs' runs are read by ``details->>'noop'``; ``dataset`` names the layer whose
+    cost the run is (``reporting.run_costs``, migration 0068), set before the step starts so a
+    failed run names it too.
     """
 
+    dataset: str
     version_id: int
     zone: str
     uri: str
@@ -75,7 +78,12 @@ class TransferTableResult(TypedDict):
 def _outcome(details: dict[str, Any], version: catalog.Version, noop: bool) -> LayerResult:
     """The version's fields, also written into the run's ``details`` as they were before."""
     result = LayerResult(
-        version_id=version.id, zone=version.zone, uri=version.uri, rows=version.rows, noop=noop
+        dataset=version.dataset,
+        version_id=version.id,
+        zone=version.zone,
+        uri=version.uri,
+        rows=version.rows,
+        noop=noop,
     )
     details.update(result)
     return result
