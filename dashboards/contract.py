@@ -295,6 +295,27 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "status",
             }
         ),
+        # cost of runs (migration 0068)
+        "run_costs": frozenset({"api_usd", "compute_usd", "started_at"}),
+        "job_costs": frozenset(
+            {"api_usd", "compute_usd", "job_id", "month", "runs", "unpriced_runs", "usd"}
+        ),
+        "dataset_costs": frozenset(
+            {"api_usd", "compute_usd", "dataset", "month", "runs", "unpriced_runs", "usd"}
+        ),
+        "cost_explained": frozenset(
+            {
+                "basis",
+                "ce_usd",
+                "explained_percent",
+                "month",
+                "remainder_usd",
+                "resources_usd",
+                "runs_usd",
+                "tag_key",
+                "tag_value",
+            }
+        ),
     },
     "report": {
         "cost_basis": frozenset({"basis"}),
@@ -438,6 +459,24 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "role",
                 "service_id",
                 "started_at",
+            }
+        ),
+        # what each layer costs a month (migration 0068)
+        "dataset_costs": frozenset(
+            {"api_usd", "compute_usd", "dataset", "month", "runs", "unpriced_runs", "usd"}
+        ),
+        "job_costs": frozenset({"job_id", "month", "runs", "usd"}),
+        "cost_explained": frozenset(
+            {
+                "basis",
+                "ce_usd",
+                "explained_percent",
+                "month",
+                "remainder_usd",
+                "resources_usd",
+                "runs_usd",
+                "tag_key",
+                "tag_value",
             }
         ),
     },

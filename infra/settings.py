@@ -237,6 +237,18 @@ class Settings(BaseSettings):
     notify_failures_in_a_row: int = Field(
         default=3, ge=1, le=100, description="Failed runs of a job in a row that notify"
     )
+    # The cost of a run (infra/runcost.py) prices its time on these unless params.job_compute
+    # declares the job's own host and database; both are looked up in costs.prices.
+    run_host_type: str = Field(
+        default="t3.medium",
+        pattern=r"^[a-z0-9][a-z0-9-]*\.[a-z0-9]+$",
+        description="EC2 instance type the service runs on (prices each run's compute share)",
+    )
+    run_database_class: str | None = Field(
+        default=None,
+        pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$",
+        description="RDS class of the database runs load, priced per run (unset: not counted)",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -422,6 +422,29 @@ def extents_geomap() -> geomap.Panel:
 
 
 # --- the dashboard -----------------------------------------------------------------------------
+def dataset_costs_table() -> table.Panel:
+    """What each layer costs a month: every feed run of the dataset."""
+    return (
+        default_table()
+        .title("Cost per layer and month")
+        .description(
+            "reporting.dataset_costs: every feed run of the dataset (chain, steps, manual runs),"
+            " USD = AWS API spend (S3 requests through the zones) + share of host and database."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT month, dataset, runs, usd, api_usd, compute_usd, unpriced_runs
+                  FROM reporting.dataset_costs
+                 WHERE dataset IN ($dataset)
+                 ORDER BY month DESC, usd DESC, dataset
+                """
+            )
+        )
+    )
+
+
 def dataset_variable() -> dashboard.QueryVariable:
     """``$dataset``: every dataset declared or seen in a zone."""
     return query_variable("dataset", "Dataset", "SELECT dataset FROM reporting.datasets ORDER BY 1")
@@ -451,4 +474,6 @@ def layers_dashboard() -> dashboard.Dashboard:
         .with_panel(quality_failures_timeseries())
         .with_panel(failed_checks_table())
         .with_panel(rejections_table())
+        .with_row(dashboard.Row("Cost"))
+        .with_panel(dataset_costs_table())
     )

@@ -578,6 +578,80 @@ def infrastructure_panels() -> list[builder.Builder[model.Panel]]:
     ]
 
 
+# --- cost of runs (migration 0068) ------------------------------------------------------------
+def run_costs_timeseries() -> timeseries.Panel:
+    """What the runs cost per interval, API spend and compute share apart."""
+    return (
+        default_bars()
+        .title("Cost of runs")
+        .description(
+            "USD per interval (reporting.run_costs): AWS API spend the runs caused (CloudWatch,"
+            " Cost Explorer, S3 requests) and their share of the host and database they used."
+        )
+        .unit("currencyUSD")
+        .with_target(
+            sql(
+                """
+                SELECT $__timeGroupAlias(started_at, $__interval),
+                       sum(api_usd) AS "API", sum(compute_usd) AS "compute"
+                  FROM reporting.run_costs
+                 WHERE $__timeFilter(started_at)
+                 GROUP BY 1
+                 ORDER BY 1
+                """,
+                "time_series",
+            )
+        )
+    )
+
+
+def job_costs_table() -> table.Panel:
+    """Cost of each job per month."""
+    return (
+        default_table()
+        .title("Cost per job and month")
+        .description(
+            "reporting.job_costs: runs, USD (API + compute share) and runs that could not be"
+            " priced (their basis says why)."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT month, job_id AS job, runs, usd, api_usd, compute_usd, unpriced_runs
+                  FROM reporting.job_costs
+                 WHERE month >= date_trunc('month', $__timeFrom()::timestamptz)::date
+                 ORDER BY month DESC, usd DESC, job
+                """
+            )
+        )
+    )
+
+
+def cost_explained_table() -> table.Panel:
+    """How much of Cost Explorer's monthly cost of the Locxia tag runs and resources explain."""
+    return (
+        default_table()
+        .title("Cost Explorer's month: explained and remainder")
+        .description(
+            "reporting.cost_explained: Cost Explorer's cost per tag value and month (its basis),"
+            " what runs and priced resources explain, and the remainder. Nothing is forced to"
+            " add up: a negative remainder means the estimates exceed the bill."
+        )
+        .span(12)
+        .with_target(
+            sql(
+                """
+                SELECT month, tag_key, tag_value, basis, ce_usd, runs_usd, resources_usd,
+                       explained_percent, remainder_usd
+                  FROM reporting.cost_explained
+                 ORDER BY month DESC, tag_key, tag_value
+                """
+            )
+        )
+    )
+
+
 # --- the dashboard ---------------------------------------------------------------------------
 def job_variable() -> dashboard.QueryVariable:
     """``$job``: the jobs that have run (chain steps excluded)."""
@@ -613,6 +687,10 @@ def orchestrator_dashboard() -> dashboard.Dashboard:
         .with_row(dashboard.Row("Parameters"))
         .with_panel(parameter_changes_timeseries())
         .with_panel(parameter_changes_table())
+        .with_row(dashboard.Row("Cost of runs"))
+        .with_panel(run_costs_timeseries())
+        .with_panel(job_costs_table())
+        .with_panel(cost_explained_table())
         .with_row(dashboard.Row("Platform"))
         .with_panel(price_catalog_table())
     )

@@ -107,3 +107,100 @@ def _rejections(ctx: ReportContext) -> Table:
         ),
         empty="no version was rejected this month",
     )
+
+
+def layer_costs_section(ctx: ReportContext) -> SectionContent:
+    """What each layer costs a month, and how much of Cost Explorer's month runs explain.
+
+    A layer's cost is the sum of every feed run of its dataset in the month
+    (``reporting.dataset_costs``): AWS API spend through the zones plus the runs' share of the
+    host and database they used. The month's Cost Explorer cost per tag value is set against
+    what all runs and the priced resources explain, and the remainder is shown as it is
+    (``reporting.cost_explained``): nothing is forced to add up.
+    """
+    month = {"month": ctx.period.bounds()[0].date()}
+    layers = ctx.query(
+        "dataset_costs",
+        "SELECT dataset, runs, usd, api_usd, compute_usd, unpriced_runs FROM {view}"
+        " WHERE month = %(month)s ORDER BY usd DESC, dataset",
+        month,
+    )
+    jobs = ctx.query(
+        "job_costs",
+        "SELECT job_id, runs, usd FROM {view} WHERE month = %(month)s ORDER BY usd DESC, job_id",
+        month,
+    )
+    explained = ctx.query(
+        "cost_explained",
+        "SELECT tag_key, tag_value, basis, ce_usd, runs_usd, resources_usd, explained_percent,"
+        " remainder_usd FROM {view} WHERE month = %(month)s ORDER BY ce_usd DESC, tag_value",
+        month,
+    )
+    if not layers and not jobs and not explained:
+        return SectionContent(empty="No run was priced this month.")
+    figures: tuple[Figure, ...] = (
+        Figure("layer_costs.layers", "Layers fed", len(layers)),
+        Figure(
+            "layer_costs.layers_usd", "Feeding layers", sum(float(r["usd"]) for r in layers), "usd"
+        ),
+        Figure("layer_costs.runs_usd", "All runs", sum(float(r["usd"]) for r in jobs), "usd"),
+    )
+    if explained:
+        top = explained[0]
+        tag = f"{top['tag_key']}={top['tag_value']}"
+        percent = top["explained_percent"]
+        figures = (
+            *figures,
+            Figure("layer_costs.ce_usd", f"Cost Explorer, {tag}", float(top["ce_usd"]), "usd"),
+            Figure(
+                "layer_costs.explained",
+                "Explained by runs and resources",
+                None if percent is None else round(float(percent), 1),
+                "percent",
+            ),
+            Figure("layer_costs.remainder", "Remainder", float(top["remainder_usd"]), "usd"),
+        )
+    per_layer = Table(
+        "layer_costs.layers",
+        "What each layer cost this month (every feed run of its dataset)",
+        ("dataset", "runs", "usd", "API", "compute", "unpriced runs"),
+        tuple(
+            (
+                r["dataset"],
+                r["runs"],
+                float(r["usd"]),
+                float(r["api_usd"]),
+                float(r["compute_usd"]),
+                r["unpriced_runs"],
+            )
+            for r in layers
+        ),
+        empty="no feed run this month",
+        units={"usd": "usd", "API": "usd", "compute": "usd"},
+    )
+    month_table = Table(
+        "layer_costs.explained",
+        "Cost Explorer's month: what runs and resources explain, and the remainder",
+        ("tag", "basis", "Cost Explorer", "runs", "resources", "explained %", "remainder"),
+        tuple(
+            (
+                f"{r['tag_key']}={r['tag_value']}",
+                r["basis"],
+                float(r["ce_usd"]),
+                float(r["runs_usd"]),
+                float(r["resources_usd"]),
+                None if r["explained_percent"] is None else float(r["explained_percent"]),
+                float(r["remainder_usd"]),
+            )
+            for r in explained
+        ),
+        empty="Cost Explorer has no tagged cost this month",
+        units={
+            "Cost Explorer": "usd",
+            "runs": "usd",
+            "resources": "usd",
+            "explained %": "percent",
+            "remainder": "usd",
+        },
+    )
+    return SectionContent(figures=figures, tables=(per_layer, month_table))

@@ -66,6 +66,15 @@ SECTIONS: tuple[Section, ...] = (
         also_reads=("dataset_versions",),
     ),
     Section(
+        "layer_costs",
+        "What each layer costs a month",
+        "What did feeding each layer cost this month, and how much of Cost Explorer's month do"
+        " runs and resources explain?",
+        "dataset_costs",
+        layers.layer_costs_section,
+        also_reads=("job_costs", "cost_explained"),
+    ),
+    Section(
         "runs",
         "Job runs",
         "How many runs this month, how did they end, and which jobs ran?",

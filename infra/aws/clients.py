@@ -311,7 +311,14 @@ class AwsClients:
             kwargs["endpoint_url"] = self._settings.aws_endpoint_url
         # one call for every service: the per-service overloads above carry the types
         create: Callable[..., Any] = self.session(role).client
-        return create(service, **kwargs)
+        client = create(service, **kwargs)
+        # the run being executed counts this client's requests toward its cost (infra/runcost.py)
+        from infra.runcost import METER
+
+        meter = METER.get()
+        if meter is not None:
+            meter.attach(client)
+        return client
 
 
 _XML_CODE = re.compile(r"<Code>([^<]+)</Code>")

@@ -442,11 +442,19 @@ def show_dataset(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = Fal
         declared = catalog.all_datasets(conn)
         versions = catalog.versions(conn, dataset)
         edges = catalog.lineage(conn, dataset)
+        costs = _dataset_costs(conn, dataset)
     row = next((d for d in declared if d["name"] == dataset), None)
     if row is None and not versions:
         raise InputError(f"no dataset {dataset!r} (see `locxia datasets list`)")
     if as_json:
-        emit_json({"dataset": row, "versions": [asdict(v) for v in versions], "lineage": edges})
+        emit_json(
+            {
+                "dataset": row,
+                "versions": [asdict(v) for v in versions],
+                "lineage": edges,
+                "costs": costs,
+            }
+        )
         return
     if row:
         declared_as = {k: row[k] for k in ("source", "layer", "cron") if row[k] is not None}
@@ -459,6 +467,8 @@ def show_dataset(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = Fal
         )
     console.print(_versions_table(versions))
     console.print(_lineage_table(edges))
+    if costs:
+        console.print(_costs_table(costs))
     failed = next((v for v in versions if v.status == "rejected"), None)
     if failed:
         console.print(
@@ -468,6 +478,38 @@ def show_dataset(ctx: typer.Context, dataset: DatasetArg, as_json: JsonOpt = Fal
         )
         if failed.quality and failed.quality.get("checks"):
             _print_quality(failed.quality)
+
+
+def _dataset_costs(conn: Any, dataset: str) -> list[dict[str, Any]]:
+    """What feeding ``dataset`` cost per month (every feed run of it: reporting.dataset_costs)."""
+    rows = conn.execute(
+        "SELECT month, runs, usd, api_usd, compute_usd, unpriced_runs"
+        " FROM reporting.dataset_costs WHERE dataset = %s ORDER BY month DESC",
+        (dataset,),
+    ).fetchall()
+    keys = ("month", "runs", "usd", "api_usd", "compute_usd", "unpriced_runs")
+    return [
+        {k: float(v) if k.endswith("usd") else v for k, v in zip(keys, r, strict=True)}
+        for r in rows
+    ]
+
+
+def _costs_table(costs: list[dict[str, Any]]) -> Any:
+    return table(
+        "Cost per month (every feed run: AWS API spend + compute share)",
+        ["month", "runs", "usd", "API", "compute", "unpriced runs"],
+        [
+            (
+                c["month"].isoformat(),
+                c["runs"],
+                f"{c['usd']:.6f}",
+                f"{c['api_usd']:.6f}",
+                f"{c['compute_usd']:.6f}",
+                c["unpriced_runs"],
+            )
+            for c in costs
+        ],
+    )
 
 
 def _versions_table(versions: list[Any]) -> Any:

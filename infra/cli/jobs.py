@@ -219,15 +219,16 @@ def list_runs(
     with connect(settings.require_database_url()) as conn:
         rows = conn.execute(
             "SELECT id, job_id, task, trigger, status, started_at,"
-            " extract(epoch FROM ended_at - started_at), error FROM ops.runs"
+            " extract(epoch FROM ended_at - started_at), error, cost_usd FROM ops.runs"
             " WHERE (%(job)s::text IS NULL OR job_id LIKE %(job)s || '%%')"
             " AND (%(status)s::text IS NULL OR status = %(status)s)"
             " ORDER BY id DESC LIMIT %(limit)s",
             {"job": job, "status": status, "limit": limit},
         ).fetchall()
-    keys = ["id", "job", "task", "trigger", "status", "started_at", "seconds", "error"]
+    keys = ["id", "job", "task", "trigger", "status", "started_at", "seconds", "error", "cost_usd"]
     if as_json:
-        emit_json([dict(zip(keys, row, strict=True)) for row in rows])
+        # cost_usd: API spend + compute share (docs/unit-economics.md); null until priced
+        emit_json([{**dict(zip(keys, row, strict=True)), "cost_usd": _usd(row[8])} for row in rows])
         return
     console.print(
         table(
@@ -243,11 +244,17 @@ def list_runs(
                     r[5].strftime("%Y-%m-%d %H:%M:%S"),
                     None if r[6] is None else f"{float(r[6]):.3f}",
                     r[7],
+                    None if r[8] is None else f"{float(r[8]):.6f}",
                 )
                 for r in rows
             ],
         )
     )
+
+
+def _usd(value: Any) -> float | None:
+    """A numeric amount as a JSON number (None stays null)."""
+    return None if value is None else float(value)
 
 
 @runs_app.command("show")

@@ -27,6 +27,7 @@ from infra.errors import DatabaseError, JobError, LocxiaError
 from infra.jobs.liveness import ProcessIdentity, SweepReport, sweep
 from infra.jobs.model import RunChild, RunResult, TaskContext, TaskFunction, TaskResult
 from infra.jobs.registry import Registry
+from infra.runcost import RequestMeter, metering, run_cost
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,19 +135,21 @@ class Runner:
             now=self.now,
             run_child=self._child_runner(job_id, run_id),
         )
+        meter = RequestMeter()
         try:
-            returned = self._call(fn, ctx, run_id, args)
+            with metering(meter):
+                returned = self._call(fn, ctx, run_id, args)
         except (KeyboardInterrupt, SystemExit):
-            self._finish(run_id, "interrupted", ctx.details, "interrupted by a signal")
+            self._finish(run_id, "interrupted", ctx.details, "interrupted by a signal", meter)
             raise
         except Exception as exc:
             error, details = _describe_failure(exc, ctx.details)
-            self._finish(run_id, "failed", details, error)
+            self._finish(run_id, "failed", details, error, meter)
             log.warning("job %s (run %s) failed: %s", job_id, run_id, error)
             self._notify_failing(job_id, parent_id, error)
             return RunResult(run_id, "failed", details, error)
         details = {**ctx.details, **(returned or {})}
-        self._finish(run_id, "success", details, None)
+        self._finish(run_id, "success", details, None, meter)
         self._notify_failing(job_id, parent_id, None)
         return RunResult(run_id, "success", details)
 
@@ -236,7 +239,12 @@ class Runner:
         return None if row is None else int(row[0])
 
     def _finish(
-        self, run_id: int, status: str, details: Mapping[str, Any], error: str | None
+        self,
+        run_id: int,
+        status: str,
+        details: Mapping[str, Any],
+        error: str | None,
+        meter: RequestMeter | None = None,
     ) -> None:
         try:
             self._conn().execute(
@@ -246,6 +254,18 @@ class Runner:
             )
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot record the end of run {run_id}: {exc}") from exc
+        self._cost(run_id, details, meter)
+
+    def _cost(self, run_id: int, details: Mapping[str, Any], meter: RequestMeter | None) -> None:
+        """Write the run's cost (infra/runcost.py); a failure is logged, never raised.
+
+        The run is recorded already: its cost is an annotation, and pricing it must never turn
+        a success into an error (what could not be priced is named in ``cost_basis``).
+        """
+        try:
+            run_cost(self._conn(), run_id, details, meter, self.settings)
+        except Exception:
+            log.warning("cost of run %s not recorded", run_id, exc_info=True)
 
 
 class Heartbeats:

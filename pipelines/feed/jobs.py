@@ -34,9 +34,12 @@ class LayerResult(TypedDict):
     """What a layer task records: the version it produced (or found) and whether it was new.
 
     ``noop`` is true when the step had nothing to do (same bytes, same rules, already live);
-    the chained jobs' runs are read by ``details->>'noop'``.
+    the chained jobs' runs are read by ``details->>'noop'``; ``dataset`` names the layer whose
+    cost the run is (``reporting.run_costs``, migration 0068), set before the step starts so a
+    failed run names it too.
     """
 
+    dataset: str
     version_id: int
     zone: str
     uri: str
@@ -75,7 +78,12 @@ class TransferTableResult(TypedDict):
 def _outcome(details: dict[str, Any], version: catalog.Version, noop: bool) -> LayerResult:
     """The version's fields, also written into the run's ``details`` as they were before."""
     result = LayerResult(
-        version_id=version.id, zone=version.zone, uri=version.uri, rows=version.rows, noop=noop
+        dataset=version.dataset,
+        version_id=version.id,
+        zone=version.zone,
+        uri=version.uri,
+        rows=version.rows,
+        noop=noop,
     )
     details.update(result)
     return result
@@ -85,6 +93,7 @@ def ingest_task(
     ctx: TaskContext, dataset: str, source: str | None = None, layer: str | None = None
 ) -> IngestResult:
     """Land ``source`` (or the declared one) for ``dataset``."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.ingest import ingest
 
     with ctx.connect() as conn:
@@ -95,6 +104,7 @@ def ingest_task(
 
 def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> RefineResult:
     """Refine the newest (or given) landing version of ``dataset`` into working."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from infra.errors import QualityError
     from pipelines.feed.refine import refine
 
@@ -110,6 +120,7 @@ def refine_task(ctx: TaskContext, dataset: str, version: int | None = None) -> R
 
 def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> PublishResult:
     """Publish the newest (or given) working version of ``dataset`` as ``exposure.<name>``."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.publish import publish
 
     with ctx.connect() as conn:
@@ -119,6 +130,7 @@ def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> 
 
 def rollback_task(ctx: TaskContext, dataset: str) -> RollbackResult:
     """Serve the previous published version of ``dataset`` again."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.publish import rollback
 
     with ctx.connect() as conn:
@@ -152,6 +164,7 @@ def transfer_table_task(
 
 def transfer_url_task(ctx: TaskContext, url: str, dataset: str) -> TransferUrlResult:
     """Copy an external URL into the landing zone as-is (checksum and provenance recorded)."""
+    ctx.details["dataset"] = dataset  # names the layer whose cost this run is
     from pipelines.feed.ingest import land_url
 
     with ctx.connect() as conn:

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from infra.scheduler import PlanDetails, SyncReport
+from pipelines.feed.jobs import LayerResult
 from pipelines.observe.costs.tasks import ExplorerResult
 from pipelines.observe.metrics.collect import CollectResult
 from pipelines.observe.metrics.streams import StreamReport
@@ -23,7 +24,7 @@ def _keys(*results: type) -> set[str]:
 def test_every_key_the_reporting_views_read_is_declared() -> None:
     read = {k for sql in MIGRATIONS.glob("*.sql") for k in _READ.findall(sql.read_text())}
     assert read, "no ops.runs.details key found in the migrations"
-    assert read <= _keys(PlanDetails, CollectResult, ExplorerResult)
+    assert read <= _keys(PlanDetails, CollectResult, ExplorerResult, LayerResult)
 
 
 def test_a_replan_records_lists_and_a_count() -> None:
