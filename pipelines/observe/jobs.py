@@ -11,6 +11,8 @@ same id in ``params.schedules``):
 * ``observe.costs`` — daily at 07:00 UTC (Cost Explorer is refreshed about daily and each
   request costs 0.01 USD); ``observe.estimate`` — hourly (free: no AWS call);
   ``observe.recommend`` — daily; ``observe.retention`` — daily.
+* ``observe.anomalies`` — daily at 07:20 UTC, after ``observe.costs`` has read yesterday's
+  Cost Explorer day: cost anomalies per service and resource (no AWS call).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def provide(ctx: PlanContext) -> Iterator[JobSpec]:
         )
     daily = [
         ("costs", "costs.explorer", "0 7 * * *", "read Cost Explorer, estimate, forecast"),
+        ("anomalies", "costs.anomalies", "20 7 * * *", "cost anomalies per service, resource"),
         ("recommend", "costs.recommend", "30 7 * * *", "idle-resource recommendations"),
         ("retention", "metrics.retention", "15 3 * * *", "drop expired datapoint partitions"),
     ]
@@ -126,6 +129,12 @@ plugin = Plugin(
             "costs.estimate",
             "pipelines.observe.costs.tasks:estimate",
             "estimate uncovered hours",
+            schedulable=NO_ARGS,
+        ),
+        Task(
+            "costs.anomalies",
+            "pipelines.observe.costs.tasks:anomalies",
+            "cost anomalies per service and resource",
             schedulable=NO_ARGS,
         ),
         Task(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.jobs.model import TaskContext
@@ -9,6 +10,7 @@ from infra.prices import PriceCatalog
 from pipelines.observe.costs.explorer import CostReadResult
 
 if TYPE_CHECKING:
+    from pipelines.observe.costs.anomalies import AnomalyResult
     from pipelines.observe.costs.estimates import EstimatesResult
     from pipelines.observe.costs.pricing import PricesResult
     from pipelines.observe.costs.recommendations import RecommendResult
@@ -138,3 +140,28 @@ def prices(ctx: TaskContext) -> PricesResult:
 
     with ctx.connect() as conn:
         return PriceRefresher(ctx.aws(), conn, ctx.settings.aws_region).run(ctx.now().date())
+
+
+def anomalies(ctx: TaskContext, days: int = 3) -> AnomalyResult:
+    """Judge the ``days`` complete days before today for cost anomalies; notify new ones.
+
+    Runs after ``costs.explorer`` (the service series are Cost Explorer's complete days) and
+    reads the estimates for the resource series; no AWS call.
+    """
+    from pipelines.observe.costs.anomalies import detect
+
+    now = ctx.now()
+    settings = ctx.settings
+    with ctx.connect() as conn:
+        found = detect(
+            conn,
+            now.astimezone(UTC).date(),
+            now,
+            tag_key=settings.tag_key,
+            tag_value=settings.tag_value,
+            threshold=settings.anomaly_score,
+            floor_usd=settings.anomaly_floor_usd,
+            days=days,
+        )
+    ctx.details.update(found)
+    return found
