@@ -63,8 +63,7 @@ def emit(
             (f"{kind}/{key}",),
         )
         if conn.execute(
-            "SELECT 1 FROM ops.notifications WHERE kind = %s AND key = %s"
-            " AND resolved_at IS NULL",
+            "SELECT 1 FROM ops.notifications WHERE kind = %s AND key = %s AND resolved_at IS NULL",
             (kind, key),
         ).fetchone():
             return False

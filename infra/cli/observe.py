@@ -514,9 +514,7 @@ app.add_typer(anomalies_app, name="anomalies")
 @anomalies_app.callback(invoke_without_command=True)
 def anomalies(
     ctx: typer.Context,
-    show_all: Annotated[
-        bool, typer.Option("--all", help="Include the acknowledged ones.")
-    ] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Include the acknowledged ones.")] = False,
     days: Annotated[
         int, typer.Option(min=1, max=3650, help="Only anomalies of the last DAYS days.")
     ] = 90,

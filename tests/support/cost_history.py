@@ -91,7 +91,7 @@ def generate(first: date, last: date, seed: int = 16, spikes: tuple[Spike, ...] 
             per = history.services.setdefault(service, {})
             per[day] = per.get(day, 0.0) + usd
         history.services.setdefault(CLOUDWATCH, {})[day] = 0.40 / UNMODELLED
-        for service, per in history.services.items():
+        for per in history.services.values():
             per[day] *= UNMODELLED * (1 + rng.gauss(0, NOISE))
         day += timedelta(days=1)
     for spike in spikes:
@@ -117,9 +117,16 @@ def seed(
             "INSERT INTO metrics.resources (arn, type, resource_id, name, region, tags, tagged,"
             " state, first_seen, last_seen) VALUES (%s, %s, %s, %s, 'eu-west-3', %s, true,"
             " 'running', %s, %s) RETURNING id",
-            (f"arn:aws:test:::{name}", rtype, name, name, f'{{"{tag_key}": "{tag_value}"}}',
-             seen, seen),
-        ).fetchone()  # fmt: skip
+            (
+                f"arn:aws:test:::{name}",
+                rtype,
+                name,
+                name,
+                f'{{"{tag_key}": "{tag_value}"}}',
+                seen,
+                seen,
+            ),
+        ).fetchone()
         assert row is not None
         ids[name] = int(row[0])
     with conn.cursor().copy(
@@ -129,9 +136,11 @@ def seed(
             service = RESOURCES[name][1]
             for day, usd in days.items():
                 start = datetime.combine(day, time(), UTC)
-                basis = f"{name} standard" if usd < 2 * _level(name, day, history.first) else (
-                    f"{name} large"
-                )  # fmt: skip
+                basis = (
+                    f"{name} standard"
+                    if usd < 2 * _level(name, day, history.first)
+                    else (f"{name} large")
+                )
                 for hour in range(24):
                     copy.write_row(
                         (ids[name], start + timedelta(hours=hour), service, usd / 24, basis)
@@ -147,8 +156,13 @@ def seed(
     conn.execute(
         "INSERT INTO costs.explorer_reads (read_at, basis, first_day, end_day, newest_day,"
         " covered_until) VALUES (%s, 'usage', %s, %s, %s, %s)",
-        (datetime.combine(end, time(7), UTC), history.first, end + timedelta(days=1), end,
-         datetime.combine(end, time(), UTC)),
-    )  # fmt: skip
+        (
+            datetime.combine(end, time(7), UTC),
+            history.first,
+            end + timedelta(days=1),
+            end,
+            datetime.combine(end, time(), UTC),
+        ),
+    )
     conn.commit()
     return ids

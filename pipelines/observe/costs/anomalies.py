@@ -140,10 +140,18 @@ def resource_series(conn: psycopg.Connection[Any], start: date, end: date) -> li
         series.costs[day] = series.costs.get(day, 0.0) + float(usd)
         series.bases.setdefault(day, Counter())[basis] += int(hours)
     return [
-        Series(s.scope, s.key, s.service, s.source, _filled(s.costs, end), s.resource_id,
-               s.resource_type, s.bases)
+        Series(
+            s.scope,
+            s.key,
+            s.service,
+            s.source,
+            _filled(s.costs, end),
+            s.resource_id,
+            s.resource_type,
+            s.bases,
+        )
         for s in per.values()
-    ]  # fmt: skip
+    ]
 
 
 def _filled(costs: Mapping[date, float], end: date) -> dict[date, float]:
@@ -163,9 +171,7 @@ def _filled(costs: Mapping[date, float], end: date) -> dict[date, float]:
 
 
 # --- judging and explaining ------------------------------------------------------------------
-def service_drivers(
-    day: date, excess: float, resources: Iterable[Series]
-) -> list[dict[str, Any]]:
+def service_drivers(day: date, excess: float, resources: Iterable[Series]) -> list[dict[str, Any]]:
     """Which resources of the service moved on ``day``, by how much, and what is left over.
 
     Each resource is compared with its own baseline, a missing day counting as 0 (a resource
@@ -345,9 +351,13 @@ def detect(
     services = service_series(conn, tag_key, tag_value, start, min(today, ce_until or today))
     resources = resource_series(conn, start, today)
     found, short = find(
-        services, resources, tested, threshold=threshold, floor_usd=floor_usd,
+        services,
+        resources,
+        tested,
+        threshold=threshold,
+        floor_usd=floor_usd,
         service_until=ce_until,
-    )  # fmt: skip
+    )
     new = notified = 0
     listed: list[dict[str, Any]] = []
     with conn.transaction():

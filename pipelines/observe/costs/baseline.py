@@ -98,10 +98,8 @@ class Verdict:
     anomaly: bool
 
 
-def judge(
-    observed: float, baseline: Baseline, *, threshold: float, floor_usd: float
-) -> Verdict:
-    """Whether ``observed`` is an anomaly: a rise of at least ``threshold`` scales and ``floor_usd``.
+def judge(observed: float, baseline: Baseline, *, threshold: float, floor_usd: float) -> Verdict:
+    """Whether ``observed`` is an anomaly: a rise of ``threshold`` scales and ``floor_usd`` or more.
 
     Only rises count (a cost anomaly is spend nobody expected; a drop is a saving). The floor
     is on the rise in USD, so a series of cents never alarms whatever its score.

@@ -50,9 +50,7 @@ def test_the_job_lists_the_spike_and_ack_takes_it_off_the_list(locxia: Run, db_u
     ],
     ids=["unknown", "not-a-number", "zero", "missing"],
 )
-def test_ack_refuses_in_one_line(
-    locxia: Run, args: tuple[str, ...], code: int, line: str
-) -> None:
+def test_ack_refuses_in_one_line(locxia: Run, args: tuple[str, ...], code: int, line: str) -> None:
     done = locxia("observe", "anomalies", "ack", *args)
     assert done.returncode == code
     assert line in done.stderr and "Traceback" not in done.stderr

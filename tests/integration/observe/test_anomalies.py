@@ -11,6 +11,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from dashboards.grafana.build import all_dashboards
+from dashboards.grafana.check import PgRunner, check_dashboard
+from dashboards.grafana.macros import TimeRange
+from dashboards.report.build import build_report
+from dashboards.report.model import Period, sections_by_key
+from dashboards.report.sections import SECTIONS
 from infra.db import connect
 from pipelines.observe.costs.anomalies import NOT_ESTIMATED, acknowledge, detect
 from tests.support.cost_history import CLOUDWATCH, EC2, Spike, generate, seed
@@ -29,10 +35,16 @@ def _detect(
     now = datetime.combine(today, time(7, 20), UTC)
     return dict(
         detect(
-            conn, today, now, tag_key="project", tag_value="locxia", threshold=SCORE,
-            floor_usd=floor, days=days,
+            conn,
+            today,
+            now,
+            tag_key="project",
+            tag_value="locxia",
+            threshold=SCORE,
+            floor_usd=floor,
+            days=days,
         )
-    )  # fmt: skip
+    )
 
 
 def _notifications(conn: psycopg.Connection[Any]) -> list[tuple[str, str]] | None:
@@ -156,3 +168,32 @@ def test_a_day_cost_explorer_has_not_completed_is_not_judged(db_url: str) -> Non
         conn.rollback()
     assert found["service_days_complete"] == []
     assert [(a["scope"], a["key"]) for a in found["anomalies"]] == [("resource", "batch-ec2")]
+
+
+def test_the_costs_panel_and_the_report_show_the_spike_first(db_url: str) -> None:
+    history = generate(FIRST, LAST, spikes=(Spike(LAST, EC2, 2.0, "batch-ec2"),))
+    today = LAST + timedelta(days=1)
+    with connect(db_url) as conn:
+        seed(conn, history)
+        _detect(conn, today, days=3)
+        conn.commit()
+        board = next(b for b in all_dashboards() if b["uid"] == "locxia-costs")
+        span = TimeRange.last("7d", datetime.combine(today, time(8), UTC))
+        outcomes = {o.query.title: o for o in check_dashboard(PgRunner(conn), board, span)}
+        report = build_report(
+            conn,
+            Period.containing(LAST),
+            source="test",
+            today=today,
+            sections=[sections_by_key(SECTIONS)["anomalies"]],
+        )
+    panel = next(o for title, o in outcomes.items() if title.startswith("Cost anomalies ·"))
+    assert panel.ok and panel.frame is not None
+    assert panel.frame.column("key")[0] == EC2
+    assert panel.frame.column("top_driver")[0] == "batch-ec2"
+    counted = outcomes["Cost anomalies not acknowledged"].frame
+    assert counted is not None and counted.column("open_anomalies") == [2]
+    ((_, content),) = report.sections
+    table = content.tables[0]
+    assert table.rows[0][3] == EC2 and table.rows[0][8].startswith("batch-ec2 +")
+    assert {f.key: f.value for f in content.figures}["anomalies.count"] == 2
