@@ -33,7 +33,7 @@ def test_privileged_tasks_are_never_schedulable() -> None:
 def test_every_task_a_plugin_plans_can_be_retimed() -> None:
     planned = {
         "metrics.collect", "metrics.discover", "metrics.streams", "metrics.retention",
-        "costs.explorer", "costs.estimate", "costs.recommend", "shape.reconcile",
+        "costs.explorer", "costs.estimate", "costs.recommend", "costs.anomalies", "shape.reconcile",
         "shape.drift", "core.chain", "core.prune-runs", "layers.ingest", "layers.refine",
         "layers.publish",
     }  # fmt: skip
