@@ -57,26 +57,31 @@ def _notifications(conn: psycopg.Connection[Any]) -> list[tuple[str, str]] | Non
     return [(r[0], r[1]) for r in rows]
 
 
-def test_a_doubled_service_is_found_the_next_day_first_with_its_driver(db_url: str) -> None:
-    spike = Spike(LAST, EC2, 2.0, "batch-ec2")
+@pytest.mark.parametrize(
+    "day", [LAST, LAST - timedelta(days=5)], ids=["saturday-batch-idle", "monday-batch-busy"]
+)
+def test_a_doubled_service_is_found_the_next_day_first_with_its_driver(
+    db_url: str, day: date
+) -> None:
+    spike = Spike(day, EC2, 2.0, "batch-ec2")
     history = generate(FIRST, LAST, spikes=(spike,))
     with connect(db_url) as conn:
         seed(conn, history)
-        found = _detect(conn, LAST + timedelta(days=1), days=3)
+        found = _detect(conn, day + timedelta(days=1), days=3)
         conn.commit()
         rows = conn.execute(
             "SELECT scope, key, observed, expected, score, drivers FROM costs.anomalies"
             " WHERE day = %s ORDER BY scope = 'service' DESC, observed - expected DESC",
-            (LAST,),
+            (day,),
         ).fetchall()
         events = _notifications(conn)
     first = found["anomalies"][0]
-    assert (first["day"], first["scope"], first["key"]) == (LAST.isoformat(), "service", EC2)
+    assert (first["day"], first["scope"], first["key"]) == (day.isoformat(), "service", EC2)
     assert first["top_driver"] == "batch-ec2"
     assert [a["key"] for a in found["anomalies"] if a["scope"] == "service"] == [EC2]
     scope, key, observed, expected, score, drivers = rows[0]
     assert (scope, key) == ("service", EC2)
-    assert float(observed) == pytest.approx(history.services[EC2][LAST], abs=1e-4)
+    assert float(observed) == pytest.approx(history.services[EC2][day], abs=1e-4)
     assert drivers[0]["kind"] == "resource" and drivers[0]["key"] == "batch-ec2"
     assert drivers[0]["share"] > 0.8  # the resource carries most of the rise
     resource = [r for r in rows if r[0] == "resource"]
@@ -85,10 +90,10 @@ def test_a_doubled_service_is_found_the_next_day_first_with_its_driver(db_url: s
     assert resource[0][5][0]["before"] == "batch-ec2 standard"
     assert found["new"] == len(found["anomalies"])
     if events is not None:
-        assert ("cost_anomaly", f"service:{EC2}:{LAST}") in events
+        assert ("cost_anomaly", f"service:{EC2}:{day}") in events
         assert found["notified"] == found["new"]
     print(
-        f"\nspike ×2 of {EC2} on {LAST}: observed {float(observed):.2f} USD, expected"
+        f"\nspike ×2 of {EC2} on {day:%a %Y-%m-%d}: observed {float(observed):.2f} USD, expected"
         f" {float(expected):.2f}, score {score:.1f}; ranked first; top driver"
         f" {drivers[0]['key']} {drivers[0]['delta']:+.2f} USD ({drivers[0]['share']:.0%})"
     )

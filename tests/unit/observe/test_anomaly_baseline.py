@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from infra.settings import Settings
 from pipelines.observe.costs.anomalies import NOT_ESTIMATED, Series, find, service_drivers
 from pipelines.observe.costs.baseline import (
     MIN_HISTORY_DAYS,
@@ -15,6 +16,7 @@ from pipelines.observe.costs.baseline import (
     weekday_baseline,
     window,
 )
+from tests.support.cost_history import generate
 
 DAY = date(2026, 3, 9)  # a Monday
 
@@ -110,3 +112,31 @@ def test_find_ranks_services_first_then_by_rise_and_skips_incomplete_ce_days() -
     assert found[0].drivers[0]["key"] == "r"
     incomplete, _ = find(services, resources, [DAY], threshold=5, floor_usd=1, service_until=DAY)
     assert [a.series.key for a in incomplete] == ["r"]
+
+
+def _false_positives(seed: int, threshold: float, floor: float) -> int:
+    """Anomalies judged over 90 clean days of the seeded history (every series)."""
+    first = date(2026, 6, 1)
+    history = generate(first, first + timedelta(days=117), seed=seed)
+    count = 0
+    for series in [*history.resources.values(), *history.services.values()]:
+        for n in range(28, 118):
+            day = first + timedelta(days=n)
+            base = weekday_baseline(series, day)
+            assert base is not None
+            count += judge(series[day], base, threshold=threshold, floor_usd=floor).anomaly
+    return count
+
+
+def test_clean_histories_of_20_seeds_stay_quiet_at_the_defaults() -> None:
+    """At most one false positive in 90 days for every seed; the floor's part measured too."""
+    score = Settings.model_fields["anomaly_score"].default
+    floor = Settings.model_fields["anomaly_floor_usd"].default
+    defaults = [_false_positives(s, score, floor) for s in range(1, 21)]
+    unfloored = [_false_positives(s, score, 0.0) for s in range(1, 21)]
+    print(
+        f"\nclean, 20 seeds × 900 series-days: defaults {sum(defaults)} false positive(s)"
+        f" (max {max(defaults)} per seed); without the USD floor {sum(unfloored)}"
+        f" (max {max(unfloored)})"
+    )
+    assert max(defaults) <= 1
