@@ -36,6 +36,28 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "used_percent",
             }
         ),
+        "cost_anomalies": frozenset(
+            {
+                "acknowledged",
+                "acknowledged_at",
+                "acknowledged_by",
+                "day",
+                "detected_at",
+                "drivers",
+                "excess",
+                "expected",
+                "id",
+                "key",
+                "observed",
+                "resource",
+                "scope",
+                "score",
+                "service",
+                "time",
+                "top_driver",
+                "top_driver_delta",
+            }
+        ),
         "cost_basis": frozenset({"basis"}),
         "cost_tag_activation": frozenset(
             {"checked_at", "inactive", "last_updated", "status", "tag_key", "used_for", "warning"}
@@ -318,6 +340,22 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
         ),
     },
     "report": {
+        "cost_anomalies": frozenset(
+            {
+                "acknowledged",
+                "acknowledged_by",
+                "day",
+                "drivers",
+                "excess",
+                "expected",
+                "id",
+                "key",
+                "observed",
+                "scope",
+                "score",
+                "time",
+            }
+        ),
         "cost_basis": frozenset({"basis"}),
         "cost_tag_activation": frozenset(
             {"checked_at", "inactive", "status", "tag_key", "used_for", "warning"}

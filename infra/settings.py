@@ -144,6 +144,19 @@ class Settings(BaseSettings):
         description="Cost Explorer basis: usage (UnblendedCost of RECORD_TYPE Usage only) or"
         " net-amortized (NetAmortizedCost, credits, refunds, tax and fees netted as AWS does)",
     )
+    # pipelines/observe/costs/baseline.py says how the score is computed (decision 81)
+    anomaly_score: float = Field(
+        default=5.0,
+        ge=2.0,
+        le=50.0,
+        description="Cost anomaly: a day's rise above its weekday-aware 28-day median, in"
+        " robust standard deviations (1.4826 x MAD), from which the day is an anomaly",
+    )
+    anomaly_floor_usd: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Cost anomaly: smallest rise (USD per day) ever reported, against noise",
+    )
     metric_streams_uri: str | None = Field(
         default=None, description="s3://bucket/prefix where Firehose delivers Metric Streams"
     )

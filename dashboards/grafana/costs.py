@@ -3,7 +3,8 @@
 Every panel reads a ``reporting`` view of migration 0042: ``daily_costs`` (Cost Explorer),
 ``resource_costs`` (hourly estimates per resource, uptime × price), ``budgets`` (month to
 date and month-end forecast), ``recommendations`` (idle resources) and ``observation_costs``
-(what the collectors themselves spend on CloudWatch and Cost Explorer requests).
+(what the collectors themselves spend on CloudWatch and Cost Explorer requests), and
+``cost_anomalies`` (migration 0070: days that cost far more than their weekday-aware baseline).
 
 Cost Explorer lags by a day or two; its newest day is still filling, so its days count while
 ``covered`` (before that newest day) and the hours after are the estimates (``uncovered``):
@@ -312,6 +313,61 @@ def recommendations_table() -> table.Panel:
     )
 
 
+# --- anomalies -------------------------------------------------------------------------------
+def open_anomalies_stat() -> stat.Panel:
+    """Loud while a cost anomaly of the range waits for someone to acknowledge it."""
+    return (
+        default_stat()
+        .title("Cost anomalies not acknowledged")
+        .description(
+            "Days in the range whose cost rose far above its weekday-aware 28-day median "
+            "(reporting.cost_anomalies), not acknowledged yet: "
+            "`locxia observe anomalies ack ID`."
+        )
+        .decimals(0)
+        .thresholds(thresholds((None, "green"), (1, "red")))
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .with_target(
+            sql(
+                """
+                SELECT count(*) FILTER (WHERE NOT acknowledged) AS open_anomalies
+                  FROM reporting.cost_anomalies
+                 WHERE $__timeFilter(time)
+                """
+            )
+        )
+    )
+
+
+def anomalies_table() -> table.Panel:
+    """Which service or resource cost more than expected, by how much, and what drove it."""
+    return (
+        default_table()
+        .title("Cost anomalies" + _BASIS)
+        .description(
+            "Per day: a Cost Explorer service (complete days) or a resource's estimates that "
+            "rose at least LOCXIA_ANOMALY_SCORE robust deviations and LOCXIA_ANOMALY_FLOOR_USD "
+            "above its weekday-aware 28-day median; the top driver is the resource (or the "
+            "part the estimates do not model) that moved most (reporting.cost_anomalies)."
+            + _BASIS_NOTE
+        )
+        .span(24)
+        .with_target(
+            sql(
+                """
+                SELECT id, day, scope, key, service, resource, observed AS observed_usd,
+                       expected AS expected_usd, excess AS excess_usd, score, top_driver,
+                       top_driver_delta AS top_driver_usd, drivers, detected_at, acknowledged,
+                       acknowledged_by, acknowledged_at
+                  FROM reporting.cost_anomalies
+                 WHERE $__timeFilter(time)
+                 ORDER BY day DESC, scope = 'service' DESC, excess DESC, key
+                """
+            )
+        )
+    )
+
+
 # --- the cost of observing -------------------------------------------------------------------
 def observing_timeseries() -> timeseries.Panel:
     """What collecting metrics and reading costs costs, over time."""
@@ -460,13 +516,14 @@ def costs_dashboard() -> dashboard.Dashboard:
             TITLE,
             UID,
             "Daily cost per service, month to date vs budget with the month-end forecast, top "
-            "resources, hours Cost Explorer has not covered yet, idle resources, and what "
-            "observing costs.",
+            "resources, cost anomalies and their drivers, hours Cost Explorer has not covered "
+            "yet, idle resources, and what observing costs.",
         )
         .refresh("15m")
         .with_variable(cost_basis_variable())
         .with_row(dashboard.Row("This month"))
         .with_panel(inactive_tags_stat())
+        .with_panel(open_anomalies_stat())
         .with_panel(month_to_date_stat())
         .with_panel(uncovered_stat())
         .with_panel(idle_savings_stat())
@@ -475,6 +532,7 @@ def costs_dashboard() -> dashboard.Dashboard:
         .with_panel(budgets_table())
         .with_row(dashboard.Row("Where the money goes"))
         .with_panel(daily_cost_timeseries())
+        .with_panel(anomalies_table())
         .with_panel(top_resources_table())
         .with_panel(uncovered_table())
         .with_panel(recommendations_table())

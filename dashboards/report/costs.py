@@ -344,3 +344,73 @@ def observing_section(ctx: ReportContext) -> SectionContent:
 
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+# --- cost anomalies --------------------------------------------------------------------------
+def anomalies_section(ctx: ReportContext) -> SectionContent:
+    """The month's cost anomalies: what cost more than expected, by how much, and why.
+
+    Services first (Cost Explorer's complete days), then resources (estimates); each with its
+    top drivers — the resources that moved most, or the part the estimates do not model.
+    """
+    rows = ctx.query(
+        "cost_anomalies",
+        """
+        SELECT id, day, scope, key, observed, expected, excess, score, drivers, acknowledged,
+               acknowledged_by
+          FROM {view}
+         WHERE time >= %(start)s AND time < %(end)s
+         ORDER BY day DESC, scope = 'service' DESC, excess DESC, key
+        """,
+    )
+    if not rows:
+        return SectionContent(empty=f"No cost anomaly in {ctx.period.label}.")
+    figures = (
+        Figure("anomalies.count", "Cost anomalies", len(rows)),
+        Figure("anomalies.open", "Not acknowledged", sum(not r["acknowledged"] for r in rows)),
+        Figure(
+            "anomalies.excess",
+            "Above expected",
+            sum(float(r["excess"]) for r in rows if r["scope"] == "service"),
+            "usd",
+        ),
+        Figure("anomalies.top", "Largest", f"{rows[0]['key']} on {rows[0]['day']}", "text"),
+    )
+    table = Table(
+        "anomalies.list",
+        "Cost anomalies this month (acknowledge: locxia observe anomalies ack ID)",
+        (
+            "id",
+            "day",
+            "scope",
+            "what",
+            "cost",
+            "expected",
+            "above",
+            "score",
+            "top drivers",
+            "acknowledged by",
+        ),
+        tuple(
+            (
+                r["id"],
+                r["day"],
+                r["scope"],
+                r["key"],
+                float(r["observed"]),
+                float(r["expected"]),
+                float(r["excess"]),
+                round(float(r["score"]), 1),
+                _drivers(r["drivers"]),
+                r["acknowledged_by"],
+            )
+            for r in rows
+        ),
+        units={"cost": "usd", "expected": "usd", "above": "usd"},
+    )
+    return SectionContent(figures=figures, tables=(table,))
+
+
+def _drivers(drivers: list[dict[str, Any]]) -> str:
+    """The top three drivers as ``key +1.23 USD`` joined by semicolons."""
+    return "; ".join(f"{d['key']} {float(d['delta']):+.2f} USD" for d in drivers[:3])

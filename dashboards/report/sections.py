@@ -29,6 +29,13 @@ SECTIONS: tuple[Section, ...] = (
         also_reads=("daily_costs", "resource_costs", "cost_basis"),
     ),
     Section(
+        "anomalies",
+        "Cost anomalies",
+        "Which service or resource cost far more than usual on a day, and what drove it?",
+        "cost_anomalies",
+        costs.anomalies_section,
+    ),
+    Section(
         "top_resources",
         "Top resources",
         "Which resources cost the most this month (uptime × price), and at what rate now?",

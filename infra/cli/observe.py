@@ -603,3 +603,96 @@ def export(
         f" actual, {result['estimate_rows']} estimated, {result['usd']:.2f} USD"
         f" [{result['start']}, {result['end']})"
     )
+
+
+anomalies_app = typer.Typer(
+    help="Cost anomalies per service and resource: list them, acknowledge one.",
+)
+app.add_typer(anomalies_app, name="anomalies")
+
+
+@anomalies_app.callback(invoke_without_command=True)
+def anomalies(
+    ctx: typer.Context,
+    show_all: Annotated[bool, typer.Option("--all", help="Include the acknowledged ones.")] = False,
+    days: Annotated[
+        int, typer.Option(min=1, max=3650, help="Only anomalies of the last DAYS days.")
+    ] = 90,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cost anomalies not acknowledged yet, newest day first, largest rise first.
+
+    An anomaly is a day whose cost (Cost Explorer per service, estimates per resource) rose
+    at least LOCXIA_ANOMALY_SCORE robust deviations above its weekday-aware 28-day median and
+    at least LOCXIA_ANOMALY_FLOOR_USD; the drivers say what moved. Found by the
+    observe.anomalies job. Example: locxia observe anomalies ack 12
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _rows(
+        ctx,
+        "SELECT id, day, scope, key, service, observed, expected, observed - expected AS excess,"
+        " score, drivers, detected_at, acknowledged_by, acknowledged_at FROM costs.anomalies"
+        " WHERE (%(all)s OR acknowledged_at IS NULL) AND day >= current_date - %(days)s"
+        " ORDER BY day DESC, scope = 'service' DESC, observed - expected DESC, key",
+        {"all": show_all, "days": days},
+    )
+    if as_json:
+        emit_json(rows)
+        return
+    cols = ["id", "day", "scope", "key", "observed", "expected", "score", "top drivers", "ack"]
+    console.print(
+        table(
+            "Cost anomalies" + ("" if show_all else " (not acknowledged)"),
+            cols,
+            [
+                [
+                    r["id"],
+                    r["day"],
+                    r["scope"],
+                    r["key"],
+                    f"{r['observed']:.2f}",
+                    f"{r['expected']:.2f}",
+                    f"{r['score']:.1f}",
+                    "; ".join(f"{d['key']} {d['delta']:+.2f}" for d in r["drivers"][:3]),
+                    r["acknowledged_by"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@anomalies_app.command("ack")
+def ack(
+    ctx: typer.Context,
+    anomaly_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="Anomaly id.")],
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Who acknowledges (default: the OS user).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Acknowledge a cost anomaly: someone looked at it (it leaves the default list).
+
+    Acknowledging one already acknowledged changes nothing. Example: locxia observe
+    anomalies ack 12
+    """
+    from datetime import UTC, datetime
+
+    from infra.cli.state import actor
+    from pipelines.observe.costs.anomalies import acknowledge
+
+    who = actor(ctx, as_user)
+    with _connect(ctx) as conn:
+        row, done = acknowledge(conn, anomaly_id, who, datetime.now(UTC))
+    if as_json:
+        emit_json({**row, "changed": done})
+        return
+    what = f"anomaly {row['id']} ({row['scope']} {row['key']} on {row['day']})"
+    if done:
+        console.print(f"acknowledged {what} as {row['acknowledged_by']}")
+    else:
+        console.print(
+            f"{what} was already acknowledged by {row['acknowledged_by']}"
+            f" at {row['acknowledged_at']:%Y-%m-%d %H:%M} UTC; nothing changed"
+        )

@@ -16,6 +16,8 @@ same id in ``params.schedules``):
   ``observe.recommend`` — daily; ``observe.retention`` — daily.
 * ``observe.exports`` — every 6 hours, only when ``LOCXIA_FOCUS_EXPORT_URI`` is set: AWS Data
   Exports FOCUS 1.2 deliveries into ``costs.actuals`` (an unchanged delivery is not read again).
+* ``observe.anomalies`` — daily at 07:20 UTC, after ``observe.costs`` has read yesterday's
+  Cost Explorer day: cost anomalies per service and resource (no AWS call).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def provide(ctx: PlanContext) -> Iterator[JobSpec]:
         )
     daily = [
         ("costs", "costs.explorer", "0 7 * * *", "read Cost Explorer, estimate, forecast"),
+        ("anomalies", "costs.anomalies", "20 7 * * *", "cost anomalies per service, resource"),
         ("recommend", "costs.recommend", "30 7 * * *", "idle-resource recommendations"),
         ("retention", "metrics.retention", "15 3 * * *", "drop expired datapoint partitions"),
     ]
@@ -164,6 +167,12 @@ plugin = Plugin(
             "costs.exports",
             "pipelines.observe.costs.tasks:exports",
             "read AWS Data Exports FOCUS actual costs",
+            schedulable=NO_ARGS,
+        ),
+        Task(
+            "costs.anomalies",
+            "pipelines.observe.costs.tasks:anomalies",
+            "cost anomalies per service and resource",
             schedulable=NO_ARGS,
         ),
         Task(

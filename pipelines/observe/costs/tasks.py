@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from infra.jobs.model import TaskContext
@@ -9,6 +10,7 @@ from infra.prices import PriceCatalog
 from pipelines.observe.costs.explorer import CostReadResult
 
 if TYPE_CHECKING:
+    from pipelines.observe.costs.anomalies import AnomalyResult
     from pipelines.observe.costs.dataexports import ExportsResult
     from pipelines.observe.costs.estimates import EstimatesResult
     from pipelines.observe.costs.pricing import PricesResult
@@ -167,3 +169,28 @@ def exports(ctx: TaskContext) -> ExportsResult:
     ctx.details.update(result)
     ctx.details["estimated_cost_usd"] = round(reader.s3_cost_usd, 6)
     return result
+
+
+def anomalies(ctx: TaskContext, days: int = 3) -> AnomalyResult:
+    """Judge the ``days`` complete days before today for cost anomalies; notify new ones.
+
+    Runs after ``costs.explorer`` (the service series are Cost Explorer's complete days) and
+    reads the estimates for the resource series; no AWS call.
+    """
+    from pipelines.observe.costs.anomalies import detect
+
+    now = ctx.now()
+    settings = ctx.settings
+    with ctx.connect() as conn:
+        found = detect(
+            conn,
+            now.astimezone(UTC).date(),
+            now,
+            tag_key=settings.tag_key,
+            tag_value=settings.tag_value,
+            threshold=settings.anomaly_score,
+            floor_usd=settings.anomaly_floor_usd,
+            days=days,
+        )
+    ctx.details.update(found)
+    return found

@@ -29,6 +29,7 @@ PRIVATE = [
     "costs.estimates",
     "costs.budget_status",
     "costs.recommendations",
+    "costs.anomalies",
     "params.datasets",
     "ops.dataset_versions",
     "ops.lineage",

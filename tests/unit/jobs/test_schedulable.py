@@ -34,7 +34,7 @@ def test_every_task_a_plugin_plans_can_be_retimed() -> None:
     planned = {
         "metrics.collect", "metrics.discover", "metrics.streams", "metrics.retention",
         "metrics.cap",
-        "costs.explorer", "costs.estimate", "costs.recommend", "costs.exports",
+        "costs.explorer", "costs.estimate", "costs.recommend", "costs.exports", "costs.anomalies",
         "shape.reconcile",
         "shape.drift", "core.chain", "core.prune-runs", "layers.ingest", "layers.refine",
         "layers.publish", "layers.stale-check", "notify.deliver",

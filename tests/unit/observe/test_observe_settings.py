@@ -17,3 +17,14 @@ def test_observe_settings_defaults_and_validation() -> None:
     ):
         with pytest.raises(ConfigError, match=f"invalid setting {variable}"):
             load_settings(**bad)
+
+
+def test_anomaly_settings_defaults_and_bounds() -> None:
+    s = load_settings()
+    assert (s.anomaly_score, s.anomaly_floor_usd) == (5.0, 1.0)
+    for bad, variable in (
+        ({"anomaly_score": 1.0}, "LOCXIA_ANOMALY_SCORE"),
+        ({"anomaly_floor_usd": -1}, "LOCXIA_ANOMALY_FLOOR_USD"),
+    ):
+        with pytest.raises(ConfigError, match=f"invalid setting {variable}"):
+            load_settings(**bad)
