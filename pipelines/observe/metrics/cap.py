@@ -118,14 +118,20 @@ def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
 def daily_spend(
     conn: psycopg.Connection[Any], start: datetime, end: datetime
 ) -> dict[date, tuple[Decimal, Decimal]]:
-    """API spend of runs started in ``[start, end)`` per UTC day: (collection, fixed)."""
+    """API spend of runs started in ``[start, end)`` per UTC day: (collection, fixed).
+
+    A run's API spend is the metered part of its cost (``cost_basis -> 'api' ->> 'usd'``,
+    written by the Runner: every request it sent, priced); a run recorded before run costs
+    existed counts the ``estimated_cost_usd`` its task reported.
+    """
     rows = conn.execute(
         "SELECT (started_at AT TIME ZONE 'UTC')::date AS day,"
         " coalesce(sum(usd) FILTER (WHERE task = %s), 0), coalesce(sum(usd) FILTER"
         " (WHERE task <> %s), 0) FROM (SELECT task, started_at,"
-        " (details ->> 'estimated_cost_usd')::numeric AS usd FROM ops.runs"
+        " coalesce((cost_basis #>> '{api,usd}')::numeric,"
+        " (details ->> 'estimated_cost_usd')::numeric) AS usd FROM ops.runs"
         " WHERE started_at >= %s AND started_at < %s AND jsonb_typeof(details) = 'object'"
-        " AND details ? 'estimated_cost_usd') r GROUP BY 1",
+        " AND (details ? 'estimated_cost_usd' OR cost_basis ? 'api')) r GROUP BY 1",
         (COLLECT_TASK, COLLECT_TASK, start, end),
     ).fetchall()
     return {r[0]: (Decimal(r[1]), Decimal(r[2])) for r in rows}
@@ -134,7 +140,7 @@ def daily_spend(
 def _first_spend(conn: psycopg.Connection[Any]) -> datetime | None:
     row = conn.execute(
         "SELECT min(started_at) FROM ops.runs WHERE jsonb_typeof(details) = 'object'"
-        " AND details ? 'estimated_cost_usd'"
+        " AND (details ? 'estimated_cost_usd' OR cost_basis ? 'api')"
     ).fetchone()
     return row[0] if row else None
 
