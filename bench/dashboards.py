@@ -89,13 +89,21 @@ def _seed(url: str, end: datetime) -> int:
             " interval '1 hour') h",
             (start, end),
         )
+        first, newest = end.date() - timedelta(days=14), end.date() - timedelta(days=2)
         conn.execute(
-            "INSERT INTO costs.daily (day, service, tag_key, tag_value, usd, estimated)"
-            " SELECT d::date, s, 'project', 'locxia', 3.5, false"
+            "INSERT INTO costs.daily (day, service, tag_key, tag_value, usd, estimated, basis)"
+            " SELECT d::date, s, 'project', 'locxia', 3.5, false, 'usage'"
             " FROM generate_series(%s::date, %s::date, interval '1 day') d,"
             " unnest(ARRAY['Amazon Relational Database Service', 'Amazon Simple Storage"
             " Service', 'Amazon Elastic Compute Cloud - Compute']) s",
-            (end.date() - timedelta(days=14), end.date() - timedelta(days=2)),
+            (first, newest),
+        )
+        # the read that stored them: complete days end where the newest (partial) one starts
+        conn.execute(
+            "INSERT INTO costs.explorer_reads (read_at, basis, first_day, end_day, newest_day,"
+            " covered_until) VALUES (%s, 'usage', %s, %s, %s, %s::date::timestamp AT TIME ZONE"
+            " 'UTC')",
+            (end, first, newest + timedelta(days=1), newest, newest),
         )
         conn.execute(
             "INSERT INTO params.budgets (name, scope, monthly_usd) VALUES ('platform', 'total',"

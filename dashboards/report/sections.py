@@ -65,14 +65,6 @@ SECTIONS: tuple[Section, ...] = (
         resources.resource_metrics_section,
     ),
     Section(
-        "freshness",
-        "Layer freshness",
-        "Which datasets are published, in which zone, how old is each live layer, which are stale?",
-        "datasets",
-        layers.freshness_section,
-        also_reads=("dataset_versions",),
-    ),
-    Section(
         "layer_costs",
         "What each layer costs a month",
         "What did feeding each layer cost this month, and how much of Cost Explorer's month do"
@@ -80,6 +72,14 @@ SECTIONS: tuple[Section, ...] = (
         "dataset_costs",
         layers.layer_costs_section,
         also_reads=("job_costs", "cost_explained"),
+    ),
+    Section(
+        "freshness",
+        "Layer freshness",
+        "Which datasets are published, in which zone, how old is each live layer, which are stale?",
+        "datasets",
+        layers.freshness_section,
+        also_reads=("dataset_versions",),
     ),
     Section(
         "runs",

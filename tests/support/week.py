@@ -45,6 +45,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from infra.aws import AwsClients
 from infra.db import connect
 from infra.demo.scenario import create_estate, datapoints, explorer, params, resource_ids
@@ -251,6 +253,38 @@ def read_costs(settings: Settings, end: datetime) -> tuple[date, frozenset[str]]
 
 
 # --- the whole week ------------------------------------------------------------------------------
+def flag_costs(settings: Settings, end: datetime) -> None:
+    """dana caps the cost of observing far below the week's pace (the cap steps collection
+    down: ``metrics.cap``), and the week's last EC2 day is recorded as a cost anomaly.
+
+    The anomaly is written as the detector records one: a week is too short for its 28-day
+    baseline (tests/integration/observe/test_anomalies.py detects them on seeded months), and
+    the Costs panels must be proven on a row.
+    """
+    with connect(settings.require_database_url()) as conn:
+        conn.execute("SELECT set_config('locxia.actor', 'dana', false)")
+        conn.execute(
+            "INSERT INTO params.monitoring_budget (name, monthly_usd, note)"
+            " VALUES ('default', 0.0001, 'the week: cap far below the pace')"
+        )
+        day = (end - timedelta(days=1)).date()
+        conn.execute(
+            "INSERT INTO costs.anomalies (day, scope, key, service, source, observed, expected,"
+            " score, drivers, detected_at, updated_at) VALUES (%s, 'service', %s, %s,"
+            " 'cost-explorer', 12.5, 6.25, 9.5, %s, %s, %s)",
+            (
+                day,
+                explorer.SERVICES["ec2"],
+                explorer.SERVICES["ec2"],
+                Jsonb([{"key": "tiles-server", "delta": 6.25, "share": 1.0}]),
+                end,
+                end,
+            ),
+        )
+        conn.commit()
+    run_task(settings, "metrics.cap", at=end)
+
+
 def seed_week(settings: Settings, layer_dir: Path | None = None) -> Week:
     """Seed the database of ``settings`` with a week (see the module docstring).
 
@@ -268,6 +302,7 @@ def seed_week(settings: Settings, layer_dir: Path | None = None) -> Week:
     observe_week(settings, start)
     runs = change_infrastructure(settings)
     ce_last_day, ce_services = read_costs(settings, end)
+    flag_costs(settings, end)
     if layer_dir is None:
         with tempfile.TemporaryDirectory(prefix="locxia-layers-") as tmp:
             layers = feed_layers(settings, Path(tmp))

@@ -53,7 +53,9 @@ ESTATE = Estate(
         DemoResource("ec2", "stopped-vm", "t3.micro", 8, "idle"),
     )
 )
-RDS_HOURLY = Decimal("0.019") + Decimal("0.133") * 20 / 730  # db.t4g.micro + 20 GB gp3
+#: db.t4g.micro + 20 GB gp3; a past hour of a GB-month price is 1/720 of it in November
+#: (AWS prorates by the hours of the actual month: infra/costlines.py in_month)
+RDS_HOURLY = Decimal("0.019") + Decimal("0.133") * 20 / 720
 EBS_GB_MONTH = {"gp2": Decimal("0.116"), "gp3": Decimal("0.0928")}  # the shipped catalog
 
 
@@ -166,7 +168,7 @@ def test_costs_budgets_forecast_and_idle_recommendations(
     # 12 h of today. Forecast = complete days + mean of Nov 13-19 x 11 days (Nov 20-30).
     hourly = {"rds": 2 * RDS_HOURLY.quantize(Decimal("0.000001"))}  # two RDS; EC2 stopped
     volume_month = EBS_GB_MONTH[made["volume_type"]] * made["volume_gb"]
-    volume = (volume_month / 730).quantize(Decimal("0.000001"))
+    volume = (volume_month / 720).quantize(Decimal("0.000001"))
     complete = len(CE_DAYS) - 1
     ours = PER_DAY[RDS, "locxia"] + PER_DAY[EC2, "locxia"]  # S3's untagged line is not Locxia's
     base_all = ours * complete + 24 * (hourly["rds"] + volume)

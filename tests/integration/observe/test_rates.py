@@ -118,6 +118,13 @@ def test_network_rates_equal_the_truth_in_basic_and_detailed_monitoring(
     run_discovery(aws_settings, now)
     short_windows(db_url)
     with connect(db_url) as conn:
+        # the samples start at align(now, 300) - 30 min: a first read 40 minutes back covers
+        # them whatever minute of the 5 `now` falls on (30 would cut 1-4 one-minute samples)
+        conn.execute(
+            "UPDATE params.collection_policies SET backfill_seconds = 2400"
+            " WHERE period_seconds < 86400"
+        )
+        conn.commit()
         monitoring = dict(
             conn.execute(
                 "SELECT name, attributes->>'monitoring' FROM metrics.resources"

@@ -159,3 +159,21 @@ def test_dashboard_queries_carry_panel_interval_and_format() -> None:
     assert found[1] == Query(
         "t", "who", "table", "A", found[1].raw_sql, "table", timedelta(hours=1)
     )
+
+
+def test_an_exception_table_may_be_empty_and_no_other_table_may() -> None:
+    """No cost anomaly is the healthy state: that table passes empty; any other fails."""
+    board = {
+        "uid": "locxia-costs",
+        "panels": [
+            {"type": "table", "title": title, "targets": [{"refId": "A", "rawSql": "SELECT 1"}]}
+            for title in ("Cost anomalies · CE basis ${cost_basis}", "Top resources")
+        ],
+    }
+    outcomes = check_dashboard(
+        lambda sql: Frame(("x",), []), board, TimeRange.last("1d", datetime(2026, 3, 1, tzinfo=UTC))
+    )
+    assert {o.query.title: o.problems for o in outcomes} == {
+        "Cost anomalies · CE basis ${cost_basis}": (),
+        "Top resources": ("returned no rows",),
+    }
