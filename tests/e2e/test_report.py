@@ -62,7 +62,8 @@ def test_report_writes_html_and_pngs(locxia: Run, tmp_path: Path) -> None:
     ]
     assert result["figures"]["runs.total"] == 1
     assert Path(result["html"]).read_text().startswith("<!DOCTYPE html>")
-    assert [Path(p).name for p in result["pngs"]] == ["runs-per_day.png"]
+    # the parameters chart: migration 0065's audited edit of the shipped EC2 policies, today
+    assert [Path(p).name for p in result["pngs"]] == ["runs-per_day.png", "parameters-per_day.png"]
 
 
 def test_report_without_a_database_says_so(locxia: Run, tmp_path: Path) -> None:
