@@ -98,6 +98,11 @@ def _seed(url: str, end: datetime) -> int:
             " Service', 'Amazon Elastic Compute Cloud - Compute']) s",
             (first, newest),
         )
+        conn.execute(
+            "INSERT INTO costs.tag_activation (tag_key, status, tag_type, used_for, checked_at)"
+            " VALUES ('project', 'Active', 'UserDefined', 'the Locxia tag', %s)",
+            (end,),
+        )
         # the read that stored them: complete days end where the newest (partial) one starts
         conn.execute(
             "INSERT INTO costs.explorer_reads (read_at, basis, first_day, end_day, newest_day,"
@@ -168,7 +173,8 @@ def _seed_layers(url: str, end: datetime) -> int:
             _FEEDS
             + """
             INSERT INTO ops.dataset_versions (id, dataset, zone, uri, parent_id, fingerprint,
-                   rows, bytes, checksum, crs, extent, status, quality, created_at, updated_at)
+                   rows, bytes, checksum, crs, extent, status, quality, reason, rejected_by,
+                   created_at, updated_at)
             SELECT base + z, 'layer_' || d, zone, 'file:///zones/' || (base + z),
                    nullif(base + z - 1, base), (base + z) || ':fingerprint', 1000 + k, 1e6,
                    encode(sha256(convert_to(d || ':' || k || ':' || z, 'UTF8')), 'hex'),
@@ -182,6 +188,8 @@ def _seed_layers(url: str, end: datetime) -> int:
                                               'detail', 'all valid'),
                            jsonb_build_object('rule', 'rows', 'passed', NOT rejected,
                                               'detail', (1000 + k) || ' rows'))) END,
+                   CASE WHEN z = 1 AND rejected THEN 'quality check failed: rows' END,
+                   CASE WHEN z = 1 AND rejected THEN 'refine' END,
                    at, at
               FROM f, (VALUES (1, 'landing'), (2, 'working'), (3, 'exposure')) AS zz (z, zone)
              WHERE z = 1 OR NOT rejected
