@@ -160,7 +160,7 @@ def test_demo_on_the_configured_database_twice(locxia: Run, db_url: str, tmp_pat
         assert "What the demo did" in out.stdout and "Where to look next" in out.stdout
         text = re.sub(r"[│┃\s]+", " ", out.stdout)  # table cells wrap across lines
         assert "the AWS provider cannot be downloaded offline" in text
-        match = re.search(r"moto server \(pid (\d+)\) on (http://127\.0\.0\.1:\d+)", out.stdout)
+        match = re.search(r"moto server \(pid (\d+)\) behind (http://127\.0\.0\.1:\d+)", out.stdout)
         assert match, out.stdout
         pids.append(int(match[1]))
         assert _standin_processes(match[2]) == [], "a stand-in process outlived its demo"
