@@ -126,7 +126,9 @@ def _check_database(url: str, demos: int) -> None:
     # the status depends on the day of the month (near the limits by design), the rows do not
     assert [(b[0], b[2]) for b in budgets] == [("locxia-rds", True), ("locxia-total", True)]
     assert {b[1] for b in budgets} <= {"ok", "warning", "over"}
-    assert estimated == (10, 10)
+    # the 10 live resources are estimated; those the second demo found gone (its moto is new)
+    # keep the final hours they were billed before (decision 72): never rewritten
+    assert estimated[1] == 10 and estimated[0] >= 10
     # Each demo: the estate imported (5 to import, nothing created or replaced, nothing to
     # approve), then the class bump (it causes downtime and the demo has no maintenance window:
     # held, approved by the demo's approver login; the stand-in's modify companion is replaced:
