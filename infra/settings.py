@@ -104,6 +104,31 @@ class Settings(BaseSettings):
     layers_http_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Timeout of one HTTP read when fetching a layer"
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of an existing Dask scheduler (tcp://host:8786); unset, an"
+        " embedded local cluster on 127.0.0.1 runs the partitioned work",
+    )
+    dask_local_workers: int = Field(
+        default=2, ge=1, le=64, description="Worker processes of the embedded local cluster"
+    )
+    dask_min_rows: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Layers with at least this many rows are refined and published as"
+        " partitioned work on the Dask cluster; smaller ones stay in process",
+    )
+    dask_partition_rows: int = Field(
+        default=500_000,
+        ge=10_000,
+        description="Rows per partition of the partitioned work (bounds a worker's memory)",
+    )
+    capacity_wait_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a run waits for the capacity it declared (plan approval,"
+        " instances running, Dask workers joined) before it fails and restores",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     misfire_grace_seconds: int = Field(
         default=300, ge=1, description="How late a scheduled run may start and still run"
