@@ -144,6 +144,15 @@ class ApprovalRefused(LocxiaError):
     """
 
 
+class ClusterError(LocxiaError):
+    """The Dask cluster cannot be reached, or did not gather the workers a run needs in time."""
+
+
+class CapacityError(LocxiaError):
+    """The capacity a run declared could not be raised (plan held or refused, not available in
+    time); the window is restored before this reaches the run."""
+
+
 class LayerError(LocxiaError):
     """A geospatial layer cannot move to its next zone (read, check, write or publish failed)."""
 
