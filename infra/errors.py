@@ -149,8 +149,10 @@ class ClusterError(LocxiaError):
 
 
 class CapacityError(LocxiaError):
-    """The capacity a run declared could not be raised (plan held or refused, not available in
-    time); the window is restored before this reaches the run."""
+    """The capacity a run declared could not be raised: plan held or refused, or not in time.
+
+    The window is restored before this reaches the run.
+    """
 
 
 class LayerError(LocxiaError):
