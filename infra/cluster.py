@@ -13,6 +13,7 @@ own (what the benchmark measures per process).
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,11 @@ from infra.errors import ClusterError
 from infra.settings import Settings
 
 CONNECT_TIMEOUT_S = 30
+
+
+def _distributed() -> Any:
+    """``distributed``, imported on first use (a second to import; untyped for mypy)."""
+    return importlib.import_module("distributed")
 
 
 @contextmanager
@@ -34,7 +40,8 @@ def client(settings: Settings) -> Iterator[Any]:
     Raises:
         ClusterError: the named scheduler cannot be reached.
     """
-    from distributed import Client, LocalCluster
+    dist = _distributed()
+    Client, LocalCluster = dist.Client, dist.LocalCluster  # noqa: N806 (the library's names)
 
     if settings.dask_scheduler:
         try:
