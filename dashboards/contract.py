@@ -16,6 +16,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 #: Consumer name → view (schema ``reporting``) → the columns that consumer reads.
+# Views both consumers read in full: one column set, so the two can never drift apart.
+COST_EXPLAINED = frozenset(
+    {
+        "basis",
+        "ce_usd",
+        "explained_percent",
+        "month",
+        "remainder_usd",
+        "resources_usd",
+        "runs_usd",
+        "tag_key",
+        "tag_value",
+    }
+)
+DATASET_COSTS = frozenset(
+    {"api_usd", "compute_usd", "dataset", "month", "runs", "unpriced_runs", "usd"}
+)
+
 CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
     "grafana": {
         "apply_backoff": frozenset({"failures", "last_failed_at", "reason"}),
@@ -322,22 +340,8 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
         "job_costs": frozenset(
             {"api_usd", "compute_usd", "job_id", "month", "runs", "unpriced_runs", "usd"}
         ),
-        "dataset_costs": frozenset(
-            {"api_usd", "compute_usd", "dataset", "month", "runs", "unpriced_runs", "usd"}
-        ),
-        "cost_explained": frozenset(
-            {
-                "basis",
-                "ce_usd",
-                "explained_percent",
-                "month",
-                "remainder_usd",
-                "resources_usd",
-                "runs_usd",
-                "tag_key",
-                "tag_value",
-            }
-        ),
+        "dataset_costs": DATASET_COSTS,
+        "cost_explained": COST_EXPLAINED,
     },
     "report": {
         "cost_anomalies": frozenset(
@@ -500,23 +504,9 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
             }
         ),
         # what each layer costs a month (migration 0068)
-        "dataset_costs": frozenset(
-            {"api_usd", "compute_usd", "dataset", "month", "runs", "unpriced_runs", "usd"}
-        ),
+        "dataset_costs": DATASET_COSTS,
         "job_costs": frozenset({"job_id", "month", "runs", "usd"}),
-        "cost_explained": frozenset(
-            {
-                "basis",
-                "ce_usd",
-                "explained_percent",
-                "month",
-                "remainder_usd",
-                "resources_usd",
-                "runs_usd",
-                "tag_key",
-                "tag_value",
-            }
-        ),
+        "cost_explained": COST_EXPLAINED,
     },
 }
 

@@ -11,24 +11,13 @@ from pipelines.observe.metrics.batching import MAX_QUERIES_PER_CALL, batches, bu
 from pipelines.observe.metrics.policies import Busy, MetricSpec, Policy, assign, winner
 from pipelines.observe.metrics.resources import Resource, parse_arn
 from pipelines.observe.metrics.window import align_down, parse_since, window_for
+from tests.support.policies import ec2_policy
 
 NOW = datetime(2026, 11, 20, 12, 7, 30, tzinfo=UTC)
 
 
 def policy(**changes: object) -> Policy:
-    base: dict[str, object] = {
-        "name": "p",
-        "resource_type": "ec2:instance",
-        "namespace": "AWS/EC2",
-        "metrics": (MetricSpec("CPUUtilization"), MetricSpec("NetworkIn")),
-        "stats": ("Average", "Maximum"),
-        "period": 300,
-        "lookback": 900,
-        "backfill": 3600,
-        "every": 300,
-    }
-    base.update(changes)
-    return Policy(**base)  # type: ignore[arg-type]
+    return ec2_policy(**{"name": "p", **changes})
 
 
 def ec2(rid: int, **tags: str) -> Resource:

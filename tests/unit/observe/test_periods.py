@@ -9,23 +9,12 @@ from pipelines.observe.metrics.batching import build_queries, groups
 from pipelines.observe.metrics.periods import period_problem, resource_period
 from pipelines.observe.metrics.policies import Busy, MetricSpec, Policy, winner
 from pipelines.observe.metrics.resources import Resource
+from tests.support.policies import ec2_policy as support_policy
 
 
 def ec2_policy(**changes: object) -> Policy:
-    base: dict[str, object] = {
-        "name": "ec2-default",
-        "resource_type": "ec2:instance",
-        "namespace": "AWS/EC2",
-        "metrics": (MetricSpec("CPUUtilization"), MetricSpec("NetworkIn")),
-        "stats": ("Average", "Maximum"),
-        "period": 300,
-        "lookback": 900,
-        "backfill": 3600,
-        "every": 300,
-        "metric_stats": (("NetworkIn", ("Sum",)),),
-    }
-    base.update(changes)
-    return Policy(**base)  # type: ignore[arg-type]
+    """The support policy with NetworkIn read as Sum (a count per period)."""
+    return support_policy(**{"metric_stats": (("NetworkIn", ("Sum",)),), **changes})
 
 
 def instance(rid: int, region: str, monitoring: str | None, **tags: str) -> Resource:
