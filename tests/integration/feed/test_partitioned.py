@@ -17,8 +17,10 @@ import shapely
 from infra.errors import QualityError
 from infra.settings import Settings
 from pipelines.feed import catalog, partset
+from pipelines.feed.formats import RowRange, open_layer
 from pipelines.feed.geoparquet import FID, GEOMETRY
 from pipelines.feed.ingest import ingest
+from pipelines.feed.partitioned import plan
 from pipelines.feed.refine import refine
 from pipelines.feed.zones import FileZone, zone
 from tests.corpus import sources
@@ -213,3 +215,20 @@ def test_failing_rule_on_dask_raises_same_error_and_writes_nothing(
     assert catalog.find(conn, "ondask", "working") is None
     landed = catalog.find(conn, "ondask", "landing", statuses=("rejected",))
     assert landed is not None and landed.rejected_by == "refine"
+
+
+@pytest.mark.parametrize("fmt", list(SOURCES), ids=list(SOURCES))
+def test_row_ranges_read_the_layer_once_with_its_own_fids(
+    fmt: str, canonical: pa.Table, tmp_path: Path
+) -> None:
+    """Ranges of a layer read one after the other = the whole layer, FIDs included."""
+    path, layer = SOURCES[fmt](canonical, tmp_path)
+    with open_layer(path, layer, 64) as reader:
+        whole = pa.Table.from_batches(list(reader.batches))
+    ranges = plan(path, whole.num_rows, 100) if fmt != "geoparquet" else None
+    ranges = ranges or [RowRange(0, 100), RowRange(100, 150), RowRange(150, None)]
+    pieces = []
+    for r in ranges:
+        with open_layer(path, layer, 64, rows=r) as reader:
+            pieces.extend(reader.batches)
+    assert pa.Table.from_batches(pieces).equals(whole)
