@@ -287,7 +287,7 @@ def _gather(client: Any, jobs: list[PartitionJob], label: str, total: int) -> li
     failed: PartResult | None = None
     with step(label, total, unit="rows") as bar:
         for future in done:
-            result: PartResult = future.result()
+            result = _result(client, future, done)
             future.release()
             if result.error is not None:
                 failed = failed or result
@@ -302,6 +302,26 @@ def _gather(client: Any, jobs: list[PartitionJob], label: str, total: int) -> li
     if failed is not None:
         failed.raise_error()
     return sorted(results, key=lambda r: r.index)
+
+
+def _result(client: Any, future: Any, pending: Any) -> PartResult:
+    """A task's result; an exception the task did not turn into a value, as one line.
+
+    That is a bug or the cluster giving up (``KilledWorker``: the partition's workers died
+    ``distributed.scheduler.allowed-failures`` times): what is still in flight is cancelled.
+
+    Raises:
+        LayerError: the task raised.
+    """
+    try:
+        result: PartResult = future.result()
+    except Exception as exc:
+        client.cancel(list(pending.futures))
+        reason = " ".join(str(exc).split())[:200]
+        raise LayerError(
+            f"partition task {future.key} failed on the cluster: {type(exc).__name__}: {reason}"
+        ) from exc
+    return result
 
 
 def _merge(results: list[PartResult]) -> tuple[quality.Tally, list[float] | None, list[str], int]:

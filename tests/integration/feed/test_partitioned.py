@@ -232,3 +232,25 @@ def test_row_ranges_read_the_layer_once_with_its_own_fids(
         with open_layer(path, layer, 64, rows=r) as reader:
             pieces.extend(reader.batches)
     assert pa.Table.from_batches(pieces).equals(whole)
+
+
+@pytest.mark.slow
+def test_dask_path_in_every_zone_kind(
+    canonical: pa.Table, conn: psycopg.Connection[Any], zone_settings: Settings, tmp_path: Path
+) -> None:
+    """Parts and manifest put in a file zone or an S3 zone; the manifest lists every row."""
+    path, layer = formats.flatgeobuf(canonical, tmp_path)
+    settings = on_dask(zone_settings, 100)
+    declare(conn, "zoned")
+    ingest(conn, settings, "zoned", str(path), layer)
+    version = refine(conn, settings, "zoned").version
+    working = zone(settings, "working")
+    manifest = partset.read_manifest(working, version.key)
+    assert (version.quality or {})["partitions"] == 3
+    assert manifest.rows == version.rows == (version.quality or {})["rows_out"]
+    stored = working.keys(version.key.rstrip("/"))
+    assert sorted(version.key + p.key for p in manifest.parts) == [
+        k for k in stored if not k.endswith(partset.MANIFEST)
+    ]
+    assert version.uri == partset.uri_of(working, version.key) and version.uri.endswith("/")
+    assert refine(conn, settings, "zoned").noop
