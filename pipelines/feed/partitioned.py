@@ -376,7 +376,8 @@ def refine_partitioned(
             try:
                 results = _gather(client, jobs, f"refine {name}", landing.rows or 0)
             finally:
-                client.run(drop_cached, landing.checksum)
+                # a worker that died meanwhile has nothing left to drop
+                client.run(drop_cached, landing.checksum, on_error="ignore")
         return _commit(name, rules, refiner, results, working, prefix, scratch, workers)
     except BaseException:
         working.delete_prefix(prefix)

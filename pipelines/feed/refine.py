@@ -631,12 +631,17 @@ def refine(
 ) -> Outcome:
     """Refine the newest landing version of ``name`` (or ``version_id``) into working.
 
-    A no-op when that landing version was already refined under the same rules.
+    A no-op when that landing version was already refined under the same rules. A layer of
+    at least ``settings.dask_min_rows`` profiled rows is refined as partitioned work on the
+    Dask cluster into a prefix of parts (:mod:`pipelines.feed.partitioned`); the report and
+    the rules are the same either way.
 
     Raises:
         InputError: bad name, or nothing in landing.
         QualityError: a rule failed; the landing version is marked ``rejected`` with the report.
         FormatError: the landed file cannot be read (also marked ``rejected``).
+        ClusterError: the Dask cluster cannot be reached or started (partitioned work).
+        LayerError: a partition task failed on the cluster (nothing is committed).
     """
     name = dataset_name(name)
     dataset = catalog.load_dataset(conn, name) or Dataset(name)
