@@ -95,6 +95,24 @@ class Profile:
         }
 
 
+@dataclass(frozen=True)
+class RowRange:
+    """Rows ``start`` (inclusive) to ``stop`` (exclusive; None: the end) of a layer."""
+
+    start: int
+    stop: int | None
+
+    @property
+    def count(self) -> int | None:
+        """How many rows the range holds at most (None: up to the end)."""
+        return None if self.stop is None else self.stop - self.start
+
+    def within(self, total: int) -> int:
+        """Rows of the range inside a layer of ``total`` rows."""
+        stop = total if self.stop is None else min(self.stop, total)
+        return max(stop - min(self.start, total), 0)
+
+
 @dataclass
 class LayerReader:
     """An open layer: its CRS (as the source declares it), fields and batches."""
@@ -319,12 +337,15 @@ def open_layer(
     batch_rows: int,
     encoding: str | None = None,
     where: str | None = None,
+    rows: RowRange | None = None,
 ) -> Iterator[LayerReader]:
     """Open a layer for reading in Arrow batches of ``batch_rows`` rows.
 
     Batches carry the source's FID (:attr:`LayerReader.fid_column`). GDAL's warnings while
     reading (a geometry it could not parse, say) are collected on the reader, never printed.
-    ``where`` is an OGR SQL filter (GDAL formats only).
+    ``where`` is an OGR SQL filter (GDAL formats only). ``rows`` reads one range of the layer
+    (a partition of partitioned refine): the FIDs stay the layer's own (GDAL's, or the row's
+    position in the whole GeoParquet file), so partitions number rows as one read would.
 
     Raises:
         FormatError: unreadable file or layer (also while iterating the batches), or a
@@ -336,7 +357,7 @@ def open_layer(
                 f"{path.name}: rules.where filters rows read by GDAL; GeoParquet is read by"
                 " pyarrow (remove the rule or convert the file)"
             )
-        yield _parquet_reader(path, batch_rows)
+        yield _parquet_reader(path, batch_rows, rows)
         return
     chosen, _ = choose_layer(path, layer)
     pyogrio = _pyogrio()
@@ -352,6 +373,10 @@ def open_layer(
             use_pyarrow=True,
             return_fids=True,
             where=where,
+            # GDAL skips to the range (OGR_L_SetNextByIndex: random access where the driver
+            # has it, else it iterates); the stream has no max_features (pyogrio refuses it
+            # for Arrow): the batches below stop at the range's end
+            skip_features=rows.start if rows is not None else 0,
             **_options(path),
         )
         meta, stream = opened.__enter__()
@@ -364,7 +389,8 @@ def open_layer(
 
     def batches() -> Iterator[pa.RecordBatch]:
         iterator = iter(stream)
-        while True:
+        left = rows.count if rows is not None else None
+        while left is None or left > 0:
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -379,6 +405,9 @@ def open_layer(
                 seen.extend(" ".join(str(w.message).split())[:200] for w in caught)
             if batch.schema.names[0] != fid_name:  # pyogrio puts the FID first
                 raise FormatError(f"{path.name}: GDAL gave no feature id in layer {chosen!r}")
+            if left is not None:
+                batch = batch.slice(0, left)
+                left -= batch.num_rows
             yield batch.rename_columns([SOURCE_FID, *batch.schema.names[1:]])
 
     if not meta.get("geometry_type"):
@@ -475,7 +504,22 @@ def _parquet_profile(path: Path, names: tuple[str, ...]) -> Profile:
     )
 
 
-def _parquet_reader(path: Path, batch_rows: int) -> LayerReader:
+def row_group_rows(path: Path) -> list[int]:
+    """Rows of each row group of a GeoParquet file (what partitions of it are cut along).
+
+    Raises:
+        FormatError: not a readable Parquet file.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FormatError(f"{path.name}: not a readable Parquet file ({exc})") from exc
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def _parquet_reader(path: Path, batch_rows: int, rows: RowRange | None = None) -> LayerReader:
     import pyarrow.parquet as pq
 
     meta = _geo_metadata(path)
@@ -485,14 +529,24 @@ def _parquet_reader(path: Path, batch_rows: int) -> LayerReader:
     covering = column.get("covering", {}).get("bbox", {})
     skip = {parts[0] for parts in covering.values() if parts}
     names = [n for n in parquet.schema_arrow.names if n not in skip]
+    wanted = rows or RowRange(0, None)
+    groups, first = _row_groups(parquet, wanted)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        start = 0
+        start = first  # the FID of a row is its position in the whole file
         try:
-            for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
-                fids = pa.array(range(start, start + batch.num_rows), type=pa.int64())
+            for batch in parquet.iter_batches(
+                batch_size=batch_rows, columns=names, row_groups=groups
+            ):
+                lo = max(wanted.start - start, 0)
+                hi = batch.num_rows
+                if wanted.stop is not None:
+                    hi = min(wanted.stop - start, hi)
+                if hi > lo:
+                    part = batch.slice(lo, hi - lo)
+                    fids = pa.array(range(start + lo, start + hi), type=pa.int64())
+                    yield part.append_column(SOURCE_FID, fids)
                 start += batch.num_rows
-                yield batch.append_column(SOURCE_FID, fids)
         except (pa.ArrowException, OSError) as exc:
             raise FormatError(f"{path.name}: read failed: {exc}") from exc
 
@@ -502,6 +556,20 @@ def _parquet_reader(path: Path, batch_rows: int) -> LayerReader:
         fields=tuple(n for n in names if n != primary),
         encoding="UTF-8",
         batches=batches(),
-        rows=parquet.metadata.num_rows,
+        rows=wanted.within(parquet.metadata.num_rows),
         fid_column=SOURCE_FID,
     )
+
+
+def _row_groups(parquet: Any, rows: RowRange) -> tuple[list[int], int]:
+    """The row groups that hold ``rows``, and the position of the first of them's first row."""
+    groups: list[int] = []
+    first = offset = 0
+    for i in range(parquet.metadata.num_row_groups):
+        n = parquet.metadata.row_group(i).num_rows
+        if offset + n > rows.start and (rows.stop is None or offset < rows.stop):
+            if not groups:
+                first = offset
+            groups.append(i)
+        offset += n
+    return groups, first

@@ -10,6 +10,7 @@ Either way a failing layer stays in landing with its report and nothing reaches 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from shapely.errors import GEOSException
 
 from infra.errors import FormatError, InputError, QualityError, SourceError
 from infra.settings import Settings
-from pipelines.feed import catalog, quality
+from pipelines.feed import catalog, partset, quality
 from pipelines.feed.catalog import Outcome
 from pipelines.feed.columns import column_names
 from pipelines.feed.formats import LayerReader, open_layer
@@ -88,6 +89,7 @@ class Refined:
     bbox: list[float] | None
     geometry_types: list[str]
     renamed: dict[str, str] = field(default_factory=dict)
+    manifest: partset.Manifest | None = None  # a partitioned version: ``path`` is the manifest
 
 
 def _fail_fast(dataset: str, rule: str, detail: str, context: dict[str, Any]) -> QualityError:
@@ -125,6 +127,16 @@ def _may_be_suspect(column: pa.Array) -> bool:
     latin1 = (lead == 0xC3) & ((next_ == 0x82) | (next_ == 0x83))
     replacement = (lead == 0xEF) & (next_ == 0xBF)
     return bool((c1 | latin1 | replacement).any())
+
+
+def _stable_hash(value: object) -> int:
+    """A 64-bit hash of an id value, the same in every process.
+
+    Python's ``hash`` of text is salted per process (PYTHONHASHSEED): partitions refined in
+    different worker processes would not see each other's duplicates.
+    """
+    digest = hashlib.blake2b(repr(value).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 class BatchRefiner:
@@ -260,7 +272,7 @@ class BatchRefiner:
         if pa.types.is_integer(column.type):
             t.ids.append(column.to_numpy().astype(np.int64))
         else:
-            values = (hash(v) for v in column.to_pylist())
+            values = (_stable_hash(v) for v in column.to_pylist())
             t.ids.append(np.fromiter(values, dtype=np.int64, count=len(column)))
 
     def _geometries(
@@ -564,11 +576,23 @@ def _landing(conn: Any, name: str, version_id: int | None) -> catalog.Version:
 
 
 def _refine_landed(
-    conn: Any, settings: Settings, dataset: Dataset, landing: catalog.Version, scratch: Path
+    conn: Any,
+    settings: Settings,
+    dataset: Dataset,
+    landing: catalog.Version,
+    scratch: Path,
+    prefix: str | None,
 ) -> Refined:
-    """Refine the landed file; a failure is recorded on the landing version, then re-raised."""
+    """Refine the landed file (in process, or on the cluster into ``prefix``).
+
+    A failure is recorded on the landing version, then re-raised.
+    """
     try:
         local = zone(settings, "landing").fetch(landing.key, scratch)
+        if prefix is not None:
+            from pipelines.feed.partitioned import refine_partitioned  # imports distributed
+
+            return refine_partitioned(settings, dataset, landing, local, prefix, scratch)
         return refine_file(
             dataset.name,
             local,
@@ -589,6 +613,14 @@ def _refine_landed(
         raise
 
 
+def on_cluster(settings: Settings, landing: catalog.Version) -> bool:
+    """Whether ``landing`` is refined as partitioned work: its profiled rows reach the threshold.
+
+    A layer whose rows GDAL could not count at ingest stays in process.
+    """
+    return landing.rows is not None and landing.rows >= settings.dask_min_rows
+
+
 def refine(
     conn: Any,
     settings: Settings,
@@ -599,12 +631,17 @@ def refine(
 ) -> Outcome:
     """Refine the newest landing version of ``name`` (or ``version_id``) into working.
 
-    A no-op when that landing version was already refined under the same rules.
+    A no-op when that landing version was already refined under the same rules. A layer of
+    at least ``settings.dask_min_rows`` profiled rows is refined as partitioned work on the
+    Dask cluster into a prefix of parts (:mod:`pipelines.feed.partitioned`); the report and
+    the rules are the same either way.
 
     Raises:
         InputError: bad name, or nothing in landing.
         QualityError: a rule failed; the landing version is marked ``rejected`` with the report.
         FormatError: the landed file cannot be read (also marked ``rejected``).
+        ClusterError: the Dask cluster cannot be reached or started (partitioned work).
+        LayerError: a partition task failed on the cluster (nothing is committed).
     """
     name = dataset_name(name)
     dataset = catalog.load_dataset(conn, name) or Dataset(name)
@@ -614,21 +651,29 @@ def refine(
     existing = catalog.find(conn, name, "working", fingerprint=fingerprint)
     conn.rollback()
     if existing is not None:
-        if not working.exists(existing.key):
+        if not partset.stored(working, existing.key):
             raise SourceError(f"{existing.uri} is recorded but missing from the working zone")
         catalog.make_current(conn, existing.id)  # what publish moves forward next
         conn.commit()
         return Outcome(existing, True)
     started, clock = datetime.now(UTC), time.perf_counter()
+    folder = f"{name}/{landing.checksum[:16]}-{dataset.rules.digest[:8]}"
+    prefix = f"{folder}/{name}.parts/" if on_cluster(settings, landing) else None
     with scratch_dir(settings, "refine") as scratch:
-        result = _refine_landed(conn, settings, dataset, landing, scratch)
-        checksum, size = hash_file(result.path, f"checksum {name}")
-        key = f"{name}/{landing.checksum[:16]}-{dataset.rules.digest[:8]}/{name}.parquet"
-        working.put_file(result.path, key)
+        result = _refine_landed(conn, settings, dataset, landing, scratch, prefix)
+        if result.manifest is not None and prefix is not None:
+            key, uri = prefix, partset.uri_of(working, prefix)
+            checksum, size = hash_file(result.path, f"checksum {name}")[0], result.manifest.size
+        else:
+            checksum, size = hash_file(result.path, f"checksum {name}")
+            key = f"{folder}/{name}.parquet"
+            working.put_file(result.path, key)
+            uri = working.uri_for(key)
+    layout = {"layout": partset.LAYOUT} if result.manifest is not None else {}
     new = catalog.NewVersion(
         dataset=name,
         zone="working",
-        uri=working.uri_for(key),
+        uri=uri,
         fingerprint=fingerprint,
         checksum=checksum,
         status="ready",
@@ -643,6 +688,7 @@ def refine(
         provenance={
             "key": key,
             "rules_digest": dataset.rules.digest,
+            **layout,
             **({"renamed_columns": renamed} if (renamed := result.renamed) else {}),
         },
         run_id=run_id,

@@ -76,6 +76,10 @@ class Zone(Protocol):
         """Every key under ``prefix`` (sorted)."""
         ...
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove what a failed run left under ``prefix`` (where the zone allows); how many."""
+        ...
+
 
 class FileZone:
     """A zone in a local directory (``file:///path``)."""
@@ -141,6 +145,22 @@ class FileZone:
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".part-")
         )
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove the folder ``prefix`` and everything in it (also half-written files).
+
+        Raises:
+            SourceError: the folder cannot be removed.
+        """
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return 0
+        count = sum(1 for p in base.rglob("*") if p.is_file())
+        try:
+            shutil.rmtree(base)
+        except OSError as exc:
+            raise SourceError(f"cannot remove {self.uri_for(prefix.rstrip('/'))}: {exc}") from exc
+        return count
 
 
 class S3Zone:
@@ -216,6 +236,14 @@ class S3Zone:
                 out.extend(obj["Key"] for obj in page.get("Contents", []))
         strip = len(self.prefix) + 1 if self.prefix else 0
         return sorted(k[strip:] for k in out)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Nothing: the feed role may not delete zone objects (zones are append-only).
+
+        Parts left under a prefix without its manifest are no version (nothing lists them),
+        and the next run of the same landing version and rules overwrites them by name.
+        """
+        return 0
 
 
 def zone(settings: Settings, name: str) -> Zone:
