@@ -16,6 +16,17 @@ no other login can take):
 
 Readers see the old table until the commit and the new one after; a process killed at any
 point (even mid-COPY) leaves the database as it was, because the transaction never commits.
+
+A **partitioned** working version (a prefix of part files and a manifest,
+:mod:`pipelines.feed.partset`) changes step 2 only: the staging table is created and committed
+on a connection of its own, and the parts are COPYed in parallel on the Dask cluster, each
+part with its row in ``ops.publish_parts`` in one transaction of its own
+(:mod:`pipelines.feed.publish_parts`: exactly once, whatever worker dies). The transaction
+holding the lock then checks that the ledger lists every part and the table holds the
+manifest's rows, and goes on with step 3. Readers still see the old table until the commit.
+A failure drops the staging table and its ledger rows; a killed publish leaves them, and the
+next publish of the same version resumes from them (any other publish or rollback of the
+dataset drops them).
 """
 
 from __future__ import annotations
