@@ -402,7 +402,7 @@ def publish(
                 else f"{name}: publish failed, exposure unchanged: the working file cannot be"
                 f" loaded ({cause}); refine it again"
             )
-            if not isinstance(exc, publish_parts.PartFailed) or exc.done.content:
+            if not isinstance(exc, publish_parts.LoadFailed) or exc.content:
                 _reject(conn, working, str(error))
             raise error from exc
     return Outcome(version, False)
@@ -449,13 +449,17 @@ def _load_partitioned(
     ledger = publish_parts.committed(tx, staged)
     if ledger != expected:
         missing = sorted(set(expected) - set(ledger))
-        raise PublishError(f"parts not committed: {', '.join(missing[:3]) or 'rows differ'}")
+        raise publish_parts.LoadFailed(
+            f"parts not committed: {', '.join(missing[:3]) or 'rows differ'}"
+        )
     counted = tx.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(STAGING, staged))
     ).fetchone()
     rows = int(counted[0]) if counted else 0
     if rows != manifest.rows:
-        raise PublishError(f"staging holds {rows} rows, the manifest lists {manifest.rows}")
+        raise publish_parts.LoadFailed(
+            f"staging holds {rows} rows, the manifest lists {manifest.rows}"
+        )
     if geometry_ddl(types) == MIXED_DIMENSIONS:
         set_srid(tx, STAGING, staged)
     return rows

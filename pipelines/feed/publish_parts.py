@@ -179,7 +179,7 @@ def _run(client: Any, jobs: list[PartJob], advance: Callable[[float], None]) -> 
     """Run ``jobs`` keeping at most :func:`in_flight` submitted; return the rows they hold.
 
     Raises:
-        PartFailed: the first part that failed (the tasks in flight are left to end first).
+        LoadFailed: the first part that failed (the tasks in flight are left to end first).
     """
     dist = cluster._distributed()
     pending = iter(jobs)
@@ -201,7 +201,7 @@ def _run(client: Any, jobs: list[PartJob], advance: Callable[[float], None]) -> 
             running.discard(future)
             done: PartDone = future.result()
             if done.error is not None:
-                raise PartFailed(f"part {jobs[0].prefix}{done.key}: {done.error}", done)
+                raise LoadFailed(f"part {jobs[0].prefix}{done.key}: {done.error}", done.content)
             rows += done.rows
             advance(done.rows)
             submit_next()
@@ -214,9 +214,8 @@ def load(settings: Settings, manifest: Manifest, jobs: list[PartJob]) -> int:
     """COPY every part on the cluster; return the rows copied now or by an earlier attempt.
 
     Raises:
-        PartFailed: a part failed (``done.content`` tells the caller whether to reject the
-            version).
-        PublishError: the cluster could not be reached or started, or a task killed its
+        LoadFailed: a part failed (``content`` tells the caller whether to reject the
+            version), the cluster could not be reached or started, or a task killed its
             workers over and over (Dask's ``KilledWorker``).
     """
     from pipelines.feed.progress import step
@@ -231,17 +230,21 @@ def load(settings: Settings, manifest: Manifest, jobs: list[PartJob]) -> int:
     except PublishError:
         raise
     except LocxiaError as exc:  # ClusterError: not reachable, not started
-        raise PublishError(exc.message) from exc
+        raise LoadFailed(exc.message) from exc
     except Exception as exc:  # noqa: BLE001 (KilledWorker, CommClosedError…: the cluster's)
-        raise PublishError(f"the Dask cluster failed the load: {_line(exc)}") from exc
+        raise LoadFailed(f"the Dask cluster failed the load: {_line(exc)}") from exc
 
 
-class PartFailed(PublishError):
-    """One part could not be COPYed; ``done`` says which and whether its content is at fault."""
+class LoadFailed(PublishError):
+    """The parts could not all be loaded; ``content`` says whether the part's bytes are at fault.
 
-    def __init__(self, message: str, done: PartDone) -> None:
+    Only a fault of the content rejects the working version (refine again); a lost cluster or
+    a missing object does not: publishing again may work.
+    """
+
+    def __init__(self, message: str, content: bool = False) -> None:
         super().__init__(message)
-        self.done = done
+        self.content = content
 
 
 def staging_ready(

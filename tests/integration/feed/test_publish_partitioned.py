@@ -266,3 +266,26 @@ def copying_worker(settings: Settings, workers: set[int], timeout_s: float = 60)
                 return pid
             time.sleep(0.005)
     raise AssertionError("no worker was seen copying a part")
+
+
+def test_an_unreachable_scheduler_fails_cleanly_without_rejecting_the_version(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not the part's fault: one line, no staging, no ledger, the version stays ready."""
+    source = partsets.synthetic_working(tmp_path / "w.parquet", 3_000)
+    manifest = partsets.split(settings, source, PREFIX, 2, tmp_path / "parts")
+    version = partsets.register(conn, settings, "roofs", PREFIX, manifest)
+    monkeypatch.setattr("infra.cluster.CONNECT_TIMEOUT_S", 1)
+    nowhere = settings.model_copy(update={"dask_scheduler": "tcp://127.0.0.1:9"})
+
+    with pytest.raises(PublishError, match="exposure unchanged: cannot reach the Dask scheduler"):
+        publish(conn, nowhere, "roofs")
+
+    assert staging_tables(conn) == [] and ledger_rows(conn) == 0
+    kept = catalog.get(conn, version.id)
+    conn.rollback()
+    assert kept is not None and kept.status == "ready"
+    assert publish(conn, settings, "roofs").version.rows == 3_000  # the embedded cluster
