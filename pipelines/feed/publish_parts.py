@@ -44,7 +44,8 @@ from infra.settings import Settings
 from pipelines.feed.partset import Manifest, Part
 from pipelines.feed.zones import scratch_dir, zone
 
-#: Tasks in flight per worker: one copying, one fetching its part meanwhile.
+#: Tasks submitted per worker: one running, one waiting, so no worker idles while the driver
+#: submits the next (and the driver holds a handful of futures whatever the part count).
 PER_WORKER = 2
 #: Application name of a task's connection (``…:<worker pid>``, shown in pg_stat_activity).
 APPLICATION = "locxia:publish-part"
