@@ -229,7 +229,8 @@ class _Cells:
             key = part_key(job.index, cell)
             # deterministic name: a partition Dask runs again overwrites its own file
             working.put_file(local, job.prefix + key)
-            parts.append(Part(key, writer.rows, size, digest, cell, bbox))
+            box = None if bbox is None else tuple(bbox)
+            parts.append(Part(key, writer.rows, size, digest, cell, box))
             local.unlink()
             trim()
         return parts, groups
