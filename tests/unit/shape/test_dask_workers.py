@@ -14,7 +14,7 @@ import pytest
 from infra.demo.standin import STANDIN_MODULE
 from infra.errors import InputError
 from infra.settings import Settings
-from pipelines.shape import forcenew, tfvars
+from pipelines.shape import forcenew, store, tfvars
 from pipelines.shape import guardrails as g
 from pipelines.shape.model import Desired, InstanceSpec, effective
 from pipelines.shape.plan import parse
@@ -77,6 +77,13 @@ def test_invalid_worker_rows_are_refused_with_one_line(row: dict[str, Any], mess
     with pytest.raises(InputError, match=message) as caught:
         _spec(**row)
     assert "\n" not in str(caught.value)
+
+
+def test_purpose_is_an_editable_column() -> None:
+    """``locxia params set dask-1 purpose=dask-worker``, as for any column."""
+    assert store.parse_assignments(["purpose=dask-worker"]) == {"purpose": "dask-worker"}
+    with pytest.raises(InputError, match="did you mean purpose"):
+        store.parse_assignments(["purpse=dask-worker"])
 
 
 def test_the_purpose_tag_is_reserved_on_general_rows_too() -> None:
