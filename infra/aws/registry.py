@@ -8,6 +8,11 @@ Three roles, each doing only what its name says (``terraform/modules/access_role
   instances carrying the project tag, the Terraform state, the data key;
 * ``feed`` moves layers between the zone buckets (and reads the S3 sources).
 
+A fourth role, ``dask_worker``, is no session of the orchestrator's: it is the instance profile
+of Dask worker instances (``purpose = dask-worker``), whose partitioned work reads and writes
+the zones as the feed does. It appears here only as the role the write role passes on
+RunInstances (``worker_role``); its policy is tested against the feed's zone calls.
+
 Each :class:`AwsCall` names the botocore service and operation, the role, who makes the call
 (``orchestrator``: Python through :class:`~infra.aws.AwsClients`, checked at run time;
 ``terraform``: the AWS provider or the S3 backend with the write role; ``demo``: seeding the
@@ -34,8 +39,11 @@ TagPlace = Literal["request", "resource", "none"]
 #: Which resource the authorization is about, when the policies bound it by ARN: any
 #: resource of the type, a zone bucket (or its objects), a source bucket, the metric-streams
 #: bucket, the Terraform state bucket, a customer key, a role passed to EC2 or RDS, the bucket
-#: AWS Data Exports delivers the FOCUS export to.
-Where = Literal["any", "zone", "source", "streams", "state", "key", "passed", "exports"]
+#: AWS Data Exports delivers the FOCUS export to, the Dask workers' role (the one role the
+#: write role passes to the worker instances it launches).
+Where = Literal[
+    "any", "zone", "source", "streams", "state", "key", "passed", "exports", "worker_role"
+]
 #: Stands for the platform's region in a context value (``kms:ViaService``).
 REGION = "{region}"
 
@@ -387,6 +395,13 @@ _TERRAFORM = [
                     _a("ec2:CreateTags", "volume", context=(("ec2:CreateAction", "RunInstances"),)),
                     *_kms_for("ec2"),
                     _pass("ec2.amazonaws.com"),
+                    # a Dask worker's instance profile: access_roles' dask_worker role
+                    _a(
+                        "iam:PassRole",
+                        "role",
+                        where="worker_role",
+                        context=(("iam:PassedToService", "ec2.amazonaws.com"),),
+                    ),
                 ),
             ),
             ("DescribeInstances", (_a("ec2:DescribeInstances"),)),

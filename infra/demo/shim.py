@@ -19,6 +19,7 @@ It runs as a script in Terraform's worker process: it imports boto3 only, never 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -120,10 +121,21 @@ def _ec2_id(ec2: Any, name: str) -> str:
     return ids[0]
 
 
+def _user_data() -> dict[str, str]:
+    """``UserData`` of RunInstances from ``LOCXIA_STANDIN_USER_DATA`` (base64), if any.
+
+    The stand-in module passes the script base64-encoded in the environment; boto3 encodes
+    ``UserData`` itself for RunInstances, so the decoded text is sent, as the provider sends it.
+    """
+    encoded = os.environ.get("LOCXIA_STANDIN_USER_DATA", "")
+    return {"UserData": base64.b64decode(encoded).decode()} if encoded else {}
+
+
 def ec2_create(spec: Spec) -> None:
     """Run the EC2 instance of ``spec`` (a second one when the name exists, as in AWS)."""
     ec2 = _client("ec2", spec)
     ec2.run_instances(
+        **_user_data(),
         ImageId=spec["ami"],
         InstanceType=spec["instance_type"],
         MinCount=1,

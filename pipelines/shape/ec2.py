@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from infra.aws import aws_errors
+from pipelines.shape.model import DASK_WORKER, PURPOSE_TAG
 from pipelines.shape.sizing import Observed, Sizing
 
 if TYPE_CHECKING:
@@ -47,6 +48,20 @@ def sizing(attrs: Mapping[str, Any]) -> Sizing:
 def _number(value: Any) -> int | None:
     """A planned number (None when unset, unknown or 0)."""
     return int(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def is_dask_worker(attrs: Mapping[str, Any]) -> bool:
+    """Whether a planned or existing ``aws_instance`` is a Dask worker, by its purpose tag.
+
+    Read from the instance's own tags (``tags``, or ``tags_all`` with the provider's defaults),
+    never from the row: a row switched to ``dask-worker`` does not make an instance that holds
+    data disposable.
+    """
+    for key in ("tags", "tags_all"):
+        tags = attrs.get(key)
+        if isinstance(tags, Mapping) and tags.get(PURPOSE_TAG) == DASK_WORKER:
+            return True
+    return False
 
 
 def is_protected(attrs: Mapping[str, Any]) -> bool:

@@ -14,9 +14,12 @@ places depend on the list being exact:
 Source: ``hashicorp/terraform-provider-aws`` v5, the top-level schema attributes marked
 ``ForceNew: true`` in ``internal/service/rds/instance.go`` (``ResourceInstance``, schema
 version 2) and ``internal/service/ec2/ec2_instance.go`` (``ResourceInstance``); nested ones
-listed as ``block.attribute`` where Locxia's modules set the block. Conditional ones (EC2
-``user_data`` when ``user_data_replace_on_change``; ``launch_template.0.version`` through
-``CustomizeDiff``) are left out: the modules set neither.
+listed as ``block.attribute`` where Locxia's modules set the block. Conditional ones are
+apart: EC2 ``user_data``/``user_data_base64`` are force-new only when
+``user_data_replace_on_change`` is true (``CustomizeDiff``: ``ForceNewIf``), which
+``terraform/modules/ec2_instance`` sets exactly when it sets ``user_data`` (Dask workers,
+:data:`EC2_USER_DATA`); ``launch_template.0.version`` is left out (the modules set no launch
+template).
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ EC2: tuple[str, ...] = (
     "subnet_id",
     "tenancy",
 )
+
+#: ``aws_instance``: force-new only with ``user_data_replace_on_change = true``
+#: (``customdiff.ForceNewIf("user_data", ...)`` and ``("user_data_base64", ...)`` in
+#: ``ResourceInstance``'s ``CustomizeDiff``). The module sets ``user_data`` (never the base64
+#: form) and the flag together, for Dask workers; the stand-in keys ``user_data`` in
+#: ``triggers_replace`` exactly then.
+EC2_USER_DATA: tuple[str, ...] = ("user_data", "user_data_base64")
 
 #: Per resource type, as the plan names it.
 BY_TYPE: dict[str, tuple[str, ...]] = {"aws_db_instance": RDS, "aws_instance": EC2}

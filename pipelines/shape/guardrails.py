@@ -26,6 +26,14 @@ Each rule is a small function over the parsed plan with its own direct test. **R
 * ``too-many-changes`` — more instances change than ``LOCXIA_SHAPE_MAX_CHANGES``;
 * ``cost`` — the monthly cost would rise by more than ``LOCXIA_SHAPE_AUTO_APPLY_USD``.
 
+Dask worker instances (``purpose = dask-worker``, recognised by the purpose tag on the instance
+as it exists, :func:`pipelines.shape.ec2.is_dask_worker`) hold no data: their root volume is
+scratch space the worker spills to, and capacity windows add and remove them for each run. So
+a worker is not data-bearing, its replacement (a new scheduler address or new package versions
+in its user data) needs no approval, and deleting one whose row is already gone is allowed —
+the cleanup after a run or a restart must never be stuck behind a person. Every other rule
+(change count, cost) still counts them.
+
 The blast-radius idea is Cloud Custodian's ``max-resources``: a run that touches more than
 expected stops for a human instead of trusting the input.
 """
@@ -198,8 +206,14 @@ def holds_data(change: ResourceChange) -> bool:
     if rtype not in DATA_BEARING:
         return False
     if rtype == "aws_instance":
-        return ec2_loses_data(change.attributes("before") or {})
+        before = change.attributes("before") or {}
+        return not ec2.is_dask_worker(before) and ec2_loses_data(before)
     return True
+
+
+def _dask_worker(change: ResourceChange) -> bool:
+    """The instance exists and is a Dask worker (its tag before the change says so)."""
+    return change.kind == "ec2" and ec2.is_dask_worker(change.attributes("before") or {})
 
 
 def _protected(change: ResourceChange, desired: Mapping[str, Desired]) -> bool:
@@ -215,6 +229,8 @@ def delete_not_wanted(change: ResourceChange, desired: Mapping[str, Desired]) ->
         return None
     want = desired.get(change.instance or "")
     if want is not None and want.state == "absent":
+        return None
+    if want is None and _dask_worker(change):  # its capacity window is over
         return None
     why = "has no row in params.instances" if want is None else f"is wanted {want.state}"
     return Finding(
@@ -293,6 +309,8 @@ def replacement(change: ResourceChange, desired: Mapping[str, Desired]) -> Findi
             change.instance,
             change.address,
         )
+    if _dask_worker(change):
+        return None
     return Finding(
         "replacement",
         "approve",

@@ -22,6 +22,13 @@ from pipelines.shape.windows import Span, check_apart, parse_backup, parse_maint
 
 Kind = Literal["rds", "ec2"]
 State = Literal["present", "stopped", "absent"]
+Purpose = Literal["general", "dask-worker"]
+
+PURPOSES: tuple[str, ...] = ("general", "dask-worker")
+#: The tag Terraform puts on a Dask worker instance (``terraform/live``): the guardrails read it
+#: on the instance as it exists, so a person cannot set it on a row's own tags.
+PURPOSE_TAG = "locxia:purpose"
+DASK_WORKER = "dask-worker"
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 CLASS = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+){1,2}$")
@@ -59,6 +66,7 @@ EDITABLE = (
     "maintenance_window",
     "backup_window",
     "note",
+    "purpose",
 )
 
 
@@ -106,6 +114,12 @@ class InstanceSpec:
     note: str | None = None
     maintenance_window: Span | None = None
     backup_window: Span | None = None
+    purpose: Purpose = "general"
+
+    @property
+    def dask_worker(self) -> bool:
+        """An EC2 instance whose user data starts a Dask worker (no data, never protected)."""
+        return self.purpose == DASK_WORKER
 
     @classmethod
     def parse(cls, row: Mapping[str, Any]) -> InstanceSpec:
@@ -134,6 +148,7 @@ class InstanceSpec:
             raise InputError(refused[1], where(name, refused[0]))
         engine, version, multi_az = _engine(row, kind, name)
         protected = _bool(row.get("protected", False), name, "protected")
+        purpose = _purpose(row.get("purpose") or "general", kind, protected, name)
         if protected and state == "absent":
             raise InputError(
                 "a protected instance is never absent (set protected=false first, knowingly)",
@@ -174,6 +189,7 @@ class InstanceSpec:
             note=row.get("note"),
             maintenance_window=maintenance,
             backup_window=backup,
+            purpose=purpose,  # type: ignore[arg-type]
         )
 
     def row(self) -> dict[str, Any]:
@@ -197,6 +213,7 @@ class InstanceSpec:
             "maintenance_window": self.maintenance_window and self.maintenance_window.text,
             "backup_window": self.backup_window and self.backup_window.text,
             "note": self.note,
+            "purpose": self.purpose,
         }
 
 
@@ -234,6 +251,22 @@ def _choice(value: Any, allowed: tuple[str, ...], name: str, column: str) -> str
     if value not in allowed:
         raise InputError(f"{value!r}: expected one of {', '.join(allowed)}", where(name, column))
     return str(value)
+
+
+def _purpose(value: Any, kind: str, protected: bool, name: str) -> str:
+    """A valid purpose: Dask workers are EC2 (as migration 0073 checks) and never protected.
+
+    A worker holds no data and lives for a run (capacity windows add and remove it): protecting
+    it would keep paid capacity nobody can remove without editing the row first.
+    """
+    purpose = _choice(value, PURPOSES, name, "purpose")
+    if purpose == DASK_WORKER and kind != "ec2":
+        raise InputError("a Dask worker is an EC2 instance (kind ec2)", where(name, "purpose"))
+    if purpose == DASK_WORKER and protected:
+        raise InputError(
+            "a Dask worker holds no data and is never protected", where(name, "protected")
+        )
+    return purpose
 
 
 def _bool(value: Any, name: str, column: str) -> bool:
@@ -325,6 +358,10 @@ def _tags(value: Any, name: str) -> tuple[tuple[str, str], ...]:
     for key, val in sorted(value.items()):
         if not isinstance(key, str) or not TAG_KEY.match(key) or key.lower().startswith("aws:"):
             raise InputError(f"invalid tag key {key!r}", where(name, "tags"))
+        if key.lower() == PURPOSE_TAG:
+            raise InputError(
+                f"tag {key} is set from the purpose column, not by hand", where(name, "tags")
+            )
         if not isinstance(val, str) or not TAG_VALUE.match(val):
             raise InputError(f"tag {key}: invalid value {val!r}", where(name, "tags"))
         out.append((key, val))

@@ -69,7 +69,7 @@ from pipelines.shape.plan import Plan, parse
 from pipelines.shape.runner import Backend, EmbeddedTerraform, Terraform, backend_for
 from pipelines.shape.store import load_specs
 from pipelines.shape.tfvars import backend_role
-from pipelines.shape.validation import check_catalog
+from pipelines.shape.validation import check_catalog, check_scheduler
 
 PLAN_DIR = ".locxia"
 _INIT_MARKER = "locxia.init"
@@ -261,6 +261,7 @@ class Reconciler:
         for spec in specs:
             try:
                 check_catalog(spec, catalog)
+                check_scheduler(spec, self.settings)
             except InputError as exc:
                 errors.append(str(exc))
         if errors:

@@ -11,6 +11,13 @@ instance's ``adopted`` object (its AWS id, and what discovery found as a JSON do
 root module decodes: the force-replacing inputs keep those values), and, until the apply
 that imports it, an entry of ``imports`` (``rds``/``ec2``: name → AWS id), which the root
 module turns into ``import`` blocks.
+
+Dask workers (``purpose = dask-worker``) carry their purpose, and the document then carries the
+scheduler they join (``dask_scheduler``, from ``LOCXIA_DASK_SCHEDULER``) and the pinned packages
+of their environment (``dask_worker_packages``: this orchestrator's own dask, distributed and
+product versions, since a worker of another version than the client and scheduler misbehaves).
+A document without workers has neither key, nor ``purpose`` on any instance: rows that were
+there before migration 0073 render (and hash) as before.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,8 @@ from pipelines.shape.adopt import Adoption
 from pipelines.shape.model import Desired
 
 FILENAME = "instances.auto.tfvars.json"
+#: The distributions a Dask worker needs at the orchestrator's versions.
+WORKER_DISTRIBUTIONS = ("locxia-orchestrator", "dask", "distributed")
 
 
 def instance_vars(want: Desired, adopted: Adoption | None = None) -> dict[str, Any]:
@@ -44,6 +54,8 @@ def instance_vars(want: Desired, adopted: Adoption | None = None) -> dict[str, A
     }
     # Left out when unset, so rows without them render (and hash) as before migration 0057.
     entry.update({k: v for k, v in (("iops", spec.iops), ("throughput", spec.throughput)) if v})
+    if spec.dask_worker:
+        entry["purpose"] = spec.purpose
     if spec.kind == "rds":
         entry.update(engine=spec.engine, engine_version=spec.engine_version, multi_az=spec.multi_az)
         # RDS's preferred windows; null leaves AWS's (an EC2 row's window is Locxia's alone).
@@ -97,9 +109,18 @@ def render(
         "tag_key": settings.tag_key,
         "tag_value": settings.tag_value,
     }
+    if any(want.spec.dask_worker for want in present):
+        if settings.dask_scheduler:
+            document["dask_scheduler"] = settings.dask_scheduler
+        document["dask_worker_packages"] = worker_packages()
     if settings.write_role_arn:
         document["assume_role_arn"] = settings.write_role_arn
     return document
+
+
+def worker_packages() -> list[str]:
+    """``name==version`` of each of :data:`WORKER_DISTRIBUTIONS` as installed here."""
+    return [f"{name}=={metadata.version(name)}" for name in WORKER_DISTRIBUTIONS]
 
 
 def backend_role(settings: Settings) -> str | None:

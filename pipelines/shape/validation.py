@@ -16,6 +16,7 @@ from datetime import datetime
 from infra.costlines import POSTGRES_SUPPORT, support_band
 from infra.errors import InputError
 from infra.prices import PriceCatalog
+from infra.settings import Settings
 from pipelines.shape.downtime import STORAGE_COOLDOWN
 from pipelines.shape.model import InstanceSpec, where
 from pipelines.shape.storage import billable
@@ -76,6 +77,13 @@ def check_change(old: InstanceSpec | None, new: InstanceSpec, now: datetime) -> 
             f"kind cannot change ({old.kind} → {new.kind}); add a new row instead",
             where(new.name, "kind"),
         )
+    if old.purpose != new.purpose:
+        # a worker's user data makes Terraform replace the instance: a general instance (and its
+        # data) must never become one by an edit
+        raise InputError(
+            f"purpose cannot change ({old.purpose} → {new.purpose}); add a new row instead",
+            where(new.name, "purpose"),
+        )
     if new.storage_gb < old.storage_gb:
         raise InputError(
             f"cannot shrink {old.storage_gb} → {new.storage_gb} (AWS storage never shrinks)",
@@ -128,6 +136,26 @@ def check_support(old: InstanceSpec | None, new: InstanceSpec, now: datetime) ->
         f" {window.charged_from:%Y-%m-%d} (surcharge per vCPU-hour, {band} rate);"
         " choose a major still in standard support",
         where(new.name, "engine_version"),
+    )
+
+
+def check_scheduler(spec: InstanceSpec, settings: Settings) -> None:
+    """A Dask worker needs a scheduler to join: ``LOCXIA_DASK_SCHEDULER`` must name one.
+
+    Without it the instance would boot, install, and wait forever, paid by the hour. The one
+    exception is a stand-in AWS (``LOCXIA_AWS_ENDPOINT_URL`` set: moto, LocalStack), whose
+    instances never boot: the demo and the tests run their partitioned work on an embedded
+    local cluster and name no scheduler, and the stand-in module renders the script with the
+    default local address (decision 91).
+
+    Raises:
+        InputError: a Dask worker row, no scheduler, real AWS.
+    """
+    if not spec.dask_worker or settings.dask_scheduler or settings.aws_endpoint_url:
+        return
+    raise InputError(
+        "a Dask worker needs a scheduler to join: set LOCXIA_DASK_SCHEDULER (tcp://host:8786)",
+        where(spec.name, "purpose"),
     )
 
 

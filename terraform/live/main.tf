@@ -27,6 +27,21 @@ locals {
   # instance was not adopted), so adopting never plans a replacement; the list and its source
   # are in pipelines/shape/forcenew.py (ADOPTED).
   found = { for name, i in var.instances : name => try(jsondecode(i.adopted.found), {}) }
+  # Dask workers: EC2 instances holding no data, tagged with their purpose (the guardrails read
+  # the tag on the instance as it exists, pipelines/shape/ec2.py), booting a Dask worker.
+  workers       = { for name, i in local.ec2 : name => i if i.purpose == "dask-worker" }
+  purpose_tag   = { "locxia:purpose" = "dask-worker" }
+  worker_script = one(module.dask_worker_user_data[*].user_data)
+}
+
+# One script for every worker (each names itself by its instance id at boot), rendered only
+# when a row asks for workers: the scheduler is required then, and only then.
+module "dask_worker_user_data" {
+  source = "../modules/dask_worker_user_data"
+  count  = length(local.workers) == 0 ? 0 : 1
+
+  scheduler = var.dask_scheduler
+  packages  = var.dask_worker_packages
 }
 
 # Adoption: an instance AWS has and the state has not is imported, never created (Terraform
@@ -97,10 +112,11 @@ module "ec2" {
   ami_id                 = try(local.found[each.key].ami, var.ec2_ami_id)
   subnet_id              = try(local.found[each.key].subnet_id, var.network.subnet_ids[0])
   vpc_security_group_ids = var.network.security_group_ids
-  iam_instance_profile   = var.network.instance_profile
+  iam_instance_profile   = each.value.purpose == "dask-worker" ? var.network.dask_worker_instance_profile : var.network.instance_profile
+  user_data              = each.value.purpose == "dask-worker" ? local.worker_script : null
   kms_key_id             = try(local.found[each.key]["root_block_device.kms_key_id"], var.kms_key_arn)
   root_volume_encrypted  = try(local.found[each.key]["root_block_device.encrypted"], null)
   ebs_optimized          = try(local.found[each.key].ebs_optimized, null)
   public_ip              = try(local.found[each.key].associate_public_ip_address, null)
-  tags                   = each.value.tags
+  tags                   = merge(each.value.tags, each.value.purpose == "dask-worker" ? local.purpose_tag : {})
 }

@@ -30,6 +30,9 @@ variable "instances" {
     # RDS preferred windows, UTC (params.instances, migration 0059); null leaves AWS's.
     maintenance_window = optional(string)
     backup_window      = optional(string)
+    # What the instance is for (params.instances.purpose, migration 0073): a dask-worker is an
+    # EC2 instance whose user data starts a Dask worker joining var.dask_scheduler.
+    purpose = optional(string, "general")
   }))
 
   validation {
@@ -45,6 +48,11 @@ variable "instances" {
   validation {
     condition     = alltrue([for i in values(var.instances) : contains(["ec2", "rds:postgres"], join(":", compact([i.kind, i.engine])))])
     error_message = "instances: RDS instances need engine postgres; EC2 instances have no engine."
+  }
+
+  validation {
+    condition     = alltrue([for i in values(var.instances) : contains(["general:rds", "general:ec2", "dask-worker:ec2"], join(":", [i.purpose, i.kind]))])
+    error_message = "instances: purpose must be general or dask-worker, and Dask workers are EC2 instances."
   }
 }
 
@@ -83,12 +91,26 @@ variable "network" {
     security_group_ids   = list(string)
     db_subnet_group_name = string
     instance_profile     = string
+    # access_roles' dask_worker instance profile; needed once a row asks for Dask workers.
+    dask_worker_instance_profile = optional(string)
   })
 
   validation {
     condition     = can(var.network.subnet_ids[0])
     error_message = "network.subnet_ids needs at least one subnet."
   }
+}
+
+variable "dask_scheduler" {
+  description = "Address of the Dask scheduler worker instances join (LOCXIA_DASK_SCHEDULER, tcp://host:8786); written by Locxia when a row asks for Dask workers, null otherwise."
+  type        = string
+  default     = null
+}
+
+variable "dask_worker_packages" {
+  description = "Pinned pip requirements a Dask worker installs unless its image has them (the orchestrator's own dask, distributed and product versions); written by Locxia with dask_scheduler."
+  type        = list(string)
+  default     = []
 }
 
 variable "ec2_ami_id" {

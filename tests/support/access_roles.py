@@ -24,6 +24,7 @@ REGION_NAME = "eu-west-3"
 TAG_KEY, TAG_VALUE = "project", "locxia"
 KEY_ARN = f"arn:aws:kms:{REGION_NAME}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PASSED_ROLE = f"arn:aws:iam::{ACCOUNT}:role/locxia-instance"
+WORKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/locxia-dask-worker"
 BUCKETS = {
     "zone": "locxia-landing",
     "state": "acme-locxia-tfstate",
@@ -45,9 +46,20 @@ INPUTS: dict[str, Any] = {
     "source_bucket_arns": [f"arn:aws:s3:::{BUCKETS['source']}"],
     "exports_bucket_arn": f"arn:aws:s3:::{BUCKETS['exports']}",
     "pass_role_arns": [PASSED_ROLE],
+    "dask_worker_role_arn": WORKER_ROLE,
+    "dask_worker_bucket_arns": [f"arn:aws:s3:::locxia-{z}" for z in ("working", "exposure")],
+    "dask_worker_read_bucket_arns": ["arn:aws:s3:::locxia-landing"],
 }
-OPTIONAL = ("streams_bucket_arn", "exports_bucket_arn", "source_bucket_arns", "pass_role_arns")
-DOCUMENTS = ("trust", "read", "write", "feed")
+OPTIONAL = (
+    "streams_bucket_arn",
+    "exports_bucket_arn",
+    "source_bucket_arns",
+    "pass_role_arns",
+    "dask_worker_role_arn",
+    "dask_worker_bucket_arns",
+    "dask_worker_read_bucket_arns",
+)
+DOCUMENTS = ("trust", "read", "write", "feed", "dask_worker_trust", "dask_worker")
 
 
 def render(folder: Path, inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -40,6 +40,7 @@ from tests.support.access_roles import (
     REGION_NAME,
     TAG_KEY,
     TAG_VALUE,
+    WORKER_ROLE,
     render,
 )
 from tests.support.iam import (
@@ -109,6 +110,8 @@ def request(access: Access, *, tagged: bool = True, outside: bool = False) -> Re
         arn = KEY_ARN.replace("1234abcd", "ffffffff") if outside else KEY_ARN
     elif access.where == "passed":
         arn = f"arn:aws:iam::{ACCOUNT}:role/admin" if outside else PASSED_ROLE
+    elif access.where == "worker_role":
+        arn = f"arn:aws:iam::{ACCOUNT}:role/admin" if outside else WORKER_ROLE
     else:
         values = {"Partition": "aws", "Region": REGION_NAME, "Account": ACCOUNT} | NAMES
         if access.action.startswith("s3:"):
@@ -155,6 +158,8 @@ def test_optional_inputs_leave_out_their_statements(tmp_path: Path) -> None:
     assert not sids["read"] & {"ListMetricStreams", "ReadMetricStreams", "DecryptObservedObjects"}
     assert not sids["read"] & {"ListDataExports", "ReadDataExports"}
     assert "PassInstanceRoles" not in sids["write"] and "ReadSources" not in sids["feed"]
+    assert "PassDaskWorkerRole" not in sids["write"]
+    assert rendered["dask_worker"]["Statement"] == []  # access_roles then makes no worker role
     for role in ("read", "write", "feed"):
         for statement in parse_policy(rendered[role]):
             assert statement.resources and all(statement.resources), statement.sid
@@ -353,6 +358,7 @@ def test_bucket_key_and_role_bounds_deny_what_lies_outside(
         "source",
         "key",
         "passed",
+        "worker_role",
     }
 
 
@@ -543,3 +549,89 @@ def test_explicit_deny_wins_and_nothing_matching_is_denied() -> None:
     assert evaluate([deny], Request("ec2:StartInstances", stop.resource)) == "implicit"
     with pytest.raises(ValueError, match="not modelled"):
         Statement.parse({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+
+
+# --- the Dask workers' role: an instance profile, no session of the orchestrator ---------------
+
+#: The zone calls the feed makes, as a worker makes them on its partitions.
+ZONE_CALLS = sorted(
+    {a for a in NEEDS["feed"] if a.where == "zone"}, key=lambda a: (_name(a), a.context)
+)
+#: Writing an object: denied in the landing zone, which workers only read.
+ZONE_WRITES = {"s3:PutObject", "s3:AbortMultipartUpload"}
+
+
+def _in_bucket(access: Access, bucket: str) -> Request:
+    asked = request(access)
+    return dataclasses.replace(asked, resource=asked.resource.replace(BUCKETS["zone"], bucket, 1))
+
+
+@pytest.mark.slow
+def test_the_dask_worker_role_is_for_ec2_instances_only(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    (statement,) = documents["dask_worker_trust"]["Statement"]
+    assert statement["Principal"] == {"Service": "ec2.amazonaws.com"}
+    assert statement["Action"] == ["sts:AssumeRole"]
+
+
+@pytest.mark.slow
+def test_the_dask_worker_policy_exists_in_iams_definitions(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    worker = parse_policy(documents["dask_worker"])
+    assert [p for s in worker for p in definition_problems(s)] == []
+    assert [p for s in worker for p in tag_placement_problems(s, REQUEST_TAGGED)] == []
+
+
+@pytest.mark.slow
+def test_dask_workers_write_working_and_exposure_and_only_read_landing(
+    documents: dict[str, dict[str, Any]], record_property: Callable[[str, object], None]
+) -> None:
+    worker = parse_policy(documents["dask_worker"])
+    wrong = []
+    for access in ZONE_CALLS:
+        wrong.extend(
+            f"denied {_name(access)} in {bucket}"
+            for bucket in ("locxia-working", "locxia-exposure")
+            if evaluate(worker, _in_bucket(access, bucket)) != "allow"
+        )
+        landing = evaluate(worker, _in_bucket(access, "locxia-landing"))
+        if (landing == "allow") == (access.action in ZONE_WRITES):
+            wrong.append(f"{landing} {_name(access)} in locxia-landing")
+        if access.action.startswith("s3:"):
+            if evaluate(worker, _in_bucket(access, "someone-elses-bucket")) == "allow":
+                wrong.append(f"allowed {_name(access)} outside the zones")
+    figure = f"{len(ZONE_CALLS)} zone authorizations × 4 buckets"
+    print(f"\ndask worker: {figure}, {len(wrong)} wrong")
+    record_property("dask_worker_zone_checks", figure)
+    assert wrong == []
+    assert {a.action for a in ZONE_CALLS} >= ZONE_WRITES | {"s3:GetObject", "s3:ListBucket"}
+
+
+@pytest.mark.slow
+def test_dask_workers_may_do_nothing_of_the_orchestrators_other_roles(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    """No RDS, EC2, IAM, tagging, CloudWatch, Cost Explorer or Terraform state."""
+    worker = parse_policy(documents["dask_worker"])
+    others = sorted(
+        (NEEDS["read"] | NEEDS["write"]) - NEEDS["feed"], key=lambda a: (_name(a), a.context)
+    )
+    let_through = [_name(a) for a in others if evaluate(worker, request(a)) == "allow"]
+    assert let_through == [] and len(others) > 50
+
+
+@pytest.mark.slow
+def test_the_write_role_passes_exactly_the_dask_worker_role_to_ec2(
+    policies: dict[Role, list[Statement]],
+) -> None:
+    ec2 = {"iam:PassedToService": ["ec2.amazonaws.com"]}
+    write = policies["write"]
+    assert evaluate(write, Request("iam:PassRole", WORKER_ROLE, ec2)) == "allow"
+    other = WORKER_ROLE.replace("locxia-dask-worker", "locxia-dask-worker-2")
+    assert evaluate(write, Request("iam:PassRole", other, ec2)) == "implicit"
+    to_lambda = {"iam:PassedToService": ["lambda.amazonaws.com"]}
+    assert evaluate(write, Request("iam:PassRole", WORKER_ROLE, to_lambda)) == "implicit"
+    for role in ("read", "feed"):
+        assert evaluate(policies[role], Request("iam:PassRole", WORKER_ROLE, ec2)) != "allow"

@@ -16,6 +16,22 @@ locals {
   }
   # What discovery found on an adopted instance (as in terraform/live), null otherwise.
   found = { for name, i in var.instances : name => try(jsondecode(i.adopted.found), null) }
+  # Dask workers, as in terraform/live.
+  workers       = { for name, i in local.ec2 : name => i if i.purpose == "dask-worker" }
+  purpose_tag   = { "locxia:purpose" = "dask-worker" }
+  worker_script = one(module.dask_worker_user_data[*].user_data)
+}
+
+# The script terraform/live renders (./dask_worker_user_data is a copy of
+# terraform/modules/dask_worker_user_data; a test keeps them equal). The stand-in's instances
+# never boot, and the demo names no scheduler (its work runs on an embedded local cluster): the
+# script then names the address `dask scheduler` listens on by default on this host.
+module "dask_worker_user_data" {
+  source = "./dask_worker_user_data"
+  count  = length(local.workers) == 0 ? 0 : 1
+
+  scheduler = coalesce(var.dask_scheduler, "tcp://127.0.0.1:8786")
+  packages  = var.dask_worker_packages
 }
 
 # Adoption, as in terraform/live: the instance AWS has is imported, never created. The
@@ -69,5 +85,6 @@ module "ec2" {
   ami_id    = var.ec2_ami_id
   subnet_id = var.network.subnet_ids[0]
   found     = local.found[each.key]
-  tags      = merge(local.tags, each.value.tags, { Name = each.key })
+  user_data = each.value.purpose == "dask-worker" ? local.worker_script : null
+  tags      = merge(local.tags, each.value.tags, each.value.purpose == "dask-worker" ? local.purpose_tag : {}, { Name = each.key })
 }

@@ -25,6 +25,8 @@ variable "instances" {
     # RDS preferred windows, UTC (params.instances, migration 0059); null leaves AWS's.
     maintenance_window = optional(string)
     backup_window      = optional(string)
+    # What the instance is for (params.instances.purpose, migration 0073).
+    purpose = optional(string, "general")
   }))
 }
 
@@ -62,7 +64,21 @@ variable "network" {
     security_group_ids   = list(string)
     db_subnet_group_name = string
     instance_profile     = string
+    # access_roles' dask_worker instance profile (ignored by the stand-in).
+    dask_worker_instance_profile = optional(string)
   })
+}
+
+variable "dask_scheduler" {
+  description = "Address of the Dask scheduler worker instances join; null in the demo, whose workers never boot (see main.tf)."
+  type        = string
+  default     = null
+}
+
+variable "dask_worker_packages" {
+  description = "Pinned pip requirements a Dask worker installs."
+  type        = list(string)
+  default     = []
 }
 
 variable "ec2_ami_id" {

@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of the role names: <prefix>-read, <prefix>-write and <prefix>-feed."
+  description = "Prefix of the role names: <prefix>-read, <prefix>-write, <prefix>-feed and <prefix>-dask-worker."
   type        = string
 
   validation {
@@ -97,6 +97,28 @@ variable "pass_role_arns" {
   description = "Roles the write role may pass to EC2 (instance profile) and RDS (monitoring role)."
   type        = list(string)
   default     = []
+}
+
+variable "dask_worker_bucket_arns" {
+  description = "Zone buckets Dask workers read and write (data_zones' working and exposure bucket_arns). Empty: no dask_worker role, instance profile or PassRole is made."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.dask_worker_bucket_arns : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", arn))])
+    error_message = "dask_worker_bucket_arns: S3 bucket ARNs."
+  }
+}
+
+variable "dask_worker_read_bucket_arns" {
+  description = "Zone buckets Dask workers only read (data_zones' landing bucket: refine reads raw partitions there)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.dask_worker_read_bucket_arns : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", arn))])
+    error_message = "dask_worker_read_bucket_arns: S3 bucket ARNs."
+  }
 }
 
 variable "tags" {

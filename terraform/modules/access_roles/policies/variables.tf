@@ -61,3 +61,21 @@ variable "pass_role_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "dask_worker_role_arn" {
+  description = "The dask_worker role (EC2 instance profile of Dask worker instances): the one role the write role passes to the workers it launches; null when no worker role is made."
+  type        = string
+  default     = null
+}
+
+variable "dask_worker_bucket_arns" {
+  description = "Zone buckets Dask workers read and write (working, exposure)."
+  type        = list(string)
+  default     = []
+}
+
+variable "dask_worker_read_bucket_arns" {
+  description = "Zone buckets Dask workers only read (landing: refine reads the raw partitions there)."
+  type        = list(string)
+  default     = []
+}
