@@ -101,7 +101,9 @@ class Runner:
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot sweep interrupted runs: {exc}") from exc
         try:  # after the runs are marked: a window whose run ended is restored now
-            counts = capacity.sweep(self._conn(), self.settings, self._restorer, now=self.now)
+            counts = capacity.sweep(
+                self._conn(), self.settings, self.window_reconcile, now=self.now
+            )
         except Exception as exc:  # never blocks the command or the service that swept
             report.failures["capacity"] = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
             log.error("capacity windows not restored: %s", report.failures["capacity"])
@@ -111,7 +113,7 @@ class Runner:
             report.plugins["capacity"] = counts
         return report
 
-    def _restorer(self, window_id: int) -> capacity.Reconcile:
+    def window_reconcile(self, window_id: int) -> capacity.Reconcile:
         """The reconcile a swept window's restore runs: a top-level run of its own."""
 
         def reconcile(step: str, requested_by: str) -> RunResult:
@@ -124,7 +126,7 @@ class Runner:
 
         return reconcile
 
-    def _reconcile_child(self, job_id: str, run_id: int) -> capacity.Reconcile:
+    def run_reconcile(self, job_id: str, run_id: int) -> capacity.Reconcile:
         """The reconcile a window raises and restores with: a child run of the run it serves."""
 
         def reconcile(step: str, requested_by: str) -> RunResult:
@@ -247,7 +249,7 @@ class Runner:
                 job_id=ctx.job_id,
                 task=task,
                 parent_id=parent_id,
-                reconcile=self._reconcile_child(ctx.job_id, run_id),
+                reconcile=self.run_reconcile(ctx.job_id, run_id),
                 details=ctx.details,
                 now=self.now,
             ):

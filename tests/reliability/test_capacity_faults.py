@@ -46,8 +46,9 @@ def _alive_workers(endpoint: str) -> list[str]:
         for res in ec2.describe_instances()["Reservations"]
         for inst in res["Instances"]
         if inst["State"]["Name"] != "terminated"
-        and (name := {t["Key"]: t["Value"] for t in inst.get("Tags", [])}.get("Name", ""))
-        .startswith("cap")
+        and (
+            name := {t["Key"]: t["Value"] for t in inst.get("Tags", [])}.get("Name", "")
+        ).startswith("cap")
     )
 
 
@@ -72,8 +73,9 @@ def test_kill_9_of_serve_mid_window(
     kill_when(
         ["serve"],
         env,
-        lambda: count(db_url, "SELECT count(*) FROM ops.capacity_windows WHERE state = 'running'")
-        > 0,
+        lambda: (
+            count(db_url, "SELECT count(*) FROM ops.capacity_windows WHERE state = 'running'") > 0
+        ),
         timeout=240,
     )
     paid_at_kill = _alive_workers(moto_endpoint)
@@ -90,10 +92,10 @@ def test_kill_9_of_serve_mid_window(
     )
     try:
         wait_until(
-            lambda: count(
-                db_url, "SELECT count(*) FROM ops.capacity_windows WHERE state = 'restored'"
-            )
-            == 1,
+            lambda: (
+                count(db_url, "SELECT count(*) FROM ops.capacity_windows WHERE state = 'restored'")
+                == 1
+            ),
             240,
             "the new service to restore the window",
         )

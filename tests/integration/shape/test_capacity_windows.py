@@ -239,7 +239,7 @@ def test_a_window_whose_run_died_is_restored_by_the_sweep(
             assert decl is not None
             windows = capacity.Windows(fast, now=runner.now)
             wid = windows.open(conn, run_id, "layers.dead", decl)
-            windows.raise_capacity(conn, wid, runner._reconcile_child("layers.dead", run_id))
+            windows.raise_capacity(conn, wid, runner.run_reconcile("layers.dead", run_id))
         assert len(_alive_workers(moto_endpoint)) == 2
         report = runner.sweep()  # the run still looks alive (another host, fresh)
         assert report.plugins["capacity"] == {"restored": 0, "failed": 0}
@@ -264,6 +264,6 @@ def test_a_window_whose_run_died_is_restored_by_the_sweep(
     assert basis["capacity"]["window"] == w["id"] and basis["capacity"]["swept"] is True
     with connect(url, autocommit=True) as conn:  # restoring twice is harmless
         out = capacity.Windows(fast, now=runner.now).restore(
-            conn, w["id"], runner._restorer(w["id"]), "again"
+            conn, w["id"], runner.window_reconcile(w["id"]), "again"
         )
     assert out["state"] == "restored"
