@@ -379,10 +379,10 @@ def run_cost(
 
 
 def capacity_window(conn: psycopg.Connection[Any], run_id: int, cost: Cost) -> None:
-    """Fill ``cost.capacity`` from the run's capacity window (infra/capacity.py), if any.
+    """Fill ``cost.capacity`` from the run's capacity window (infra/capacity/), if any.
 
     The window is priced when it is restored (workers' seconds, database class uplift,
-    :mod:`infra.capacitycost`); one not restored yet is named in the problems (its cost is
+    :mod:`infra.capacity.cost`); one not restored yet is named in the problems (its cost is
     still running), never guessed.
     """
     try:

@@ -22,9 +22,9 @@ def _window(db_url: str, run_status: str, state: str) -> int:
             "INSERT INTO ops.capacity_windows (run_id, job_id, declared_by, declared, state,"
             " added, plan, restored_at, cost_usd, cost_basis)"
             " VALUES (%s, 'layers.big', 'params.run_capacity[layers.big]',"
-            " '{\"dask_workers\": 2}', %s, '[\"cap1-w1\", \"cap1-w2\"]',"
-            " '{\"monthly_before\": \"0.00\", \"monthly_after\": \"163.52\","
-            "   \"monthly_delta\": \"163.52\"}',"
+            ' \'{"dask_workers": 2}\', %s, \'["cap1-w1", "cap1-w2"]\','
+            ' \'{"monthly_before": "0.00", "monthly_after": "163.52",'
+            '   "monthly_delta": "163.52"}\','
             " CASE WHEN %s = 'restored' THEN now() END, 0.00373333, '{}') RETURNING id",
             (row[0], state, state),
         ).fetchone()

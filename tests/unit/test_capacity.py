@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from infra.capacity import Seen, _score, raised_missing, restored_missing, worker_names
-from infra.capacitycost import billed_seconds, window_cost
+from infra.capacity import Seen, raised_missing, restored_missing, worker_names
+from infra.capacity.cost import billed_seconds, window_cost
+from infra.capacity.declare import _score
 from infra.prices import Price, PriceCatalog
 
 TODAY = date(2026, 12, 1)

@@ -2,7 +2,7 @@
 -- class for the duration. Before a matching run starts, the orchestrator raises it through the
 -- same path as a parameter edit (rows of params.instances, Terraform plan, guardrails, cost
 -- delta, approval above the limit), waits until it is available, runs, and restores it after
--- (infra/capacity.py, docs/shape.md "Capacity windows").
+-- (infra/capacity/, docs/shape.md "Capacity windows").
 --
 -- ``job`` matches like params.job_compute (0068): a job id, or a prefix ending with ``*``; the
 -- longest match wins. A dataset's feed runs are jobs named after it (``layers.<name>`` for its

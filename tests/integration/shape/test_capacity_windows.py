@@ -267,3 +267,59 @@ def test_a_window_whose_run_died_is_restored_by_the_sweep(
             conn, w["id"], runner.window_reconcile(w["id"]), "again"
         )
     assert out["state"] == "restored"
+
+
+def _window_around_now() -> str:
+    """A weekly maintenance window (UTC) open now, so a class change is on time."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    start, end = now - timedelta(hours=1), now + timedelta(hours=2)
+    return f"{start:%a}:{start:%H:%M}-{end:%a}:{end:%H:%M}".lower()
+
+
+def test_a_database_class_for_the_run_is_put_back(fast: Settings, moto_endpoint: str) -> None:
+    url = fast.require_database_url()
+    with connect(url) as conn:
+        conn.execute(
+            "INSERT INTO params.instances (name, kind, instance_class, storage_gb, engine,"
+            " engine_version, maintenance_window)"
+            " VALUES ('work-db', 'rds', 'db.t4g.large', 100, 'postgres', '16', %s)",
+            (_window_around_now(),),
+        )
+        conn.execute(
+            "INSERT INTO params.run_capacity (job, database, database_class)"
+            " VALUES ('layers.pg', 'work-db', 'db.r6g.large')"
+        )
+        conn.commit()
+    rds = boto3.client("rds", endpoint_url=moto_endpoint, region_name="eu-west-3")
+
+    def aws_class() -> str:
+        return str(
+            rds.describe_db_instances(DBInstanceIdentifier="work-db")["DBInstances"][0][
+                "DBInstanceClass"
+            ]
+        )
+
+    runner = _runner(fast)
+    try:
+        first = runner.run("shape.reconcile")
+        assert first.status == "success" and first.details["status"] == "applied", first
+        assert aws_class() == "db.t4g.large"
+        result = runner.run("captest.look", job_id="layers.pg")
+    finally:
+        runner.close()
+    assert result.status == "success", result.error
+    w = _window(url)
+    assert w["state"] == "restored"
+    assert w["previous"] == {"work-db": {"instance_class": ["db.t4g.large", "db.r6g.large"]}}
+    plan = w["plan"]
+    assert [(c["instance"], c["action"]) for c in plan["changes"]] == [("work-db", "update")]
+    assert Decimal(plan["monthly_delta"]) > 0
+    assert aws_class() == "db.t4g.large"
+    assert _one(url, "SELECT instance_class FROM params.instances WHERE name = 'work-db'") == (
+        "db.t4g.large"
+    )
+    (line,) = w["cost_basis"]["lines"]
+    assert line["item"] == "work-db" and line["billed_seconds"] >= 600  # RDS: 10 min minimum
+    assert Decimal(line["usd_per_hour"]) > 0
