@@ -7,6 +7,11 @@ same tick, the database lets exactly one of them run it.
 
 A task's failure is a recorded value (status ``failed``, one-line error, details kept), never
 an exception escaping into the scheduler thread.
+
+A run whose job declares capacity (``params.run_capacity``) runs inside a capacity window
+(:mod:`infra.capacity`): raised before the task through child runs of the reconcile task,
+restored after it, also when it fails; :meth:`Runner.sweep` restores the windows of runs that
+died.
 """
 
 from __future__ import annotations
