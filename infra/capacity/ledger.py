@@ -73,7 +73,8 @@ def append_run(conn: psycopg.Connection[Any], window_id: int, column: str, run: 
 def plan_of(conn: psycopg.Connection[Any], names: list[str], since: datetime) -> dict[str, Any]:
     """The newest reconcile since ``since`` that changes one of ``names``: what it showed."""
     row = conn.execute(
-        "SELECT id, status, changes, monthly_cost_before, monthly_cost_after, reasons"
+        "SELECT id, status, changes, monthly_cost_before, monthly_cost_after, reasons,"
+        " approved_login IS NOT NULL"
         " FROM ops.terraform_runs WHERE purpose = 'reconcile' AND started_at >= %s"
         " AND EXISTS (SELECT FROM jsonb_array_elements(changes) c"
         "             WHERE c ->> 'instance' = ANY(%s) AND c ->> 'action' <> 'no-op')"
@@ -91,6 +92,7 @@ def plan_of(conn: psycopg.Connection[Any], names: list[str], since: datetime) ->
         "monthly_after": None if after is None else str(after),
         "monthly_delta": None if before is None or after is None else str(after - before),
         "reasons": [r.get("message") for r in row[5] or []],
+        "approved": bool(row[6]),
     }
 
 

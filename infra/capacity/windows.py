@@ -134,28 +134,35 @@ class Windows:
         deadline = self.clock() + wait
         missing = "nothing planned yet"
         plan: dict[str, Any] = {}
+        ask = True  # reconcile on this turn; not while a plan waits unapproved or has applied
         while True:
-            result = reconcile("capacity-raise", label(wid))
-            append_run(conn, wid, "raise_runs", result.details.get("terraform_run"))
+            skipped = False
+            if ask:
+                result = reconcile("capacity-raise", label(wid))
+                append_run(conn, wid, "raise_runs", result.details.get("terraform_run"))
+                if result.status == "failed" and "another reconcile" not in (result.error or ""):
+                    raise CapacityError(
+                        f"capacity window {wid}: reconcile run {result.run_id} failed:"
+                        f" {result.error}"
+                    )
+                skipped = bool(result.details.get("skipped"))
             plan = plan_of(conn, names, w["opened_at"]) or plan
-            status = plan.get("status") or result.details.get("status")
+            status = plan.get("status")
             if status == "rejected":
                 raise CapacityError(
                     f"capacity window {wid}: plan {plan.get('terraform_run')} refused by the"
                     f" guardrails: {'; '.join(plan.get('reasons') or []) or 'see the run'}"
                 )
-            if result.status == "failed" and "another reconcile" not in (result.error or ""):
-                raise CapacityError(
-                    f"capacity window {wid}: reconcile run {result.run_id} failed: {result.error}"
-                )
             if status == "held":
                 update(conn, wid, state="held", plan=plan)
-            elif status in SETTLED or result.details.get("skipped"):
+            elif status in SETTLED or skipped or not names:
                 missing = raised_missing(
                     self.observe(self.settings, workers, database), workers, database, during
                 )
                 if not missing:
                     break
+            # A held plan is applied by the first reconcile after its approval is recorded.
+            ask = status not in SETTLED and not (status == "held" and not plan.get("approved"))
             left = deadline - self.clock()
             if left <= 0:
                 why = (
