@@ -145,7 +145,8 @@ def sweep(
     """Restore every window not ``restored`` whose run is no longer running.
 
     Runs after the orphan sweep has marked killed runs ``interrupted``; the run's status and
-    error become the window's reason. Returns counts of windows restored and still failing.
+    error become the window's reason. Returns counts of windows restored, still failing, and
+    left because another process was restoring one (``busy``).
     """
     rows = conn.execute(
         "SELECT w.id, r.status, r.error FROM ops.capacity_windows w"
@@ -153,10 +154,15 @@ def sweep(
         " WHERE w.state <> 'restored' AND r.status <> 'running' ORDER BY w.id"
     ).fetchall()
     windows = windows or Windows(settings, now=now)
-    counts = {"restored": 0, "failed": 0}
+    counts = {"restored": 0, "failed": 0, "busy": 0}
     for wid, status, error in rows:
         why = f"run {status}" + (f": {' '.join(str(error).split())[:200]}" if error else "")
-        out = windows.restore(conn, int(wid), reconcile_for(int(wid)), f"swept: {why}")
+        out = windows.restore(
+            conn, int(wid), reconcile_for(int(wid)), f"swept: {why}", wait_lock=False
+        )
+        if out.get("busy"):  # another process restores now; the next sweep looks again
+            counts["busy"] += 1
+            continue
         restored = out.get("state") == "restored"
         if restored:
             _charge_run(conn, int(wid))

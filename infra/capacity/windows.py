@@ -15,9 +15,12 @@ from psycopg.types.json import Jsonb
 from infra.capacity.aws import Observe, observe, raised_missing, restored_missing
 from infra.capacity.declare import Declaration, Reconcile, label, worker_names
 from infra.capacity.ledger import append_run, get, plan_of, update
+from infra.db import locks
 from infra.errors import CapacityError, ClusterError, LocxiaError
 from infra.settings import Settings
 
+#: Session lock (``ops.locks``) held by the one restore running in the database.
+RESTORE_LOCK = "capacity.restore"
 #: Seconds between two looks at the plan and at AWS while raising or restoring.
 POLL_S = 2.0
 #: Reconcile statuses (``ops.terraform_runs.status``) after which AWS is worth describing.
@@ -183,16 +186,44 @@ class Windows:
         return plan
 
     def restore(
-        self, conn: psycopg.Connection[Any], wid: int, reconcile: Reconcile, reason: str
+        self,
+        conn: psycopg.Connection[Any],
+        wid: int,
+        reconcile: Reconcile,
+        reason: str,
+        *,
+        wait_lock: bool = True,
     ) -> dict[str, Any]:
         """Put the rows back, reconcile until AWS shows it, price the window; never raises.
 
-        A restore that cannot complete leaves the window ``failed`` with the error (the next
-        sweep tries again) and returns it under ``error``.
+        One restore at a time per database (session lock ``capacity.restore``, free again when
+        its holder dies): a run's own restore waits for it (up to ``capacity_wait_seconds``),
+        a sweep (``wait_lock=False``) leaves the window to the holder and says ``busy``. A
+        restore that cannot complete leaves the window ``failed`` with the error (the next
+        sweep tries again) and returns it under ``error``. ``conn`` is autocommit.
         """
-        w = get(conn, wid)
-        if w is None:
+        if get(conn, wid) is None:
             return {"window": wid, "error": "no such window"}
+        if not self._lock(conn, wait_lock):
+            return {"window": wid, "busy": "another process is restoring a capacity window"}
+        try:
+            return self._restore(conn, wid, reconcile, reason)
+        finally:
+            locks.unlock(conn, RESTORE_LOCK)
+
+    def _lock(self, conn: psycopg.Connection[Any], wait: bool) -> bool:
+        deadline = self.clock() + (self.settings.capacity_wait_seconds if wait else 0)
+        while not locks.try_lock(conn, RESTORE_LOCK):
+            if self.clock() >= deadline:
+                return False
+            self.sleep(POLL_S / 4)
+        return True
+
+    def _restore(
+        self, conn: psycopg.Connection[Any], wid: int, reconcile: Reconcile, reason: str
+    ) -> dict[str, Any]:
+        w = get(conn, wid)  # read again under the lock: another may have restored it
+        assert w is not None
         if w["state"] == "restored":
             return {"window": wid, "state": "restored", "cost_usd": str(w["cost_usd"])}
         workers, database, during, before = self._target(w)

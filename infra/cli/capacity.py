@@ -160,6 +160,7 @@ def restore(ctx: typer.Context, window_id: WindowArg, as_json: JsonOpt = False) 
                 window_id,
                 runner.window_reconcile(window_id),
                 "restored by hand (locxia capacity restore)",
+                wait_lock=False,
             )
         finally:
             conn.close()
@@ -171,4 +172,6 @@ def restore(ctx: typer.Context, window_id: WindowArg, as_json: JsonOpt = False) 
     elif out.get("state") == "restored":
         console.print(f"capacity window {window_id} restored (cost {out.get('cost_usd')} USD)")
     if out.get("state") != "restored":
+        if out.get("busy"):
+            raise CapacityError(f"capacity window {window_id}: {out['busy']}; try again later")
         raise CapacityError(str(out.get("error") or f"capacity window {window_id} not restored"))

@@ -17,7 +17,8 @@ import boto3
 import pytest
 
 from infra import capacity
-from infra.db import connect
+from infra.capacity.windows import RESTORE_LOCK
+from infra.db import connect, locks
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.settings import Settings
@@ -242,17 +243,21 @@ def test_a_window_whose_run_died_is_restored_by_the_sweep(
             windows.raise_capacity(conn, wid, runner.run_reconcile("layers.dead", run_id))
         assert len(_alive_workers(moto_endpoint)) == 2
         report = runner.sweep()  # the run still looks alive (another host, fresh)
-        assert report.plugins["capacity"] == {"restored": 0, "failed": 0}
+        assert report.plugins["capacity"] == {"restored": 0, "failed": 0, "busy": 0}
         with connect(url, autocommit=True) as conn:
             conn.execute(
                 "UPDATE ops.runs SET status = 'interrupted', ended_at = now(),"
                 " error = 'interrupted: its process 1 on elsewhere is gone' WHERE id = %s",
                 (run_id,),
             )
-        report = runner.sweep()
-        assert report.plugins["capacity"] == {"restored": 1, "failed": 0}
+        with connect(url, autocommit=True) as other:  # another process restoring: left to it
+            assert locks.try_lock(other, RESTORE_LOCK)
+            busy = runner.sweep()
+            assert busy.plugins["capacity"] == {"restored": 0, "failed": 0, "busy": 1}
+        report = runner.sweep()  # its session ended: the lock is free again
+        assert report.plugins["capacity"] == {"restored": 1, "failed": 0, "busy": 0}
         again = runner.sweep()  # idempotent: nothing left to do
-        assert again.plugins["capacity"] == {"restored": 0, "failed": 0}
+        assert again.plugins["capacity"] == {"restored": 0, "failed": 0, "busy": 0}
     finally:
         runner.close()
     w = _window(url)
