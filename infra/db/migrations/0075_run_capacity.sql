@@ -76,3 +76,8 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON params.run_capacity
     FOR EACH ROW EXECUTE FUNCTION ops.run_capacity_guard();
 SELECT params.enable_audit('params.run_capacity');
 -- locxia_editor edits it like every params table (default privileges of 0001).
+
+-- A window's workers are removed when its run ends: a protected worker could never be, and the
+-- restore would wait for nothing. Rows already there are general-purpose (0073), so this holds.
+ALTER TABLE params.instances
+    ADD CONSTRAINT dask_workers_unprotected CHECK (purpose <> 'dask-worker' OR NOT protected);
