@@ -79,8 +79,7 @@ class Windows:
             conn.execute(
                 "INSERT INTO params.instances (name, kind, state, instance_class, storage_gb,"
                 " purpose, protected, tags, note)"
-                " VALUES (%s, 'ec2', 'present', %s, %s, 'dask-worker', false, %s, %s)"
-                " ON CONFLICT (name) DO NOTHING",
+                " VALUES (%s, 'ec2', 'present', %s, %s, 'dask-worker', false, %s, %s)",
                 (
                     name,
                     decl.worker_type,
@@ -104,6 +103,16 @@ class Windows:
             raise CapacityError(
                 f"{decl.declared_by}.database: {decl.database!r} is not an rds row of"
                 " params.instances"
+            )
+        other = conn.execute(
+            "SELECT id, run_id FROM ops.capacity_windows WHERE state <> 'restored'"
+            " AND previous ? %s LIMIT 1",
+            (decl.database,),
+        ).fetchone()
+        if other is not None:  # its restore would take the class from under this run
+            raise CapacityError(
+                f"{decl.declared_by}.database: {decl.database} is held by capacity window"
+                f" {other[0]} (run {other[1]}); try again when it is restored"
             )
         before = str(row[1])
         conn.execute(

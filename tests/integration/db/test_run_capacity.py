@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
 
 from infra.db import connect
+from infra.settings import Settings
 from tests.support.logins import as_login
 
 GOOD = {"job": "layers.big", "dask_workers": 2, "worker_type": "m6i.large"}
@@ -92,3 +95,39 @@ def test_dask_workers_are_never_protected(db_url: str) -> None:
             "INSERT INTO params.instances (name, kind, instance_class, storage_gb, purpose,"
             " protected) VALUES ('cap1-w1', 'ec2', 'm6i.large', 20, 'dask-worker', true)"
         )
+
+
+def test_one_window_at_a_time_holds_a_database(settings: Settings) -> None:
+    from infra import capacity
+    from infra.errors import CapacityError
+
+    url = settings.require_database_url()
+    with connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO params.instances (name, kind, instance_class, storage_gb, engine,"
+            " engine_version) VALUES ('main-db', 'rds', 'db.t4g.large', 100, 'postgres', '16')"
+        )
+        _insert(conn, job="layers.*", database="main-db", database_class="db.r6g.large")
+        runs = [
+            conn.execute(
+                "INSERT INTO ops.runs (job_id, task, trigger) VALUES (%s, 'core.noop', 'manual')"
+                " RETURNING id",
+                (job,),
+            ).fetchone()[0]  # type: ignore[index]
+            for job in ("layers.a", "layers.b")
+        ]
+        decl = capacity.declared(conn, "layers.a")
+        assert decl is not None and decl.database_class == "db.r6g.large"
+        windows = capacity.Windows(settings, now=lambda: datetime.now(UTC))
+        first = windows.open(conn, runs[0], "layers.a", decl)
+        row = conn.execute(
+            "SELECT i.instance_class, h.changed_by FROM params.instances i"
+            " JOIN params.history h ON h.table_name = 'instances' AND h.row_key = i.name"
+            " WHERE i.name = 'main-db' ORDER BY h.id DESC LIMIT 1"
+        ).fetchone()
+        assert row == ("db.r6g.large", f"capacity-window:{first}")
+        with pytest.raises(CapacityError, match=f"main-db is held by capacity window {first}"):
+            windows.open(conn, runs[1], "layers.b", decl)
+        # refused whole: no second window, no edit
+        count = conn.execute("SELECT count(*) FROM ops.capacity_windows").fetchone()
+        assert count == (1,)
