@@ -177,6 +177,7 @@ class Cost:
 
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     compute: dict[str, Any] = field(default_factory=dict)
+    capacity: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
 
@@ -191,9 +192,14 @@ class Cost:
         return Decimal(self.compute.get("usd", "0"))
 
     @property
+    def capacity_usd(self) -> Decimal:
+        """The capacity window raised for the run (0 when none)."""
+        return Decimal(self.capacity.get("usd", "0"))
+
+    @property
     def usd(self) -> Decimal:
-        """API spend + compute share."""
-        return self.api_usd + self.compute_usd
+        """API spend + compute share + capacity window."""
+        return self.api_usd + self.compute_usd + self.capacity_usd
 
     def basis(self) -> dict[str, Any]:
         """The JSON stored in ``cost_basis``: amounts as strings (exact decimals)."""
@@ -201,6 +207,7 @@ class Cost:
             "usd": str(self.usd),
             "api": {"usd": str(self.api_usd), "kinds": self.api},
             "compute": self.compute,
+            **({"capacity": self.capacity} if self.capacity else {}),
             "requests": dict(sorted(self.requests.items())),
             "problems": self.problems,
         }
@@ -363,11 +370,39 @@ def run_cost(
     except (psycopg.Error, LookupError, ValueError, ArithmeticError) as exc:
         line = " ".join(str(exc).split())[:300]
         cost.problems.append(f"compute not priced: {type(exc).__name__}: {line}")
+    capacity_window(conn, run_id, cost)
     conn.execute(
         "UPDATE ops.runs SET cost_usd = %s, cost_basis = %s WHERE id = %s",
         (cost.usd, Jsonb(cost.basis()), run_id),
     )
     return cost
+
+
+def capacity_window(conn: psycopg.Connection[Any], run_id: int, cost: Cost) -> None:
+    """Fill ``cost.capacity`` from the run's capacity window (infra/capacity/), if any.
+
+    The window is priced when it is restored (workers' seconds, database class uplift,
+    :mod:`infra.capacity.cost`); one not restored yet is named in the problems (its cost is
+    still running), never guessed.
+    """
+    try:
+        row = conn.execute(
+            "SELECT id, state, cost_usd, cost_basis FROM ops.capacity_windows WHERE run_id = %s",
+            (run_id,),
+        ).fetchone()
+    except psycopg.Error as exc:
+        cost.problems.append(f"capacity not priced: {' '.join(str(exc).split())[:300]}")
+        return
+    if row is None:
+        return
+    window, state, usd, basis = row
+    if usd is None:
+        cost.problems.append(f"capacity window {window} is {state}: not priced yet")
+        return
+    cost.capacity = {"window": int(window), "usd": str(usd), **(basis or {}), "state": state}
+    cost.capacity["usd"] = str(usd)
+    for problem in (basis or {}).get("problems", []):
+        cost.problems.append(f"capacity: {problem}")
 
 
 def month_api_spend(conn: psycopg.Connection[Any], month_start: datetime, end: datetime) -> Decimal:

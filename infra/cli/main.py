@@ -15,6 +15,7 @@ import typer
 
 from infra import __version__
 from infra.cli import (
+    capacity,
     dashboards,
     db,
     demo,
@@ -101,6 +102,7 @@ app.add_typer(params.app, name="params")
 app.add_typer(shape.app, name="infra")
 app.add_typer(observe.app, name="observe")
 app.add_typer(notify.app, name="notify")
+app.add_typer(capacity.app, name="capacity")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
 app.command(name="report")(report.report)

@@ -7,6 +7,11 @@ same tick, the database lets exactly one of them run it.
 
 A task's failure is a recorded value (status ``failed``, one-line error, details kept), never
 an exception escaping into the scheduler thread.
+
+A run whose job declares capacity (``params.run_capacity``) runs inside a capacity window
+(:mod:`infra.capacity`): raised before the task through child runs of the reconcile task,
+restored after it, also when it fails; :meth:`Runner.sweep` restores the windows of runs that
+died.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from infra import capacity
 from infra.db import connect
 from infra.errors import DatabaseError, JobError, LocxiaError
 from infra.jobs.liveness import ProcessIdentity, SweepReport, sweep
@@ -96,9 +102,48 @@ class Runner:
             DatabaseError: the runs could not be read or marked.
         """
         try:
-            return sweep(self._conn(), self.settings, self.registry.plugins.values(), me=self._me)
+            report = sweep(self._conn(), self.settings, self.registry.plugins.values(), me=self._me)
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot sweep interrupted runs: {exc}") from exc
+        try:  # after the runs are marked: a window whose run ended is restored now
+            counts = capacity.sweep(
+                self._conn(), self.settings, self.window_reconcile, now=self.now
+            )
+        except Exception as exc:  # never blocks the command or the service that swept
+            report.failures["capacity"] = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            log.error("capacity windows not restored: %s", report.failures["capacity"])
+        else:
+            if any(counts.values()):
+                log.warning("capacity windows swept: %s", counts)
+            report.plugins["capacity"] = counts
+        return report
+
+    def window_reconcile(self, window_id: int) -> capacity.Reconcile:
+        """The reconcile a swept window's restore runs: a top-level run of its own."""
+
+        def reconcile(step: str, requested_by: str) -> RunResult:
+            return self.run(
+                capacity.RECONCILE_TASK,
+                {"requested_by": requested_by},
+                job_id=f"capacity.window-{window_id}/{step}",
+                trigger="service",
+            )
+
+        return reconcile
+
+    def run_reconcile(self, job_id: str, run_id: int) -> capacity.Reconcile:
+        """The reconcile a window raises and restores with: a child run of the run it serves."""
+
+        def reconcile(step: str, requested_by: str) -> RunResult:
+            return self.run(
+                capacity.RECONCILE_TASK,
+                {"requested_by": requested_by},
+                job_id=f"{job_id}/{step}",
+                trigger="chain",
+                parent_id=run_id,
+            )
+
+        return reconcile
 
     def run(
         self,
@@ -138,7 +183,7 @@ class Runner:
         meter = RequestMeter()
         try:
             with metering(meter):
-                returned = self._call(fn, ctx, run_id, args)
+                returned = self._call(fn, ctx, run_id, args, task, parent_id)
         except (KeyboardInterrupt, SystemExit):
             self._finish(run_id, "interrupted", ctx.details, "interrupted by a signal", meter)
             raise
@@ -188,12 +233,32 @@ class Runner:
             log.warning("job %s: cannot record its failing notification: %s", job_id, exc)
 
     def _call(
-        self, fn: TaskFunction, ctx: TaskContext, run_id: int, args: Mapping[str, Any]
+        self,
+        fn: TaskFunction,
+        ctx: TaskContext,
+        run_id: int,
+        args: Mapping[str, Any],
+        task: str,
+        parent_id: int | None,
     ) -> TaskResult | None:
-        """The task itself, with the run's heartbeat beating exactly while it runs."""
+        """The task itself, inside the capacity window its job declares (if any).
+
+        The run's heartbeat beats exactly while it runs, window raise and restore included.
+        """
         self._beats.add(run_id)
         try:
-            return fn(ctx, **args)
+            with capacity.around_run(
+                self.settings,
+                self._conn(),
+                run_id=run_id,
+                job_id=ctx.job_id,
+                task=task,
+                parent_id=parent_id,
+                reconcile=self.run_reconcile(ctx.job_id, run_id),
+                details=ctx.details,
+                now=self.now,
+            ):
+                return fn(ctx, **args)
         finally:
             self._beats.discard(run_id)
 
