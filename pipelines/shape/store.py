@@ -63,7 +63,7 @@ _CONSTRAINTS = {
     "backup_window_valid": "backup_window: expected hh24:mi-hh24:mi in UTC, at least 30 min",
     "backup_window_rds_only": "backup_window: a backup window is for RDS only",
     "windows_do_not_overlap": "backup_window: overlaps the maintenance window",
-    # 0073, 0077: what an instance is for
+    # 0073, 0075: what an instance is for
     "purpose_known": "purpose: expected general or dask-worker",
     "dask_workers_are_ec2": "purpose: a Dask worker is an EC2 instance (kind ec2)",
     "dask_workers_unprotected": "protected: a Dask worker holds no data and is never protected",

@@ -198,7 +198,7 @@ def test_bad_inputs_are_refused_by_the_module(
 
 
 def test_the_database_refuses_a_protected_worker_too(shape_settings: Settings) -> None:
-    """Migration 0077: a row typed in psql cannot slip past the rule the code checks."""
+    """Migration 0075: a row typed in psql cannot slip past the rule the code checks."""
     with connect(shape_settings.require_database_url()) as conn:
         with pytest.raises(psycopg.errors.CheckViolation) as caught:
             conn.execute(
