@@ -213,14 +213,18 @@ class Outcome:
         return Path(unquote(urlsplit(self.result["uri"]).path))
 
     def peaks(self) -> dict[str, list[float]]:
-        """Peak RSS in MiB per role and phase: ``main``, ``refine worker``, ``publish worker``."""
+        """Peak RSS in MiB per role: ``main``, ``worker (refine)``, ``worker (publish)``...
+
+        A worker is named after the step it was first seen in: a cluster kept from refine
+        to publish reports its workers' peak over both steps under ``refine``.
+        """
         assert self.run is not None and self.result is not None
         out: dict[str, list[float]] = {}
         publish_start = self.result["publish_window"][0]
         for p in sorted(self.run.processes, key=lambda p: p.first_seen):
             role = p.role
             if role == "worker":
-                role = f"{'refine' if p.first_seen < publish_start else 'publish'} worker"
+                role = f"worker ({'refine' if p.first_seen < publish_start else 'publish'})"
             out.setdefault(role, []).append(p.peak_kib / 1024)
         return out
 
@@ -240,6 +244,7 @@ def run_case(case: Case, env: dict[str, str], source: Path, run_dir: Path) -> Ou
         why = run.stderr_tail or f"exit status {run.returncode}"
         return Outcome(case, run, None, f"failed: {why[:200]}")
     result = json.loads(out.read_text())
+    result["working_bytes"] = _disk_bytes(Path(unquote(urlsplit(result["uri"]).path)))
     directory = str(result["uri"]).endswith("/")
     if case.dask_workers and not directory:
         return Outcome(
@@ -248,6 +253,13 @@ def run_case(case: Case, env: dict[str, str], source: Path, run_dir: Path) -> Ou
     if not case.dask_workers and directory:
         return Outcome(case, run, result, "wrong path: the in-process case wrote a directory")
     return Outcome(case, run, result)
+
+
+def _disk_bytes(path: Path) -> int:
+    """Bytes of a working version on disk: the file, or every part file of the directory."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*.parquet"))
+    return path.stat().st_size
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -339,7 +351,9 @@ def _path_row(o: Outcome, ref: Outcome) -> str:
         return f"| {o.case.label} | {o.missing} | | | | | |"
     assert o.result is not None
     peaks = o.peaks()
-    workers = [f"{r.split()[0]}: {_mib(v)}" for r, v in peaks.items() if r.endswith("worker")]
+    workers = [
+        f"{r.split()[1].strip('()')}: {_mib(v)}" for r, v in peaks.items() if r.startswith("worker")
+    ]
     vs = f"{ref.total_s / o.total_s:.2f}×" if ref.ok and o is not ref else ""
     return (
         f"| {o.case.label} | {o.result['refine_s']:.1f} s | {o.result['publish_s']:.1f} s"

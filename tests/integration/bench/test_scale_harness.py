@@ -156,8 +156,12 @@ def test_the_report_renders_dask_cases_with_scaling_and_flatness(
     text = scale.report(outputs[0], outcomes, checks, rb.layout(outputs[1]), (0.1, 0.2))
     assert "speedup 1.60×, efficiency **0.80**" in text  # 24 s / 15 s over 2 workers
     assert "2 workers vs in process (which already runs 2 threads): 1.07×" in text
-    assert "| refine worker | 310 / 305 MiB | 320 / 315 MiB |" in text
-    assert "| publish worker | 310 / 305 MiB | 320 / 315 MiB |" in text
+    assert "| worker (refine) | 310 / 305 MiB | 320 / 315 MiB |" in text
+    assert "| worker (publish) | 310 / 305 MiB | 320 / 315 MiB |" in text
+    assert (
+        "| Dask, 2 local workers | 9.0 s | 6.0 s | **15.0 s** | 400 MiB | refine: 310 / 305 MiB;"
+        in text
+    )
     assert "| Dask, 2 local workers | pyarrow |" in text and "| **yes** |" in text
     assert f"{CELLS} part files in {CELLS} partitions" in text
 
