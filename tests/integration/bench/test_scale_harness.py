@@ -21,7 +21,7 @@ import shapely
 
 from bench import _readback as rb
 from bench import scale
-from bench.common import TreeProcess, TreeRun, measure_tree
+from bench.common import ROOT, TreeProcess, TreeRun, measure_tree
 from tests.support import geodata
 
 ROWS = 3_000
@@ -193,3 +193,33 @@ def test_the_in_process_path_end_to_end_reads_back_the_same_everywhere(
     first = readers["pyarrow"]
     assert first.rows == ROWS and first.distinct_ids == ROWS
     assert all(s.same_as(first) for s in readers.values()), readers
+
+
+@pytest.mark.slow
+def test_measure_tree_sees_each_worker_of_the_embedded_dask_cluster(tmp_path: Path) -> None:
+    script = tmp_path / "cluster.py"
+    script.write_text(
+        textwrap.dedent("""
+            from infra import cluster
+            from infra.settings import Settings
+
+            def block(mib):
+                data = b"x" * (mib * 1024 * 1024)
+                return len(data)
+
+            if __name__ == "__main__":
+                settings = Settings(dask_local_workers=2)
+                with cluster.client(settings) as c:
+                    futures = [c.submit(block, 200, pure=False) for _ in range(4)]
+                    assert sum(c.gather(futures)) == 4 * 200 * 1024 * 1024
+        """)
+    )
+    run = measure_tree(
+        [sys.executable, str(script)],
+        {"PYTHONPATH": str(ROOT)},
+        unset=("LOCXIA_DASK_SCHEDULER",),
+    )
+    assert run.returncode == 0
+    workers = [p.peak_kib / 1024 for p in run.processes if p.role == "worker"]
+    assert len(workers) == 2
+    assert all(peak > 200 for peak in workers), workers
