@@ -218,7 +218,8 @@ class Outcome:
         """Peak RSS in MiB per role: ``main``, ``worker (refine)``, ``worker (publish)``...
 
         A worker is named after the step it was first seen in: a cluster kept from refine
-        to publish reports its workers' peak over both steps under ``refine``.
+        to publish reports its workers' peak over both steps under ``refine``. Peaks are listed
+        largest first, so two runs compare column by column.
         """
         assert self.run is not None and self.result is not None
         out: dict[str, list[float]] = {}
@@ -228,7 +229,7 @@ class Outcome:
             if role == "worker":
                 role = f"worker ({'refine' if p.first_seen < publish_start else 'publish'})"
             out.setdefault(role, []).append(p.peak_kib / 1024)
-        return out
+        return {role: sorted(peaks, reverse=True) for role, peaks in out.items()}
 
 
 def run_case(case: Case, env: dict[str, str], source: Path, run_dir: Path) -> Outcome:
