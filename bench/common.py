@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -99,6 +100,106 @@ def hwm_kib(pid: int | str = "self") -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one process run to completion.
+
+    Peak RSS is the process's own high-water mark (``VmHWM``, read until it exits):
+    ``wait4``'s ``ru_maxrss`` would include the benchmark's own RSS at fork time.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, hwm_kib(proc.pid))
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed with {proc.returncode}")
+    return elapsed, peak / 1024
+
+
+@dataclass
+class TreeProcess:
+    """One process of a measured tree: what it was, when it was first seen, its peak RSS."""
+
+    pid: int
+    role: str
+    first_seen: float  # time.time() of the first poll that saw it
+    peak_kib: int = 0
+
+
+@dataclass
+class TreeRun:
+    """A command run to completion with the peak RSS of every process it started."""
+
+    elapsed: float
+    returncode: int
+    processes: list[TreeProcess] = field(default_factory=list)
+    stderr_tail: str = ""
+
+
+def _role(proc: object, root: int) -> str:
+    import psutil
+
+    assert isinstance(proc, psutil.Process)
+    if proc.pid == root:
+        return "main"
+    try:
+        line = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "gone"
+    if "resource_tracker" in line:
+        return "resource tracker"
+    if "spawn_main" in line or "forkserver" in line:
+        return "worker"  # multiprocessing children: Dask's nannies start workers this way
+    return proc.name()
+
+
+def measure_tree(
+    cmd: list[str],
+    env: dict[str, str] | None = None,
+    *,
+    poll_s: float = 0.05,
+    capture_stderr: bool = False,
+    unset: tuple[str, ...] = (),
+) -> TreeRun:
+    """Run ``cmd`` to completion, polling the peak RSS of it and of every descendant.
+
+    A process started by the command (a Dask worker, a resource tracker) has its own
+    ``VmHWM``; the whole tree is listed with psutil ``children(recursive=True)`` at each poll,
+    so a process living longer than one poll interval is caught. Unlike :func:`measure`, a
+    failing command is returned (``returncode``), not raised: the caller reports it.
+    ``unset`` names variables of this environment the command must not inherit.
+    """
+    import psutil
+
+    start = time.perf_counter()
+    # a file, not a pipe: a chatty child would block on a full pipe nobody reads until it ends
+    err = tempfile.TemporaryFile("w+") if capture_stderr else None
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    proc = subprocess.Popen(cmd, env={**environ, **(env or {})}, cwd=ROOT, stderr=err)
+    root = psutil.Process(proc.pid)
+    seen: dict[int, TreeProcess] = {}
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        for p in tree:
+            known = seen.get(p.pid)
+            if known is None:
+                known = seen[p.pid] = TreeProcess(p.pid, _role(p, proc.pid), time.time())
+            known.peak_kib = max(known.peak_kib, hwm_kib(p.pid))
+        time.sleep(poll_s)
+    tail = ""
+    if err is not None:
+        err.seek(0)
+        lines = [line for line in err.read().splitlines() if line.strip()]
+        tail = lines[-1] if lines else ""
+        err.close()
+    return TreeRun(time.perf_counter() - start, proc.returncode, list(seen.values()), tail)
 
 
 def pss_mib(pid: int) -> float:

@@ -27,11 +27,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.common import bench_database, hwm_kib, median
+from bench.common import bench_database, measure, median
 
 NAME = "layers"
 TITLE = "Feed: refine and publish 500k building footprints (issue 5)"
@@ -39,24 +38,6 @@ ROWS = int(os.environ.get("LOCXIA_BENCH_LAYER_ROWS", "500000"))
 REPEAT = int(os.environ.get("LOCXIA_BENCH_REPEAT", "3"))
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one process run to completion.
-
-    Peak RSS is the process's own high-water mark (``VmHWM``, read until it exits):
-    ``wait4``'s ``ru_maxrss`` would include the benchmark's own RSS at fork time.
-    """
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, hwm_kib(proc.pid))
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:3]} failed with {proc.returncode}")
-    return elapsed, peak / 1024
 
 
 def python(code: str) -> list[str]:
