@@ -62,7 +62,7 @@ def client(settings: Settings) -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # its HTTP routes (health) on a free port
             silence_logs=40,  # logging.ERROR: a lost worker is Dask's to report, not the user's
         )
     except (RuntimeError, OSError, TimeoutError) as exc:
