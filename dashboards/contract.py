@@ -318,6 +318,26 @@ CONTRACT: Mapping[str, Mapping[str, frozenset[str]]] = {
                 "version",
             }
         ),
+        # capacity raised for runs (migration 0076)
+        "capacity_windows": frozenset(
+            {
+                "cost_usd",
+                "database",
+                "database_class",
+                "dask_workers",
+                "error",
+                "id",
+                "job_id",
+                "opened_at",
+                "plan_monthly_delta_usd",
+                "reason",
+                "restored_at",
+                "run_status",
+                "seconds_to_available",
+                "state",
+                "worker_type",
+            }
+        ),
         "terraform_runs": frozenset(
             {
                 "apply_seconds",

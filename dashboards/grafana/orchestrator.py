@@ -559,12 +559,60 @@ def drift_table() -> table.Panel:
     )
 
 
+def open_capacity_stat() -> stat.Panel:
+    """Capacity raised for runs and not yet removed: paid while it shows."""
+    return (
+        default_stat()
+        .title("Capacity windows open")
+        .description(
+            "Capacity raised for a run (Dask workers, a database class) and not yet restored"
+            " (reporting.capacity_windows); a failed restore is retried by the service and"
+            " shown here until AWS is back as it was."
+        )
+        .decimals(0)
+        .thresholds(thresholds((None, "green"), (1, "orange")))
+        .with_target(
+            sql(
+                "SELECT count(*) FILTER (WHERE state <> 'restored') AS open_windows"
+                " FROM reporting.capacity_windows"
+            )
+        )
+    )
+
+
+def capacity_windows_table() -> table.Panel:
+    """Each capacity window: what its run declared, how long it took to raise, what it cost."""
+    return (
+        default_table()
+        .title("Capacity windows")
+        .description(
+            "Capacity raised for a run and removed after (reporting.capacity_windows): the job,"
+            " workers and classes declared, the plan's monthly cost delta, seconds until"
+            " available, state, the window's cost and why it failed if it did."
+        )
+        .with_target(
+            sql(
+                """
+                SELECT id, opened_at AS time, job_id, run_status, state, dask_workers,
+                       worker_type, database, database_class, plan_monthly_delta_usd,
+                       seconds_to_available, restored_at, cost_usd, reason, error
+                  FROM reporting.capacity_windows
+                 WHERE state <> 'restored' OR $__timeFilter(opened_at)
+                 ORDER BY opened_at DESC, id DESC
+                 LIMIT 50
+                """
+            )
+        )
+    )
+
+
 def infrastructure_panels() -> list[builder.Builder[model.Panel]]:
     """The shape feature's panels: pending approvals, back-off, power, Terraform runs, drift.
 
     They read ``reporting.pending_approvals``, ``reporting.terraform_runs`` and
     ``reporting.drift`` (migration 0043), ``reporting.apply_backoff`` and
-    ``reporting.power_events`` (0058), and appear under an "Infrastructure changes" row.
+    ``reporting.power_events`` (0058), ``reporting.capacity_windows`` (0076), and appear under
+    an "Infrastructure changes" row.
     """
     return [
         pending_approvals_stat(),
@@ -575,6 +623,8 @@ def infrastructure_panels() -> list[builder.Builder[model.Panel]]:
         terraform_runs_timeseries(),
         terraform_runs_table(),
         drift_table(),
+        open_capacity_stat(),
+        capacity_windows_table(),
     ]
 
 
