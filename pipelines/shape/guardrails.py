@@ -375,9 +375,30 @@ def check_changes(
     return findings
 
 
+def retiring_workers(plan: Plan) -> set[str]:
+    """Dask worker instances the plan only deletes: capacity a window is giving back.
+
+    Every change of such an instance is a delete and its instance says (by its purpose tag)
+    that it is a Dask worker. Removing them holds no data and lowers the bill, and a hold
+    would keep paid instances running until someone approves, so they do not count towards
+    the change limit (decision 94).
+    """
+    deletes: dict[str, bool] = {}
+    for change in plan.effective():
+        if not change.instance:
+            continue
+        only_deletes = deletes.get(change.instance, True) and change.action == "delete"
+        deletes[change.instance] = only_deletes
+    workers = {c.instance for c in plan.effective() if c.instance and _dask_worker(c)}
+    return {name for name, only in deletes.items() if only and name in workers}
+
+
 def too_many_changes(plan: Plan, policy: Policy, extra: Iterable[str] = ()) -> Finding | None:
-    """Hold a run that changes more instances than the policy allows."""
-    changed = plan.instances_changed() | set(extra)
+    """Hold a run that changes more instances than the policy allows.
+
+    Dask workers being removed (:func:`retiring_workers`) are not counted.
+    """
+    changed = (plan.instances_changed() - retiring_workers(plan)) | set(extra)
     if len(changed) <= policy.max_changes:
         return None
     return Finding(

@@ -298,6 +298,49 @@ def test_too_many_changes_needs_approval() -> None:
     assert g.too_many_changes(plan, g.Policy(4, Decimal(100))) is None
 
 
+def _worker_delete(i: int, purpose: str = "dask-worker") -> list[dict[str, Any]]:
+    """A Dask worker's instance and its power state, both deleted (its window is over)."""
+    before = {"instance_type": "m6i.large", "tags": {"locxia:purpose": purpose}}
+    return [
+        {
+            "address": f'module.ec2["cap1-w{i}"].aws_instance.this',
+            "module_address": f'module.ec2["cap1-w{i}"]',
+            "type": "aws_instance",
+            "name": "this",
+            "change": {"actions": ["delete"], "before": before, "after": None},
+        },
+        {
+            "address": f'module.ec2["cap1-w{i}"].aws_ec2_instance_state.power',
+            "module_address": f'module.ec2["cap1-w{i}"]',
+            "type": "aws_ec2_instance_state",
+            "name": "power",
+            "change": {"actions": ["delete"], "before": {"state": "running"}, "after": None},
+        },
+    ]
+
+
+def test_workers_given_back_do_not_count_towards_the_change_limit() -> None:
+    """Eight workers removed at the end of a window apply at once; eight general VMs wait."""
+    policy = g.Policy(max_changes=5, auto_apply_usd=Decimal(100))
+    workers = parse(
+        {
+            "format_version": "1.2",
+            "resource_changes": [c for i in range(8) for c in _worker_delete(i)],
+        }
+    )
+    assert len(g.retiring_workers(workers)) == 8
+    assert g.too_many_changes(workers, policy) is None
+    general = parse(
+        {
+            "format_version": "1.2",
+            "resource_changes": [c for i in range(8) for c in _worker_delete(i, "general")],
+        }
+    )
+    assert g.retiring_workers(general) == set()
+    finding = g.too_many_changes(general, policy)
+    assert finding is not None and "8 instances" in finding.message
+
+
 def _catalog() -> PriceCatalog:
     d = date(2026, 1, 1)
     return PriceCatalog(
