@@ -120,27 +120,20 @@ class Runner:
 
     def window_reconcile(self, window_id: int) -> capacity.Reconcile:
         """The reconcile a swept window's restore runs: a top-level run of its own."""
-
-        def reconcile(step: str, requested_by: str) -> RunResult:
-            return self.run(
-                capacity.RECONCILE_TASK,
-                {"requested_by": requested_by},
-                job_id=f"capacity.window-{window_id}/{step}",
-                trigger="service",
-            )
-
-        return reconcile
+        return self._reconcile(f"capacity.window-{window_id}", "service", None)
 
     def run_reconcile(self, job_id: str, run_id: int) -> capacity.Reconcile:
         """The reconcile a window raises and restores with: a child run of the run it serves."""
+        return self._reconcile(job_id, "chain", run_id)
 
+    def _reconcile(self, job_id: str, trigger: str, parent_id: int | None) -> capacity.Reconcile:
         def reconcile(step: str, requested_by: str) -> RunResult:
             return self.run(
                 capacity.RECONCILE_TASK,
                 {"requested_by": requested_by},
                 job_id=f"{job_id}/{step}",
-                trigger="chain",
-                parent_id=run_id,
+                trigger=trigger,
+                parent_id=parent_id,
             )
 
         return reconcile

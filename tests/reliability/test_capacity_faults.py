@@ -8,35 +8,23 @@ terminated, their rows removed) and price it.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
 from infra.db import connect
-from infra.demo.standin import SHIM
-from infra.demo.standin import STANDIN_MODULE as STANDIN
 from tests.conftest import locxia_bin
 from tests.reliability.conftest import Outcome, count, kill_when, wait_until
+from tests.support.standin import standin_env
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def shape_env(tmp_path: Path, moto_endpoint: str) -> dict[str, str]:
-    live = tmp_path / "live"
-    shutil.copytree(STANDIN, live)
-    return {
-        "LOCXIA_TERRAFORM_DIR": str(live),
-        "LOCXIA_AWS_ENDPOINT_URL": moto_endpoint,
-        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {SHIM}",
-        "LOCXIA_STANDIN_ENDPOINT": moto_endpoint,
-        "LOCXIA_LEADER_POLL_SECONDS": "0.5",
-        "LOCXIA_CAPACITY_WAIT_SECONDS": "120",
-    }
+    return standin_env(tmp_path, moto_endpoint, LOCXIA_CAPACITY_WAIT_SECONDS="120")
 
 
 def _alive_workers(endpoint: str) -> list[str]:

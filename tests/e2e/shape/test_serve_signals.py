@@ -9,10 +9,8 @@ wait (the grace plus a margin) for exit code 0.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from infra.db import connect
-from infra.demo.standin import SHIM
-from infra.demo.standin import STANDIN_MODULE as STANDIN
 from tests.conftest import locxia_bin
 from tests.e2e.conftest import Run
 from tests.integration.jobs.test_service import wait_for
+from tests.support.standin import standin_env
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +31,7 @@ CREATE = ["kind=rds", "class=db.t4g.large", "storage=100", "engine=postgres", "e
 
 @pytest.fixture
 def shape_env(tmp_path: Path, moto_endpoint: str) -> dict[str, str]:
-    live = tmp_path / "live"
-    shutil.copytree(STANDIN, live)
-    return {
-        "LOCXIA_TERRAFORM_DIR": str(live),
-        "LOCXIA_AWS_ENDPOINT_URL": moto_endpoint,
-        "LOCXIA_STANDIN_SHIM": f"{sys.executable} {SHIM}",
-        "LOCXIA_STANDIN_ENDPOINT": moto_endpoint,
-        "LOCXIA_LEADER_POLL_SECONDS": "0.5",
-        "LOCXIA_STOP_GRACE_SECONDS": str(GRACE_S),
-    }
+    return standin_env(tmp_path, moto_endpoint, LOCXIA_STOP_GRACE_SECONDS=str(GRACE_S))
 
 
 @pytest.fixture
