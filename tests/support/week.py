@@ -17,18 +17,21 @@ is here is the orchestration: who edits what, and which jobs run when.
    added) and its two budgets; then each simulated day runs ``metrics.collect`` and
    ``costs.estimate`` with the clock at that day, after a ``metrics.discover`` at the start
    of the week.
-4. **Changes** — a resize held for approval then approved, a storage growth applied within
+4. **Layers** (:mod:`tests.support.week_layers`) — the data team declares three datasets and
+   feeds small synthetic layers through ``layers.ingest`` → ``layers.refine`` →
+   ``layers.publish``: ``buildings`` published twice, ``parcels`` rejected by its row rule on
+   its second source, ``parks`` landed but never refined. Parcels' job declares one Dask
+   worker: each of its runs opens a capacity window (raised through shape, removed after).
+   The layers come before the changes: a window's reconcile plans every row, and the
+   changes leave a resize held and a drift behind.
+5. **Changes** — a resize held for approval then approved, a storage growth applied within
    policy, a class changed behind Terraform's back (found by ``shape.drift``), and a resize
    left waiting for approval.
-5. **Costs** — a final discovery, the scenario's Cost Explorer days up to two days ago,
+6. **Costs** — a final discovery, the scenario's Cost Explorer days up to two days ago,
    priced from the catalog (seeded in the gap server's Cost Explorer, which filters and
    groups them as AWS does; it returns every day up to yesterday, the newest and partial
    one) read by ``costs.explorer``, then ``costs.recommend``: the idle database and the
    near-idle VM become recommendations.
-6. **Layers** (:mod:`tests.support.week_layers`) — the data team declares three datasets and
-   feeds small synthetic layers through ``layers.ingest`` → ``layers.refine`` →
-   ``layers.publish``: ``buildings`` published twice, ``parcels`` rejected by its row rule on
-   its second source, ``parks`` landed but never refined.
 
 Terraform runs are recorded at the real clock (their rows take the database's time); the
 observed week ends at the start of the current hour. The demo (``locxia demo``) needs the
@@ -300,14 +303,14 @@ def seed_week(settings: Settings, layer_dir: Path | None = None) -> Week:
     series = put_metrics(settings, end, create_rest(settings))
     tune_observation(settings)
     observe_week(settings, start)
-    runs = change_infrastructure(settings)
-    ce_last_day, ce_services = read_costs(settings, end)
-    flag_costs(settings, end)
-    if layer_dir is None:
+    if layer_dir is None:  # before the changes: a capacity window reconciles every row
         with tempfile.TemporaryDirectory(prefix="locxia-layers-") as tmp:
             layers = feed_layers(settings, Path(tmp))
     else:
         layers = feed_layers(settings, layer_dir)
+    runs = change_infrastructure(settings)
+    ce_last_day, ce_services = read_costs(settings, end)
+    flag_costs(settings, end)
     return Week(
         start=start,
         end=end,

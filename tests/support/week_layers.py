@@ -4,8 +4,10 @@ The data team declares three datasets and feeds small synthetic layers (tests/su
 through ``layers.ingest`` → ``layers.refine`` → ``layers.publish``: ``buildings`` (Paris)
 published twice, ``parcels`` (Lyon) fed by its scheduled chain job, whose second source breaks
 its ``max_rows`` rule (rejected in landing: stale, a quality failure, a failed run), and
-``parks`` (Toulouse), landed but never refined. Every task runs through the recording
-:class:`~infra.jobs.runner.Runner` (:func:`run_task`), as the rest of the week does.
+``parks`` (Toulouse), landed but never refined. Parcels' job declares one Dask worker
+(``params.run_capacity``): each of its two runs opens a capacity window that raises the
+worker through shape and removes it after, the failed run's too. Every task runs through the
+recording :class:`~infra.jobs.runner.Runner` (:func:`run_task`), as the rest of the week does.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ LAYER_CITIES = {"buildings": (2.35, 48.86), "parcels": (4.83, 45.76), "parks": (
 #: Rows of each file fed; parcels' second file breaks its max_rows rule.
 LAYER_ROWS = {"buildings": 60, "buildings_v2": 75, "parcels": 40, "parcels_v2": 55, "parks": 30}
 PARCELS_MAX_ROWS = 50
+#: What parcels' nightly job declares (``params.run_capacity``): each of its runs raises one
+#: Dask worker and removes it after (t3.medium: ~36 USD/month with its volume, under the
+#: week's 50 USD auto-apply limit, so the raise applies without an approval).
+PARCELS_WORKERS = 1
+PARCELS_WORKER_TYPE = "t3.medium"
 
 
 def city_layer(rows: int, lon: float, lat: float, seed: int) -> pa.Table:
@@ -93,8 +100,12 @@ def _scheduled_feed(settings: Settings, dataset: str) -> Any:
         recording.close()
 
 
-def feed_layers(settings: Settings, folder: Path) -> dict[str, int]:
-    """dana declares three datasets; the feed takes each as far as it goes (module docstring)."""
+def feed_layers(settings: Settings, folder: Path, *, capacity: bool = True) -> dict[str, int]:
+    """dana declares three datasets; the feed takes each as far as it goes (module docstring).
+
+    ``capacity``: parcels' job declares its Dask worker (the settings then need a root module,
+    ``terraform_dir``, for its windows' reconciles); without, its runs raise nothing.
+    """
     files = {name: _layer_file(folder, name, seed) for seed, name in enumerate(LAYER_ROWS, 21)}
     declare = (
         "INSERT INTO params.datasets (name, source, rules, cron, note) VALUES (%s, %s, %s, %s, %s)"
@@ -113,6 +124,12 @@ def feed_layers(settings: Settings, folder: Path) -> dict[str, int]:
             ),
         )
         conn.execute(declare, ("parks", None, "{}", None, "parks, Toulouse"))
+        if capacity:
+            conn.execute(
+                "INSERT INTO params.run_capacity (job, dask_workers, worker_type, note)"
+                " VALUES ('layers.parcels', %s, %s, 'parcels refine on its own Dask worker')",
+                (PARCELS_WORKERS, PARCELS_WORKER_TYPE),
+            )
         conn.commit()
     _feed(settings, "buildings", files["buildings"])
     _feed(settings, "buildings", files["buildings_v2"])

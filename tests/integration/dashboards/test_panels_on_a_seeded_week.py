@@ -22,7 +22,12 @@ from dashboards.grafana.macros import TimeRange
 from infra.db import connect
 from tests.integration.dashboards.conftest import SeededWeek
 from tests.support.week import BUCKETS, INSTANCES
-from tests.support.week_layers import LAYER_CITIES, PARCELS_MAX_ROWS
+from tests.support.week_layers import (
+    LAYER_CITIES,
+    PARCELS_MAX_ROWS,
+    PARCELS_WORKER_TYPE,
+    PARCELS_WORKERS,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -138,6 +143,18 @@ def test_orchestrator_infrastructure_panels(seeded_week: SeededWeek, outcomes: O
     assert runs[week.auto_run] == ("applied", None, "batch-db: 50 → 60 GB")
     assert runs[week.drift_run][0] == "planned" and runs[week.pending_run][0] == "held"
     assert set(p.column("Terraform runs by status", "metric")) == {"applied", "held", "planned"}
+    # parcels' two nightly runs each raised their declared worker and removed it, the failed
+    # one too; each window priced (AWS bills a started instance at least 60 s)
+    windows = p.rows(
+        "Capacity windows", "job_id", "run_status", "state", "dask_workers", "worker_type"
+    )
+    assert sorted(windows) == [
+        ("layers.parcels", status, "restored", PARCELS_WORKERS, PARCELS_WORKER_TYPE)
+        for status in ("failed", "success")
+    ]
+    assert all(d > 0 for d in p.column("Capacity windows", "plan_monthly_delta_usd"))
+    assert all(c > 0 for c in p.column("Capacity windows", "cost_usd"))
+    assert p.column("Capacity windows open", "open_windows") == [0]
 
 
 # --- Costs ---------------------------------------------------------------------------------------
@@ -231,12 +248,21 @@ def test_resources_panels_show_each_instance_and_bucket(
 ) -> None:
     p = Panels(outcomes["locxia-resources"])
     assert p.column("$type", "kind") == ["ec2", "rds"]
-    assert p.column("$resource", "name") == sorted(INSTANCES)
+    with connect(seeded_week.url) as conn:  # parcels' capacity windows' workers, gone since
+        workers = [
+            str(name)
+            for (added,) in conn.execute("SELECT added FROM ops.capacity_windows").fetchall()
+            for name in added
+        ]
+    assert len(workers) == 2 * PARCELS_WORKERS
+    # instances seen during the range: the workers a run raised and removed are listed too
+    assert p.column("$resource", "name") == sorted([*INSTANCES, *workers])
     classes = dict(p.rows("Instances", "resource", "instance_class"))
     assert classes == {
         "work-db": "db.r6g.large",
         "batch-db": "db.t4g.small",
         "ingest-vm": "m6i.large",
+        **dict.fromkeys(workers, PARCELS_WORKER_TYPE),
     }
     rds = {"work-db", "batch-db"}
     assert set(p.column("CPU", "metric")) == set(INSTANCES)

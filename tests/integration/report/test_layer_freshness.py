@@ -40,7 +40,7 @@ def fed(
         exposure_uri=(zones / "exposure").as_uri(),
     )
     try:
-        feed_layers(settings, tmp / "sources")
+        feed_layers(settings, tmp / "sources", capacity=False)  # no AWS here
         written = make_report(url, tmp / "report.html", today=datetime.now(UTC).date())
         with connect(url, row_factory=dict_row) as conn:
             raw = conn.execute("SELECT * FROM reporting.datasets ORDER BY dataset").fetchall()
