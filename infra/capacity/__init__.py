@@ -101,11 +101,13 @@ def around_run(
 ) -> Iterator[int | None]:
     """Hold the capacity ``job_id`` declares around the block; yields the window id or None.
 
-    ``conn`` is the Runner's autocommit record connection. The reconcile task itself, and a
-    run inside a run that holds a window, open none. The restore runs when the block ends,
-    raises or the raise fails (its :class:`CapacityError` then reaches the run); a signal
-    (``KeyboardInterrupt``, ``SystemExit``) leaves it to the next sweep, which finds the run
-    ``interrupted``.
+    ``details`` (the run's) gets ``capacity``: the window, the plan the raise showed, how long
+    the raise took (``raised_s``), then what the restore returns (state, ``waited``,
+    ``cost_usd``). ``conn`` is the Runner's autocommit record connection. The reconcile task
+    itself, and a run inside a run that holds a window, open none. The restore runs when the
+    block ends, raises or the raise fails (its :class:`CapacityError` then reaches the run); a
+    signal (``KeyboardInterrupt``, ``SystemExit``) leaves it to the next sweep, which finds the
+    run ``interrupted``.
     """
     decl = None if task == RECONCILE_TASK else declared(conn, job_id)
     if decl is None or (parent_id is not None and _inside_window(conn, parent_id)):
@@ -117,7 +119,9 @@ def around_run(
     details["capacity"] = info
     reason: str | None = "the run ended"
     try:
+        started = windows.clock()
         info["plan"] = windows.raise_capacity(conn, wid, reconcile)
+        info["raised_s"] = round(windows.clock() - started, 3)
         yield wid
     except Exception as exc:
         reason = f"the run failed: {' '.join(str(exc).split())[:300]}"

@@ -120,6 +120,7 @@ def _next_steps(result: DemoReport) -> Panel:
         "  locxia infra status         # the terraform runs: plan, cost delta, decision, apply",
         "  locxia datasets show swimming_pools   # versions, lineage, quality report",
         "  locxia params history work-db         # who changed the class, and when",
+        "  locxia capacity list        # the refine's capacity window: plan, restore, cost",
         "  locxia demo --keep-running  # keep the service and the stand-in AWS up; Ctrl-C stops",
         "",
         "docs: docs/demo.md (what each step did), docs/observe.md, docs/shape.md, docs/feed.md",

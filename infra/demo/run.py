@@ -6,7 +6,8 @@ step that fails. The steps are data (:data:`STEPS`): the demo's own tasks build 
 estate and the parameter rows, and the real jobs run once each, in order — observe
 (discover, collect, Cost Explorer, recommendations), shape (Terraform imports the estate, then
 a class bump is planned, priced, decided and applied on the stand-in root module), feed (a
-sample layer ingested, refined and published). Each step says what it did in one line.
+sample layer ingested, refined — inside a capacity window raising the two Dask workers its
+refine declares, removed after — and published). Each step says what it did in one line.
 """
 
 from __future__ import annotations
@@ -223,6 +224,47 @@ def _refine_line(d: Mapping[str, Any]) -> str:
         + f"; quality: {q.get('rows_in', '?')} in → {q.get('rows_out', '?')} kept,"
         f" {g.get('repaired', 0)} repaired, {g.get('null', 0)} null dropped,"
         f" {passed}/{len(checks)} rules passed"
+        + (f" — {_window_line(d['capacity'], q)}" if d.get("capacity") else "")
+    )
+
+
+def _capacity_line(d: Mapping[str, Any]) -> str:
+    done = "declared" if d.get("changed") else "already declared"
+    return (
+        f"params.run_capacity[{d.get('job')}]: {d.get('dask_workers')} × {d.get('worker_type')}"
+        f" Dask workers for the sample layer's refine ({done}, audited as {d.get('by')})"
+    )
+
+
+def _window_line(w: Mapping[str, Any], quality: Mapping[str, Any]) -> str:
+    """The capacity window the run held: raised, where the work ran, removed, priced.
+
+    The demo names no Dask scheduler (:func:`~infra.demo.standin.demo_settings`): the stand-in's
+    workers never boot, so the line says where the work really ran.
+    """
+    plan = w.get("plan") or {}
+    made = [c for c in plan.get("changes", []) if c.get("action") == "create"]
+    types = sorted({str((c.get("after") or {}).get("instance_class")) for c in made})
+    how = "applied after approval" if plan.get("approved") else "applied within policy"
+    ran = (
+        "on the embedded local Dask cluster"
+        if quality.get("engine") == "dask"
+        else "in this process (under LOCXIA_DASK_MIN_ROWS)"
+    )
+    raised = (
+        f"capacity window {w.get('window')}: {len(made)} × {', '.join(types) or '?'} raised"
+        f" (terraform run {plan.get('terraform_run')}: {_money(plan.get('monthly_delta')):+,.2f}"
+        f" USD/month, {how}, {_money(w.get('raised_s')):.1f} s); the stand-in workers"
+        f" never boot (no LOCXIA_DASK_SCHEDULER), so refine ran {ran}"
+    )
+    if w.get("state") != "restored":
+        return (
+            f"{raised}; NOT restored ({w.get('state')}: {w.get('error')}):"
+            f" `locxia capacity restore {w.get('window')}`"
+        )
+    return (
+        f"{raised}; workers removed after ({_money(w.get('waited')):.1f} s);"
+        f" window cost {_money(w.get('cost_usd')):.4f} USD"
     )
 
 
@@ -251,6 +293,8 @@ STEPS: tuple[Step, ...] = (
     Step("approve", "demo.approve", _approve_line),
     # Feed: a sample layer through landing → working → exposure.
     Step("sample-layer", "demo.layer", _layer_line),
+    # The refine declares two Dask workers: its run (job demo.refine) holds a capacity window.
+    Step("capacity", "demo.capacity", _capacity_line),
     Step("ingest", "layers.ingest", _zone_line("ingest"), FEED),
     Step("refine", "layers.refine", _refine_line, FEED),
     Step("publish", "layers.publish", _zone_line("publish"), FEED),

@@ -92,7 +92,10 @@ def demo_settings(
 
     The zones are the estate's zone buckets in the stand-in S3 (``s3://locxia-demo-landing/
     layers``...), reached through the same endpoint; Terraform is the embedded core on
-    ``terraform_dir`` (a copy of the stand-in module) with a local state.
+    ``terraform_dir`` (a copy of the stand-in module) with a local state. No Dask scheduler:
+    the stand-in's Dask workers never boot, so a capacity window waiting for them to join a
+    scheduler named in the environment would wait in vain; the work runs where it does without
+    one (in process, or on the embedded local cluster for a layer of ``dask_min_rows``).
     """
     from infra.demo.scenario.estates import default_estate
 
@@ -107,6 +110,7 @@ def demo_settings(
             "terraform_dir": terraform_dir,
             "terraform_binary": None,
             "terraform_backend_config": None,
+            "dask_scheduler": None,
             **{f"{zone}_uri": f"s3://{bucket}/layers" for zone, bucket in buckets.items()},
         }
     )

@@ -173,6 +173,30 @@ def sample_layer(ctx: TaskContext) -> dict[str, Any]:
     }
 
 
+def capacity(ctx: TaskContext) -> dict[str, Any]:
+    """Declare the Dask workers the demo's refine step needs (``params.run_capacity``).
+
+    Raises:
+        InputError: the database refused the row.
+    """
+    import psycopg
+
+    with ctx.connect() as conn:
+        try:
+            changed = params.declare_capacity(conn)
+        except psycopg.Error as exc:
+            why = exc.diag.message_primary or " ".join(str(exc).split())
+            where = f"params.run_capacity[{params.CAPACITY_JOB}]"
+            raise InputError(why, None if why.startswith(where) else where) from exc
+    return {
+        "job": params.CAPACITY_JOB,
+        "dask_workers": params.CAPACITY_WORKERS,
+        "worker_type": params.CAPACITY_WORKER_TYPE,
+        "changed": changed,
+        "by": params.ACTOR,
+    }
+
+
 plugin = Plugin(
     name="demo",
     tasks=(
@@ -183,5 +207,6 @@ plugin = Plugin(
         Task("demo.bump", "infra.demo.tasks:bump", "edit work-db one class up"),
         Task("demo.approve", "infra.demo.tasks:approve_held", "approve the held reconcile"),
         Task("demo.layer", "infra.demo.tasks:sample_layer", "write and declare the sample layer"),
+        Task("demo.capacity", "infra.demo.tasks:capacity", "declare the refine's Dask workers"),
     ),
 )

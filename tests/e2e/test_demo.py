@@ -3,6 +3,7 @@ stand-in AWS never outlives it, whether it ends, is interrupted or is killed."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -96,8 +97,21 @@ def _check_database(url: str, demos: int) -> None:
             "SELECT status, decision, approved_by, inputs #>> '{instances,work-db,instance_class}',"
             " (plan_summary ->> 'import')::int, (plan_summary ->> 'create')::int,"
             " (plan_summary ->> 'replace')::int"
-            " FROM ops.terraform_runs WHERE purpose = 'reconcile' ORDER BY id"
+            " FROM ops.terraform_runs WHERE purpose = 'reconcile'"
+            " AND requested_by NOT LIKE 'capacity-window:%' ORDER BY id"
         ).fetchall()
+        windows = conn.execute(
+            "SELECT w.job_id, w.state, w.cost_usd > 0, jsonb_array_length(w.added),"
+            " (SELECT array_agg(t.status || ':' || t.decision ORDER BY t.id)"
+            "  FROM ops.terraform_runs t WHERE t.id = ANY(w.raise_runs || w.restore_runs))"
+            " FROM ops.capacity_windows w ORDER BY w.id"
+        ).fetchall()
+        workers = conn.execute(
+            "SELECT count(*) FROM params.instances WHERE purpose = 'dask-worker'"
+        ).fetchone()
+        worker_resources = conn.execute(
+            "SELECT count(*) FROM metrics.resources WHERE name LIKE 'cap%%-w%%' AND gone_at IS NULL"
+        ).fetchone()
         approvers = conn.execute(
             "SELECT DISTINCT approved_login FROM ops.terraform_runs WHERE approved_at IS NOT NULL"
         ).fetchall()
@@ -148,6 +162,14 @@ def _check_database(url: str, demos: int) -> None:
         ("landing", "refined", 3000, True, 30, 4),
     ]
     assert failed == (0,)
+    # Each demo's refine held a capacity window: two workers raised within policy, removed
+    # (the restore applied), priced; no worker row, nor a worker seen in AWS, left behind.
+    assert (
+        windows
+        == [("demo.refine", "restored", True, 2, ["applied:auto_apply", "applied:auto_apply"])]
+        * demos
+    )
+    assert workers == (0,) and worker_resources == (0,)
 
 
 def test_demo_on_the_configured_database_twice(locxia: Run, db_url: str, tmp_path: Path) -> None:
@@ -162,6 +184,14 @@ def test_demo_on_the_configured_database_twice(locxia: Run, db_url: str, tmp_pat
         assert "What the demo did" in out.stdout and "Where to look next" in out.stdout
         text = re.sub(r"[│┃\s]+", " ", out.stdout)  # table cells wrap across lines
         assert "the AWS provider cannot be downloaded offline" in text
+        assert re.search(
+            r"capacity window \d+: 2 × m6i\.large raised \(terraform run \d+: \+167\.24"
+            r" USD/month, applied within policy, [\d.]+ s\); the stand-in workers never boot"
+            r" \(no LOCXIA_DASK_SCHEDULER\), so refine ran in this process \(under"
+            r" LOCXIA_DASK_MIN_ROWS\); workers removed after \([\d.]+ s\);"
+            r" window cost 0\.\d{4} USD",
+            text,
+        ), text
         match = re.search(r"moto server \(pid (\d+)\) behind (http://127\.0\.0\.1:\d+)", out.stdout)
         assert match, out.stdout
         pids.append(int(match[1]))
@@ -217,7 +247,12 @@ def test_demo_starts_and_stops_its_own_postgres(locxia: Run, demo_dir: Path) -> 
         assert (demo_dir / "postgres" / "PG_VERSION").exists()
         assert (demo_dir / "report.html").exists() and (demo_dir / "moto.log").exists()
         # one stand-in workdir per demo process (decision 50)
-        assert list((demo_dir / "terraform").glob("run-*/terraform.tfstate"))
+        states = list((demo_dir / "terraform").glob("run-*/terraform.tfstate"))
+        assert states
+        # the capacity window's workers were destroyed by Terraform, not only forgotten
+        modules = {r.get("module") for r in json.loads(states[0].read_text())["resources"]}
+        assert 'module.ec2["tiles-server"]' in modules
+        assert not [m for m in modules if m and '"cap' in m], modules
         assert (demo_dir / "samples" / "swimming_pools.gpkg").exists()
         assert sorted(p.name for p in (demo_dir / "dashboards").iterdir())
         url = re.search(r"postgresql://[^\s│]+", out.stdout)

@@ -11,6 +11,8 @@ differs, so a second run leaves the history of an unchanged row alone.
 * ``params.collection_policies``: the scenario's CloudWatch points are hourly, so the RDS and
   EC2 policies collect hourly points; the demo backfills eight days (its week and the day it
   ends in); an estate whose databases report network has the RDS policy read it too.
+* ``params.run_capacity``: the demo's refine (job ``demo.refine``) declares two Dask workers,
+  so it runs inside a capacity window (:mod:`infra.capacity`).
 * ``params.budgets``: the estate's budgets (:attr:`~infra.demo.scenario.estate.Estate.budgets`),
   set so that the month's forecast lands near them and the report has a decision to show.
 """
@@ -37,6 +39,14 @@ RDS_ENGINE_VERSION = "16"
 HOUR_S = 3600
 BACKFILL_S = 8 * 86400  # the week of datapoints, and the day it ends in
 RDS_NETWORK_METRICS = ["NetworkReceiveThroughput", "NetworkTransmitThroughput"]
+#: The demo's refine step runs as job ``demo.refine`` (``demo.<step>``): it declares two Dask
+#: workers, so its run is wrapped in a capacity window. Two m6i.large with their volumes are
+#: about 167 USD/month, under the default 500 USD auto-apply limit: the raise is applied
+#: within policy, as a window of that size would be in production.
+CAPACITY_JOB = "demo.refine"
+CAPACITY_WORKERS = 2
+CAPACITY_WORKER_TYPE = "m6i.large"
+CAPACITY_NOTE = "the sample layer's refine on two Dask workers"
 
 
 @dataclass
@@ -185,3 +195,26 @@ def set_budgets(conn: psycopg.Connection[Any], estate: Estate, actor: str = ACTO
                 (b.name, b.scope, b.service, b.monthly_usd, b.alert_percent, b.note),
             ).rowcount
     return changed
+
+
+def declare_capacity(conn: psycopg.Connection[Any], actor: str = ACTOR) -> int:
+    """Declare :data:`CAPACITY_JOB`'s Dask workers in ``params.run_capacity``; rows changed.
+
+    Audited as ``actor``; a row already right is left alone (its history too).
+
+    Raises:
+        psycopg.Error: the database refused the row (an unknown worker type, say).
+    """
+    with conn.transaction():
+        conn.execute("SELECT set_config('locxia.actor', %s, true)", (actor,))
+        return conn.execute(
+            "INSERT INTO params.run_capacity AS c (job, dask_workers, worker_type, note)"
+            " VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (job) DO UPDATE SET dask_workers = EXCLUDED.dask_workers,"
+            " worker_type = EXCLUDED.worker_type, worker_storage_gb = DEFAULT,"
+            " database = NULL, database_class = NULL, note = EXCLUDED.note"
+            " WHERE (c.dask_workers, c.worker_type, c.worker_storage_gb, c.database,"
+            " c.database_class, c.note) IS DISTINCT FROM (EXCLUDED.dask_workers,"
+            " EXCLUDED.worker_type, EXCLUDED.worker_storage_gb, NULL, NULL, EXCLUDED.note)",
+            (CAPACITY_JOB, CAPACITY_WORKERS, CAPACITY_WORKER_TYPE, CAPACITY_NOTE),
+        ).rowcount

@@ -166,3 +166,80 @@ def test_the_demo_stops_at_the_first_failing_step(
         ).fetchall()
     assert runs == [("demo.estate", "success"), ("demo.publish", "failed")]
     assert not (tmp_path / "samples").exists()
+
+
+def _live_workers(settings: Settings) -> list[str]:
+    """Names of the stand-in's EC2 instances of a capacity window that are not terminated."""
+    ec2 = AwsClients(settings).client("ec2")
+    return [
+        tag["Value"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        for tag in i.get("Tags", [])
+        if tag["Key"] == "Name" and tag["Value"].startswith("cap")
+        if i["State"]["Name"] != "terminated"
+    ]
+
+
+def test_the_refine_runs_inside_a_capacity_window(demo: Runner) -> None:
+    """The demo's steps as the demo runs them (job ``demo.<step>``): the declared workers are
+    raised through shape before the refine and gone from the stand-in AWS after, priced."""
+    import re
+    from decimal import Decimal
+
+    from infra.demo import run
+
+    steps = {s.name: s for s in run.STEPS}
+    lines: dict[str, str] = {}
+    _run(demo, "demo.estate")
+    _run(demo, "demo.layer")
+    for name in ("capacity", "ingest", "refine"):
+        step = steps[name]
+        result = demo.run(step.task, step.args, job_id=f"demo.{name}")
+        assert result.status == "success", result.error
+        lines[name] = step.describe(result.details)
+    assert lines["capacity"] == (
+        "params.run_capacity[demo.refine]: 2 × m6i.large Dask workers for the sample layer's"
+        " refine (declared, audited as locxia-demo)"
+    )
+    window = re.search(
+        r" — capacity window (\d+): 2 × m6i\.large raised \(terraform run (\d+): \+167\.24"
+        r" USD/month, applied within policy, \d+\.\d s\); the stand-in workers never boot"
+        r" \(no LOCXIA_DASK_SCHEDULER\), so refine ran in this process \(under"
+        r" LOCXIA_DASK_MIN_ROWS\); workers removed after \(\d+\.\d s\);"
+        r" window cost (0\.\d{4}) USD$",
+        lines["refine"],
+    )
+    assert window, lines["refine"]
+    assert lines["refine"].startswith("refine: version ")
+    assert _live_workers(demo.settings) == []
+    url = demo.settings.require_database_url()
+    with connect(url) as conn:
+        w = conn.execute(
+            "SELECT id, state, cost_usd, jsonb_array_length(added), job_id"
+            " FROM ops.capacity_windows"
+        ).fetchall()
+        raised = conn.execute(
+            "SELECT status, decision, requested_by FROM ops.terraform_runs WHERE id = %s",
+            (int(window[2]),),
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT count(*) FROM params.instances WHERE purpose = 'dask-worker'"
+        ).fetchone()
+        declared_by = conn.execute(
+            "SELECT changed_by FROM params.history WHERE table_name = 'run_capacity'"
+        ).fetchall()
+    assert len(w) == 1 and w[0][0] == int(window[1])
+    assert w[0][1] == "restored" and w[0][3] == 2 and w[0][4] == "demo.refine"
+    # at least EC2's 60-second minimum for each of the two m6i.large (0.112 USD/hour)
+    assert w[0][2] >= Decimal("0.00373333")
+    assert abs(Decimal(window[3]) - w[0][2]) <= Decimal("0.00005")  # the line rounds it
+    assert raised == ("applied", "auto_apply", f"capacity-window:{w[0][0]}")
+    assert rows == (0,)
+    assert declared_by == [("locxia-demo",)]
+    again = demo.run("demo.capacity", job_id="demo.capacity")
+    assert (
+        steps["capacity"]
+        .describe(again.details)
+        .endswith("(already declared, audited as locxia-demo)")
+    )
