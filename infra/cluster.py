@@ -100,14 +100,15 @@ def _security(settings: Settings) -> Any:
 
 
 @contextmanager
-def client(settings: Settings, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
+def client(settings: Settings, timeout_s: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` on the named scheduler, or on an embedded local cluster.
 
     The embedded cluster binds 127.0.0.1 only, has no dashboard, and is closed (its worker
     processes stopped) when the block ends, also on error. A named scheduler must pass
     :func:`transport_problem` first; an encrypted one is reached with the TLS files of the
     settings, its certificate checked against the CA (a TLS handshake that fails is retried
-    by Dask until ``timeout_s``, then reported as unreachable).
+    by Dask until ``timeout_s``, :data:`CONNECT_TIMEOUT_S` by default, then reported as
+    unreachable).
 
     Raises:
         ClusterError: the named scheduler is refused as configured, or cannot be reached.
@@ -120,7 +121,11 @@ def client(settings: Settings, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator
         if problem:
             raise ClusterError(problem)
         try:
-            c = Client(settings.dask_scheduler, timeout=timeout_s, security=_security(settings))
+            c = Client(
+                settings.dask_scheduler,
+                timeout=CONNECT_TIMEOUT_S if timeout_s is None else timeout_s,
+                security=_security(settings),
+            )
         except (OSError, TimeoutError, ValueError) as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise ClusterError(
