@@ -70,7 +70,8 @@ def transport_problem(settings: Settings) -> str | None:
         return None
     scheme, host = _scheme_host(address)
     if scheme in ENCRYPTED:
-        if settings.dask_tls_ca_file is None:
+        files = (settings.dask_tls_ca_file, settings.dask_tls_cert_file, settings.dask_tls_key_file)
+        if None in files:  # all three or none once validated; model_copy() does not validate
             return (
                 f"the Dask scheduler {address} needs mutual TLS: set LOCXIA_DASK_TLS_CA_FILE,"
                 " LOCXIA_DASK_TLS_CERT_FILE and LOCXIA_DASK_TLS_KEY_FILE"
