@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,6 +38,8 @@ _toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
 _ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TAG = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+#: The mutual-TLS files of a tls:// Dask scheduler: all three, or none.
+TLS_FILES = ("dask_tls_ca_file", "dask_tls_cert_file", "dask_tls_key_file")
 
 
 def default_data_dir() -> Path:
@@ -106,8 +108,26 @@ class Settings(BaseSettings):
     )
     dask_scheduler: str | None = Field(
         default=None,
-        description="Address of an existing Dask scheduler (tcp://host:8786); unset, an"
-        " embedded local cluster on 127.0.0.1 runs the partitioned work",
+        description="Address of an existing Dask scheduler (tls://host:8786, or tcp:// on"
+        " loopback); unset, an embedded local cluster on 127.0.0.1 runs the partitioned work",
+    )
+    # Mutual TLS to a tls:// scheduler (infra/cluster.py, decision 96): task payloads carry the
+    # settings, database password included, so a remote scheduler is reached encrypted or, on
+    # a private network the operator vouches for, in plain text by explicit opt-in only.
+    dask_tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA certificate(s) the Dask scheduler's certificate must chain to",
+    )
+    dask_tls_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate presented to the Dask scheduler"
+    )
+    dask_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of LOCXIA_DASK_TLS_CERT_FILE"
+    )
+    dask_allow_plaintext: bool = Field(
+        default=False,
+        description="Allow a tcp:// Dask scheduler that is not on loopback (a private network"
+        " you vouch for): task payloads then carry the database credentials unencrypted",
     )
     dask_local_workers: int = Field(
         default=2, ge=1, le=64, description="Worker processes of the embedded local cluster"
@@ -385,6 +405,35 @@ class Settings(BaseSettings):
         if not value.exists():
             raise ValueError(f"{value} does not exist")
         return value.resolve()
+
+    @field_validator("dask_tls_ca_file", "dask_tls_cert_file", "dask_tls_key_file")
+    @classmethod
+    def _check_readable(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        if not os.access(value, os.R_OK):
+            raise ValueError(f"{value} is not readable by this user")
+        return value.resolve()
+
+    @field_validator("dask_tls_key_file")
+    @classmethod
+    def _check_tls_together(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Declared after the CA and the certificate, so info.data holds them (None when unset;
+        # absent when they failed their own check, which is then the error reported first).
+        given = {
+            name: info.data.get(name, True) if name != "dask_tls_key_file" else value
+            for name in TLS_FILES
+        }
+        missing = [name for name, v in given.items() if v is None]
+        if missing and len(missing) < len(TLS_FILES):
+            names = ", ".join(ENV_PREFIX + name.upper() for name in missing)
+            raise ValueError(
+                "the Dask TLS CA, certificate and key files go together (mutual TLS):"
+                f" {names} not set"
+            )
+        return value
 
     @field_validator("tag_key", "tag_value")
     @classmethod

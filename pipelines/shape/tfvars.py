@@ -15,7 +15,9 @@ module turns into ``import`` blocks.
 Dask workers (``purpose = dask-worker``) carry their purpose, and the document then carries the
 scheduler they join (``dask_scheduler``, from ``LOCXIA_DASK_SCHEDULER``) and the pinned packages
 of their environment (``dask_worker_packages``: this orchestrator's own dask, distributed and
-product versions, since a worker of another version than the client and scheduler misbehaves).
+product versions, since a worker of another version than the client and scheduler misbehaves),
+and ``dask_allow_plaintext`` when ``LOCXIA_DASK_ALLOW_PLAINTEXT`` is true (the user data module
+refuses a tcp:// scheduler off loopback otherwise, as the client does; decision 96).
 A document without workers has neither key, nor ``purpose`` on any instance: rows that were
 there before migration 0073 render (and hash) as before.
 """
@@ -113,6 +115,8 @@ def render(
         if settings.dask_scheduler:
             document["dask_scheduler"] = settings.dask_scheduler
         document["dask_worker_packages"] = worker_packages()
+        if settings.dask_allow_plaintext:  # only when true: documents hash as before otherwise
+            document["dask_allow_plaintext"] = True
     if settings.write_role_arn:
         document["assume_role_arn"] = settings.write_role_arn
     return document

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from infra.cluster import transport_problem
 from infra.costlines import POSTGRES_SUPPORT, support_band
 from infra.errors import InputError
 from infra.prices import PriceCatalog
@@ -148,13 +149,25 @@ def check_scheduler(spec: InstanceSpec, settings: Settings) -> None:
     local cluster and name no scheduler, and the stand-in module renders the script with the
     default local address (decision 91).
 
+    A named scheduler must also be one the orchestrator may use
+    (:func:`infra.cluster.transport_problem`: mutual TLS, or plain text on loopback or by
+    opt-in), checked here before Terraform renders user data that refuses the same addresses,
+    stand-in or not: a worker would otherwise be paid for to join a scheduler the run then
+    refuses to talk to.
+
     Raises:
-        InputError: a Dask worker row, no scheduler, real AWS.
+        InputError: a Dask worker row, and no scheduler on real AWS, or one refused as
+            configured.
     """
-    if not spec.dask_worker or settings.dask_scheduler or settings.aws_endpoint_url:
+    if not spec.dask_worker:
+        return
+    problem = transport_problem(settings)
+    if problem:
+        raise InputError(problem, where(spec.name, "purpose"))
+    if settings.dask_scheduler or settings.aws_endpoint_url:
         return
     raise InputError(
-        "a Dask worker needs a scheduler to join: set LOCXIA_DASK_SCHEDULER (tcp://host:8786)",
+        "a Dask worker needs a scheduler to join: set LOCXIA_DASK_SCHEDULER (tls://host:8786)",
         where(spec.name, "purpose"),
     )
 

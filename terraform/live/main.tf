@@ -40,8 +40,10 @@ module "dask_worker_user_data" {
   source = "../modules/dask_worker_user_data"
   count  = length(local.workers) == 0 ? 0 : 1
 
-  scheduler = var.dask_scheduler
-  packages  = var.dask_worker_packages
+  scheduler       = var.dask_scheduler
+  packages        = var.dask_worker_packages
+  tls_secret_arn  = var.network.dask_worker_tls_secret_arn
+  allow_plaintext = var.dask_allow_plaintext
 }
 
 # Adoption: an instance AWS has and the state has not is imported, never created (Terraform

@@ -93,6 +93,9 @@ variable "network" {
     instance_profile     = string
     # access_roles' dask_worker instance profile; needed once a row asks for Dask workers.
     dask_worker_instance_profile = optional(string)
+    # Secrets Manager secret of the workers' TLS CA, certificate and key (JSON ca/cert/key,
+    # PEM); needed with a tls:// dask_scheduler. access_roles' dask_worker_tls_secret_arn.
+    dask_worker_tls_secret_arn = optional(string)
   })
 
   validation {
@@ -102,9 +105,16 @@ variable "network" {
 }
 
 variable "dask_scheduler" {
-  description = "Address of the Dask scheduler worker instances join (LOCXIA_DASK_SCHEDULER, tcp://host:8786); written by Locxia when a row asks for Dask workers, null otherwise."
+  description = "Address of the Dask scheduler worker instances join (LOCXIA_DASK_SCHEDULER, tls://host:8786 with network.dask_worker_tls_secret_arn); written by Locxia when a row asks for Dask workers, null otherwise."
   type        = string
   default     = null
+}
+
+variable "dask_allow_plaintext" {
+  description = "Let workers join a tcp:// dask_scheduler off loopback (LOCXIA_DASK_ALLOW_PLAINTEXT, written by Locxia only when true): the network between them is private."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "dask_worker_packages" {

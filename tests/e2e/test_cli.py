@@ -55,8 +55,12 @@ def test_upgrade_on_an_empty_database(locxia: Run, empty_db_url: str) -> None:
         ({"LOCXIA_DATABASE_URL": "postgres//oops"}, "invalid setting LOCXIA_DATABASE_URL"),
         ({"LOCXIA_AWS_REGION": "eu-middle-9"}, "invalid setting LOCXIA_AWS_REGION"),
         ({"LOCXIA_CONFIG": "/nonexistent.toml"}, "does not exist"),
+        (
+            {"LOCXIA_DASK_TLS_CA_FILE": "/nonexistent/ca.pem"},
+            "invalid setting LOCXIA_DASK_TLS_CA_FILE: /nonexistent/ca.pem is not a file",
+        ),
     ],
-    ids=["unreachable", "malformed-url", "unknown-region", "missing-config"],
+    ids=["unreachable", "malformed-url", "unknown-region", "missing-config", "missing-tls-file"],
 )
 def test_bad_settings_give_one_line_and_exit_1(
     locxia: Run, env: dict[str, str], fragment: str

@@ -25,6 +25,7 @@ TAG_KEY, TAG_VALUE = "project", "locxia"
 KEY_ARN = f"arn:aws:kms:{REGION_NAME}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PASSED_ROLE = f"arn:aws:iam::{ACCOUNT}:role/locxia-instance"
 WORKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/locxia-dask-worker"
+WORKER_TLS_SECRET = f"arn:aws:secretsmanager:{REGION_NAME}:{ACCOUNT}:secret:locxia/dask-tls-AbCdEf"
 BUCKETS = {
     "zone": "locxia-landing",
     "state": "acme-locxia-tfstate",
@@ -49,6 +50,7 @@ INPUTS: dict[str, Any] = {
     "dask_worker_role_arn": WORKER_ROLE,
     "dask_worker_bucket_arns": [f"arn:aws:s3:::locxia-{z}" for z in ("working", "exposure")],
     "dask_worker_read_bucket_arns": ["arn:aws:s3:::locxia-landing"],
+    "dask_worker_tls_secret_arn": WORKER_TLS_SECRET,
 }
 OPTIONAL = (
     "streams_bucket_arn",
@@ -58,6 +60,7 @@ OPTIONAL = (
     "dask_worker_role_arn",
     "dask_worker_bucket_arns",
     "dask_worker_read_bucket_arns",
+    "dask_worker_tls_secret_arn",
 )
 DOCUMENTS = ("trust", "read", "write", "feed", "dask_worker_trust", "dask_worker")
 

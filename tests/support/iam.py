@@ -263,8 +263,10 @@ def key_supported(key: str, listed: Iterable[str]) -> bool:
 # --- which resource types a statement's Resource patterns can reach --------------------------
 
 _ANY, _ONE, _SEG = object(), object(), object()
-#: ARN placeholders whose values may contain "/" (an S3 key, a role name with its path).
-_SLASHED = {"ObjectName", "RoleNameWithPath"}
+#: ARN placeholders whose values may contain "/" (an S3 key, a role name with its path, a
+#: Secrets Manager secret name, which allows "/_+=.@-": Secrets Manager API Reference,
+#: CreateSecret, Name).
+_SLASHED = {"ObjectName", "RoleNameWithPath", "SecretId"}
 
 
 def _pattern_tokens(pattern: str) -> list[object]:

@@ -41,6 +41,7 @@ from tests.support.access_roles import (
     TAG_KEY,
     TAG_VALUE,
     WORKER_ROLE,
+    WORKER_TLS_SECRET,
     render,
 )
 from tests.support.iam import (
@@ -620,6 +621,26 @@ def test_dask_workers_may_do_nothing_of_the_orchestrators_other_roles(
     )
     let_through = [_name(a) for a in others if evaluate(worker, request(a)) == "allow"]
     assert let_through == [] and len(others) > 50
+
+
+@pytest.mark.slow
+def test_dask_workers_read_exactly_their_tls_secret_and_no_role_of_the_orchestrator_does(
+    documents: dict[str, dict[str, Any]], policies: dict[Role, list[Statement]]
+) -> None:
+    """Decision 96: the user data fetches the worker's TLS files with the instance profile."""
+    worker = parse_policy(documents["dask_worker"])
+    read = "secretsmanager:GetSecretValue"
+    assert evaluate(worker, Request(read, WORKER_TLS_SECRET)) == "allow"
+    other = WORKER_TLS_SECRET.replace("dask-tls", "database")
+    assert evaluate(worker, Request(read, other)) == "implicit"
+    via = {"kms:ViaService": [f"secretsmanager.{REGION_NAME}.amazonaws.com"]}
+    assert evaluate(worker, Request("kms:Decrypt", KEY_ARN, via)) == "allow"
+    direct = Request(
+        "kms:Decrypt", KEY_ARN, {"kms:ViaService": [f"ec2.{REGION_NAME}.amazonaws.com"]}
+    )
+    assert evaluate(worker, direct) == "implicit"
+    for role in ROLES:
+        assert evaluate(policies[role], Request(read, WORKER_TLS_SECRET)) != "allow", role
 
 
 @pytest.mark.slow

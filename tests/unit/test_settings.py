@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,81 @@ def test_database_url_required_only_when_used() -> None:
 def test_endpoint_trailing_slash_is_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCXIA_AWS_ENDPOINT_URL", "http://127.0.0.1:5000/")
     assert load_settings().aws_endpoint_url == "http://127.0.0.1:5000"
+
+
+# --- the Dask scheduler's mutual-TLS files ----------------------------------------------------
+
+TLS_ENV = ("LOCXIA_DASK_TLS_CA_FILE", "LOCXIA_DASK_TLS_CERT_FILE", "LOCXIA_DASK_TLS_KEY_FILE")
+
+
+def _pem_files(folder: Path) -> list[Path]:
+    paths = [folder / f"{name}.pem" for name in ("ca", "cert", "key")]
+    for path in paths:
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+    return paths
+
+
+def test_the_three_tls_files_are_read_together(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for env, path in zip(TLS_ENV, _pem_files(tmp_path), strict=True):
+        monkeypatch.setenv(env, str(path.relative_to(tmp_path)))  # relative to the cwd
+    s = load_settings()
+    assert (s.dask_tls_ca_file, s.dask_tls_cert_file, s.dask_tls_key_file) == (
+        tmp_path / "ca.pem",
+        tmp_path / "cert.pem",
+        tmp_path / "key.pem",
+    )
+    assert s.dask_allow_plaintext is False
+    none = load_settings(dask_tls_ca_file=None, dask_tls_cert_file=None, dask_tls_key_file=None)
+    assert none.dask_tls_ca_file is None
+
+
+@pytest.mark.parametrize(
+    "given", [(0,), (0, 1), (1, 2), (2,)], ids=["ca", "ca-cert", "cert-key", "key"]
+)
+def test_some_tls_files_without_the_others_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: tuple[int, ...]
+) -> None:
+    paths = _pem_files(tmp_path)
+    for i in given:
+        monkeypatch.setenv(TLS_ENV[i], str(paths[i]))
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    missing = ", ".join(TLS_ENV[i] for i in range(3) if i not in given)
+    assert str(err.value) == (
+        "invalid setting LOCXIA_DASK_TLS_KEY_FILE: the Dask TLS CA, certificate and key files"
+        f" go together (mutual TLS): {missing} not set"
+    )
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["ca", "cert", "key"])
+def test_a_tls_file_that_is_not_there_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, which: int
+) -> None:
+    paths = _pem_files(tmp_path)
+    paths[which].unlink()
+    for env, path in zip(TLS_ENV, paths, strict=True):
+        monkeypatch.setenv(env, str(path))
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value) == f"invalid setting {TLS_ENV[which]}: {paths[which]} is not a file"
+    assert err.value.setting == TLS_ENV[which]
+
+
+def test_a_tls_directory_is_not_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LOCXIA_DASK_TLS_CA_FILE", str(tmp_path))
+    with pytest.raises(ConfigError, match=f"LOCXIA_DASK_TLS_CA_FILE: {tmp_path} is not a file"):
+        load_settings()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: nothing is unreadable")
+def test_an_unreadable_tls_file_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    paths = _pem_files(tmp_path)
+    paths[2].chmod(0)
+    for env, path in zip(TLS_ENV, paths, strict=True):
+        monkeypatch.setenv(env, str(path))
+    with pytest.raises(ConfigError, match="LOCXIA_DASK_TLS_KEY_FILE: .* is not readable"):
+        load_settings()

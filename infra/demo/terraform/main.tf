@@ -30,8 +30,10 @@ module "dask_worker_user_data" {
   source = "./dask_worker_user_data"
   count  = length(local.workers) == 0 ? 0 : 1
 
-  scheduler = coalesce(var.dask_scheduler, "tcp://127.0.0.1:8786")
-  packages  = var.dask_worker_packages
+  scheduler       = coalesce(var.dask_scheduler, "tcp://127.0.0.1:8786")
+  packages        = var.dask_worker_packages
+  tls_secret_arn  = var.network.dask_worker_tls_secret_arn
+  allow_plaintext = var.dask_allow_plaintext
 }
 
 # Adoption, as in terraform/live: the instance AWS has is imported, never created. The

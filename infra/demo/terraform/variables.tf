@@ -66,6 +66,8 @@ variable "network" {
     instance_profile     = string
     # access_roles' dask_worker instance profile (ignored by the stand-in).
     dask_worker_instance_profile = optional(string)
+    # The workers' TLS secret, rendered into the user data as terraform/live does.
+    dask_worker_tls_secret_arn = optional(string)
   })
 }
 
@@ -73,6 +75,13 @@ variable "dask_scheduler" {
   description = "Address of the Dask scheduler worker instances join; null in the demo, whose workers never boot (see main.tf)."
   type        = string
   default     = null
+}
+
+variable "dask_allow_plaintext" {
+  description = "Let workers join a tcp:// scheduler off loopback (LOCXIA_DASK_ALLOW_PLAINTEXT)."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "dask_worker_packages" {

@@ -34,6 +34,7 @@ module "policies" {
   dask_worker_role_arn         = local.dask_worker ? local.dask_worker_role_arn : null
   dask_worker_bucket_arns      = var.dask_worker_bucket_arns
   dask_worker_read_bucket_arns = var.dask_worker_read_bucket_arns
+  dask_worker_tls_secret_arn   = var.dask_worker_tls_secret_arn
 }
 
 resource "aws_iam_role" "read" {

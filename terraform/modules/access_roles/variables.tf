@@ -121,6 +121,17 @@ variable "dask_worker_read_bucket_arns" {
   }
 }
 
+variable "dask_worker_tls_secret_arn" {
+  description = "Secrets Manager secret holding the Dask workers' TLS CA, certificate and key (JSON ca/cert/key, PEM) for a tls:// scheduler: the dask_worker role may read it (and decrypt it with kms_key_arns through Secrets Manager). Null: no such permission."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dask_worker_tls_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$", var.dask_worker_tls_secret_arn))
+    error_message = "dask_worker_tls_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
 variable "tags" {
   description = "Tags of the roles."
   type        = map(string)

@@ -4,7 +4,8 @@
 # id at boot), and the tests render it with the Terraform core to read exactly what is sent.
 locals {
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    scheduler = var.scheduler
-    packages  = var.packages
+    scheduler      = var.scheduler
+    packages       = var.packages
+    tls_secret_arn = startswith(var.scheduler, "tls://") ? var.tls_secret_arn : null
   })
 }

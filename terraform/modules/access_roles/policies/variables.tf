@@ -79,3 +79,9 @@ variable "dask_worker_read_bucket_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "dask_worker_tls_secret_arn" {
+  description = "Secrets Manager secret of the Dask workers' TLS CA, certificate and key (a tls:// scheduler, decision 96): the worker role may read this one secret at boot; null for none."
+  type        = string
+  default     = null
+}
