@@ -27,6 +27,7 @@ PASSED_ROLE = f"arn:aws:iam::{ACCOUNT}:role/locxia-instance"
 WORKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/locxia-dask-worker"
 BUCKETS = {
     "zone": "locxia-landing",
+    "parts": "locxia-working",
     "state": "acme-locxia-tfstate",
     "streams": "locxia-metric-streams",
     "source": "acme-sources",
