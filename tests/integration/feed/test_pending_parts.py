@@ -122,3 +122,40 @@ def test_a_multipart_part_is_tagged_pending_in_the_upload_itself(
     with pytest.raises(AwsError) as caught:
         working.commit_parts(["roads/abc-def/roads.parts/cell=02/part-00000.parquet"])
     assert caught.value.operation == "DeleteObjectTagging"
+
+
+@pytest.mark.slow
+def test_a_run_dying_between_untagging_and_manifest_is_overwritten_by_the_next(
+    canonical: pa.Table,
+    conn: psycopg.Connection[Any],
+    s3_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one window that leaves untagged parts without a version: the next run of the same
+    landing version and rules writes the same names over them and commits them."""
+    path, layer = formats.flatgeobuf(canonical, tmp_path)
+    declare(conn, "window")
+    ingest(conn, s3_settings, "window", str(path), layer)
+    put = S3Zone.put_file
+
+    def manifest_lost(self: S3Zone, local: Path, key: str, *, pending: bool = False) -> None:
+        if key.endswith(partset.MANIFEST):  # on the driver: the parts are already untagged
+            raise AwsError("connection lost", "s3", "PutObject", "EndpointConnectionError")
+        put(self, local, key, pending=pending)
+
+    monkeypatch.setattr(S3Zone, "put_file", manifest_lost)
+    with pytest.raises(AwsError, match="connection lost"):
+        refine(conn, s3_settings, "window")
+    monkeypatch.undo()
+    orphans = _objects(s3_settings, "window")
+    assert len(orphans) >= 3 and all(tags == [] for tags in orphans.values())
+    assert not any(key.endswith(partset.MANIFEST) for key in orphans)
+    assert catalog.find(conn, "window", "working") is None
+    version = refine(conn, s3_settings, "window").version
+    stored = _objects(s3_settings, "window")
+    prefix = f"working/{version.key}"
+    assert sorted(stored) == sorted([*orphans, prefix + partset.MANIFEST])  # no new names
+    manifest = partset.read_manifest(zone(s3_settings, "working"), version.key)
+    assert sorted(prefix + p.key for p in manifest.parts) == sorted(orphans)
+    assert all(tags == [] for tags in stored.values())
