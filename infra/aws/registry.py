@@ -40,9 +40,10 @@ TagPlace = Literal["request", "resource", "none"]
 #: resource of the type, a zone bucket (or its objects), a source bucket, the metric-streams
 #: bucket, the Terraform state bucket, a customer key, a role passed to EC2 or RDS, the bucket
 #: AWS Data Exports delivers the FOCUS export to, the Dask workers' role (the one role the
-#: write role passes to the worker instances it launches).
+#: write role passes to the worker instances it launches), the part objects of partitioned
+#: versions in a zone bucket (``…/<name>.parts/cell=NN/part-PPPPP.parquet``, decision 95).
 Where = Literal[
-    "any", "zone", "source", "streams", "state", "key", "passed", "exports", "worker_role"
+    "any", "zone", "parts", "source", "streams", "state", "key", "passed", "exports", "worker_role"
 ]
 #: Stands for the platform's region in a context value (``kms:ViaService``).
 REGION = "{region}"
@@ -85,7 +86,7 @@ class AwsCall:
     @property
     def writes(self) -> bool:
         """True when one of its authorizations is bounded by the project tag or a bucket."""
-        return any(a.tag != "none" or a.where in ("zone", "state") for a in self.access)
+        return any(a.tag != "none" or a.where in ("zone", "parts", "state") for a in self.access)
 
 
 def _a(action: str, resource: str = "", tag: TagPlace = "none", **kw: object) -> Access:
@@ -138,6 +139,24 @@ _KMS_PUT = (
     _a("kms:Decrypt", _KEY, where=_KEY, context=_via("s3")),
 )
 _KMS_GET = (_a("kms:Decrypt", _KEY, where=_KEY, context=_via("s3")),)
+
+# A part of a partitioned version is put tagged locxia-part=pending (PutObject, or
+# CreateMultipartUpload, with Tagging): S3 then also authorizes s3:PutObjectTagging, with the
+# request's tag as s3:RequestObjectTag/<key> (S3 API Reference, PutObject: "To use this
+# operation with tagging, you must have the s3:PutObjectTagging permission"). The commit
+# removes it with DeleteObjectTagging, where the object's tag is s3:ExistingObjectTag/<key>.
+_PART_TAG = "locxia-part"
+_PENDING = (
+    _a(
+        "s3:PutObjectTagging",
+        "object",
+        where="parts",
+        context=(
+            (f"s3:RequestObjectTag/{_PART_TAG}", "pending"),
+            ("s3:RequestObjectTagKeys", _PART_TAG),
+        ),
+    ),
+)
 
 
 def _pass(to: str) -> Access:
@@ -271,6 +290,24 @@ _FEED = _calls(
         ("HeadObject", (_a("s3:GetObject", "object", where="zone"),)),
         ("GetObject", (_a("s3:GetObject", "object", where="zone"), *_KMS_GET)),
         ("ListObjectsV2", (_a("s3:ListBucket", "bucket", where="zone"),)),
+        # a part put pending (decision 95), in one request or as a multipart upload
+        ("PutObject", (_a("s3:PutObject", "object", where="parts"), *_PENDING, *_KMS_PUT)),
+        (
+            "CreateMultipartUpload",
+            (_a("s3:PutObject", "object", where="parts"), *_PENDING, *_KMS_PUT),
+        ),
+        # the commit clears a part's pending tag, before the manifest is put
+        (
+            "DeleteObjectTagging",
+            (
+                _a(
+                    "s3:DeleteObjectTagging",
+                    "object",
+                    where="parts",
+                    context=((f"s3:ExistingObjectTag/{_PART_TAG}", "pending"),),
+                ),
+            ),
+        ),
     ],
 ) + [
     # ingest from s3://bucket/key: the operator lists those buckets (source_bucket_arns)

@@ -12,7 +12,10 @@ prefix in the working zone (:mod:`pipelines.feed.partset`), and returns its coun
 
 The driver merges the counters exactly (:meth:`quality.Tally.merge`, in partition order, so
 the report is the in-process one), evaluates the rules once, and only then writes the
-manifest, last: a failing rule leaves no version (and a file zone no parts). Dask owns the
+manifest, last: a failing rule leaves no version. A file zone's parts are then removed; an S3
+zone's stay (the feed role may not delete zone objects) but were put tagged
+``locxia-part=pending``, which the working bucket's lifecycle rule expires: the commit clears
+each part's tag just before it puts the manifest (decision 95). Dask owns the
 distribution and the rescheduling of a lost worker's tasks; part names are deterministic, so
 a partition run twice overwrites its own files, and the manifest lists the parts the task
 results name, so the output holds every row exactly once.
@@ -227,8 +230,9 @@ class _Cells:
             groups += writer.write(local, geo_metadata(crs, types, bbox), extent)
             digest, size = hash_file(local, "checksum part")
             key = part_key(job.index, cell)
-            # deterministic name: a partition Dask runs again overwrites its own file
-            working.put_file(local, job.prefix + key)
+            # deterministic name: a partition Dask runs again overwrites its own file;
+            # pending until the driver commits the version (decision 95)
+            working.put_file(local, job.prefix + key, pending=True)
             box = None if bbox is None else tuple(bbox)
             parts.append(Part(key, writer.rows, size, digest, cell, box))
             local.unlink()
@@ -353,8 +357,9 @@ def refine_partitioned(
     Returns the version as :class:`Refined` whose ``path`` is the manifest (already put).
 
     Raises:
-        QualityError: a rule failed (same report as in process); nothing is left in working
-            (a file zone's parts are removed; an S3 zone's stay unlisted, see partset).
+        QualityError: a rule failed (same report as in process); no version is left in working:
+            a file zone's parts are removed, an S3 zone's stay tagged ``locxia-part=pending``
+            (no manifest lists them) until the working bucket's lifecycle rule expires them.
         FormatError: the file cannot be read.
         ClusterError: the cluster cannot be reached or started.
     """
@@ -395,7 +400,14 @@ def _commit(
     scratch: Path,
     workers: int,
 ) -> Refined:
-    """Evaluate the merged counters as refine_file does; put the manifest, last, if they pass."""
+    """Evaluate the merged counters as refine_file does; put the manifest, last, if they pass.
+
+    Between the two, every part's pending tag is cleared (:meth:`Zone.commit_parts`): a part
+    the manifest lists must never expire, and a part left pending is what the lifecycle rule
+    reclaims. A run that dies after the untagging and before the manifest leaves untagged
+    parts without a version; the next run of the same landing version, rules and partition
+    size writes the same names (:func:`~pipelines.feed.partset.part_key`) over them.
+    """
     tally, source_extent, warnings, warning_count = _merge(results)
     if warning_count:
         refiner.context["reader_warnings"] = {"count": warning_count, "first": warnings}
@@ -424,6 +436,7 @@ def _commit(
     report["feature_key"] = refiner.feature_key
     path = scratch / "_manifest.json"
     path.write_bytes(manifest.to_bytes())
+    working.commit_parts([prefix + p.key for p in parts])  # before the manifest: never expire
     working.put_file(path, manifest_key(prefix))  # last: the version exists from here on
     types = sorted(tally.types_out)
     return Refined(

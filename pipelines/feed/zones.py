@@ -5,6 +5,12 @@ checksum, a file name). :func:`check_key` refuses anything that could leave the 
 an absolute path, a backslash, a NUL), and :class:`FileZone` checks again after resolving
 symlinks. Writes are atomic: a file zone writes a temporary file and renames it; an S3 zone
 uploads (multipart for big files) and only then is the version recorded.
+
+The parts of a partitioned version are put *pending* (decision 95): a file zone removes what a
+failed run left, but the feed role may not delete S3 zone objects (zones are append-only), so
+an S3 zone tags each part ``locxia-part=pending`` on upload and the working bucket's lifecycle
+rule (``terraform/modules/data_zones``, ``pending_part_days``) expires what is still tagged;
+:meth:`Zone.commit_parts` clears the tag just before the manifest is put.
 """
 
 from __future__ import annotations
@@ -14,14 +20,28 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from infra.aws import AwsClients, aws_errors
 from infra.errors import InputError, SourceError
 from infra.settings import Settings
 from pipelines.feed.scratch import scratch_dir
 
-__all__ = ["FileZone", "S3Zone", "Zone", "check_key", "safe_filename", "scratch_dir", "zone"]
+__all__ = [
+    "PENDING_TAG",
+    "FileZone",
+    "S3Zone",
+    "Zone",
+    "check_key",
+    "safe_filename",
+    "scratch_dir",
+    "zone",
+]
+
+#: The object tag of a part not committed yet: the working bucket's lifecycle rule expires
+#: current objects carrying it (``terraform/modules/data_zones``, ``pending_part_days``), and
+#: the feed role may set it only with this value (``access_roles/policies``).
+PENDING_TAG = ("locxia-part", "pending")
 
 
 def check_key(key: str) -> str:
@@ -60,8 +80,16 @@ class Zone(Protocol):
         """The URI of ``key`` in this zone (what the catalog records)."""
         ...
 
-    def put_file(self, local: Path, key: str) -> None:
-        """Store ``local`` at ``key``, replacing what was there, atomically."""
+    def put_file(self, local: Path, key: str, *, pending: bool = False) -> None:
+        """Store ``local`` at ``key``, replacing what was there, atomically.
+
+        ``pending``: a part of a version not committed yet, which the zone may discard on its
+        own unless :meth:`commit_parts` names it (an S3 zone tags it :data:`PENDING_TAG`).
+        """
+        ...
+
+    def commit_parts(self, keys: list[str]) -> None:
+        """Keep the pending parts ``keys`` for good (called before their manifest is put)."""
         ...
 
     def fetch(self, key: str, scratch: Path) -> Path:
@@ -100,8 +128,11 @@ class FileZone:
         """``file:///root/key``."""
         return f"{self.uri}/{check_key(key)}"
 
-    def put_file(self, local: Path, key: str) -> None:
+    def put_file(self, local: Path, key: str, *, pending: bool = False) -> None:
         """Copy then rename inside the zone, so a reader never sees half a file.
+
+        ``pending`` changes nothing here: a failed run's parts are removed by
+        :meth:`delete_prefix`.
 
         Raises:
             SourceError: the zone directory cannot be written.
@@ -134,6 +165,9 @@ class FileZone:
     def exists(self, key: str) -> bool:
         """Whether the file exists."""
         return self._path(key).is_file()
+
+    def commit_parts(self, keys: list[str]) -> None:
+        """Nothing: a file zone's parts carry no mark (a failed run's are deleted instead)."""
 
     def keys(self, prefix: str) -> list[str]:
         """Files under ``prefix`` (relative keys)."""
@@ -188,15 +222,38 @@ class S3Zone:
         """``s3://bucket/prefix/key``."""
         return f"s3://{self.bucket}/{self._object_key(key)}"
 
-    def put_file(self, local: Path, key: str) -> None:
+    def put_file(self, local: Path, key: str, *, pending: bool = False) -> None:
         """Upload (multipart above 8 MiB); S3 makes the object visible only when complete.
+
+        ``pending``: the object is written with the tag :data:`PENDING_TAG` (``Tagging`` of
+        PutObject, or of CreateMultipartUpload above the threshold: boto3's ``upload_file``
+        passes it to whichever it uses), in the same request, so no part is ever untagged
+        before :meth:`commit_parts`.
 
         Raises:
             AwsError: the upload failed.
         """
         s3 = self._s3()
+        extra = {"Tagging": urlencode([PENDING_TAG])} if pending else None
         with aws_errors("s3", "PutObject"):
-            s3.upload_file(str(local), self.bucket, self._object_key(key))  # type: ignore[attr-defined]
+            s3.upload_file(str(local), self.bucket, self._object_key(key), ExtraArgs=extra)  # type: ignore[attr-defined]
+
+    def commit_parts(self, keys: list[str]) -> None:
+        """Remove every tag of each part (``DeleteObjectTagging``), one call per part.
+
+        DeleteObjectTagging rather than PutObjectTagging with another value: the feed role may
+        then set the tag only to ``pending`` and remove it only where it is ``pending``
+        (decision 95). A part the lifecycle rule already expired (a run longer than
+        ``pending_part_days``) has a delete marker as its current version: the call fails, and
+        so does the commit, before any manifest is put.
+
+        Raises:
+            AwsError: a part cannot be untagged (missing, expired, or access denied).
+        """
+        s3 = self._s3()
+        with aws_errors("s3", "DeleteObjectTagging"):
+            for key in keys:
+                s3.delete_object_tagging(Bucket=self.bucket, Key=self._object_key(key))  # type: ignore[attr-defined]
 
     def fetch(self, key: str, scratch: Path) -> Path:
         """Download to ``scratch``.
@@ -240,8 +297,12 @@ class S3Zone:
     def delete_prefix(self, prefix: str) -> int:
         """Nothing: the feed role may not delete zone objects (zones are append-only).
 
-        Parts left under a prefix without its manifest are no version (nothing lists them),
-        and the next run of the same landing version and rules overwrites them by name.
+        Parts left under a prefix without its manifest are no version (nothing lists them).
+        They were put pending (:data:`PENDING_TAG`), so the working bucket's lifecycle rule
+        expires them ``pending_part_days`` after upload (a delete marker; the noncurrent-version
+        rule then frees the bytes). Only a run that dies between :meth:`commit_parts` and the
+        manifest leaves untagged parts, which the next run of the same landing version, rules
+        and partition size overwrites by name (decision 95).
         """
         return 0
 

@@ -28,6 +28,7 @@ WORKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/locxia-dask-worker"
 WORKER_TLS_SECRET = f"arn:aws:secretsmanager:{REGION_NAME}:{ACCOUNT}:secret:locxia/dask-tls-AbCdEf"
 BUCKETS = {
     "zone": "locxia-landing",
+    "parts": "locxia-working",
     "state": "acme-locxia-tfstate",
     "streams": "locxia-metric-streams",
     "source": "acme-sources",

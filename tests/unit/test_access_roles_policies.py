@@ -29,6 +29,7 @@ import pytest
 
 from infra.aws import CALLS, ROLES, Access, Role
 from infra.aws.registry import REGION
+from pipelines.feed.zones import PENDING_TAG
 from tests.support.access_roles import (
     ACCOUNT,
     BUCKETS,
@@ -99,9 +100,14 @@ NAMES = {
 }
 
 
+#: A part of a partitioned version, as pipelines/feed/partset.py names it under the zone prefix.
+PART_KEY = "working/roads/0123456789abcdef-01234567/roads.parts/cell=03/part-00000.parquet"
+
+
 def _bucket_arn_values(access: Access, outside: bool) -> dict[str, str]:
     bucket = "outside-bucket" if outside else BUCKETS[access.where]
-    return {"BucketName": bucket, "ObjectName": "layers/roads/part-0.parquet"}
+    key = PART_KEY if access.where == "parts" else "layers/roads/part-0.parquet"
+    return {"BucketName": bucket, "ObjectName": key}
 
 
 def request(access: Access, *, tagged: bool = True, outside: bool = False) -> Request:
@@ -353,6 +359,7 @@ def test_bucket_key_and_role_bounds_deny_what_lies_outside(
     assert let_through == []
     assert {a.where for _, a in bounded} == {
         "zone",
+        "parts",
         "state",
         "streams",
         "exports",
@@ -451,7 +458,8 @@ def test_every_allow_statement_and_every_tag_condition_is_load_bearing(
                 continue
             rest = statements[:i] + statements[i + 1 :]
             assert any(evaluate(rest, request(a)) != "allow" for a in NEEDS[role]), statement.sid
-            if not any("Tag/" in key for key in statement.condition_keys()):
+            # the project tag's conditions; the part tag's: test_part_tag_conditions_...
+            if not any(key.endswith(f"Tag/{TAG_KEY}") for key in statement.condition_keys()):
                 continue
             loose = [*rest, dataclasses.replace(statement, condition={})]
             assert any(
@@ -556,15 +564,18 @@ def test_explicit_deny_wins_and_nothing_matching_is_denied() -> None:
 
 #: The zone calls the feed makes, as a worker makes them on its partitions.
 ZONE_CALLS = sorted(
-    {a for a in NEEDS["feed"] if a.where == "zone"}, key=lambda a: (_name(a), a.context)
+    {a for a in NEEDS["feed"] if a.where in ("zone", "parts")}, key=lambda a: (_name(a), a.context)
 )
 #: Writing an object: denied in the landing zone, which workers only read.
-ZONE_WRITES = {"s3:PutObject", "s3:AbortMultipartUpload"}
+ZONE_WRITES = {"s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectTagging"}
+#: What only the driver does (the commit of a partitioned version): denied to workers anywhere.
+DRIVER_ONLY = {"s3:DeleteObjectTagging"}
 
 
 def _in_bucket(access: Access, bucket: str) -> Request:
     asked = request(access)
-    return dataclasses.replace(asked, resource=asked.resource.replace(BUCKETS["zone"], bucket, 1))
+    where = BUCKETS[access.where]
+    return dataclasses.replace(asked, resource=asked.resource.replace(where, bucket, 1))
 
 
 @pytest.mark.slow
@@ -592,6 +603,13 @@ def test_dask_workers_write_working_and_exposure_and_only_read_landing(
     worker = parse_policy(documents["dask_worker"])
     wrong = []
     for access in ZONE_CALLS:
+        if access.action in DRIVER_ONLY:
+            wrong.extend(
+                f"allowed {_name(access)} in {bucket}"
+                for bucket in ("locxia-landing", "locxia-working", "locxia-exposure")
+                if evaluate(worker, _in_bucket(access, bucket)) == "allow"
+            )
+            continue
         wrong.extend(
             f"denied {_name(access)} in {bucket}"
             for bucket in ("locxia-working", "locxia-exposure")
@@ -607,7 +625,10 @@ def test_dask_workers_write_working_and_exposure_and_only_read_landing(
     print(f"\ndask worker: {figure}, {len(wrong)} wrong")
     record_property("dask_worker_zone_checks", figure)
     assert wrong == []
-    assert {a.action for a in ZONE_CALLS} >= ZONE_WRITES | {"s3:GetObject", "s3:ListBucket"}
+    assert {a.action for a in ZONE_CALLS} >= ZONE_WRITES | DRIVER_ONLY | {
+        "s3:GetObject",
+        "s3:ListBucket",
+    }
 
 
 @pytest.mark.slow
@@ -656,3 +677,77 @@ def test_the_write_role_passes_exactly_the_dask_worker_role_to_ec2(
     assert evaluate(write, Request("iam:PassRole", WORKER_ROLE, to_lambda)) == "implicit"
     for role in ("read", "feed"):
         assert evaluate(policies[role], Request("iam:PassRole", WORKER_ROLE, ec2)) != "allow"
+
+
+# --- the pending tag of partitioned versions' parts (decision 95) ------------------------------
+
+WORKING = f"arn:aws:s3:::{BUCKETS['parts']}"
+PART = f"{WORKING}/{PART_KEY}"
+
+
+def _tagging(resource: str, tags: dict[str, str]) -> Request:
+    """PutObjectTagging as S3 authorizes it for a PutObject/CreateMultipartUpload with tags."""
+    context = {f"s3:RequestObjectTag/{k}": [v] for k, v in tags.items()}
+    return Request("s3:PutObjectTagging", resource, context | {"s3:RequestObjectTagKeys": [*tags]})
+
+
+def _untagging(resource: str, existing: dict[str, str]) -> Request:
+    context = {f"s3:ExistingObjectTag/{k}": [v] for k, v in existing.items()}
+    return Request("s3:DeleteObjectTagging", resource, context)
+
+
+@pytest.mark.slow
+def test_parts_can_be_tagged_only_pending_and_untagged_only_when_pending(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    """The feed may mark nothing but a part, only ``locxia-part=pending`` and no other tag
+    (else it could make the lifecycle rule expire a committed version or another object), and
+    may clear the tags only of a part still pending; a worker only tags."""
+    key, value = PENDING_TAG
+    pending = {key: value}
+    feed, worker = parse_policy(documents["feed"]), parse_policy(documents["dask_worker"])
+    for policy in (feed, worker):
+        assert evaluate(policy, _tagging(PART, pending)) == "allow"
+        assert evaluate(policy, _tagging(PART, {key: "committed"})) == "implicit"
+        assert evaluate(policy, _tagging(PART, pending | {"owner": "x"})) == "implicit"
+        assert evaluate(policy, _tagging(PART, {})) == "implicit"
+        for other in ("roads.parts/_manifest.json", "roads.parquet"):
+            elsewhere = PART.replace("roads.parts/cell=03/part-00000.parquet", other)
+            assert evaluate(policy, _tagging(elsewhere, pending)) == "implicit", other
+    assert evaluate(feed, _untagging(PART, pending)) == "allow"
+    assert evaluate(feed, _untagging(PART, {})) == "implicit"  # a committed part
+    assert evaluate(feed, _untagging(PART, {key: "kept"})) == "implicit"
+    assert evaluate(worker, _untagging(PART, pending)) == "implicit"  # the driver commits
+
+
+@pytest.mark.slow
+def test_part_tag_conditions_are_load_bearing_and_name_the_tag_the_feed_writes(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    """Without its condition each part statement lets through what it must refuse, and the
+    conditions name the tag :mod:`pipelines.feed.zones` writes (and the lifecycle rule reads)."""
+    key, value = PENDING_TAG
+    refused = {
+        "s3:PutObjectTagging": _tagging(PART, {key: "committed"}),
+        "s3:DeleteObjectTagging": _untagging(PART, {}),
+    }
+    checked = 0
+    for role in ("feed", "dask_worker"):
+        statements = parse_policy(documents[role])
+        for i, statement in enumerate(statements):
+            keys = statement.condition_keys()
+            if not any(k.startswith("s3:") and "ObjectTag/" in k for k in keys):
+                continue
+            assert keys & {f"s3:RequestObjectTag/{key}", f"s3:ExistingObjectTag/{key}"}
+            assert value in json.dumps(statement.condition)
+            (action,) = statement.actions
+            asked = refused[action]
+            assert evaluate(statements, asked) == "implicit", statement.sid
+            loose = [*statements[:i], dataclasses.replace(statement, condition={})]
+            loose += statements[i + 1 :]
+            assert evaluate(loose, asked) == "allow", statement.sid
+            checked += 1
+    assert checked == 3  # feed: tag, untag; worker: tag
+    registered = {ctx for c in CALLS for a in c.access for ctx in a.context}
+    assert (f"s3:RequestObjectTag/{key}", value) in registered
+    assert (f"s3:ExistingObjectTag/{key}", value) in registered

@@ -5,6 +5,12 @@ locals {
   zones = toset(["landing", "working", "exposure"])
 }
 
+module "lifecycle" {
+  source = "./lifecycle"
+
+  pending_part_days = var.pending_part_days
+}
+
 resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the platform; landing keeps provenance and working/exposure are rebuilt from it.
   #checkov:skip=CKV2_AWS_62:Nothing consumes S3 event notifications; the orchestrator schedules its own steps.
@@ -80,6 +86,27 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       content {
         days = expiration.value
       }
+    }
+  }
+
+  # The parts of partitioned versions never committed (decision 95), written to working only.
+  # The rule is in every zone, as the feed's tagging grant covers every zone bucket's part keys
+  # (and a static block keeps checkov reading the housekeeping rule: it renders a dynamic rule
+  # block over the static one). Expiry puts a delete marker on the tagged current version;
+  # housekeeping's noncurrent_version_expiration frees the bytes noncurrent_version_days later.
+  rule {
+    id     = module.lifecycle.pending_parts.id
+    status = "Enabled"
+
+    filter {
+      tag {
+        key   = module.lifecycle.pending_parts.tag.key
+        value = module.lifecycle.pending_parts.tag.value
+      }
+    }
+
+    expiration {
+      days = module.lifecycle.pending_parts.days
     }
   }
 

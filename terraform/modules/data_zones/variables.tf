@@ -45,6 +45,23 @@ variable "noncurrent_version_days" {
   }
 }
 
+variable "pending_part_days" {
+  description = <<-EOT
+    Days after upload at which an object still tagged locxia-part=pending expires (the rule is in
+    every zone; the feed writes such parts to working only): the parts of a partitioned refine
+    that failed or died, which no manifest lists and the feed role may not delete. Versioning is on, so expiry adds a delete marker and
+    the noncurrent_version_expiration rule frees the bytes noncurrent_version_days later. Must
+    exceed the longest partitioned refine (a part that expires before its commit fails the run).
+  EOT
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.pending_part_days >= 1 && floor(var.pending_part_days) == var.pending_part_days
+    error_message = "pending_part_days must be a whole number of days, at least 1."
+  }
+}
+
 variable "tags" {
   description = "Tags of the buckets (the provider adds the project tag)."
   type        = map(string)

@@ -14,8 +14,12 @@ locals {
   instance  = "${local.arn}:ec2:*:${var.account_id}:instance/*"
   volume    = "${local.arn}:ec2:*:${var.account_id}:volume/*"
   zone_objs = [for arn in var.zone_bucket_arns : "${arn}/*"]
-  streams   = var.streams_bucket_arn == null ? [] : [var.streams_bucket_arn]
-  exports   = var.exports_bucket_arn == null ? [] : [var.exports_bucket_arn]
+  # the part files of partitioned versions (pipelines/feed/partset.py): never a manifest nor a
+  # single-file version
+  part_keys  = "*.parts/cell=*/part-*.parquet"
+  zone_parts = [for arn in var.zone_bucket_arns : "${arn}/${local.part_keys}"]
+  streams    = var.streams_bucket_arn == null ? [] : [var.streams_bucket_arn]
+  exports    = var.exports_bucket_arn == null ? [] : [var.exports_bucket_arn]
 
   # KMS calls that S3, EC2 (EBS) and RDS make on the caller's behalf carry kms:ViaService
   # "<service>.<region>.amazonaws.com"; the key ARNs fix the region.
@@ -23,6 +27,17 @@ locals {
   via_ec2_rds  = ["ec2.*.amazonaws.com", "rds.*.amazonaws.com"]
   request_tag  = { StringEquals = { "aws:RequestTag/${var.tag_key}" = var.tag_value } }
   resource_tag = { StringEquals = { "aws:ResourceTag/${var.tag_key}" = var.tag_value } }
+
+  # A part is put tagged locxia-part=pending (decision 95), and the working bucket's lifecycle
+  # rule expires what still carries it: the feed may set that tag only, to that value only, and
+  # remove tags only from a part that carries it. PutObject and CreateMultipartUpload with
+  # Tagging also authorise s3:PutObjectTagging, with the tags as s3:RequestObjectTag/<key>.
+  part_tag = "locxia-part"
+  tag_pending = {
+    StringEquals                = { "s3:RequestObjectTag/${local.part_tag}" = "pending" }
+    "ForAllValues:StringEquals" = { "s3:RequestObjectTagKeys" = [local.part_tag] }
+  }
+  tagged_pending = { StringEquals = { "s3:ExistingObjectTag/${local.part_tag}" = "pending" } }
 
   trust = {
     Version = "2012-10-17"
@@ -385,6 +400,14 @@ locals {
           Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
           Resource = [for arn in var.dask_worker_bucket_arns : "${arn}/*"]
         },
+        {
+          # a worker puts its partition's parts pending; the driver (feed role) commits them
+          Sid       = "PutWorkerPartsPending"
+          Effect    = "Allow"
+          Action    = ["s3:PutObjectTagging"]
+          Resource  = [for arn in var.dask_worker_bucket_arns : "${arn}/${local.part_keys}"]
+          Condition = local.tag_pending
+        },
       ] : s if length(var.dask_worker_bucket_arns) > 0],
       # A tls:// scheduler (decision 96): the user data reads the worker's CA, certificate and
       # key from this one secret at boot; a customer key decrypts it through Secrets Manager
@@ -422,6 +445,21 @@ locals {
           Effect   = "Allow"
           Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
           Resource = local.zone_objs
+        },
+        {
+          Sid       = "PutPartsPending"
+          Effect    = "Allow"
+          Action    = ["s3:PutObjectTagging"]
+          Resource  = local.zone_parts
+          Condition = local.tag_pending
+        },
+        {
+          # the commit, just before the manifest: a committed part never expires
+          Sid       = "CommitPendingParts"
+          Effect    = "Allow"
+          Action    = ["s3:DeleteObjectTagging"]
+          Resource  = local.zone_parts
+          Condition = local.tagged_pending
         },
         {
           # SSE-KMS: PutObject needs GenerateDataKey, GetObject and multipart uploads Decrypt
