@@ -7,7 +7,8 @@ estate and the parameter rows, and the real jobs run once each, in order — obs
 (discover, collect, Cost Explorer, recommendations), shape (Terraform imports the estate, then
 a class bump is planned, priced, decided and applied on the stand-in root module), feed (a
 sample layer ingested, refined — inside a capacity window raising the two Dask workers its
-refine declares, removed after — and published). Each step says what it did in one line.
+refine declares, removed after; the work itself partitioned on the embedded local Dask cluster
+— and published, its parts loaded in parallel). Each step says what it did in one line.
 """
 
 from __future__ import annotations
@@ -240,22 +241,18 @@ def _window_line(w: Mapping[str, Any], quality: Mapping[str, Any]) -> str:
     """The capacity window the run held: raised, where the work ran, removed, priced.
 
     The demo names no Dask scheduler (:func:`~infra.demo.standin.demo_settings`): the stand-in's
-    workers never boot, so the line says where the work really ran.
+    workers never boot, so the line says where the work really ran, from the quality report's
+    engine figures (partitions, workers: :mod:`pipelines.feed.partitioned`).
     """
     plan = w.get("plan") or {}
     made = [c for c in plan.get("changes", []) if c.get("action") == "create"]
     types = sorted({str((c.get("after") or {}).get("instance_class")) for c in made})
     how = "applied after approval" if plan.get("approved") else "applied within policy"
-    ran = (
-        "on the embedded local Dask cluster"
-        if quality.get("engine") == "dask"
-        else "in this process (under LOCXIA_DASK_MIN_ROWS)"
-    )
     raised = (
         f"capacity window {w.get('window')}: {len(made)} × {', '.join(types) or '?'} raised"
         f" (terraform run {plan.get('terraform_run')}: {_money(plan.get('monthly_delta')):+,.2f}"
         f" USD/month, {how}, {_money(w.get('raised_s')):.1f} s); the stand-in workers"
-        f" never boot (no LOCXIA_DASK_SCHEDULER), so refine ran {ran}"
+        f" never boot (no LOCXIA_DASK_SCHEDULER), so refine ran {_where(quality)}"
     )
     if w.get("state") != "restored":
         return (
@@ -266,6 +263,27 @@ def _window_line(w: Mapping[str, Any], quality: Mapping[str, Any]) -> str:
         f"{raised}; workers removed after ({_money(w.get('waited')):.1f} s);"
         f" window cost {_money(w.get('cost_usd')):.4f} USD"
     )
+
+
+def _where(quality: Mapping[str, Any]) -> str:
+    """Where the refine ran, as its quality report records it."""
+    if quality.get("engine") != "dask":
+        return "in this process (under LOCXIA_DASK_MIN_ROWS)"
+    partitions, workers = quality.get("partitions", "?"), quality.get("workers", "?")
+    return (
+        f"on the embedded local Dask cluster: {partitions} partition"
+        f"{'' if partitions == 1 else 's'} on {workers} worker process"
+        f"{'' if workers == 1 else 'es'}"
+    )
+
+
+def _publish_line(d: Mapping[str, Any]) -> str:
+    """The zone line; a partitioned working version's parts were loaded in parallel."""
+    line = _zone_line("publish")(d)
+    if d.get("parts") is None or d.get("noop"):
+        return line
+    parts = d["parts"]
+    return line + f" — {parts} part{'' if parts == 1 else 's'} loaded by parallel COPYs on Dask"
 
 
 DEMO_ACTOR_ARGS = {"force": True, "requested_by": "locxia-demo"}
@@ -297,7 +315,7 @@ STEPS: tuple[Step, ...] = (
     Step("capacity", "demo.capacity", _capacity_line),
     Step("ingest", "layers.ingest", _zone_line("ingest"), FEED),
     Step("refine", "layers.refine", _refine_line, FEED),
-    Step("publish", "layers.publish", _zone_line("publish"), FEED),
+    Step("publish", "layers.publish", _publish_line, FEED),
 )
 
 TERRAFORM_LINE = (

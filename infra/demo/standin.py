@@ -42,6 +42,13 @@ _CLEARED = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: The demo's Dask settings: the sample layer (3,000 features) reaches ``dask_min_rows``, so
+#: its refine is partitioned work on the embedded local cluster, three partitions of 1,000 rows
+#: on two worker processes (the two workers its capacity window declares), and its publish
+#: loads the parts by parallel COPYs. 1,000 rows is under ``LOCXIA_DASK_PARTITION_ROWS``'s
+#: floor (10,000, a user's guard against tiny partitions): ``model_copy`` does not validate,
+#: and so small a layer is cut in several only this way.
+DEMO_DASK = {"dask_min_rows": 1_000, "dask_partition_rows": 1_000, "dask_local_workers": 2}
 STANDIN_MODULE = Path(__file__).parent / "terraform"
 SHIM = Path(__file__).parent / "shim.py"
 
@@ -92,10 +99,14 @@ def demo_settings(
 
     The zones are the estate's zone buckets in the stand-in S3 (``s3://locxia-demo-landing/
     layers``...), reached through the same endpoint; Terraform is the embedded core on
-    ``terraform_dir`` (a copy of the stand-in module) with a local state. No Dask scheduler:
-    the stand-in's Dask workers never boot, so a capacity window waiting for them to join a
-    scheduler named in the environment would wait in vain; the work runs where it does without
-    one (in process, or on the embedded local cluster for a layer of ``dask_min_rows``).
+    ``terraform_dir`` (a copy of the stand-in module) with a local state.
+
+    Dask is the demo's own, whatever the environment says (``LOCXIA_DASK_*`` included): no
+    scheduler, since the stand-in's Dask workers never boot and a capacity window waiting for
+    them to join one would wait in vain; and the thresholds of :data:`DEMO_DASK`, so the
+    sample layer takes the partitioned path a large layer takes, on the embedded local cluster
+    (:func:`infra.cluster.client`), instead of staying in process under a production
+    ``LOCXIA_DASK_MIN_ROWS``. A user's thresholds describe their layers, not the demo's.
     """
     from infra.demo.scenario.estates import default_estate
 
@@ -111,6 +122,7 @@ def demo_settings(
             "terraform_binary": None,
             "terraform_backend_config": None,
             "dask_scheduler": None,
+            **DEMO_DASK,
             **{f"{zone}_uri": f"s3://{bucket}/layers" for zone, bucket in buckets.items()},
         }
     )

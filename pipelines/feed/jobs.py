@@ -59,8 +59,16 @@ class RefineResult(LayerResult):
     quality: dict[str, Any] | None
 
 
-#: What ``layers.publish`` records: the version now served as ``exposure.<name>``.
-PublishResult = LayerResult
+class PublishResult(LayerResult):
+    """What ``layers.publish`` records: the version now served as ``exposure.<name>``.
+
+    ``parts``: how many part files a partitioned working version was loaded from (in parallel,
+    on the Dask cluster: :mod:`pipelines.feed.publish_parts`); None for a single file.
+    """
+
+    parts: int | None
+
+
 #: What ``layers.rollback`` records: the previous version, served again.
 RollbackResult = LayerResult
 #: What ``layers.transfer-url`` records: the landing version of the copied URL.
@@ -125,7 +133,9 @@ def publish_task(ctx: TaskContext, dataset: str, version: int | None = None) -> 
 
     with ctx.connect() as conn:
         done = publish(conn, ctx.settings, dataset, version_id=version, run_id=ctx.run_id)
-    return _outcome(ctx.details, done.version, done.noop)
+    parts = done.version.provenance.get("parts")
+    ctx.details["parts"] = None if parts is None else int(parts)
+    return {**_outcome(ctx.details, done.version, done.noop), "parts": ctx.details["parts"]}
 
 
 def rollback_task(ctx: TaskContext, dataset: str) -> RollbackResult:

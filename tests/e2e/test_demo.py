@@ -131,6 +131,17 @@ def _check_database(url: str, demos: int) -> None:
             " (quality #>> '{geometry,repaired}')::int, (quality -> 'geometry' ->> 'null')::int"
             " FROM ops.dataset_versions WHERE dataset = 'swimming_pools' ORDER BY id DESC LIMIT 3"
         ).fetchall()
+        # where the refine ran (its report's engine figures), and what publish loaded
+        engines = conn.execute(
+            "SELECT quality ->> 'engine', (quality ->> 'partitions')::int,"
+            " (quality ->> 'workers')::int, provenance ->> 'layout', rows"
+            " FROM ops.dataset_versions WHERE dataset = 'swimming_pools' AND zone = 'working'"
+            " ORDER BY id"
+        ).fetchall()
+        published = conn.execute(
+            "SELECT (details ->> 'parts')::int, (details ->> 'rows')::int FROM ops.runs"
+            " WHERE job_id = 'demo.publish' ORDER BY id"
+        ).fetchall()
         failed = conn.execute("SELECT count(*) FROM ops.runs WHERE status <> 'success'").fetchone()
     assert live == {"ec2:instance": 2, "ec2:volume": 2, "rds:db": 3, "s3:bucket": 3}
     assert neighbours == (0,)
@@ -162,6 +173,13 @@ def _check_database(url: str, demos: int) -> None:
         ("landing", "refined", 3000, True, 30, 4),
     ]
     assert failed == (0,)
+    # Each demo's refine ran on the embedded Dask cluster (the demo's own thresholds: 3,000
+    # rows in partitions of 1,000 on its two local workers), and its publish loaded the parts
+    # in parallel: every refined row is in exposure.swimming_pools.
+    assert engines == [("dask", 3, 2, "partitioned", 2996)] * demos
+    assert len(published) == demos
+    assert all(parts >= 3 and rows == engines[-1][4] for parts, rows in published), published
+    assert exposure[0] == engines[-1][4]
     # Each demo's refine held a capacity window: two workers raised within policy, removed
     # (the restore applied), priced; no worker row, nor a worker seen in AWS, left behind.
     assert (
@@ -181,15 +199,21 @@ def test_demo_on_the_configured_database_twice(locxia: Run, db_url: str, tmp_pat
         elapsed = time.monotonic() - started
         assert out.returncode == 0, out.stderr
         assert elapsed < 300, f"the demo took {elapsed:.0f}s"
+        print(f"demo on LOCXIA_DATABASE_URL: {elapsed:.1f}s")
         assert "What the demo did" in out.stdout and "Where to look next" in out.stdout
         text = re.sub(r"[│┃\s]+", " ", out.stdout)  # table cells wrap across lines
         assert "the AWS provider cannot be downloaded offline" in text
         assert re.search(
             r"capacity window \d+: 2 × m6i\.large raised \(terraform run \d+: \+167\.24"
             r" USD/month, applied within policy, [\d.]+ s\); the stand-in workers never boot"
-            r" \(no LOCXIA_DASK_SCHEDULER\), so refine ran in this process \(under"
-            r" LOCXIA_DASK_MIN_ROWS\); workers removed after \([\d.]+ s\);"
+            r" \(no LOCXIA_DASK_SCHEDULER\), so refine ran on the embedded local Dask cluster:"
+            r" 3 partitions on 2 worker processes; workers removed after \([\d.]+ s\);"
             r" window cost 0\.\d{4} USD",
+            text,
+        ), text
+        assert re.search(
+            r"publish: version \d+ now in exposure — 2,996 rows at \S+ — \d+ parts loaded by"
+            r" parallel COPYs on Dask",
             text,
         ), text
         match = re.search(r"moto server \(pid (\d+)\) behind (http://127\.0\.0\.1:\d+)", out.stdout)

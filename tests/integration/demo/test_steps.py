@@ -17,6 +17,7 @@ from infra.demo.tasks import plugin
 from infra.jobs import Registry
 from infra.jobs.runner import Runner
 from infra.settings import Settings
+from pipelines.feed import partset
 
 pytestmark = pytest.mark.slow
 
@@ -121,11 +122,19 @@ def test_the_sample_layer_is_fed_through_the_zone_buckets(demo: Runner) -> None:
     quality = refined["quality"]
     assert quality["passed"] and (quality["rows_in"], quality["rows_out"]) == (3000, 2996)
     assert (quality["geometry"]["repaired"], quality["geometry"]["null"]) == (30, 4)
-    assert published["rows"] == 2996
+    # the demo's own Dask thresholds: the sample is partitioned work on the embedded cluster
+    assert (quality["engine"], quality["partitions"], quality["workers"]) == ("dask", 3, 2)
+    assert published["rows"] == refined["rows"] == 2996
     s3 = AwsClients(settings).client("s3", role="feed")
-    for bucket, uri in (("locxia-demo-landing", landed), ("locxia-demo-working", refined)):
-        key = uri["uri"].split(f"s3://{bucket}/", 1)[1]
-        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    landing_key = landed["uri"].split("s3://locxia-demo-landing/", 1)[1]
+    assert s3.head_object(Bucket="locxia-demo-landing", Key=landing_key)["ContentLength"] > 0
+    # the working version is a prefix of parts and its manifest; publish loaded every part
+    prefix = refined["uri"].split("s3://locxia-demo-working/", 1)[1]
+    assert prefix.endswith("/swimming_pools.parts/")
+    listed = s3.list_objects_v2(Bucket="locxia-demo-working", Prefix=prefix)["Contents"]
+    keys = {o["Key"].removeprefix(prefix) for o in listed}
+    assert partset.MANIFEST in keys
+    assert published["parts"] == len(keys - {partset.MANIFEST}) >= quality["partitions"]
     with connect(settings.require_database_url()) as conn:
         rows = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE ST_IsValid(geom)), count(DISTINCT pool_id)"
@@ -135,8 +144,10 @@ def test_the_sample_layer_is_fed_through_the_zone_buckets(demo: Runner) -> None:
             "SELECT source LIKE 'file://%%', rules ->> 'id_column' FROM params.datasets"
             " WHERE name = 'swimming_pools'"
         ).fetchone()
+        ledger = conn.execute("SELECT count(*) FROM ops.publish_parts").fetchone()
     assert rows == (2996, 2996, 2996)
     assert declared == (True, "pool_id")
+    assert ledger == (0,)  # the parts' ledger is forgotten once the version is live
 
 
 def test_the_demo_stops_at_the_first_failing_step(
@@ -205,12 +216,13 @@ def test_the_refine_runs_inside_a_capacity_window(demo: Runner) -> None:
     window = re.search(
         r" — capacity window (\d+): 2 × m6i\.large raised \(terraform run (\d+): \+167\.24"
         r" USD/month, applied within policy, \d+\.\d s\); the stand-in workers never boot"
-        r" \(no LOCXIA_DASK_SCHEDULER\), so refine ran in this process \(under"
-        r" LOCXIA_DASK_MIN_ROWS\); workers removed after \(\d+\.\d s\);"
+        r" \(no LOCXIA_DASK_SCHEDULER\), so refine ran on the embedded local Dask cluster:"
+        r" (\d+) partitions on 2 worker processes; workers removed after \(\d+\.\d s\);"
         r" window cost (0\.\d{4}) USD$",
         lines["refine"],
     )
     assert window, lines["refine"]
+    assert int(window[3]) == 3  # 3,000 rows in partitions of 1,000
     assert lines["refine"].startswith("refine: version ")
     assert _live_workers(demo.settings) == []
     url = demo.settings.require_database_url()
@@ -233,7 +245,7 @@ def test_the_refine_runs_inside_a_capacity_window(demo: Runner) -> None:
     assert w[0][1] == "restored" and w[0][3] == 2 and w[0][4] == "demo.refine"
     # at least EC2's 60-second minimum for each of the two m6i.large (0.112 USD/hour)
     assert w[0][2] >= Decimal("0.00373333")
-    assert abs(Decimal(window[3]) - w[0][2]) <= Decimal("0.00005")  # the line rounds it
+    assert abs(Decimal(window[4]) - w[0][2]) <= Decimal("0.00005")  # the line rounds it
     assert raised == ("applied", "auto_apply", f"capacity-window:{w[0][0]}")
     assert rows == (0,)
     assert declared_by == [("locxia-demo",)]
