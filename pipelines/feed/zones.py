@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlencode, urlsplit
@@ -37,6 +38,9 @@ __all__ = [
     "scratch_dir",
     "zone",
 ]
+
+#: Parts untagged at once at commit (botocore's default connection pool holds 10).
+UNTAG_THREADS = 10
 
 #: The object tag of a part not committed yet: the working bucket's lifecycle rule expires
 #: current objects carrying it (``terraform/modules/data_zones``, ``pending_part_days``), and
@@ -251,9 +255,16 @@ class S3Zone:
             AwsError: a part cannot be untagged (missing, expired, or access denied).
         """
         s3 = self._s3()
-        with aws_errors("s3", "DeleteObjectTagging"):
-            for key in keys:
-                s3.delete_object_tagging(Bucket=self.bucket, Key=self._object_key(key))  # type: ignore[attr-defined]
+
+        def untag(key: str) -> None:
+            s3.delete_object_tagging(Bucket=self.bucket, Key=self._object_key(key))  # type: ignore[attr-defined]
+
+        # a national layer has thousands of parts: one round trip each, in sequence, would
+        # hold the commit for minutes; botocore's clients are thread-safe and pool 10
+        # connections by default, so 10 in flight
+        with aws_errors("s3", "DeleteObjectTagging"), ThreadPoolExecutor(UNTAG_THREADS) as pool:
+            for done in pool.map(untag, keys):
+                del done  # map re-raises the first failure here, in key order
 
     def fetch(self, key: str, scratch: Path) -> Path:
         """Download to ``scratch``.
