@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,6 +67,8 @@ class Outcome(Protocol):
         case: str | None = None,
     ) -> None: ...
 
+    def name(self, *, group: str, case: str) -> None: ...
+
 
 def kill_points(points: Sequence[Any], quick: set[str], key: Callable[[Any], str]) -> list[Any]:
     """All ``points`` with $LOCXIA_RELIABILITY_FULL=1, else those whose id is in ``quick``."""
@@ -75,13 +77,24 @@ def kill_points(points: Sequence[Any], quick: set[str], key: Callable[[Any], str
     return [p for p in points if key(p) in quick]
 
 
-@pytest.fixture
-def outcome(request: pytest.FixtureRequest) -> Outcome:
-    """Record what this case tried and what survived (appended to $LOCXIA_RELIABILITY_RECORD):
-    rows lost, rows duplicated, records or files left behind as if still working."""
-    module = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+class _Recorder:
+    """The ``outcome`` of one case: appends its line to $LOCXIA_RELIABILITY_RECORD.
 
-    def record(
+    A case that ends (fails, or fails as expected) before it records is still written, as
+    tried once and not survived, with the error's first line (:func:`pytest_runtest_makereport`):
+    the document shows what the suite measured, a case that could not finish included.
+    """
+
+    def __init__(self, group: str, case: str) -> None:
+        self.group, self.case = group, case
+        self.recorded = False
+
+    def name(self, *, group: str, case: str) -> None:
+        """The group and case this test records under (before anything can fail)."""
+        self.group, self.case = group, case
+
+    def __call__(
+        self,
         *,
         tries: int,
         survived: int,
@@ -92,23 +105,56 @@ def outcome(request: pytest.FixtureRequest) -> Outcome:
         group: str | None = None,
         case: str | None = None,
     ) -> None:
+        self.recorded = True
+        self.write(
+            Case(
+                group or self.group,
+                case or self.case,
+                tries,
+                survived,
+                lost,
+                duplicated,
+                left,
+                note,
+            )
+        )
+
+    @staticmethod
+    def write(line: Case) -> None:
         path = _RECORD_PATH
         if not path:
             return
-        line = Case(
-            group or module,
-            case or request.node.name,
-            tries,
-            survived,
-            lost,
-            duplicated,
-            left,
-            note,
-        )
         with open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(asdict(line)) + "\n")
 
-    return record
+
+_RECORDER = pytest.StashKey[_Recorder]()
+
+
+@pytest.fixture
+def outcome(request: pytest.FixtureRequest) -> Outcome:
+    """Record what this case tried and what survived (appended to $LOCXIA_RELIABILITY_RECORD):
+    rows lost, rows duplicated, records or files left behind as if still working."""
+    module = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    recorder = _Recorder(module, request.node.name)
+    request.node.stash[_RECORDER] = recorder
+    return recorder
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Write a case that failed before recording its outcome as not survived."""
+    report = yield
+    recorder = item.stash.get(_RECORDER, None)
+    ended_badly = report.failed or hasattr(report, "wasxfail")
+    if recorder is not None and report.when == "call" and ended_badly and not recorder.recorded:
+        why = call.excinfo.exconly() if call.excinfo is not None else report.longreprtext
+        first = " ".join((why or "failed").split())[:200]
+        recorder.recorded = True
+        recorder.write(Case(recorder.group, recorder.case, 1, 0, note=f"did not complete: {first}"))
+    return report
 
 
 @pytest.fixture

@@ -26,13 +26,17 @@ from tests.reliability.conftest import FULL_ENV, RECORD_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "reliability.md"
-ORDER = ["kill -9", "database under serve", "AWS faults", "bad input"]
+ORDER = ["kill -9", "Dask worker killed", "database under serve", "AWS faults", "bad input"]
 INTRO = {
     "kill -9": "A real `locxia` process killed with SIGKILL at an observed point inside the "
     "stage, then the same command run again; compared row for row with a fault-free run "
     "into a twin database. Survived: nothing lost or duplicated, no partial table, no "
     "double apply, and nothing left behind (a record `running`/`applying`, scratch of the "
     "dead process) once the next command or service has started.",
+    "Dask worker killed": "A worker process of the embedded Dask cluster killed with SIGKILL"
+    " while it runs a partition of a partitioned refine; the run goes on (Dask runs the lost"
+    " partitions again) and its version is compared feature id by feature id with the same"
+    " layer refined in process. Lost and duplicated: rows.",
     "database under serve": "`locxia serve` with a job ticking every second while its "
     "PostgreSQL is stopped (`pg_ctl stop -m fast`) and started again. Tries: ticks recorded; "
     "lost: ticks missing while the database answered; duplicated: ticks run twice.",

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 
 FEATURES = 60_000
 PARTITION_ROWS = 10_000  # six partitions: work left for the cluster after the first
+GROUP = "Dask worker killed"
 
 
 def _kill_a_busy_worker(killed: list[int]) -> Any:
@@ -80,10 +81,13 @@ def test_worker_killed_mid_run_loses_and_duplicates_no_row(
     manifest = partset.read_manifest(working, version.key)
     outcome(
         tries=1,
-        survived=len(np.unique(fids)),
+        survived=int(duplicated == 0 and lost == 0),
         lost=lost,
         duplicated=duplicated,
-        note=f"worker pid {killed[0]} killed after the first partition; Dask ran its work again",
+        group=GROUP,
+        case=f"refine: {FEATURES:,} features, {FEATURES // PARTITION_ROWS} partitions",
+        note=f"{len(np.unique(fids)):,} rows in the version; worker pid {killed[0]} killed"
+        " after the first partition, Dask ran its work again",
     )
     assert duplicated == 0 and lost == 0
     assert len(fids) == len(expected) == manifest.rows == version.rows
