@@ -140,6 +140,10 @@ class TreeRun:
     stderr_tail: str = ""
 
 
+#: Roles that do not change once seen (a child's command line settles after its exec).
+SETTLED_ROLES = frozenset({"main", "worker", "resource tracker"})
+
+
 def _role(proc: object, root: int) -> str:
     import psutil
 
@@ -191,6 +195,10 @@ def measure_tree(
             known = seen.get(p.pid)
             if known is None:
                 known = seen[p.pid] = TreeProcess(p.pid, _role(p, proc.pid), time.time())
+            elif known.role not in SETTLED_ROLES:
+                # caught between fork and exec, a child still shows its parent's command line
+                # (``python -m ...``): look again until it says what it is
+                known.role = _role(p, proc.pid)
             known.peak_kib = max(known.peak_kib, hwm_kib(p.pid))
         time.sleep(poll_s)
     tail = ""
